@@ -1,4 +1,10 @@
 #ifndef SUTRADHAR_CLIBGIT2_SHIM_H
 #define SUTRADHAR_CLIBGIT2_SHIM_H
 #include <git2.h>
+
+/* git_libgit2_opts is variadic, which Swift cannot call: one typed wrapper per option used. */
+static inline int sutradhar_git_set_owner_validation(int enabled) {
+    return git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, enabled);
+}
+
 #endif

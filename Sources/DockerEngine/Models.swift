@@ -1,0 +1,301 @@
+import Foundation
+
+/// What the daemon says about itself (`GET /info`, plus the API version from `GET /_ping`).
+public struct DaemonInfo: Sendable, Equatable {
+    /// The daemon's version, e.g. `20.10.24+dfsg1`.
+    public let serverVersion: String
+    /// The highest Engine API version the daemon speaks (`API-Version` of `GET /_ping`).
+    public let apiVersion: String
+    /// `SecurityOptions`, e.g. `name=seccomp,profile=default`, `name=rootless`.
+    public let securityOptions: [String]
+    /// Whether the daemon runs rootless: `name=rootless` in `SecurityOptions` (Docker) or a
+    /// top-level `Rootless: true` (Podman).
+    public let isRootless: Bool
+    /// `Driver`, e.g. `overlay2`.
+    public let storageDriver: String
+    /// `CgroupDriver`: `cgroupfs`, `systemd` or `none`.
+    public let cgroupDriver: String
+    /// `CgroupVersion`: `1` or `2`.
+    public let cgroupVersion: String
+    /// `OperatingSystem` of the daemon's host.
+    public let operatingSystem: String
+    /// Whether cgroup limits (Memory, NanoCpus, PidsLimit) are enforced: false when the cgroup
+    /// driver is `none`, where the daemon accepts them silently and applies none. Ulimits hold
+    /// either way.
+    public let enforcesResourceLimits: Bool
+
+    /// Makes an info value (tests and fakes); clients get it from ``DockerClient/info()``.
+    public init(
+        serverVersion: String, apiVersion: String, securityOptions: [String], isRootless: Bool,
+        storageDriver: String, cgroupDriver: String, cgroupVersion: String, operatingSystem: String
+    ) {
+        self.serverVersion = serverVersion
+        self.apiVersion = apiVersion
+        self.securityOptions = securityOptions
+        self.isRootless = isRootless
+        self.storageDriver = storageDriver
+        self.cgroupDriver = cgroupDriver
+        self.cgroupVersion = cgroupVersion
+        self.operatingSystem = operatingSystem
+        self.enforcesResourceLimits = cgroupDriver != "none"
+    }
+}
+
+/// An image as `GET /images/{name}/json` describes it.
+public struct ImageDetails: Sendable, Equatable {
+    /// The image ID, `sha256:…`.
+    public let id: String
+    /// Its tags, `name:tag`.
+    public let repoTags: [String]
+    /// Its size in bytes.
+    public let size: Int64
+    /// The labels in its config.
+    public let labels: [String: String]
+}
+
+/// An image as `GET /images/json` lists it.
+public struct ImageSummary: Sendable, Equatable {
+    /// The image ID, `sha256:…`.
+    public let id: String
+    /// Its tags, `name:tag` (empty for an untagged image).
+    public let repoTags: [String]
+    /// The labels in its config.
+    public let labels: [String: String]
+    /// Its size in bytes.
+    public let size: Int64
+}
+
+/// A container as `GET /containers/json` lists it.
+public struct ContainerSummary: Sendable, Equatable {
+    /// The full container ID.
+    public let id: String
+    /// Its names, each with a leading `/` as the daemon reports them.
+    public let names: [String]
+    /// The image it was created from, as given at create.
+    public let image: String
+    /// Its labels.
+    public let labels: [String: String]
+    /// `created`, `running`, `exited`, …
+    public let state: String
+    /// The daemon's words, e.g. `Exited (0) 3 seconds ago`.
+    public let status: String
+}
+
+/// A container's state as `GET /containers/{id}/json` reports it.
+public struct ContainerState: Sendable, Equatable {
+    /// The full container ID.
+    public let id: String
+    /// Its name, with the daemon's leading `/`.
+    public let name: String
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    public let status: String
+    /// Whether it runs now.
+    public let running: Bool
+    /// The exit code of the last run (0 before the first).
+    public let exitCode: Int
+    /// Whether the kernel's OOM killer ended it. Only inspect says so; an exit code of 137 alone
+    /// means SIGKILL from anyone.
+    public let oomKilled: Bool
+    /// The daemon's error starting it, if any (empty otherwise).
+    public let error: String
+    /// Its process ID on the host while it runs (0 otherwise).
+    public let pid: Int
+    /// Its labels.
+    public let labels: [String: String]
+}
+
+/// How a container's run ended, from the body of `POST /containers/{id}/wait`.
+public struct ContainerExit: Sendable, Equatable {
+    /// The exit code (128 + signal number when a signal ended it).
+    public let statusCode: Int
+    /// The daemon's error waiting, if any.
+    public let error: String?
+
+    /// Makes an exit (tests and fakes).
+    public init(statusCode: Int, error: String?) {
+        self.statusCode = statusCode
+        self.error = error
+    }
+}
+
+/// What an exec produced: exit code and bounded captures of its output.
+public struct ExecResult: Sendable, Equatable {
+    /// The exit code (`ExitCode` of `GET /exec/{id}/json`).
+    public let exitCode: Int
+    /// Standard output, as UTF-8 text (invalid sequences replaced), at most the capture limit.
+    public let stdout: String
+    /// Standard error, likewise.
+    public let stderr: String
+    /// Whether standard output was longer than the capture limit (the rest was read and dropped).
+    public let stdoutTruncated: Bool
+    /// Whether standard error was longer than the capture limit.
+    public let stderrTruncated: Bool
+
+    /// Makes a result (tests and fakes).
+    public init(exitCode: Int, stdout: String, stderr: String, stdoutTruncated: Bool, stderrTruncated: Bool) {
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdoutTruncated = stdoutTruncated
+        self.stderrTruncated = stderrTruncated
+    }
+}
+
+/// What `POST /images/load` reported loading.
+public struct LoadResult: Sendable, Equatable {
+    /// `name:tag` of each tag loaded (`Loaded image: …`).
+    public let images: [String]
+    /// The IDs of images loaded without a tag (`Loaded image ID: sha256:…`).
+    public let imageIDs: [String]
+    /// How many bytes of archive were sent.
+    public let bytesSent: Int64
+
+    /// Makes a result (tests and fakes).
+    public init(images: [String], imageIDs: [String], bytesSent: Int64) {
+        self.images = images
+        self.imageIDs = imageIDs
+        self.bytesSent = bytesSent
+    }
+
+    /// Every reference the daemon named: tags, then IDs.
+    public var references: [String] { images + imageIDs }
+}
+
+/// One event from `GET /events`.
+public struct DockerEvent: Sendable, Equatable {
+    /// `container`, `image`, `network`, `volume`, …
+    public let type: String
+    /// `create`, `start`, `die`, `destroy`, `exec_start: …`, …
+    public let action: String
+    /// The object's ID (container ID, image ID, …).
+    public let actorID: String
+    /// Its attributes: labels, `name`, `image`, `exitCode` for `die`, …
+    public let attributes: [String: String]
+    /// When it happened, to the nanosecond.
+    public let time: Date
+}
+
+// MARK: Wire formats
+
+/// The JSON shapes of the daemon's answers, decoded leniently: a field a daemon version lacks
+/// becomes a default rather than a decoding error.
+enum Wire {
+    struct Info: Decodable {
+        var ServerVersion: String?
+        var SecurityOptions: [String]?
+        var Driver: String?
+        var CgroupDriver: String?
+        var CgroupVersion: String?
+        var OperatingSystem: String?
+        var Rootless: Bool?
+    }
+
+    struct ImageInspect: Decodable {
+        struct Config: Decodable { var Labels: [String: String]? }
+        var Id: String
+        var RepoTags: [String]?
+        var Size: Int64?
+        var Config: Config?
+    }
+
+    struct ImageListEntry: Decodable {
+        var Id: String
+        var RepoTags: [String]?
+        var Labels: [String: String]?
+        var Size: Int64?
+    }
+
+    struct ContainerListEntry: Decodable {
+        var Id: String
+        var Names: [String]?
+        var Image: String?
+        var Labels: [String: String]?
+        var State: String?
+        var Status: String?
+    }
+
+    struct ContainerInspect: Decodable {
+        struct State: Decodable {
+            var Status: String?
+            var Running: Bool?
+            var ExitCode: Int?
+            var OOMKilled: Bool?
+            var Error: String?
+            var Pid: Int?
+        }
+        struct Config: Decodable { var Labels: [String: String]? }
+        var Id: String
+        var Name: String?
+        var State: State?
+        var Config: Config?
+    }
+
+    struct Created: Decodable {
+        var Id: String
+        var Warnings: [String]?
+    }
+
+    struct Wait: Decodable {
+        struct WaitError: Decodable { var Message: String? }
+        var StatusCode: Int
+        var Error: WaitError?
+    }
+
+    struct ExecInspect: Decodable {
+        var Running: Bool
+        var ExitCode: Int?
+    }
+
+    struct Event: Decodable {
+        struct Actor: Decodable {
+            var ID: String?
+            var Attributes: [String: String]?
+        }
+        var `Type`: String?
+        var Action: String?
+        var status: String?
+        var id: String?
+        var Actor: Actor?
+        var time: Int64?
+        var timeNano: Int64?
+    }
+
+    struct LoadMessage: Decodable {
+        struct Detail: Decodable { var message: String? }
+        var stream: String?
+        var error: String?
+        var errorDetail: Detail?
+    }
+
+    struct ErrorMessage: Decodable {
+        var message: String
+    }
+}
+
+extension DaemonInfo {
+    init(_ wire: Wire.Info, apiVersion: String) {
+        self.init(
+            serverVersion: wire.ServerVersion ?? "",
+            apiVersion: apiVersion,
+            securityOptions: wire.SecurityOptions ?? [],
+            isRootless: wire.Rootless == true || (wire.SecurityOptions ?? []).contains { $0.split(separator: ",").contains("name=rootless") },
+            storageDriver: wire.Driver ?? "",
+            cgroupDriver: wire.CgroupDriver ?? "",
+            cgroupVersion: wire.CgroupVersion ?? "",
+            operatingSystem: wire.OperatingSystem ?? ""
+        )
+    }
+}
+
+extension DockerEvent {
+    init(_ wire: Wire.Event) {
+        let nanoseconds = wire.timeNano ?? (wire.time ?? 0) * 1_000_000_000
+        self.init(
+            type: wire.Type ?? "",
+            action: wire.Action ?? wire.status ?? "",
+            actorID: wire.Actor?.ID ?? wire.id ?? "",
+            attributes: wire.Actor?.Attributes ?? [:],
+            time: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9)
+        )
+    }
+}

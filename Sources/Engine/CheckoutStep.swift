@@ -1,0 +1,102 @@
+import BuildCache
+import Foundation
+import GitMirror
+import Pipeline
+
+/// Which source a run builds, after `--source` and `--commit` are applied.
+struct SourceSelection: Sendable, CustomStringConvertible {
+    enum Mode: Sendable {
+        /// Fetch a repository into its mirror and check out `ref`.
+        case git(String)
+        /// Snapshot a folder as it is.
+        case snapshot(String)
+    }
+
+    let mode: Mode
+    let ref: String?
+
+    init(definition: PipelineDefinition, options: RunOptions) {
+        if let override = options.sourceOverride {
+            if SourceSpec.isURL(override) {
+                mode = .git(override)
+            } else {
+                let path = URL(fileURLWithPath: override).standardizedFileURL.path
+                // A local folder is built as it is, unless a commit of it is asked for.
+                mode = options.commit == nil ? .snapshot(path) : .git(path)
+            }
+            ref = options.commit ?? (SourceSpec.isURL(override) ? definition.source.ref : nil)
+            return
+        }
+        switch definition.source.location {
+        case .git(let location):
+            mode = .git(location)
+            ref = options.commit ?? definition.source.ref
+        case .path(let path):
+            mode = options.commit == nil ? .snapshot(path) : .git(path)
+            ref = options.commit
+        }
+    }
+
+    var description: String {
+        switch mode {
+        case .git(let location): return location
+        case .snapshot(let path): return path
+        }
+    }
+}
+
+/// The checkout a run's stages work on.
+struct CheckoutResult: Sendable {
+    let commit: ResolvedCommit
+    let directory: URL
+}
+
+/// The implicit first step: resolve the source to a commit (fetching only when needed) and
+/// write its tree once into `checkouts/TREE`, shared by every run of that tree.
+enum CheckoutStep {
+    static let name = PipelineLoader.checkoutStageName
+
+    static func run(_ source: SourceSelection, cache: BuildCache, recorder: RunRecorder) async -> CheckoutResult? {
+        recorder.emit(.stageStarted(stage: name, kind: "checkout"))
+        let started = ContinuousClock.now
+        let progress: @Sendable (String) -> Void = { line in
+            recorder.emit(.log(stage: name, stream: "stderr", line: line))
+        }
+        do {
+            let mirror: GitMirror
+            let commit: ResolvedCommit
+            switch source.mode {
+            case .git(let location):
+                mirror = GitMirror(source: location, mirrorsRoot: cache.folder(.mirrors))
+                commit = try await mirror.resolve(ref: source.ref, progress: progress)
+            case .snapshot(let path):
+                progress("snapshotting \(path) as it is (uncommitted and untracked changes included)")
+                (mirror, commit) = try await GitMirror.snapshot(folder: URL(fileURLWithPath: path), mirrorsRoot: cache.folder(.mirrors))
+            }
+            let directory = cache.folder(.checkouts).appendingPathComponent(commit.treeID)
+            var reused = FileManager.default.fileExists(atPath: directory.path)
+            if !reused {
+                do {
+                    try await mirror.checkout(commit: commit.sha, into: directory)
+                } catch where FileManager.default.fileExists(atPath: directory.path) {
+                    // Another run wrote the same tree first; its rename made it complete.
+                    reused = true
+                }
+            }
+            let result = CheckoutResult(commit: commit, directory: directory)
+            recorder.record(StageResult(
+                name: name, kind: "checkout", status: .passed, cached: reused && !commit.fetched,
+                durationMilliseconds: started.duration(to: .now).milliseconds,
+                outputs: [("commit", .string(commit.sha)), ("tree", .string(commit.treeID)),
+                          ("source", .string(source.description)), ("fetched", .bool(commit.fetched)),
+                          ("path", .string(directory.path))]))
+            return result
+        } catch {
+            let status: StageStatus = Task.isCancelled ? .cancelled : .failed
+            recorder.record(StageResult(name: name, kind: "checkout", status: status, cached: false,
+                                        durationMilliseconds: started.duration(to: .now).milliseconds,
+                                        error: "\(error)"))
+            return nil
+        }
+    }
+}

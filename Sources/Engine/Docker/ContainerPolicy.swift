@@ -1,0 +1,109 @@
+import DockerEngine
+import Foundation
+import Pipeline
+
+/// Turns a stage's container settings into the create request, always with the isolation
+/// Sutradhar stands for: no network unless allowed, not privileged, every capability dropped,
+/// no-new-privileges, a read-only root with a private /tmp, an init process, and rlimits that
+/// the kernel enforces even where the daemon's cgroup driver enforces nothing.
+struct ContainerPolicy {
+    let settings: ContainerSettings
+    let daemon: DaemonInfo
+    let allowNetwork: Bool
+
+    /// One limit and whether the daemon really applies it.
+    struct Limit {
+        let name: String
+        let value: String
+        let enforced: Bool
+        let mechanism: String
+    }
+
+    /// The open-files limit: the stage's, or the proposal's 64000 lowered to this host's hard
+    /// limit, which a rootless daemon (started by the same kind of session) cannot exceed.
+    var nofile: Int {
+        let limits = settings.limits
+        guard !limits.nofileIsExplicit else { return limits.nofile }
+        var own = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &own) == 0, own.rlim_max < rlim_t(Int32.max) else { return limits.nofile }
+        return min(limits.nofile, Int(own.rlim_max))
+    }
+
+    /// The limits in force and whether each is enforced; reported in the stage's outputs.
+    var limits: [Limit] {
+        let limits = settings.limits
+        let cgroups = daemon.enforcesResourceLimits
+        let cgroupNote = cgroups ? "cgroup" : "cgroup (driver \(daemon.cgroupDriver): accepted, not enforced)"
+        var result = [
+            Limit(name: "nofile", value: String(nofile), enforced: true, mechanism: "rlimit"),
+            Limit(name: "nproc", value: String(limits.nproc), enforced: true, mechanism: "rlimit"),
+        ]
+        if let data = limits.data { result.append(Limit(name: "data", value: String(data.bytes), enforced: true, mechanism: "rlimit")) }
+        if let seconds = limits.cpuSeconds { result.append(Limit(name: "cpu-seconds", value: String(seconds), enforced: true, mechanism: "rlimit")) }
+        if let memory = limits.memory { result.append(Limit(name: "memory", value: String(memory.bytes), enforced: cgroups, mechanism: cgroupNote)) }
+        if let pids = limits.pids { result.append(Limit(name: "pids", value: String(pids), enforced: cgroups, mechanism: cgroupNote)) }
+        if let cpus = limits.cpus { result.append(Limit(name: "cpus", value: String(cpus), enforced: cgroups, mechanism: cgroupNote)) }
+        return result
+    }
+
+    /// Refuses what the stage asked for but cannot have.
+    /// - Throws: `StageFailure` saying what to change.
+    func check() throws {
+        if settings.network == .bridge, !allowNetwork {
+            throw StageFailure("the stage asks for 'network: bridge' but the run did not pass --allow-network; "
+                + "containers have no network unless the caller allows it")
+        }
+        let unenforced = limits.filter { !$0.enforced }.map(\.name)
+        if settings.limits.requireEnforced, !unenforced.isEmpty {
+            throw StageFailure("limits \(unenforced.joined(separator: ", ")) would not be enforced: the daemon's cgroup driver is "
+                + "'\(daemon.cgroupDriver)' (limits: require-enforced is set). Use the rlimits data, cpu-seconds, nproc "
+                + "instead, or a daemon with cgroup v2 delegation")
+        }
+    }
+
+    /// The host configuration; `networkMode` overrides the stage's (a sidecar joins its server).
+    func hostConfig(networkMode: String? = nil, binds: [String] = []) -> HostConfig {
+        let limits = settings.limits
+        var ulimits = [
+            Ulimit(name: "nofile", soft: Int64(nofile), hard: Int64(nofile)),
+            Ulimit(name: "nproc", soft: Int64(limits.nproc), hard: Int64(limits.nproc)),
+        ]
+        if let data = limits.data { ulimits.append(Ulimit(name: "data", soft: data.bytes, hard: data.bytes)) }
+        if let seconds = limits.cpuSeconds { ulimits.append(Ulimit(name: "cpu", soft: Int64(seconds), hard: Int64(seconds))) }
+        return HostConfig(
+            networkMode: networkMode ?? (settings.network == .bridge && allowNetwork ? "bridge" : "none"),
+            privileged: false,
+            capDrop: ["ALL"],
+            capAdd: [],
+            securityOpt: ["no-new-privileges"],
+            readonlyRootfs: true,
+            tmpfs: ["/tmp": "rw,noexec,nosuid,nodev,size=64m"],
+            initProcess: true,
+            memory: limits.memory?.bytes,
+            memorySwap: limits.memory?.bytes,
+            nanoCpus: limits.cpus.map { Int64($0 * 1e9) },
+            pidsLimit: limits.pids.map(Int64.init),
+            ulimits: ulimits,
+            binds: binds)
+    }
+
+    /// Bind mounts of checkout paths (validated to stay inside the checkout) plus `extra`.
+    func binds(checkout: URL, extra: [String] = []) throws -> [String] {
+        let root = checkout.standardizedFileURL.resolvingSymlinksInPath().path
+        return try settings.mounts.map { mount in
+            let source = checkout.appendingPathComponent(mount.source).standardizedFileURL.resolvingSymlinksInPath().path
+            // A symlink in the checkout must not lead the mount outside it.
+            guard source == root || source.hasPrefix(root + "/") else {
+                throw StageFailure("mount '\(mount.source)' resolves outside the checkout (\(source)); only checkout paths can be mounted")
+            }
+            return "\(source):\(mount.target):\(mount.readOnly ? "ro" : "rw")"
+        } + extra
+    }
+
+    /// The limits as stage outputs: `{"nofile":{"value":"64000","enforced":true,"by":"rlimit"},…}`.
+    var limitOutputs: JSONValue {
+        .object(limits.map { limit in
+            (limit.name, .object([("value", .string(limit.value)), ("enforced", .bool(limit.enforced)), ("by", .string(limit.mechanism))]))
+        })
+    }
+}

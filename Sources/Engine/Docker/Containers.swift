@@ -1,0 +1,90 @@
+import DockerEngine
+import Foundation
+import Pipeline
+
+/// Scoped containers: whatever happens inside — pass, fail, timeout, Ctrl-C — the container is
+/// stopped (with a grace period, then killed) and removed on the way out.
+extension DockerSession {
+    /// The grace period between stop's SIGTERM and the daemon's SIGKILL.
+    static let stopGracePeriod: Duration = .seconds(3)
+
+    /// Creates a container, runs `body` with its ID, then stops and removes it.
+    /// - Throws: `StageFailure` if the image is missing; `DockerError`; what `body` throws.
+    func withContainer<T: Sendable>(
+        _ spec: ContainerSpec, name: String, _ body: (String) async throws -> T
+    ) async throws -> T {
+        let id: String
+        do {
+            id = try await client.createContainer(name: name, spec)
+        } catch let error as DockerError where error.code == .notFound {
+            throw StageFailure("the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a docker-load stage")
+        }
+        do {
+            let value = try await body(id)
+            await remove(id)
+            return value
+        } catch {
+            await remove(id)
+            throw error
+        }
+    }
+
+    /// Starts a container, translating the daemon's rlimit refusal into what to change.
+    func start(_ id: String) async throws {
+        do {
+            try await client.startContainer(id)
+        } catch let error as DockerError where (error.daemonMessage ?? error.message).contains("error setting rlimit") {
+            throw StageFailure("the daemon could not apply the container's rlimits: its own hard limits are lower "
+                + "(\(error.daemonMessage ?? error.message)). Lower 'limits' (nofile, nproc) in the stage, "
+                + "or start the daemon from a session with higher ulimits")
+        }
+    }
+
+    /// Stops and removes a container in a task of its own, so that it runs to completion even
+    /// when the caller was cancelled (an HTTP call in a cancelled task would be cut short).
+    func remove(_ id: String) async {
+        let client = self.client
+        await Task {
+            try? await client.stopContainer(id, gracePeriod: Self.stopGracePeriod)
+            try? await client.removeContainer(id, force: true)
+        }.value
+    }
+
+    /// The image a stage runs: the one a docker-load stage loaded, or a named image that must
+    /// already be in the daemon.
+    func resolveImage(_ source: ImageSource, context: StageContext) async throws -> String {
+        switch source {
+        case .stage(let reference):
+            guard let image = context.output("image", of: reference.name) else {
+                throw StageFailure("stage '\(reference.name)' produced no image")
+            }
+            return image
+        case .reference(let name):
+            guard let details = try await client.inspectImage(name) else {
+                throw StageFailure("the image \(name) is not in the daemon; Sutradhar never pulls: load it first (docker-load stage)")
+            }
+            return details.id
+        }
+    }
+
+    /// A unique, readable container name for a stage of this run.
+    func containerName(stage: String, role: String) -> String {
+        let run = runLabels[Label.run] ?? "run"
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return "sutradhar-\(run)-\(stage)-\(role)-\(suffix)".filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+    }
+
+    /// Streams a container's demultiplexed output into the stage's log until it exits or the
+    /// surrounding task is cancelled.
+    func forwardLogs(of id: String, prefix: String, context: StageContext) async {
+        do {
+            for try await frame in client.logs(id, follow: true) {
+                for line in frame.text.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
+                    context.log("\(prefix)\(line)", stream: frame.stream == .stdout ? "stdout" : "stderr")
+                }
+            }
+        } catch {
+            // The stream ends when the container is removed or the stage ends; nothing to report.
+        }
+    }
+}

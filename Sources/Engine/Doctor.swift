@@ -1,0 +1,107 @@
+import BuildCache
+import DockerEngine
+import Foundation
+import GitMirror
+import NixBuild
+import Pipeline
+
+/// One line of `sutradhar doctor`: a thing the runs need, and whether it is there.
+public struct DoctorCheck: Sendable {
+    /// What is checked, e.g. `nix`.
+    public let name: String
+    /// Whether it is fine. A failed check makes doctor exit 3.
+    public let ok: Bool
+    /// What was found.
+    public let detail: String
+    /// What to do when it is not fine.
+    public let fix: String?
+
+    init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil) {
+        self.name = name
+        self.ok = ok
+        self.detail = detail
+        self.fix = fix
+    }
+}
+
+/// Checks everything a run needs, one line each, without changing anything but a probe file
+/// in the cache.
+public enum Doctor {
+    /// Below this much free space in the cache, doctor fails.
+    static let minimumFreeSpace: Int64 = 2 << 30
+
+    /// Runs every check.
+    public static func checks(options: RunOptions) async -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        checks.append(await nixCheck(options: options))
+        checks.append(DoctorCheck("libgit2", ok: true, "libgit2 \(GitMirror.libgit2Version) (linked)"))
+        checks.append(contentsOf: cacheChecks(root: options.cacheRoot))
+        checks.append(contentsOf: await dockerChecks(options: options))
+        return checks
+    }
+
+    static func nixCheck(options: RunOptions) async -> DoctorCheck {
+        do {
+            let version = try await Nix().version()
+            return DoctorCheck("nix", ok: true, "nix \(version), flakes enabled per call (--extra-experimental-features 'nix-command flakes')")
+        } catch let error as NixError {
+            return DoctorCheck("nix", ok: false, error.message, fix: "apt-get install nix-bin (scripts/setup.sh does)")
+        } catch {
+            return DoctorCheck("nix", ok: false, "\(error)", fix: "apt-get install nix-bin")
+        }
+    }
+
+    static func cacheChecks(root: URL) -> [DoctorCheck] {
+        let probe = root.appendingPathComponent("locks/doctor-probe")
+        do {
+            _ = try BuildCache(root: root)
+            try AtomicFile.write(Data("ok".utf8), to: probe)
+            try? FileManager.default.removeItem(at: probe)
+        } catch {
+            return [DoctorCheck("cache", ok: false, "\(root.path) is not writable: \(error)",
+                                fix: "choose a writable folder with --cache-dir or SUTRADHAR_CACHE")]
+        }
+        var stats = statvfs()
+        guard statvfs(root.path, &stats) == 0 else {
+            return [DoctorCheck("cache", ok: true, "\(root.path) is writable"),
+                    DoctorCheck("disk", ok: false, "cannot read free space: \(String(cString: strerror(errno)))")]
+        }
+        let free = Int64(stats.f_bavail) * Int64(stats.f_frsize)
+        return [
+            DoctorCheck("cache", ok: true, "\(root.path) is writable"),
+            DoctorCheck("disk", ok: free >= minimumFreeSpace, "\(ByteSize(bytes: free)) free under \(root.path)",
+                        fix: free >= minimumFreeSpace ? nil : "free space, or run 'sutradhar cache gc'"),
+        ]
+    }
+
+    static func dockerChecks(options: RunOptions) async -> [DoctorCheck] {
+        let host: DockerHost
+        do {
+            host = try DockerSession.discoverHost(options)
+        } catch {
+            return [DoctorCheck("docker", ok: false, "\(error)", fix: "run scripts/setup.sh to start a rootless daemon")]
+        }
+        var checks = [DoctorCheck("docker socket", ok: true, "\(host.socketPath) (from \(host.reason))")]
+        do {
+            let info = try await DockerClient.withClient(host: host, timeout: .seconds(10)) { client in
+                let info = try await client.info()
+                checks.append(DoctorCheck("docker api", ok: true, "daemon \(info.serverVersion), API \(client.apiVersion) (daemon's maximum \(client.daemonVersion))"))
+                return info
+            }
+            let rootless = info.isRootless
+            checks.append(DoctorCheck("rootless", ok: rootless || options.allowRootful,
+                rootless ? "yes (security options: \(info.securityOptions.joined(separator: ", ")))"
+                         : "NO: this daemon runs as root\(options.allowRootful ? " (accepted with --allow-rootful)" : "")",
+                fix: rootless ? nil : "use a rootless daemon (scripts/setup.sh starts one) or pass --allow-rootful knowingly"))
+            checks.append(DoctorCheck("storage", ok: true, "driver \(info.storageDriver)"))
+            let limits = info.enforcesResourceLimits
+                ? "memory, pids and cpus limits are enforced"
+                : "memory, pids and cpus limits are accepted but NOT enforced; Sutradhar applies rlimits (nofile, nproc, data, cpu-seconds) and its own timeouts instead"
+            checks.append(DoctorCheck("cgroups", ok: true, "driver \(info.cgroupDriver), version \(info.cgroupVersion.isEmpty ? "?" : info.cgroupVersion): \(limits)"))
+        } catch {
+            checks.append(DoctorCheck("docker", ok: false, "the daemon at \(host.socketPath) did not answer: \(error)",
+                                      fix: "start it (scripts/setup.sh), or name another socket with --docker-host"))
+        }
+        return checks
+    }
+}

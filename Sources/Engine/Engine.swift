@@ -1,0 +1,140 @@
+import BuildCache
+import Foundation
+import GitMirror
+import NixBuild
+import Pipeline
+import Synchronization
+
+/// Runs a plan: checks what the run needs, checks the source out, then schedules the stages
+/// (in parallel where independent, up to `--jobs`), reporting everything as events.
+public struct Engine: Sendable {
+    /// Every stage kind this build can run, with its executor.
+    public static let executors: [any StageExecutor] = [
+        NixBuildExecutor(), DockerLoadExecutor(), SmokeExecutor(), ContainerExecutor(),
+    ]
+
+    /// The kinds `executors` run; definitions using others are refused at validation.
+    public static var implementedKinds: Set<String> { Set(executors.map { type(of: $0).kind }) }
+
+    static func executor(for kind: String) -> (any StageExecutor)? {
+        executors.first { type(of: $0).kind == kind }
+    }
+
+    /// Creates an engine.
+    public init() {}
+
+    /// Runs `plan` and returns its summary (also sent as the last event). Never throws: every
+    /// failure becomes a stage or run status, and `environmentProblem` marks what should exit 3.
+    public func run(_ plan: Plan, options: RunOptions, sink: @escaping EventSink) async -> RunSummary {
+        let run = RunRecorder(runID: Self.makeRunID(), pipeline: plan.definition.name, sink: sink)
+        let plan = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
+        let source = SourceSelection(definition: plan.definition, options: options)
+        run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
+                             cacheRoot: options.cacheRoot.path))
+        do {
+            let cache = try BuildCache(root: options.cacheRoot)
+            let nix = Nix(options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) },
+                          environment: [:])
+            let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
+            if kinds.contains(where: { $0.needsNix }) {
+                try await Preflight.checkNix(nix)
+            }
+            let needsDocker = kinds.contains { $0.needsDocker }
+            return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
+                                                pipeline: plan.definition.name, warn: run.warn) { docker in
+                guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+                    return run.finish(commit: "", skipping: plan.stages)
+                }
+                let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
+                                          checkout: checkout, recorder: run)
+                await scheduler.run()
+                return run.finish(commit: checkout.commit.sha, skipping: [])
+            }
+        } catch let error as EnvironmentError {
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
+        } catch let error as CacheError {
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
+        } catch let error as NixError {
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
+        } catch {
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: "\(error)")
+        }
+    }
+
+    /// A sortable, unique run ID: UTC time plus random hex, e.g. `20261129-065212-4f3a`.
+    static func makeRunID() -> String {
+        let stamp = RunEvent.rfc3339(Date())
+        let digits = stamp.prefix(19).filter { $0.isNumber }
+        let random = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        return "\(digits.prefix(8))-\(digits.dropFirst(8))-\(String(repeating: "0", count: 4 - random.count))\(random)"
+    }
+}
+
+/// Collects stage results and emits events for one run; safe to call from many tasks.
+final class RunRecorder: Sendable {
+    let runID: String
+    let pipeline: String
+    private let sink: EventSink
+    private let started = ContinuousClock.now
+    private let state = Mutex(State())
+
+    private struct State {
+        var results: [StageResult] = []
+        var warnings: [String] = []
+    }
+
+    init(runID: String, pipeline: String, sink: @escaping EventSink) {
+        self.runID = runID
+        self.pipeline = pipeline
+        self.sink = sink
+    }
+
+    func emit(_ body: RunEvent.Body) {
+        sink(RunEvent(run: runID, body))
+    }
+
+    /// A warning that also goes into the summary.
+    func warn(_ message: String) {
+        state.withLock { $0.warnings.append(message) }
+        emit(.warning(stage: nil, message: message))
+    }
+
+    func record(_ result: StageResult) {
+        state.withLock { $0.results.append(result) }
+        emit(.stageFinished(result))
+    }
+
+    var results: [StageResult] { state.withLock { $0.results } }
+
+    /// Marks `unreached` stages skipped (or cancelled), then emits and returns the summary.
+    func finish(commit: String, skipping unreached: [PlannedStage], environmentProblem: String? = nil) -> RunSummary {
+        let cancelled = Task.isCancelled
+        for stage in unreached where !results.contains(where: { $0.name == stage.name }) {
+            let reason = environmentProblem != nil ? "not started: the environment is not ready" : (cancelled ? "the run was interrupted" : "the checkout failed")
+            record(StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .skipped,
+                               cached: false, durationMilliseconds: 0, error: reason))
+        }
+        let results = self.results
+        let status: RunStatus
+        if cancelled || results.contains(where: { $0.status == .cancelled }) {
+            status = .cancelled
+        } else if environmentProblem != nil || results.contains(where: { $0.status != .passed }) {
+            status = .failed
+        } else {
+            status = .passed
+        }
+        let summary = RunSummary(run: runID, pipeline: pipeline, commit: commit, status: status,
+                                 durationMilliseconds: started.duration(to: .now).milliseconds,
+                                 stages: results, warnings: state.withLock { $0.warnings },
+                                 environmentProblem: environmentProblem)
+        emit(.runFinished(summary))
+        return summary
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

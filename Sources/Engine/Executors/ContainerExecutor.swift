@@ -1,0 +1,49 @@
+import DockerEngine
+import Foundation
+import Pipeline
+
+/// Runs a one-shot command in an image under the smoke stage's isolation, with the checkout
+/// mounted read-only at `/src`; passes on the expected exit code.
+struct ContainerExecutor: StageExecutor {
+    static let kind = ContainerStageSpec.kind
+    static let needsDocker = true
+    static let needsNix = false
+
+    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
+        let spec = spec as! ContainerStageSpec
+        let docker = context.docker!
+        let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
+        try policy.check()
+        let image = try await docker.resolveImage(spec.image, context: context)
+        let checkoutMount = "\(context.checkout.path):\(ContainerStageSpec.checkoutMountPoint):ro"
+        let containerSpec = ContainerSpec(
+            image: image, command: spec.container.command,
+            env: Dictionary(spec.container.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            labels: docker.labels(stage: context.stage.name),
+            workingDir: spec.container.workingDirectory ?? ContainerStageSpec.checkoutMountPoint,
+            user: spec.container.user,
+            hostConfig: policy.hostConfig(binds: try policy.binds(checkout: context.checkout, extra: [checkoutMount])))
+
+        return try await docker.withContainer(containerSpec, name: docker.containerName(stage: context.stage.name, role: "run")) { id in
+            let exit = try await docker.client.waitContainer(id)
+            try await docker.start(id)
+            let logs = Task { await docker.forwardLogs(of: id, prefix: "", context: context) }
+            let code = try await withTaskCancellationHandler {
+                try await exit.value
+            } onCancel: {
+                logs.cancel()
+            }
+            await logs.value  // the log stream ends when the container does
+            let state = try? await docker.client.inspectContainer(id)
+            let outputs: [(String, JSONValue)] = [
+                ("exit_code", .int(Int64(code.statusCode))), ("oom_killed", .bool(state?.oomKilled ?? false)),
+                ("image", .string(image)), ("limits", policy.limitOutputs),
+            ]
+            guard code.statusCode == spec.expectExit else {
+                let oom = state?.oomKilled == true ? " (killed by the OOM killer)" : ""
+                throw StageFailure("the command exited with code \(code.statusCode)\(oom), expected \(spec.expectExit)", outputs: outputs)
+            }
+            return StageOutcome(outputs: outputs, cached: false)
+        }
+    }
+}

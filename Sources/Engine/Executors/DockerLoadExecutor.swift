@@ -1,0 +1,176 @@
+import BuildCache
+import DockerEngine
+import Foundation
+import NIOCore
+import Pipeline
+import Subprocess
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Loads a nix-built image into the daemon, streaming it from disk (or from the script that
+/// nixpkgs' `streamLayeredImage` makes) with constant memory, then tags it. An image the daemon
+/// already has is not sent again: its ID is read from the archive's manifest first.
+struct DockerLoadExecutor: StageExecutor {
+    static let kind = DockerLoadSpec.kind
+    static let needsDocker = true
+    static let needsNix = false
+
+    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
+        let spec = spec as! DockerLoadSpec
+        let docker = context.docker!
+        guard let storePath = context.output("out", of: spec.from.name) else {
+            throw StageFailure("stage '\(spec.from.name)' produced no output path to load")
+        }
+        let artifact = try ImageArtifact(path: storePath)
+        // The store path names its content, so it is the key of what was loaded from it.
+        let key = CacheKey(["docker-load", storePath])
+        let lock = context.cache.folder(.locks).appendingPathComponent("docker-load-\(key.short).lock")
+        return try await FileLock.withLock(at: lock, onWait: { context.waiting("another run is loading the same image; waiting for it") }) {
+            var imageID: String?
+            var loaded = false
+            var bytes: Int64 = 0
+            if !context.options.noCache, let entry = context.cache.entry(kind: Self.kind, key: key), let id = entry.outputs["image"],
+               try await docker.client.inspectImage(id) != nil {
+                context.log("cached: the daemon has \(id) from \(storePath)")
+                imageID = id
+            } else if case .archive = artifact {
+                let info = try ImageArchive.imageID(ofArchiveAt: storePath)
+                if try await docker.client.inspectImage(info.id) != nil {
+                    context.log("the daemon already has \(info.id); not sending it again")
+                    imageID = info.id
+                } else {
+                    (bytes, _) = try await load(artifact, docker: docker, context: context)
+                    loaded = true
+                    guard try await docker.client.inspectImage(info.id) != nil else {
+                        throw StageFailure("the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
+                    }
+                    imageID = info.id
+                }
+            } else {
+                let result: LoadResult
+                (bytes, result) = try await load(artifact, docker: docker, context: context)
+                loaded = true
+                guard let reference = result.references.first, let details = try await docker.client.inspectImage(reference) else {
+                    throw StageFailure("the image script's archive loaded, but the daemon named no image it has")
+                }
+                imageID = details.id
+            }
+            let id = imageID!
+            for tag in spec.tags {
+                let (repository, version) = Self.split(tag)
+                try await docker.client.tagImage(id, repository: repository, tag: version)
+                context.log("tagged \(tag)")
+            }
+            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: ["image": id])
+            return StageOutcome(outputs: [
+                ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
+                ("loaded", .bool(loaded)), ("bytes", .int(bytes)),
+            ], cached: !loaded)
+        }
+    }
+
+    /// Sends the image to `POST /images/load`, logging progress every 64 MiB.
+    private func load(_ artifact: ImageArtifact, docker: DockerSession, context: StageContext) async throws -> (Int64, LoadResult) {
+        let reporter = ProgressReporter(context: context)
+        let result: LoadResult
+        switch artifact {
+        case .archive(let path):
+            context.log("loading \(path)")
+            result = try await docker.client.loadImage(fileAt: path, progress: reporter.report)
+        case .script(let path):
+            context.log("running \(path) and streaming its archive to the daemon")
+            result = try await loadFromScript(path, docker: docker, context: context, progress: reporter.report)
+        }
+        context.log("sent \(ByteSize(bytes: result.bytesSent))")
+        return (result.bytesSent, result)
+    }
+
+    /// Runs a `streamLayeredImage`-style script and sends its stdout as the request body, pulled
+    /// with backpressure: the script blocks while the daemon is slower, nothing piles up here.
+    private func loadFromScript(_ path: String, docker: DockerSession, context: StageContext,
+                                progress: @escaping @Sendable (Int64) -> Void) async throws -> LoadResult {
+        var platformOptions = PlatformOptions()
+        platformOptions.createSession = true
+        platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(3))]
+        let outcome = try await run(.path(FilePath(path)), arguments: [], platformOptions: platformOptions,
+                                    input: .none, output: .sequence, error: .sequence) { execution in
+            try await withThrowingTaskGroup(of: LoadResult?.self) { group in
+                group.addTask {
+                    for try await chunk in execution.standardError {
+                        let text = chunk.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                        for line in text.split(separator: "\n") { context.log("image script: \(line)") }
+                    }
+                    return nil
+                }
+                group.addTask {
+                    let body = execution.standardOutput.map { @Sendable chunk in
+                        chunk.withUnsafeBytes { ByteBuffer(bytes: $0) }
+                    }
+                    return try await docker.client.loadImage(body, progress: progress)
+                }
+                var result: LoadResult?
+                for try await value in group { if let value { result = value } }
+                return result!
+            }
+        }
+        guard outcome.terminationStatus.isSuccess else {
+            throw StageFailure("the image script \(path) failed (\(outcome.terminationStatus)); its stderr is in the log")
+        }
+        return outcome.closureResult
+    }
+
+    /// `name:tag` → (`name`, `tag`); a missing tag is `latest`.
+    static func split(_ reference: String) -> (String, String) {
+        if let colon = reference.lastIndex(of: ":"), !reference[colon...].contains("/") {
+            return (String(reference[..<colon]), String(reference[reference.index(after: colon)...]))
+        }
+        return (reference, "latest")
+    }
+}
+
+/// What a nix build produced for an image.
+enum ImageArtifact {
+    /// A docker-archive file (tar, gzipped or not).
+    case archive(String)
+    /// An executable that writes the archive to stdout (nixpkgs `streamLayeredImage`).
+    case script(String)
+
+    init(path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StageFailure("cannot read the image at \(path)")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 2)) ?? Data()
+        if head == Data("#!".utf8), FileManager.default.isExecutableFile(atPath: path) {
+            self = .script(path)
+        } else {
+            self = .archive(path)
+        }
+    }
+}
+
+/// Logs a line per 64 MiB sent.
+final class ProgressReporter: Sendable {
+    private let context: StageContext
+    private let reported = Mutex<Int64>(0)
+
+    init(context: StageContext) { self.context = context }
+
+    var report: @Sendable (Int64) -> Void {
+        { [self] total in
+            let step: Int64 = 64 << 20
+            let due = reported.withLock { last -> Bool in
+                guard total / step > last / step else { return false }
+                last = total
+                return true
+            }
+            if due { context.log("sent \(ByteSize(bytes: total))") }
+        }
+    }
+}
+
+import Synchronization

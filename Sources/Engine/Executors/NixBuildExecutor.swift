@@ -1,0 +1,60 @@
+import BuildCache
+import Foundation
+import NixBuild
+import Pipeline
+
+/// Runs `nix build` on the checkout. The result is cached by the commit's tree, the installable
+/// and the nix options: a hit whose store path is still valid skips nix entirely, and the
+/// out-link under `nix/roots` keeps the path alive (a GC root) while the entry lives.
+struct NixBuildExecutor: StageExecutor {
+    static let kind = NixBuildSpec.kind
+    static let needsDocker = false
+    static let needsNix = true
+    static var defaultTimeout: Duration { .seconds(2 * 3600) }
+
+    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
+        let spec = spec as! NixBuildSpec
+        let key = CacheKey(["nix-build", context.treeID, spec.installable]
+            + context.nix.options.flatMap { [$0.name, $0.value] })
+        let outLink = context.cache.folder(.nixRoots).appendingPathComponent("\(context.pipeline)-\(context.stage.name)-\(key.short)")
+
+        if !context.options.noCache, let outcome = await cachedOutcome(key: key, outLink: outLink, context: context) {
+            return outcome
+        }
+        // One build per key across runs and processes: a second run waits, then reuses it.
+        let lock = context.cache.folder(.locks).appendingPathComponent("nix-build-\(key.short).lock")
+        return try await FileLock.withLock(at: lock, onWait: {
+            context.waiting("another run is building the same tree; waiting for it")
+        }) {
+            if !context.options.noCache, let outcome = await cachedOutcome(key: key, outLink: outLink, context: context) {
+                return outcome
+            }
+            let installable = Nix.resolveInstallable(spec.installable, in: context.checkout)
+            context.log("nix build \(installable)")
+            let result = try await context.nix.build(installable: installable, workingDirectory: context.checkout,
+                                                     outLink: outLink, log: { line in context.log(line) })
+            guard let out = result.outputs["out"] ?? result.outputs.values.first else {
+                throw StageFailure("nix build reported no output path for \(spec.installable)")
+            }
+            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
+                                    outputs: ["out": out, "drv": result.drvPath])
+            return StageOutcome(outputs: Self.outputs(out: out, drv: result.drvPath, key: key), cached: false)
+        }
+    }
+
+    /// The cached result, if its store path is still valid and still rooted.
+    private func cachedOutcome(key: CacheKey, outLink: URL, context: StageContext) async -> StageOutcome? {
+        guard let entry = context.cache.entry(kind: Self.kind, key: key), let out = entry.outputs["out"] else { return nil }
+        let rooted = (try? FileManager.default.destinationOfSymbolicLink(atPath: outLink.path)) == out
+        guard rooted, await context.nix.isValid(storePath: out) else {
+            context.cache.remove(kind: Self.kind, key: key)
+            return nil
+        }
+        context.log("cached: \(out)")
+        return StageOutcome(outputs: Self.outputs(out: out, drv: entry.outputs["drv"] ?? "", key: key), cached: true)
+    }
+
+    private static func outputs(out: String, drv: String, key: CacheKey) -> [(String, JSONValue)] {
+        [("out", .string(out)), ("drv", .string(drv)), ("cache_key", .string(key.hex))]
+    }
+}

@@ -1,0 +1,120 @@
+import DockerEngine
+import Foundation
+import Pipeline
+
+/// Starts the image in an isolated container and probes it — inside with `exec`, or from a
+/// sidecar that shares only the server's loopback — until the probe passes, the attempts run
+/// out, or the server dies. The stage's timeout bounds the whole; the containers never outlive it.
+struct SmokeExecutor: StageExecutor {
+    static let kind = SmokeSpec.kind
+    static let needsDocker = true
+    static let needsNix = false
+    static var defaultTimeout: Duration { .seconds(5 * 60) }
+
+    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
+        let spec = spec as! SmokeSpec
+        let docker = context.docker!
+        let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
+        try policy.check()
+        let image = try await docker.resolveImage(spec.image, context: context)
+        let serverSpec = ContainerSpec(
+            image: image, command: spec.container.command,
+            env: Dictionary(spec.container.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            labels: docker.labels(stage: context.stage.name), workingDir: spec.container.workingDirectory,
+            user: spec.container.user,
+            hostConfig: policy.hostConfig(binds: try policy.binds(checkout: context.checkout)))
+
+        return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server")) { serverID in
+            let exit = try await docker.client.waitContainer(serverID)
+            try await docker.start(serverID)
+            context.log("started \(serverID.prefix(12)) from \(image.prefix(19)) (network \(serverSpec.hostConfig.networkMode), caps dropped, read-only root)")
+            return try await withThrowingTaskGroup(of: StageOutcome?.self) { group in
+                group.addTask {
+                    await docker.forwardLogs(of: serverID, prefix: "server: ", context: context)
+                    return nil
+                }
+                group.addTask {
+                    // If the server exits, no probe can pass: fail at once with its exit code.
+                    let code = try await exit.value
+                    let state = try? await docker.client.inspectContainer(serverID)
+                    let oom = state?.oomKilled == true ? " (killed by the OOM killer)" : ""
+                    throw StageFailure("the server container exited with code \(code.statusCode)\(oom) before the probe passed",
+                                       outputs: [("exit_code", .int(Int64(code.statusCode)))])
+                }
+                group.addTask {
+                    try await probe(spec.probe, serverID: serverID, image: image, policy: policy, docker: docker, context: context)
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let outcome = next { return outcome }
+                }
+                throw StageFailure("the smoke stage ended without a verdict")
+            }
+        }
+    }
+
+    private func probe(_ probe: Probe, serverID: String, image: String, policy: ContainerPolicy,
+                       docker: DockerSession, context: StageContext) async throws -> StageOutcome {
+        var lastProblem = "no attempt was made"
+        for attempt in 1...probe.attempts {
+            try Task.checkCancellation()
+            let (exitCode, output) = try await runProbeOnce(probe, serverID: serverID, policy: policy, docker: docker, context: context)
+            if let problem = verdict(probe, exitCode: exitCode, output: output) {
+                lastProblem = problem
+                context.log("probe attempt \(attempt)/\(probe.attempts): \(problem)")
+                if attempt < probe.attempts { try await Task.sleep(for: probe.interval) }
+                continue
+            }
+            context.log("probe passed on attempt \(attempt)")
+            return StageOutcome(outputs: [
+                ("container", .string(String(serverID.prefix(12)))), ("image", .string(image)),
+                ("network", .string(policy.hostConfig().networkMode)), ("probe_attempts", .int(Int64(attempt))),
+                ("probe_stdout", .string(String(output.prefix(1024)))), ("limits", policy.limitOutputs),
+            ], cached: false)
+        }
+        throw StageFailure("the probe did not pass in \(probe.attempts) attempts: \(lastProblem)",
+                           outputs: [("probe_attempts", .int(Int64(probe.attempts)))])
+    }
+
+    private func runProbeOnce(_ probe: Probe, serverID: String, policy: ContainerPolicy, docker: DockerSession,
+                              context: StageContext) async throws -> (Int, String) {
+        switch probe.runner {
+        case .exec(let command):
+            let result = try await docker.client.exec(serverID, command: command, timeout: max(probe.interval * 10, .seconds(10)))
+            return (result.exitCode, result.stdout)
+        case .sidecar(let imageSource, let command):
+            let image = try await docker.resolveImage(imageSource, context: context)
+            let sidecar = ContainerSpec(image: image, command: command, labels: docker.labels(stage: context.stage.name),
+                                        hostConfig: policy.hostConfig(networkMode: "container:\(serverID)"))
+            return try await docker.withContainer(sidecar, name: docker.containerName(stage: context.stage.name, role: "probe")) { id in
+                let exit = try await docker.client.waitContainer(id)
+                try await docker.start(id)
+                let code = try await exit.value
+                var output = ""
+                for try await frame in docker.client.logs(id, follow: false) where frame.stream == .stdout {
+                    if output.utf8.count < 64 * 1024 { output += frame.text }
+                }
+                return (code.statusCode, output)
+            }
+        }
+    }
+
+    /// Why an attempt failed, or nil if it passed.
+    func verdict(_ probe: Probe, exitCode: Int, output: String) -> String? {
+        if exitCode != probe.expectExit {
+            return "exit code \(exitCode), expected \(probe.expectExit)"
+        }
+        if let expected = probe.expectStdout, !output.contains(expected) {
+            return "stdout \(quoted(output)) does not contain \(quoted(expected))"
+        }
+        if let pattern = probe.expectStdoutMatches, let regex = try? Regex(pattern), output.firstMatch(of: regex) == nil {
+            return "stdout \(quoted(output)) does not match /\(pattern)/"
+        }
+        return nil
+    }
+
+    private func quoted(_ text: String) -> String {
+        let short = text.count > 120 ? String(text.prefix(120)) + "…" : text
+        return "\"" + short.replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// How one run is carried out; every field has the default a user would expect.
+public struct RunOptions: Sendable {
+    /// The cache root (see `BuildCache`).
+    public var cacheRoot: URL
+    /// `--commit`: overrides the definition's `source.ref`.
+    public var commit: String?
+    /// `--source`: a URL or path replacing the definition's source. A local folder without
+    /// `--commit` is built as it is (snapshot), with uncommitted and untracked changes.
+    public var sourceOverride: String?
+    /// `--jobs`: how many stages may run at once.
+    public var jobs: Int
+    /// `--no-cache`: run every stage again (mirrors and the nix store still serve).
+    public var noCache: Bool
+    /// `--docker-host`: the daemon's socket, overriding discovery.
+    public var dockerHost: String?
+    /// `--allow-rootful`: accept a daemon that is not rootless (with a loud warning).
+    public var allowRootful: Bool
+    /// `--allow-network`: let stages that ask for `network: bridge` have it.
+    public var allowNetwork: Bool
+    /// `--stage`: run only this stage and what it needs.
+    public var onlyStage: String?
+    /// The environment nix and discovery see (defaults to the process's).
+    public var environment: [String: String]
+
+    /// Options with defaults: 2 jobs, cache used, rootless only, no network.
+    public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,
+                dockerHost: String? = nil, allowRootful: Bool = false, allowNetwork: Bool = false, onlyStage: String? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.cacheRoot = cacheRoot
+        self.commit = commit
+        self.sourceOverride = sourceOverride
+        self.jobs = max(1, jobs)
+        self.noCache = noCache
+        self.dockerHost = dockerHost
+        self.allowRootful = allowRootful
+        self.allowNetwork = allowNetwork
+        self.onlyStage = onlyStage
+        self.environment = environment
+    }
+}
+
+/// Something the run needs is missing or refused: the CLI exits 3.
+public struct EnvironmentError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong and how to fix it.
+    public let message: String
+
+    /// Creates the error.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A stage failed in a way its own log explains (a failing build, a probe that never passed).
+public struct StageFailure: Error, Sendable, CustomStringConvertible {
+    /// Why, in one line.
+    public let message: String
+    /// Outputs gathered before the failure (e.g. the container's exit code).
+    public let outputs: [(String, JSONValue)]
+
+    /// Creates the failure.
+    public init(_ message: String, outputs: [(String, JSONValue)] = []) {
+        self.message = message
+        self.outputs = outputs
+    }
+    public var description: String { message }
+}

@@ -1,0 +1,135 @@
+import BuildCache
+import Foundation
+import NixBuild
+import Pipeline
+
+/// Starts each stage once everything it needs has passed, up to `jobs` at a time. A failed
+/// stage skips what depends on it; independent stages go on. Cancellation (Ctrl-C) cancels
+/// the running stages, whose executors clean up, and marks the rest cancelled.
+struct Scheduler: Sendable {
+    let plan: Plan
+    let options: RunOptions
+    let cache: BuildCache
+    let nix: Nix
+    let docker: DockerSession?
+    let checkout: CheckoutResult
+    let recorder: RunRecorder
+
+    func run() async {
+        var pending = plan.stages
+        var finished: [String: StageResult] = [:]
+        var outputs: [String: [(String, JSONValue)]] = [:]
+        var running = 0
+
+        await withTaskGroup(of: StageResult.self) { group in
+            while !pending.isEmpty || running > 0 {
+                // Settle every stage whose fate is known without running it.
+                var progressed = true
+                while progressed {
+                    progressed = false
+                    for (index, stage) in pending.enumerated() {
+                        let blockers = stage.dependencies.compactMap { finished[$0] }.filter { $0.status != .passed }
+                        if Task.isCancelled {
+                            skip(stage, status: .cancelled, reason: "the run was interrupted", into: &finished)
+                        } else if let blocker = blockers.first {
+                            skip(stage, status: .skipped, reason: "'\(blocker.name)' \(blocker.status.rawValue)", into: &finished)
+                        } else if running < options.jobs, stage.dependencies.allSatisfy({ finished[$0] != nil }) {
+                            let context = makeContext(for: stage, outputs: outputs)
+                            group.addTask { await StageRunner.run(stage, context: context, recorder: recorder) }
+                            running += 1
+                        } else {
+                            continue
+                        }
+                        pending.remove(at: index)
+                        progressed = true
+                        break
+                    }
+                }
+                guard running > 0, let result = await group.next() else { break }
+                running -= 1
+                finished[result.name] = result
+                outputs[result.name] = result.outputs
+            }
+        }
+    }
+
+    private func skip(_ stage: PlannedStage, status: StageStatus, reason: String, into finished: inout [String: StageResult]) {
+        let result = StageResult(name: stage.name, kind: stage.kind, status: status, cached: false,
+                                 durationMilliseconds: 0, error: reason)
+        recorder.record(result)
+        finished[stage.name] = result
+    }
+
+    private func makeContext(for stage: PlannedStage, outputs: [String: [(String, JSONValue)]]) -> StageContext {
+        StageContext(runID: recorder.runID, pipeline: plan.definition.name, stage: stage, commit: checkout.commit.sha,
+                     treeID: checkout.commit.treeID, checkout: checkout.directory, outputsByStage: outputs,
+                     cache: cache, nix: nix, docker: docker, options: options, sink: { event in recorderSink(event) })
+    }
+
+    private func recorderSink(_ event: RunEvent) {
+        recorder.emit(event.body)
+    }
+}
+
+/// Runs one stage under its timeout and turns every way it can end into a `StageResult`.
+enum StageRunner {
+    static func run(_ stage: PlannedStage, context: StageContext, recorder: RunRecorder) async -> StageResult {
+        recorder.emit(.stageStarted(stage: stage.name, kind: stage.kind))
+        let started = ContinuousClock.now
+        let executor = Engine.executor(for: stage.kind)!
+        let timeout = stage.definition.timeout ?? type(of: executor).defaultTimeout
+        let result: StageResult
+        do {
+            let outcome = try await withDeadline(timeout) {
+                try await executor.execute(stage.definition.spec, context: context)
+            }
+            result = StageResult(name: stage.name, kind: stage.kind, status: .passed, cached: outcome.cached,
+                                 durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outcome.outputs)
+        } catch {
+            let status: StageStatus = Task.isCancelled ? .cancelled : .failed
+            let failure = error as? StageFailure
+            let message = Task.isCancelled ? "the run was interrupted" : describe(error, timeout: timeout)
+            result = StageResult(name: stage.name, kind: stage.kind, status: status, cached: false,
+                                 durationMilliseconds: started.duration(to: .now).milliseconds,
+                                 outputs: failure?.outputs ?? [], error: message)
+        }
+        recorder.record(result)
+        return result
+    }
+
+    private static func describe(_ error: any Error, timeout: Duration) -> String {
+        if error is StageTimeout {
+            return "timed out after \(DurationText.format(timeout)); raise the stage's 'timeout' if it needs longer"
+        }
+        return "\(error)"
+    }
+}
+
+/// The stage ran past its `timeout`.
+struct StageTimeout: Error {}
+
+/// Runs `body`, cancelling it when `timeout` passes (the body's cleanup still runs) and then
+/// throwing `StageTimeout`.
+func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw CancellationError() }
+        guard let value = first else {
+            group.cancelAll()
+            // Wait for the body to finish its cleanup before reporting the timeout.
+            while let next = try? await group.next() { _ = next }
+            throw StageTimeout()
+        }
+        return value
+    }
+}
+
+extension StageExecutor {
+    /// The timeout of a stage that sets none.
+    static var defaultTimeout: Duration { .seconds(30 * 60) }
+}

@@ -1,0 +1,80 @@
+import BuildCache
+import Foundation
+import NixBuild
+import Pipeline
+
+/// What a stage executor gets: the checkout, the outputs of the stages it depends on, the
+/// cache, the clients, and a way to report progress. Executors never read YAML or print.
+public struct StageContext: Sendable {
+    /// The run's ID.
+    public let runID: String
+    /// The pipeline's name.
+    public let pipeline: String
+    /// The stage being run.
+    public let stage: PlannedStage
+    /// The commit being built (40 hex).
+    public let commit: String
+    /// The commit's tree ID: what cache keys of source-derived work are made of.
+    public let treeID: String
+    /// The folder holding the commit's tree.
+    public let checkout: URL
+    /// Outputs of every finished stage so far, by stage name.
+    public let outputsByStage: [String: [(String, JSONValue)]]
+    /// The cache.
+    public let cache: BuildCache
+    /// nix, with the definition's options.
+    public let nix: Nix
+    /// The Docker session, opened once per run if any stage needs it.
+    public let docker: DockerSession?
+    /// Run options (policy switches, --no-cache).
+    public let options: RunOptions
+    /// Where events go.
+    let sink: EventSink
+
+    /// Reports one log line of this stage.
+    public func log(_ line: String, stream: String = "stderr") {
+        sink(RunEvent(run: runID, .log(stage: stage.name, stream: stream, line: line)))
+    }
+
+    /// Reports that the stage is waiting (for a lock another run holds, say).
+    public func waiting(_ reason: String) {
+        sink(RunEvent(run: runID, .stageWaiting(stage: stage.name, reason: reason)))
+    }
+
+    /// Reports a warning tied to this stage.
+    public func warn(_ message: String) {
+        sink(RunEvent(run: runID, .warning(stage: stage.name, message: message)))
+    }
+
+    /// The string output `key` of the stage `name`.
+    public func output(_ key: String, of name: String) -> String? {
+        outputsByStage[name]?.first { $0.0 == key }?.1.stringValue
+    }
+}
+
+/// What an executor returns when its stage passes.
+public struct StageOutcome: Sendable {
+    /// The stage's outputs, in the order they should be shown.
+    public let outputs: [(String, JSONValue)]
+    /// Whether the work was skipped because the cache held its result.
+    public let cached: Bool
+
+    /// Creates an outcome.
+    public init(outputs: [(String, JSONValue)], cached: Bool) {
+        self.outputs = outputs
+        self.cached = cached
+    }
+}
+
+/// Runs one kind of stage. A kind is one executor plus one line in `StageExecutors.all`.
+public protocol StageExecutor: Sendable {
+    /// The kind it runs, e.g. `nix-build`.
+    static var kind: String { get }
+    /// Whether stages of this kind need the Docker daemon (checked before the run starts).
+    static var needsDocker: Bool { get }
+    /// Whether stages of this kind need nix.
+    static var needsNix: Bool { get }
+    /// Runs the stage. Throws `StageFailure` (or a module's error) when it fails; must honour
+    /// cancellation and leave nothing running.
+    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome
+}

@@ -1,0 +1,10 @@
+import CLibGit2
+
+extension GitMirror {
+    /// The linked libgit2's version, e.g. `1.5.1` (`git_libgit2_version`).
+    public static var libgit2Version: String {
+        var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
+        git_libgit2_version(&major, &minor, &revision)
+        return "\(major).\(minor).\(revision)"
+    }
+}

@@ -1,0 +1,128 @@
+/// A validated pipeline: stages in a dependency order, every reference resolved.
+public struct Plan: Sendable {
+    /// The definition it was made from.
+    public let definition: PipelineDefinition
+    /// Every stage, each after all of its dependencies (file order among independent stages).
+    public let stages: [PlannedStage]
+
+    /// The stage called `name`, if any.
+    public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
+
+    /// The plan cut down to `target` and what it needs, transitively (for `--stage NAME`).
+    /// Returns nil if there is no such stage.
+    public func restricted(to target: String) -> Plan? {
+        guard stage(named: target) != nil else { return nil }
+        var wanted: Set<String> = [target]
+        // Stages come in dependency order, so one backwards pass closes the set.
+        for stage in stages.reversed() where wanted.contains(stage.name) {
+            wanted.formUnion(stage.dependencies)
+        }
+        return Plan(definition: definition, stages: stages.filter { wanted.contains($0.name) })
+    }
+}
+
+/// A stage with its dependencies resolved: `needs` plus every stage it reads outputs from.
+public struct PlannedStage: Sendable {
+    /// The stage as defined.
+    public let definition: StageDefinition
+    /// Names of the stages that must pass before this one starts.
+    public let dependencies: [String]
+
+    /// The stage's name.
+    public var name: String { definition.name }
+    /// The stage's kind.
+    public var kind: String { definition.kind }
+}
+
+/// Checks the graph of stages and orders it.
+public enum Planner {
+    /// Validates references, kinds and acyclicity, and orders the stages.
+    /// - Throws: `DefinitionError` with every problem found.
+    public static func plan(_ definition: PipelineDefinition, implementedKinds: Set<String>? = nil) throws(DefinitionError) -> Plan {
+        var diagnostics: [Diagnostic] = []
+        let byName = Dictionary(definition.stages.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var dependencies: [String: [String]] = [:]
+
+        for stage in definition.stages {
+            if let implementedKinds, !implementedKinds.contains(stage.kind) {
+                diagnostics.append(Diagnostic(stage.position,
+                    "stage '\(stage.name)' is of kind '\(stage.kind)', which this build of Sutradhar cannot run; it runs: \(implementedKinds.sorted().joined(separator: ", "))"))
+            }
+            var names: [String] = []
+            for reference in stage.needs + stage.spec.references {
+                guard let target = byName[reference.name] else {
+                    diagnostics.append(Diagnostic(reference.position, "'\(reference.field)' names an unknown stage '\(reference.name)'"
+                        + DidYouMean.hint(for: reference.name, among: byName.keys.sorted())))
+                    continue
+                }
+                if reference.name == stage.name {
+                    diagnostics.append(Diagnostic(reference.position, "'\(reference.field)': stage '\(stage.name)' cannot depend on itself"))
+                    continue
+                }
+                if let kind = reference.requiredKind, target.kind != kind {
+                    diagnostics.append(Diagnostic(reference.position,
+                        "'\(reference.field)' names '\(reference.name)', a \(target.kind) stage; it must name a \(kind) stage"))
+                }
+                if !names.contains(reference.name) { names.append(reference.name) }
+            }
+            dependencies[stage.name] = names
+        }
+
+        for cycle in cycles(in: definition.stages.map(\.name), dependencies: dependencies) {
+            let position = byName[cycle[0]]!.position
+            diagnostics.append(Diagnostic(position, "stages form a cycle: \((cycle + [cycle[0]]).joined(separator: " -> ")); remove one of these needs"))
+        }
+        guard diagnostics.isEmpty else { throw DefinitionError(diagnostics) }
+
+        let order = topologicalOrder(definition.stages.map(\.name), dependencies: dependencies)
+        let stages = order.map { PlannedStage(definition: byName[$0]!, dependencies: dependencies[$0] ?? []) }
+        return Plan(definition: definition, stages: stages)
+    }
+
+    /// Kahn's algorithm; ties are broken by file order so that plans read like the file.
+    static func topologicalOrder(_ names: [String], dependencies: [String: [String]]) -> [String] {
+        var remaining = names
+        var done: Set<String> = []
+        var order: [String] = []
+        while let index = remaining.firstIndex(where: { (dependencies[$0] ?? []).allSatisfy(done.contains) }) {
+            let name = remaining.remove(at: index)
+            done.insert(name)
+            order.append(name)
+        }
+        return order
+    }
+
+    /// Each elementary cycle found by a depth-first search, once (rotated to start at its
+    /// earliest stage in file order).
+    static func cycles(in names: [String], dependencies: [String: [String]]) -> [[String]] {
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        var stack: [String] = []
+        var found: [[String]] = []
+        var seen: Set<[String]> = []
+        let rank = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+
+        func visit(_ name: String) {
+            marks[name] = .visiting
+            stack.append(name)
+            for next in dependencies[name] ?? [] {
+                switch marks[next] {
+                case .visiting:
+                    // Stack order follows "needs": reverse it so the cycle reads in run order.
+                    var cycle = Array(stack[stack.lastIndex(of: next)!...].reversed())
+                    let start = cycle.indices.min { rank[cycle[$0]]! < rank[cycle[$1]]! }!
+                    cycle = Array(cycle[start...] + cycle[..<start])
+                    if seen.insert(cycle).inserted { found.append(cycle) }
+                case .done:
+                    break
+                case nil:
+                    visit(next)
+                }
+            }
+            stack.removeLast()
+            marks[name] = .done
+        }
+        for name in names where marks[name] == nil { visit(name) }
+        return found
+    }
+}

@@ -1,0 +1,26 @@
+/// `nix-build:` builds a flake output of the checkout; its output `out` is the store path.
+public struct NixBuildSpec: StageSpec, Hashable {
+    public static let kind = "nix-build"
+    /// The default installable: the flake output the bommalata flake exposes.
+    public static let defaultInstallable = ".#docker-image"
+
+    /// `installable:`, relative to the checkout (`.#docker-image` by default).
+    public let installable: String
+
+    /// Creates the settings.
+    public init(installable: String = NixBuildSpec.defaultInstallable) {
+        self.installable = installable
+    }
+
+    public var references: [StageReference] { [] }
+    public var cacheIdentity: String { "nix-build installable=\(installable)" }
+
+    static func read(_ block: MappingReader) -> NixBuildSpec? {
+        block.rejectUnknownKeys(allowed: ["installable"])
+        let installable = block.string("installable") ?? defaultInstallable
+        if installable.isEmpty {
+            block.reader.report(block.value("installable"), "'\(block.fieldPath("installable"))' is empty; write e.g. .#docker-image")
+        }
+        return NixBuildSpec(installable: installable)
+    }
+}

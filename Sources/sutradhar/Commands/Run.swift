@@ -1,0 +1,104 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Pipeline
+
+/// `sutradhar run PIPELINE`: one run of a pipeline, end to end.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a pipeline: check the source out, then run its stages.",
+        discussion: """
+            PIPELINE is a definition file, or NAME for pipelines/NAME.yaml (looked up from the \
+            working directory upwards).
+
+            Examples:
+              sutradhar run example
+              sutradhar run bommalata --commit 3f2c1e9 --json     (an agent, per commit)
+              sutradhar run example --source ~/src/hello-server   (a working tree, as it is)
+              sutradhar run example --stage image                 (one stage and what it needs)
+            """)
+
+    @Argument(help: "A definition file, or NAME for pipelines/NAME.yaml.")
+    var pipeline: String
+
+    @Option(help: ArgumentHelp("Build this branch, tag or commit instead of the definition's source.ref.", valueName: "REF"))
+    var commit: String?
+
+    @Option(help: ArgumentHelp("Build this repository URL or folder instead of the definition's source. A folder without --commit is built as it is, uncommitted changes included.", valueName: "URL|PATH"))
+    var source: String?
+
+    @Option(help: "How many independent stages may run at once.")
+    var jobs: Int = 2
+
+    @Option(help: ArgumentHelp("Run only this stage and the stages it needs.", valueName: "NAME"))
+    var stage: String?
+
+    @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
+    var json = false
+
+    @Flag(name: .customLong("no-cache"), help: "Run every stage again, ignoring cached results (mirrors and the nix store still serve).")
+    var noCache = false
+
+    @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
+    var allowNetwork = false
+
+    @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var dockerOptions: DockerOptions
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        let path = try DefinitionFiles.locate(pipeline)
+        let plan = try DefinitionFiles.load(path)
+        if let stage, plan.stage(named: stage) == nil {
+            let names = plan.stages.map(\.name).joined(separator: ", ")
+            throw CommandFailure(Exit.invalidDefinition, "--stage \(stage): no such stage in \(path); it has: \(names)")
+        }
+        let options = RunOptions(
+            cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
+            jobs: jobs, noCache: noCache, dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
+            allowNetwork: allowNetwork, onlyStage: stage)
+        let renderer: any EventRenderer = json ? JSONLinesRenderer() : TerminalRenderer.make()
+        let summary = await Interrupts.cancellingOnSignal {
+            await Engine().run(plan, options: options, sink: { renderer.render($0) })
+        }
+        renderer.finish(summary)
+        throw Exit.code(for: summary)
+    }
+}
+
+/// A failure the CLI reports in one line on stderr before exiting with `code`.
+struct CommandFailure: Error, CustomStringConvertible {
+    let code: ExitCode
+    let message: String
+
+    init(_ code: ExitCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    var description: String { message }
+}
+
+/// Finding and loading definitions, with the CLI's error reporting.
+enum DefinitionFiles {
+    static func locate(_ argument: String) throws -> String {
+        let workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        if let path = PipelineLocator.locate(argument, from: workingDirectory) { return path }
+        let known = PipelineLocator.knownPipelines(from: workingDirectory)
+        let hint = known.isEmpty ? "" : "; known pipelines: \(known.joined(separator: ", "))"
+        throw CommandFailure(Exit.invalidDefinition, "no pipeline '\(argument)': not a file, and no pipelines/\(argument).yaml here or above\(hint)")
+    }
+
+    static func load(_ path: String) throws -> Plan {
+        do {
+            return try PipelineLoader.load(path: path, implementedKinds: Engine.implementedKinds)
+        } catch {
+            let count = error.diagnostics.count
+            throw CommandFailure(Exit.invalidDefinition,
+                "\(error.description)\n\(path): \(count) problem\(count == 1 ? "" : "s") found; nothing was run")
+        }
+    }
+}

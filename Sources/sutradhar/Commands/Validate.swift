@@ -1,0 +1,60 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Pipeline
+
+/// `sutradhar validate PIPELINE...`: check definitions without running anything.
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check pipeline definitions and list every problem with its file:line:column.",
+        discussion: "Exits 0 if every definition is valid, 2 otherwise. Nothing is fetched, built or started.")
+
+    @Argument(help: "Definition files, or NAMEs for pipelines/NAME.yaml.")
+    var pipelines: [String]
+
+    @Flag(help: "Print one JSON object per definition: {\"file\", \"valid\", \"problems\": [{\"file\",\"line\",\"column\",\"message\"}]}.")
+    var json = false
+
+    func validate() throws {
+        guard !pipelines.isEmpty else { throw ValidationError("name at least one pipeline, e.g. 'sutradhar validate example'") }
+    }
+
+    func run() async throws {
+        var failures = 0
+        for argument in pipelines {
+            let path: String
+            do {
+                path = try DefinitionFiles.locate(argument)
+            } catch let failure as CommandFailure {
+                failures += 1
+                report(file: argument, plan: nil, diagnostics: [Diagnostic(SourcePosition(file: argument, line: 1, column: 1), failure.message)])
+                continue
+            }
+            do {
+                let plan = try PipelineLoader.load(path: path, implementedKinds: Engine.implementedKinds)
+                report(file: path, plan: plan, diagnostics: [])
+            } catch {
+                failures += 1
+                report(file: path, plan: nil, diagnostics: error.diagnostics)
+            }
+        }
+        if failures > 0 { throw Exit.invalidDefinition }
+    }
+
+    private func report(file: String, plan: Plan?, diagnostics: [Diagnostic]) {
+        if json {
+            let problems = diagnostics.map { diagnostic -> JSONValue in
+                .object([("file", .string(diagnostic.position.file)), ("line", .int(Int64(diagnostic.position.line))),
+                         ("column", .int(Int64(diagnostic.position.column))), ("message", .string(diagnostic.message))])
+            }
+            let line = JSONValue.object([("file", .string(file)), ("valid", .bool(diagnostics.isEmpty)), ("problems", .array(problems))])
+            print(line.serialized())
+        } else if let plan {
+            let order = plan.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: " → ")
+            print("\(file): valid — \(plan.definition.name): \(order)")
+        } else {
+            for diagnostic in diagnostics { print(diagnostic) }
+            print("\(file): \(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s")")
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Engine
+import Foundation
+
+/// A consumer of a run's events. `render` is called from many tasks at once.
+protocol EventRenderer: Sendable {
+    func render(_ event: RunEvent)
+    /// Called once after the run, with its summary (already rendered as an event).
+    func finish(_ summary: RunSummary)
+}
+
+/// Writes to a file descriptor with one lock, so lines from concurrent stages never interleave.
+final class LineWriter: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func write(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        handle.write(Data(text.utf8))
+    }
+}
+
+/// `--json`: one JSON object per line on stdout, the contract documented in the README.
+struct JSONLinesRenderer: EventRenderer {
+    private let output = LineWriter(.standardOutput)
+
+    func render(_ event: RunEvent) {
+        output.write(event.jsonLine() + "\n")
+    }
+
+    func finish(_ summary: RunSummary) {}
+}

@@ -1,0 +1,193 @@
+import Engine
+import Foundation
+
+/// Human output: on a terminal, one live line per stage with its state and elapsed time; in a
+/// log file, a line per change. A failing stage's last log lines are shown under it.
+final class TerminalRenderer: EventRenderer, @unchecked Sendable {
+    private static let tailLength = 25
+
+    private let output = LineWriter(.standardOutput)
+    private let lock = NSLock()
+    private let live: Bool
+    private var rows: [Row] = []
+    private var logTails: [String: [String]] = [:]
+    private var drawnLines = 0
+    private var ticker: Task<Void, Never>?
+
+    private struct Row {
+        let stage: String
+        let kind: String
+        let started: ContinuousClock.Instant
+        var state: String
+        var detail: String?
+        var finished: Duration?
+    }
+
+    static func make() -> TerminalRenderer {
+        TerminalRenderer(live: isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb")
+    }
+
+    private init(live: Bool) {
+        self.live = live
+        if live {
+            ticker = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    self?.redraw()
+                }
+            }
+        }
+    }
+
+    func render(_ event: RunEvent) {
+        lock.withLock {
+            switch event.body {
+            case .runStarted(let pipeline, let source, let ref, let cacheRoot):
+                emitLine("\(bold("sutradhar")) run \(event.run): \(pipeline) from \(source)\(ref.map { " at \($0)" } ?? "") (cache: \(cacheRoot))")
+            case .stageStarted(let stage, let kind):
+                rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
+                if !live { emitLine("  ▶ \(stage) (\(kind))") }
+            case .stageWaiting(let stage, let reason):
+                update(stage) { $0.detail = reason }
+                if !live { emitLine("  … \(stage): \(reason)") }
+            case .log(let stage, _, let line):
+                var tail = logTails[stage, default: []]
+                tail.append(line)
+                if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
+                logTails[stage] = tail
+                update(stage) { $0.detail = String(line.prefix(100)) }
+            case .warning(let stage, let message):
+                emitLine(yellow("warning\(stage.map { " (\($0))" } ?? ""): \(message)"))
+            case .stageFinished(let result):
+                finishRow(result)
+            case .runFinished:
+                break
+            }
+            draw()
+        }
+    }
+
+    func finish(_ summary: RunSummary) {
+        ticker?.cancel()
+        lock.withLock {
+            draw()
+            drawnLines = 0
+            let seconds = String(format: "%.1fs", Double(summary.durationMilliseconds) / 1000)
+            let commit = summary.commit.isEmpty ? "" : " at \(summary.commit.prefix(12))"
+            let verdict: String
+            switch summary.status {
+            case .passed: verdict = green("passed")
+            case .failed: verdict = red("failed")
+            case .cancelled: verdict = yellow("cancelled")
+            }
+            if let problem = summary.environmentProblem {
+                output.write(red("environment problem: ") + problem + "\n")
+            }
+            for warning in summary.warnings { output.write(yellow("warning: \(warning)") + "\n") }
+            output.write("\(bold(summary.pipeline))\(commit): \(verdict) in \(seconds) (run \(summary.run))\n")
+        }
+    }
+
+    // MARK: Drawing (called with the writer's lock held)
+
+    private func update(_ stage: String, _ change: (inout Row) -> Void) {
+        guard let index = rows.lastIndex(where: { $0.stage == stage }) else { return }
+        change(&rows[index])
+    }
+
+    private func finishRow(_ result: StageResult) {
+        if !rows.contains(where: { $0.stage == result.name }) {
+            rows.append(Row(stage: result.name, kind: result.kind, started: .now, state: "pending"))
+        }
+        update(result.name) {
+            $0.state = result.status.rawValue + (result.cached ? " (cached)" : "")
+            $0.finished = .milliseconds(result.durationMilliseconds)
+            $0.detail = result.error
+        }
+        if !live {
+            emitLine("  \(symbol(result.status)) \(result.name): \(result.status.rawValue)\(result.cached ? " (cached)" : "") "
+                + "in \(format(.milliseconds(result.durationMilliseconds)))\(result.error.map { " — \($0)" } ?? "")")
+        }
+        if result.status == .failed, let tail = logTails[result.name], !tail.isEmpty {
+            // The failing stage's own words, under it, before anything else scrolls by.
+            var block = "    last \(tail.count) log lines of \(result.name):\n"
+            for line in tail { block += "    │ \(line)\n" }
+            if live {
+                commitRows()
+                output.write(block)
+            } else {
+                output.write(block)
+            }
+        }
+    }
+
+    /// Prints a line above the live block.
+    private func emitLine(_ line: String) {
+        if live {
+            clearBlock()
+            output.write(line + "\n")
+            drawnLines = 0
+        } else {
+            output.write(line + "\n")
+        }
+    }
+
+    /// Freezes the live rows into the scrollback (so a failure's log appears under its stage).
+    private func commitRows() {
+        draw()
+        drawnLines = 0
+        rows.removeAll { $0.finished != nil }
+    }
+
+    private func redraw() {
+        lock.withLock { draw() }
+    }
+
+    private func draw() {
+        guard live else { return }
+        clearBlock()
+        var text = ""
+        for row in rows {
+            let elapsed = row.finished ?? row.started.duration(to: .now)
+            let state = row.finished == nil ? cyan(row.state) : colour(for: row.state)
+            let detail = row.detail.map { "  " + dim(String($0.prefix(90))) } ?? ""
+            text += "  \(row.stage.padding(toLength: 14, withPad: " ", startingAt: 0)) \(state) \(format(elapsed))\(detail)\n"
+        }
+        output.write(text)
+        drawnLines = rows.count
+    }
+
+    private func clearBlock() {
+        guard live, drawnLines > 0 else { return }
+        output.write("\u{1B}[\(drawnLines)A\u{1B}[J")
+        drawnLines = 0
+    }
+
+    private func colour(for state: String) -> String {
+        if state.hasPrefix("passed") { return green(state) }
+        if state.hasPrefix("failed") { return red(state) }
+        return yellow(state)
+    }
+
+    private func symbol(_ status: StageStatus) -> String {
+        switch status {
+        case .passed: return "✓"
+        case .failed: return "✗"
+        case .skipped: return "-"
+        case .cancelled: return "!"
+        }
+    }
+
+    private func format(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return seconds < 60 ? String(format: "%.1fs", seconds) : "\(Int(seconds) / 60)m\(Int(seconds) % 60)s"
+    }
+
+    private func styled(_ text: String, _ code: String) -> String { live ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    private func bold(_ text: String) -> String { styled(text, "1") }
+    private func dim(_ text: String) -> String { styled(text, "2") }
+    private func red(_ text: String) -> String { styled(text, "31") }
+    private func green(_ text: String) -> String { styled(text, "32") }
+    private func yellow(_ text: String) -> String { styled(text, "33") }
+    private func cyan(_ text: String) -> String { styled(text, "36") }
+}

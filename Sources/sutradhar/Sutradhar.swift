@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+
+/// `sutradhar`: holds the strings of a build. Parses arguments and prints; the libraries do the work.
+@main
+struct Sutradhar: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sutradhar",
+        abstract: "Run build pipelines rootless: libgit2 checkout, nix build, and isolated smoke containers on a rootless Docker daemon.",
+        discussion: """
+            A pipeline is a YAML file under pipelines/ (see the README for the format). Typical use:
+
+              sutradhar validate example            check pipelines/example.yaml
+              sutradhar run example                 run it, with live progress
+              sutradhar run example --commit SHA --json
+                                                    what an agent runs per commit: JSON events on stdout
+              sutradhar doctor                      check nix, libgit2, the cache and the daemon
+
+            Exit codes: 0 passed, 1 a stage failed, 2 invalid definition or usage,
+            3 environment problem (nix missing, daemon unreachable or rootful), 130 interrupted.
+            """,
+        version: "0.1.0",
+        subcommands: [Run.self, Validate.self, DoctorCommand.self]
+    )
+}
+
+extension Sutradhar {
+    /// Parses, runs, and maps every way out to the documented exit codes (argument-parser's
+    /// usage errors become 2, not its default 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
+            Foundation.exit(failure.code.rawValue)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data("\(message)\n".utf8))
+                Foundation.exit(Exit.invalidDefinition.rawValue)
+            }
+            Self.exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import NixBuild
+import Synchronization
+import SutradharTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Collects the lines a build logs, from whichever task delivers them.
+final class LineRecorder: Sendable {
+    private let storage = Mutex<[String]>([])
+
+    var lines: [String] { storage.withLock { $0 } }
+
+    var log: @Sendable (String) -> Void {
+        { line in self.storage.withLock { $0.append(line) } }
+    }
+}
+
+/// What every nix-running test passes: no binary caches (there is no internet here).
+let offlineOptions = [NixOption(name: "substituters", value: "")]
+
+/// Whether a process is gone: no such PID, or a zombie waiting to be reaped by init.
+func processIsGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return true }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")")
+    else { return true }
+    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
+
+/// Cancels `build` and expects it to end within `limit` with a `.cancelled` NixError, with
+/// every one of `processes` gone.
+func expectCancellationStops(
+    _ build: Task<NixBuildResult, any Error>,
+    processes: [Int32],
+    within limit: Duration,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async {
+    let started = ContinuousClock.now
+    build.cancel()
+    let error = await #expect(throws: NixError.self, sourceLocation: sourceLocation) { try await build.value }
+    #expect(error?.code == .cancelled, sourceLocation: sourceLocation)
+    #expect(ContinuousClock.now - started < limit, sourceLocation: sourceLocation)
+    for pid in processes {
+        #expect(processIsGone(pid), "process \(pid) survived the cancellation", sourceLocation: sourceLocation)
+    }
+}
+
+/// Writes an executable shell script standing in for `nix`, in a new temporary folder.
+func writeFakeNix(_ body: String) throws -> URL {
+    let folder = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-fake-nix")
+    let script = folder.appendingPathComponent("nix")
+    try ("#!/bin/sh\nPATH=/usr/bin:/bin\n" + body + "\n").write(to: script, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+    return script
+}
+
+/// Runs a tiny command (git) to completion; its output is small and discarded.
+func runTool(_ arguments: [String], in directory: URL) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ToolFailed(command: arguments, status: process.terminationStatus)
+    }
+}
+
+struct ToolFailed: Error, CustomStringConvertible {
+    let command: [String]
+    let status: Int32
+    var description: String { "\(command.joined(separator: " ")) exited with \(status)" }
+}

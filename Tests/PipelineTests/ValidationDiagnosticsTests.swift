@@ -1,0 +1,532 @@
+import Foundation
+import Testing
+@testable import Pipeline
+
+/// Each kind of definition error, with the exact line and column it is reported at.
+/// Inline definitions built with `withStages` have their first stage line at line 6.
+@Suite struct ValidationDiagnosticsTests {
+    // MARK: Keys
+
+    @Test func unknownTopLevelKeySuggestsTheNearestKnownOne() {
+        let yaml = """
+            version: 1
+            name: t
+            source:
+              path: src
+            stgaes:
+              a:
+                nix-build: {}
+            """
+        #expect(diagnostics(yaml) == [
+            "p.yaml:1:1: the definition is missing 'stages'",
+            "p.yaml:5:1: unknown key 'stgaes' in the definition; did you mean 'stages'?",
+        ])
+    }
+
+    @Test func unknownTopLevelKeyWithNothingCloseListsTheAllowedKeys() {
+        let yaml = withStages("  a:\n    nix-build: {}") + "\nowner: me"
+        #expect(diagnostics(yaml) == [
+            "p.yaml:8:1: unknown key 'owner' in the definition; allowed: version, name, description, source, nix, cache, schedule, stages",
+        ])
+    }
+
+    @Test func misspeltStageKindSuggestsTheKindAndIsNotAlsoReportedAsKindless() {
+        let yaml = withStages("""
+              a:
+                nix-biuld: {}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:7:5: unknown key 'nix-biuld' in stage 'a'; did you mean 'nix-build'?",
+        ])
+    }
+
+    @Test func unknownStageKindListsTheKnownKinds() {
+        let yaml = withStages("""
+              a:
+                compile: {}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:7:5: unknown key 'compile' in stage 'a'; a stage has one kind (nix-build, docker-load, smoke, container) and may have needs, timeout",
+        ])
+    }
+
+    @Test func unknownKeyInsideAKindBlockSuggestsTheNearestField() {
+        let yaml = withStages("""
+              a:
+                nix-build:
+                  instalable: .#default
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:8:7: unknown key 'instalable' in 'stages.a.nix-build'; did you mean 'installable'?",
+        ])
+    }
+
+    @Test func stageWithTwoKindsIsReportedAtTheSecondKind() {
+        let yaml = withStages("""
+              a:
+                nix-build: {}
+                container:
+                  image: busybox:latest
+                  command: [sh, -c, "true"]
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:8:5: stage 'a' has more than one kind (nix-build, container); split it into stages",
+        ])
+    }
+
+    @Test func stageWithNoKindIsReportedAtItsName() {
+        let yaml = withStages("""
+              a:
+                timeout: 30s
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container",
+        ])
+    }
+
+    @Test func stageNamedCheckoutIsRefusedAsReserved() {
+        let yaml = withStages("""
+              checkout:
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:6:3: 'checkout' is the name of the implicit first step; call this stage something else",
+        ])
+    }
+
+    @Test func stageNameWithASpaceIsRefused() {
+        let yaml = withStages("""
+              "my stage":
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:6:3: stage name 'my stage' must be letters, digits, '-', '_' or '.'",
+        ])
+    }
+
+    @Test func duplicateKeyIsReportedAtItsFirstOccurrenceOnOneLine() {
+        let yaml = """
+            version: 1
+            name: t
+            source:
+              path: src
+            name: u
+            stages:
+              a:
+                nix-build: {}
+            """
+        // Yams refuses duplicates while composing and only knows the first occurrence.
+        #expect(diagnostics(yaml) == [
+            "p.yaml:2:1: 'name' is given more than once in the same mapping; keep one",
+        ])
+    }
+
+    @Test func duplicateStageNameIsReportedWithItsPosition() {
+        let yaml = withStages("""
+              build:
+                nix-build: {}
+              build:
+                nix-build: {installable: .#other}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:6:3: 'build' is given more than once in the same mapping; keep one",
+        ])
+    }
+
+    // MARK: Versions and the root
+
+    @Test func versionTwoIsRefusedAtItsValue() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1", with: "version: 2")
+        #expect(diagnostics(yaml) == ["p.yaml:1:10: 'version' 2 is not known to this Sutradhar; it reads version 1"])
+    }
+
+    @Test func missingVersionSaysWhatToAdd() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1\n", with: "")
+        #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is missing 'version'; add 'version: 1'"])
+    }
+
+    @Test func emptyFileAndCommentOnlyFileAreRefusedAsEmpty() {
+        for yaml in ["", "# nothing here yet\n"] {
+            #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is empty; start with 'version: 1'"])
+        }
+    }
+
+    @Test func definitionThatIsNotAMappingSaysSo() {
+        #expect(diagnostics("- version: 1\n") == [
+            "p.yaml:1:1: the definition must be a mapping (key: value lines), not a list",
+        ])
+    }
+
+    @Test func emptyStagesMappingIsRefused() {
+        let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: {}")
+        #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' is empty; a pipeline needs at least one stage"])
+    }
+
+    @Test func stagesGivenAsAListAreReportedOnce() {
+        let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: [a, b]")
+        #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' must be a mapping (key: value lines), not a list"])
+    }
+
+    @Test func brokenOnlyStageIsNotAlsoCalledAnEmptyStagesBlock() {
+        let yaml = withStages("""
+              load:
+                docker-load: {tags: ["hello:latest"]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:18: 'stages.load.docker-load' is missing 'from'"])
+    }
+
+    // MARK: Types
+
+    @Test func stringWhereAListIsExpectedIsNotGuessedIntoAList() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load:
+                  from: image
+                  tags: hello:latest
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:11:13: 'stages.load.docker-load.tags' must be a list of strings, e.g. [a, b], not 'hello:latest'",
+        ])
+    }
+
+    @Test func mappingWhereAStringIsExpectedNamesTheField() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "name: t", with: "name: {first: t}")
+        #expect(diagnostics(yaml) == ["p.yaml:2:7: 'name' must be a string, not a mapping"])
+    }
+
+    @Test func listWhereAMappingIsExpectedNamesTheField() {
+        let yaml = """
+            version: 1
+            name: t
+            source: [src]
+            stages:
+              a:
+                nix-build: {}
+            """
+        #expect(diagnostics(yaml) == ["p.yaml:3:9: 'source' must be a mapping (key: value lines), not a list"])
+    }
+
+    @Test func wrongDescriptionIsReportedEvenWhenNameIsMissing() {
+        let yaml = """
+            version: 1
+            description: [not, text]
+            source:
+              path: src
+            stages:
+              a:
+                nix-build: {}
+            """
+        #expect(diagnostics(yaml) == [
+            "p.yaml:1:1: the definition is missing 'name'",
+            "p.yaml:2:14: 'description' must be a string, not a list",
+        ])
+    }
+
+    @Test func numberOutOfRangeGivesTheRange() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  probe: {exec: [true], attempts: 0, expect-exit: 300}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:9:39: 'stages.s.smoke.probe.attempts' must be between 1 and 10000, not 0",
+            "p.yaml:9:55: 'stages.s.smoke.probe.expect-exit' must be between 0 and 255, not 300",
+        ])
+    }
+
+    @Test func invalidImageTagIsRefused() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load:
+                  from: image
+                  tags: ["Hello:latest"]
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:11:13: 'stages.load.docker-load.tags[0]' is not an image name: 'Hello:latest'; write NAME:TAG, e.g. hello:latest",
+        ])
+    }
+
+    // MARK: Missing fields
+
+    @Test func missingNameAndSourceAreReportedAtTheTop() {
+        let yaml = """
+            version: 1
+            stages:
+              a:
+                nix-build: {}
+            """
+        #expect(diagnostics(yaml) == [
+            "p.yaml:1:1: the definition is missing 'name'",
+            "p.yaml:1:1: the definition is missing 'source'",
+        ])
+    }
+
+    @Test func missingDockerLoadFromIsReportedAtTheBlock() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load:
+                  tags: ["hello:latest"]
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:10:7: 'stages.load.docker-load' is missing 'from'"])
+    }
+
+    @Test func missingProbeIsReportedAtTheSmokeBlock() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.s.smoke' is missing 'probe'"])
+    }
+
+    @Test func probeWithoutExecOrSidecarShowsAnExample() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  probe: {attempts: 3}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:9:14: 'stages.s.smoke.probe' is missing 'exec' or 'sidecar'; e.g. exec: [wget, -qO-, http://127.0.0.1:8080/health]",
+        ])
+    }
+
+    @Test func containerStageWithoutCommandIsRefused() {
+        let yaml = withStages("""
+              test:
+                container:
+                  image: busybox:latest
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.test.container' is missing 'command'; e.g. command: [go, test, ./...]"])
+    }
+
+    // MARK: References between stages
+
+    @Test func unknownStageInNeedsSuggestsTheNearestStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                needs: [imgae]
+                docker-load: {from: image}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:13: 'stages.load.needs' names an unknown stage 'imgae'; did you mean 'image'?"])
+    }
+
+    @Test func unknownStageInFromSuggestsTheNearestStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load: {from: imag}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:25: 'stages.load.docker-load.from' names an unknown stage 'imag'; did you mean 'image'?"])
+    }
+
+    @Test func imageWithoutTagNamingNoStageIsAnUnknownStage() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox
+                  probe: {exec: [true]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:14: 'stages.s.smoke.image' names an unknown stage 'busybox'"])
+    }
+
+    @Test func fromNamingADockerLoadStageMustNameANixBuildStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load: {from: image}
+              again:
+                docker-load: {from: load}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:11:25: 'stages.again.docker-load.from' names 'load', a docker-load stage; it must name a nix-build stage",
+        ])
+    }
+
+    @Test func smokeImageNamingANixBuildStageMustNameADockerLoadStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              s:
+                smoke:
+                  image: image
+                  probe:
+                    sidecar: {image: image, command: [wget, -qO-, "http://127.0.0.1/"]}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:10:14: 'stages.s.smoke.image' names 'image', a nix-build stage; it must name a docker-load stage",
+            "p.yaml:12:26: 'stages.s.smoke.probe.sidecar.image' names 'image', a nix-build stage; it must name a docker-load stage",
+        ])
+    }
+
+    @Test func stageNeedingItselfIsRefusedOnceAndNotAlsoAsACycle() {
+        let yaml = withStages("""
+              a:
+                needs: [a]
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:13: 'stages.a.needs': stage 'a' cannot depend on itself"])
+    }
+
+    // MARK: Cycles
+
+    @Test func twoStageCycleIsNamedOnceAtItsFirstStage() {
+        let yaml = withStages("""
+              a:
+                needs: [b]
+                nix-build: {}
+              b:
+                needs: [a]
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> b -> a; remove one of these needs"])
+    }
+
+    @Test func threeStageCycleIsNamedOnceInRunOrder() {
+        // a needs b, b needs c, c needs a. Arrows read "must run before": c needs a, b needs c.
+        let yaml = withStages("""
+              a:
+                needs: [b]
+                nix-build: {}
+              b:
+                needs: c
+                nix-build: {}
+              c:
+                needs: [a]
+                nix-build: {}
+              free:
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> c -> b -> a; remove one of these needs"])
+    }
+
+    @Test func cycleThroughAnImplicitImageReferenceIsFound() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                needs: [s]
+                docker-load: {from: image}
+              s:
+                smoke: {image: load, probe: {exec: [true]}}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:3: stages form a cycle: load -> s -> load; remove one of these needs"])
+    }
+
+    // MARK: Values
+
+    @Test func durationWithAWordUnitIsRefusedWithExamples() {
+        let yaml = withStages("""
+              a:
+                timeout: 5 minutes
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:14: 'stages.a.timeout' is not a duration: '5 minutes'; write e.g. 30s, 5m, 1h30m, 14d"])
+    }
+
+    @Test func durationThatOverflowsIsRefusedNotCrashing() {
+        let yaml = withStages("""
+              a:
+                timeout: 9223372036854775s9223372036854775s
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:7:14: 'stages.a.timeout' is not a duration: '9223372036854775s9223372036854775s'; write e.g. 30s, 5m, 1h30m, 14d",
+        ])
+    }
+
+    @Test func sizeThatIsAWordIsRefusedWithExamples() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  limits: {memory: lots}
+                  probe: {exec: [true]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:24: 'stages.s.smoke.limits.memory' is not a size: 'lots'; write e.g. 512MiB, 20GiB, 100KB"])
+    }
+
+    @Test func cacheLimitsAreCheckedToo() {
+        let yaml = withStages("  a:\n    nix-build: {}") + "\ncache: {max-size: huge, max-age: forever}"
+        #expect(diagnostics(yaml) == [
+            "p.yaml:8:19: 'cache.max-size' is not a size: 'huge'; write e.g. 512MiB, 20GiB, 100KB",
+            "p.yaml:8:34: 'cache.max-age' is not a duration: 'forever'; write e.g. 30s, 5m, 1h30m, 14d",
+        ])
+    }
+
+    @Test func dataLimitBelowWhatRuncNeedsIsRefused() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  limits: {data: 32MiB}
+                  probe: {exec: [true]}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:9:22: 'stages.s.smoke.limits.data' is 32 MiB: below 64 MiB the container runtime itself cannot start; give at least 64MiB",
+        ])
+    }
+
+    @Test func invalidRegularExpressionIsRefusedAtItsValue() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  probe:
+                    exec: [true]
+                    expect-stdout-matches: "(["
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:11:32: 'stages.s.smoke.probe.expect-stdout-matches' is not a valid regular expression: '(['"])
+    }
+
+    // MARK: YAML syntax
+
+    @Test func yamlSyntaxErrorCarriesLibyamlsPosition() {
+        let yaml = """
+            version: 1
+            name: a: b
+            """
+        #expect(diagnostics(yaml) == ["p.yaml:2:8: YAML syntax: mapping values are not allowed in this context"])
+    }
+
+    @Test func unclosedFlowListIsASyntaxErrorWithAPosition() {
+        let yaml = withStages("""
+              a:
+                needs: [b, c
+                nix-build: {}
+            """)
+        // libyaml notices at the next line's `:` that the list was never closed.
+        #expect(diagnostics(yaml) == ["p.yaml:8:14: YAML syntax: did not find expected ',' or ']'"])
+    }
+
+    // MARK: Kinds this build can run
+
+    @Test func kindsThisBuildCannotRunAreRefusedPerStage() throws {
+        let definition = try parse(withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load: {from: image}
+            """))
+        #expect(throws: DefinitionError.self) { try Planner.plan(definition, implementedKinds: ["nix-build"]) }
+        do {
+            _ = try Planner.plan(definition, implementedKinds: ["nix-build"])
+        } catch {
+            #expect(error.diagnostics.map(\.description) == [
+                "p.yaml:8:3: stage 'load' is of kind 'docker-load', which this build of Sutradhar cannot run; it runs: nix-build",
+            ])
+        }
+        #expect(try Planner.plan(definition, implementedKinds: ["nix-build", "docker-load"]).order == ["image", "load"])
+    }
+}
