@@ -1,0 +1,234 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A temporary folder for one test: the pipeline files, the repositories and a fresh cache
+/// (never the repository's own cache/). Removed afterwards, also when the test throws.
+struct Workspace: Sendable {
+    /// The temporary folder.
+    let root: URL
+
+    /// The cache root passed as `--cache-dir`; it does not exist until a run creates it.
+    var cache: URL { root.appendingPathComponent("cache") }
+
+    /// Runs `body` with a fresh workspace and removes it afterwards.
+    static func with<T>(_ body: (Workspace) async throws -> T) async throws -> T {
+        // 0755: nix's build users must reach the PID files and checkouts below it.
+        let root = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-engine-test")
+        defer { try? FileManager.default.removeItem(at: root) }
+        return try await body(Workspace(root: root))
+    }
+
+    /// Writes `yaml` to `NAME.yaml` in the workspace and returns its path.
+    func writePipeline(_ yaml: String, named name: String = "pipeline") throws -> String {
+        let file = root.appendingPathComponent("\(name).yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    /// A world-writable folder for the PID files builders write (they run as `nixbld` users).
+    func stateFolder() throws -> URL {
+        let state = root.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: state.path)
+        return state
+    }
+
+    /// The names of what is in `area` of the cache (e.g. `git/mirrors`, `nix/roots`), sorted;
+    /// empty when the folder does not exist.
+    func cacheContents(_ area: String) -> [String] {
+        let folder = cache.appendingPathComponent(area)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+    }
+
+    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` (from the workspace folder).
+    func sutradhar(_ arguments: [String], environment: [String: String] = [:],
+                   timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
+        try await SutradharCLI.run(arguments + ["--cache-dir", cache.path], environment: environment,
+                                   workingDirectory: root, timeout: timeout)
+    }
+
+    /// Starts `sutradhar ARGUMENTS --cache-dir CACHE` without waiting for it.
+    func startSutradhar(_ arguments: [String]) throws -> SutradharCLI.Invocation {
+        try SutradharCLI.start(arguments + ["--cache-dir", cache.path], workingDirectory: root)
+    }
+}
+
+/// A nix-only pipeline definition: `source: {git: REPOSITORY, ref: main}`, no binary cache
+/// (the machine is offline), and one `nix-build` stage per entry.
+func nixPipeline(name: String = "nixonly", repository: URL, ref: String = "main",
+                 stages: [(name: String, installable: String, needs: [String])]) -> String {
+    var yaml = """
+        version: 1
+        name: \(name)
+        source: { git: "\(repository.path)", ref: \(ref) }
+        nix:
+          options: { substituters: "" }
+        stages:
+
+        """
+    for stage in stages {
+        yaml += "  \(stage.name):\n"
+        if !stage.needs.isEmpty { yaml += "    needs: [\(stage.needs.joined(separator: ", "))]\n" }
+        yaml += "    nix-build: { installable: \"\(stage.installable)\" }\n"
+    }
+    return yaml
+}
+
+/// A flake repository with no inputs whose packages are `/bin/sh` scripts, one per attribute.
+/// Every derivation carries `nonce`, so a new nonce is a new derivation that nix really builds.
+enum ScriptFlake {
+    /// Writes `flake.nix` and one `NAME.sh` per package into `repository` and commits them;
+    /// returns the commit.
+    @discardableResult
+    static func commit(_ packages: [String: String], nonce: String = UUID().uuidString,
+                       to repository: GitFixtureRepository, message: String = "flake") throws -> String {
+        var attributes = ""
+        for name in packages.keys.sorted() {
+            attributes += """
+                        \(name) = derivation {
+                          name = "\(name)";
+                          inherit system;
+                          builder = "/bin/sh";
+                          args = [ ./\(name).sh ];
+                          PATH = "/usr/bin:/bin";
+                          nonce = "\(nonce)";
+                        };
+
+                """
+        }
+        let flake = """
+            {
+              description = "sutradhar engine test flake: no inputs, builds offline";
+              outputs = { self }:
+                let
+                  systems = [ "x86_64-linux" "aarch64-linux" ];
+                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+                in {
+                  packages = forEach (system: {
+            \(attributes)      });
+                };
+            }
+
+            """
+        var files = ["flake.nix": flake]
+        for (name, script) in packages { files["\(name).sh"] = script }
+        return try repository.commit(message, files: files)
+    }
+
+    /// A builder that sleeps `seconds`, then writes its name to `$out`.
+    static func sleeping(_ seconds: Double) -> String {
+        "sleep \(seconds)\necho \"built after \(seconds)s\" > \"$out\"\n"
+    }
+
+    /// A builder that writes `text` to `$out` at once.
+    static func writing(_ text: String) -> String {
+        "echo '\(text)' > \"$out\"\n"
+    }
+}
+
+/// Makes an empty repository with a `main` branch in `folder`.
+func makeRepository(at folder: URL) throws -> GitFixtureRepository {
+    try GitFixtureRepository(at: folder)
+}
+
+// MARK: - Reading a run's output
+
+extension SutradharCLI.Result {
+    /// Everything printed, for failure messages.
+    var transcript: String { "exit \(exitCode)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+
+    /// The raw stdout lines.
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+
+    /// Every event named `name`, in order.
+    func events(named name: String) -> [[String: Any]] {
+        events.filter { $0["event"] as? String == name }
+    }
+
+    /// The summary's stage names, in the order they finished.
+    var stageNames: [String] {
+        ((summary?["stages"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+    }
+
+    /// `outputs[key]` of stage `name` in the summary.
+    func output(_ key: String, of name: String) -> Any? {
+        (stage(name)?["outputs"] as? [String: Any])?[key]
+    }
+
+    /// The `time` of the first event named `event` for stage `stage`.
+    func time(of event: String, stage: String) -> Date? {
+        events(named: event).first { $0["stage"] as? String == stage }
+            .flatMap { $0["time"] as? String }
+            .flatMap(parseRFC3339)
+    }
+}
+
+/// Parses the `time` of an event (RFC 3339, UTC, milliseconds).
+func parseRFC3339(_ text: String) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.date(from: text)
+}
+
+/// The first four fields every JSON line has, in this order, with `time` in RFC 3339 UTC.
+nonisolated(unsafe) let eventPrefix = #/^\{"event":"[a-z-]+","schema":1,"time":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","run":"([^"]+)",/#
+
+/// Expects every stdout line to be a JSON event object starting with `event`, `schema`, `time`
+/// and `run` (the same run everywhere), and the last to be `run-finished`.
+func expectEveryLineIsAnEvent(_ result: SutradharCLI.Result, sourceLocation: SourceLocation = #_sourceLocation) {
+    let lines = result.lines
+    #expect(!lines.isEmpty, "no output: \(result.transcript)", sourceLocation: sourceLocation)
+    var runs = Set<String>()
+    for line in lines {
+        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        #expect(object != nil, "not a JSON object: \(line)", sourceLocation: sourceLocation)
+        guard let match = line.firstMatch(of: eventPrefix) else {
+            Issue.record("line does not start with event, schema, time (RFC 3339), run: \(line)", sourceLocation: sourceLocation)
+            continue
+        }
+        runs.insert(String(match.output.1))
+        if let time = object?["time"] as? String {
+            #expect(parseRFC3339(time) != nil, "unreadable time \(time)", sourceLocation: sourceLocation)
+        }
+    }
+    #expect(runs.count == 1, "events of several runs: \(runs)", sourceLocation: sourceLocation)
+    #expect(lines.last?.hasPrefix(#"{"event":"run-finished""#) == true, "last line: \(lines.last ?? "")",
+            sourceLocation: sourceLocation)
+}
+
+/// Whether `text` is a commit ID: 40 lowercase hex digits.
+func isCommitID(_ text: String?) -> Bool {
+    guard let text else { return false }
+    return text.count == 40 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+}
+
+/// The inode of `path` (to tell the same folder from a re-created one).
+func inode(of path: URL) -> UInt64? {
+    var info = stat()
+    guard stat(path.path, &info) == 0 else { return nil }
+    return UInt64(info.st_ino)
+}
+
+/// Whether a process is gone: no such PID, or a zombie waiting to be reaped.
+func processIsGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return true }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")")
+    else { return true }
+    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
