@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
@@ -62,7 +63,7 @@ let package = Package(
         ),
         .target(
             name: "BuildCache",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -100,5 +101,6 @@ let package = Package(
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "SutradharTesting"], swiftSettings: swiftSettings),
     ]
 )

@@ -175,14 +175,13 @@ func parseRFC3339(_ text: String) -> Date? {
     return formatter.date(from: text)
 }
 
-/// The first four fields every JSON line has, in this order, with `time` in RFC 3339 UTC.
-nonisolated(unsafe) let eventPrefix = #/^\{"event":"[a-z-]+","schema":1,"time":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","run":"([^"]+)",/#
-
 /// Expects every stdout line to be a JSON event object starting with `event`, `schema`, `time`
 /// and `run` (the same run everywhere), and the last to be `run-finished`.
 func expectEveryLineIsAnEvent(_ result: SutradharCLI.Result, sourceLocation: SourceLocation = #_sourceLocation) {
     let lines = result.lines
     #expect(!lines.isEmpty, "no output: \(result.transcript)", sourceLocation: sourceLocation)
+    // The first four fields every line has, in this order, with `time` in RFC 3339 UTC.
+    let eventPrefix = #/^\{"event":"[a-z-]+","schema":1,"time":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","run":"([^"]+)",/#
     var runs = Set<String>()
     for line in lines {
         let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]

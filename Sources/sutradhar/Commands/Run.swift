@@ -36,6 +36,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
     var json = false
 
+    @Flag(help: "Print only the verdict: with --json, only the run-finished summary line.")
+    var quiet = false
+
     @Flag(name: .customLong("no-cache"), help: "Run every stage again, ignoring cached results (mirrors and the nix store still serve).")
     var noCache = false
 
@@ -60,7 +63,7 @@ struct Run: AsyncParsableCommand {
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: jobs, noCache: noCache, dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
             allowNetwork: allowNetwork, onlyStage: stage)
-        let renderer: any EventRenderer = json ? JSONLinesRenderer() : TerminalRenderer.make()
+        let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
         let summary = await Interrupts.cancellingOnSignal {
             await Engine().run(plan, options: options, sink: { renderer.render($0) })
         }

@@ -25,9 +25,15 @@ final class LineWriter: @unchecked Sendable {
 /// `--json`: one JSON object per line on stdout, the contract documented in the README.
 struct JSONLinesRenderer: EventRenderer {
     private let output = LineWriter(.standardOutput)
+    /// `--quiet`: only the `run-finished` line.
+    let onlySummary: Bool
 
     func render(_ event: RunEvent) {
-        output.write(event.jsonLine() + "\n")
+        if onlySummary, case .runFinished = event.body {
+            output.write(event.jsonLine() + "\n")
+        } else if !onlySummary {
+            output.write(event.jsonLine() + "\n")
+        }
     }
 
     func finish(_ summary: RunSummary) {}

@@ -23,12 +23,17 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         var finished: Duration?
     }
 
-    static func make() -> TerminalRenderer {
-        TerminalRenderer(live: isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb")
+    /// `--quiet`: no progress, only failures and the verdict.
+    private let quiet: Bool
+
+    static func make(quiet: Bool = false) -> TerminalRenderer {
+        TerminalRenderer(live: !quiet && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
+                         quiet: quiet)
     }
 
-    private init(live: Bool) {
+    private init(live: Bool, quiet: Bool) {
         self.live = live
+        self.quiet = quiet
         if live {
             ticker = Task { [weak self] in
                 while !Task.isCancelled {
@@ -40,6 +45,13 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     func render(_ event: RunEvent) {
+        if quiet {
+            // Only what went wrong, then the verdict from finish().
+            if case .stageFinished(let result) = event.body, result.status == .failed {
+                output.write("\(result.name): failed — \(result.error ?? "")\n")
+            }
+            return
+        }
         lock.withLock {
             switch event.body {
             case .runStarted(let pipeline, let source, let ref, let cacheRoot):

@@ -1,0 +1,217 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The parent of every end-to-end suite that drives the real `sutradhar` against a Docker
+/// daemon. `.serialized` so the suites below share the daemon one test at a time (each test
+/// makes its own uniquely named images and removes them).
+@Suite(.serialized, .requiresDocker)
+struct DockerEndToEndTests {}
+
+/// Fixtures and daemon cross-checks for the Docker end-to-end tests. Everything checked on the
+/// daemon goes through the docker CLI (`/usr/local/bin/docker`), independent of Sutradhar's
+/// own Engine API client.
+enum DockerE2E {
+    static let dockerCLI = "/usr/local/bin/docker"
+
+    /// `unix://…` of the rootless test daemon; throws (failing the test) when it is missing.
+    static func host() throws -> String {
+        try DockerTestSupport.requireDockerHost()
+    }
+
+    /// Runs the docker CLI against `host` and returns its output (trimmed).
+    @discardableResult
+    static func docker(_ arguments: [String], host: String) throws -> String {
+        try DockerTestSupport.run(dockerCLI, arguments, environment: ["DOCKER_HOST": host])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The IDs of every container (running or not) labelled with run `runID`.
+    static func containers(ofRun runID: String, host: String) throws -> [String] {
+        try docker(["ps", "-a", "-q", "--no-trunc", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
+            .split(whereSeparator: \.isNewline).map(String.init)
+    }
+
+    /// Every container Sutradhar made on `host` (label `dev.sutradhar`).
+    static func sutradharContainers(host: String) throws -> [String] {
+        try docker(["ps", "-a", "-q", "--no-trunc", "--filter", "label=dev.sutradhar"], host: host)
+            .split(whereSeparator: \.isNewline).map(String.init)
+    }
+
+    /// The image ID `reference` names on `host`, or nil if the daemon has no such image.
+    static func imageID(_ reference: String, host: String) -> String? {
+        try? docker(["image", "inspect", "--format", "{{.Id}}", reference], host: host)
+    }
+
+    /// Removes images (by ID or tag, with every tag), ignoring those already gone.
+    static func removeImages(_ references: [String], host: String) {
+        for reference in references {
+            _ = try? docker(["rmi", "-f", reference], host: host)
+        }
+    }
+
+    /// A name no other test or run uses: `sutradhar-e2e-<random hex>`.
+    static func uniqueName() -> String {
+        "sutradhar-e2e-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    /// Runs `body` in a fresh temporary folder (removed afterwards).
+    static func withWorkspace<T>(_ body: (Workspace) async throws -> T) async throws -> T {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-e2e-docker") { root in
+            try await body(Workspace(root: root))
+        }
+    }
+
+    /// Runs `sutradhar run PIPELINE --json --cache-dir … --docker-host …` (plus `extra`).
+    static func run(_ pipeline: URL, workspace: Workspace, host: String, extra: [String] = [],
+                    timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
+        try await SutradharCLI.run(
+            ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host] + extra,
+            timeout: timeout)
+    }
+
+    /// Loads a tiny busybox image serving `www/` with httpd on port 8080 (its default command)
+    /// into the daemon with the docker CLI, and returns its tag and ID. Unique per call.
+    static func loadServerImage(host: String, in workspace: Workspace) throws -> (tag: String, id: String) {
+        let tag = uniqueName() + ":latest"
+        let archive = try DockerTestSupport.makeTinyImageArchive(
+            at: workspace.root.appendingPathComponent("server-image.tar").path, tag: tag,
+            command: ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"],
+            labels: ["dev.sutradhar.e2e": tag],
+            extraFiles: ["www/health": "ok\n", "www/index.html": "hello from the e2e understudy\n"])
+        try docker(["load", "-i", archive.path], host: host)
+        return (tag, archive.imageID)
+    }
+}
+
+/// A test's temporary folder: pipelines, sources and the cache live here.
+struct Workspace {
+    let root: URL
+
+    /// The `--cache-dir` of every run in this workspace.
+    var cache: URL { root.appendingPathComponent("cache") }
+
+    /// Writes `yaml` to `name` and returns its URL.
+    @discardableResult
+    func write(_ name: String, _ contents: String, executable: Bool = false) throws -> URL {
+        let url = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(contents.utf8).write(to: url)
+        if executable {
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        }
+        return url
+    }
+
+    /// A plain source folder (`src/`) with one file, `marker-<nonce>.txt`; returns the file name.
+    func makePlainSource() throws -> String {
+        let marker = "marker-\(UUID().uuidString.prefix(8).lowercased()).txt"
+        try write("src/\(marker)", "a file of the checkout\n")
+        return marker
+    }
+
+    /// Copies Examples/hello-server into `name/`, adds `www/nonce` (so the image ID is new)
+    /// and makes the archive's own `RepoTags` `repoTag` instead of `hello-server:latest`, so the
+    /// shared daemon's `hello-server:latest` is never moved.
+    func makeHelloServerFlake(_ name: String = "hello-server", repoTag: String) throws {
+        let destination = root.appendingPathComponent(name)
+        try FileManager.default.copyItem(
+            at: SutradharCLI.repositoryRoot.appendingPathComponent("Examples/hello-server"), to: destination)
+        try write("\(name)/www/nonce", UUID().uuidString + "\n")
+        let script = destination.appendingPathComponent("build-image.sh")
+        let text = try String(contentsOf: script, encoding: .utf8)
+        #expect(text.contains("\"RepoTags\":[\"hello-server:latest\"]"), "the example's build script changed; update this fixture")
+        try text.replacingOccurrences(of: "\"RepoTags\":[\"hello-server:latest\"]", with: "\"RepoTags\":[\"\(repoTag)\"]")
+            .write(to: script, atomically: true, encoding: .utf8)
+    }
+
+    /// How a fixture flake's `docker-image` output presents the archive `image.tar`.
+    enum ImageOutput {
+        /// `$out` is the archive itself.
+        case archive
+        /// `$out` is an executable `#!/bin/sh` script that writes the archive (kept in the
+        /// derivation's second output, `archive`) to stdout, as nixpkgs `streamLayeredImage` does.
+        case script
+    }
+
+    /// Writes a flake in `name/` whose `docker-image` is the docker-archive at `archive`
+    /// (copied into the flake as `image.tar`), presented as `output` says.
+    func makeArchiveFlake(_ name: String, archive: String, output: ImageOutput) throws {
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(name), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: archive, toPath: root.appendingPathComponent("\(name)/image.tar").path)
+        let outputs: String
+        let builder: String
+        switch output {
+        case .archive:
+            outputs = ""
+            builder = "cp \"$archiveSource\" \"$out\"\n"
+        case .script:
+            outputs = "outputs = [ \"out\" \"archive\" ];"
+            builder = """
+                cp "$archiveSource" "$archive"
+                printf '#!/bin/sh\\necho "streaming the archive" >&2\\nexec /bin/cat %s\\n' "$archive" >"$out"
+                chmod 755 "$out"
+
+                """
+        }
+        try write("\(name)/build.sh", "set -eu\n" + builder)
+        try write("\(name)/flake.nix", """
+            {
+              outputs = { self }:
+                let
+                  image = system: derivation {
+                    name = "e2e-docker-image";
+                    inherit system;
+                    builder = "/bin/sh";
+                    args = [ ./build.sh ];
+                    PATH = "/usr/bin:/bin";
+                    archiveSource = ./image.tar;
+                    \(outputs)
+                  };
+                in {
+                  packages.x86_64-linux.docker-image = image "x86_64-linux";
+                  packages.aarch64-linux.docker-image = image "aarch64-linux";
+                };
+            }
+
+            """)
+    }
+}
+
+extension SutradharCLI.Result {
+    /// The run's ID, from its `run-started` event.
+    var runID: String? {
+        events.first { $0["event"] as? String == "run-started" }?["run"] as? String
+    }
+
+    /// The lines `stage` logged (`log` events), optionally only those of `stream`.
+    func logLines(of stage: String, stream: String? = nil) -> [String] {
+        events.filter {
+            $0["event"] as? String == "log" && $0["stage"] as? String == stage
+                && (stream == nil || $0["stream"] as? String == stream)
+        }.compactMap { $0["line"] as? String }
+    }
+
+    /// The outputs of stage `name` in the summary.
+    func outputs(of name: String) -> [String: Any] {
+        stage(name)?["outputs"] as? [String: Any] ?? [:]
+    }
+
+    /// What a failed test should show: exit code, summary and the end of stderr.
+    var diagnosis: Comment {
+        let summaryLine = stdout.split(separator: "\n").last { $0.contains("\"run-finished\"") } ?? "no run-finished event"
+        return Comment(rawValue: "exit \(exitCode)\nsummary: \(summaryLine)\nstderr: \(stderr.suffix(2000))")
+    }
+}
+
+/// Asserts that no container of the run is left on the daemon (and that the run had an ID).
+func expectNoContainersLeft(_ result: SutradharCLI.Result, host: String,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let runID = try #require(result.runID, "no run-started event", sourceLocation: sourceLocation)
+    let left = try DockerE2E.containers(ofRun: runID, host: host)
+    #expect(left.isEmpty, "containers of run \(runID) are left: \(left)", sourceLocation: sourceLocation)
+}
