@@ -81,10 +81,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "RunHistory",
+            dependencies: ["Engine", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "sutradhar",
             dependencies: [
-                "Engine", "Pipeline",
+                "Engine", "Pipeline", "RunHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Pipeline
+import RunHistory
 
 /// `sutradhar run PIPELINE`: one run of a pipeline, end to end.
 struct Run: AsyncParsableCommand {
@@ -36,6 +37,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
     var json = false
 
+    @Option(help: ArgumentHelp("Who runs it, recorded in the run history: agent, nightly, local or manual. Default: local with a folder --source, agent with --json and no terminal, else manual.", valueName: "TRIGGER"))
+    var trigger: Trigger?
+
     @Flag(help: "Print only the verdict: with --json, only the run-finished summary line.")
     var quiet = false
 
@@ -64,11 +68,42 @@ struct Run: AsyncParsableCommand {
             jobs: jobs, noCache: noCache, dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
             allowNetwork: allowNetwork, onlyStage: stage)
         let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
+        let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
         let summary = await Interrupts.cancellingOnSignal {
-            await Engine().run(plan, options: options, sink: { renderer.render($0) })
+            await Engine().run(plan, options: options, sink: { event in
+                recorder?.record(event)
+                renderer.render(event)
+            })
         }
         renderer.finish(summary)
         throw Exit.code(for: summary)
+    }
+}
+
+extension Run {
+    /// What started a run, recorded in the history.
+    enum Trigger: String, ExpressibleByArgument, CaseIterable {
+        case agent, nightly, local, manual
+    }
+
+    /// A folder source is a developer iterating; JSON without a terminal is a machine.
+    var inferredTrigger: Trigger {
+        if let source, !SourceSpec.isURL(source) { return .local }
+        if json, isatty(STDOUT_FILENO) == 0 { return .agent }
+        return .manual
+    }
+}
+
+extension HistoryRecorder {
+    /// A recorder for the cache's history, or nil (with a warning) if it cannot be opened:
+    /// a broken history never stops a build.
+    static func open(cacheRoot: URL, trigger: String) -> HistoryRecorder? {
+        do {
+            return HistoryRecorder(history: try RunHistory(cacheRoot: cacheRoot), trigger: trigger)
+        } catch {
+            FileHandle.standardError.write(Data("warning: \(error); this run is not recorded\n".utf8))
+            return nil
+        }
     }
 }
 
