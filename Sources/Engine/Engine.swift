@@ -33,22 +33,8 @@ public struct Engine: Sendable {
                              cacheRoot: options.cacheRoot.path))
         do {
             let cache = try BuildCache(root: options.cacheRoot)
-            let nix = Nix(options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) },
-                          environment: [:])
-            let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
-            if kinds.contains(where: { $0.needsNix }) {
-                try await Preflight.checkNix(nix)
-            }
-            let needsDocker = kinds.contains { $0.needsDocker }
-            return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
-                                                pipeline: plan.definition.name, warn: run.warn) { docker in
-                guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
-                    return run.finish(commit: "", skipping: plan.stages)
-                }
-                let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
-                                          checkout: checkout, recorder: run)
-                await scheduler.run()
-                return run.finish(commit: checkout.commit.sha, skipping: [])
+            return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
+                try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
             }
         } catch let error as EnvironmentError {
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
@@ -57,7 +43,30 @@ public struct Engine: Sendable {
         } catch let error as NixError {
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
         } catch {
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: "\(error)")
+            // Cancelled while queued, or a failure no stage owns.
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : "\(error)")
+        }
+    }
+
+    /// The run proper, once it holds one of the cache's run slots. Environment problems are
+    /// thrown (the caller turns them into exit 3); everything else becomes a stage result.
+    private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
+                                run: RunRecorder) async throws -> RunSummary {
+        let nix = Nix(options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
+        let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
+        if kinds.contains(where: { $0.needsNix }) {
+            try await Preflight.checkNix(nix)
+        }
+        let needsDocker = kinds.contains { $0.needsDocker }
+        return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
+                                            pipeline: plan.definition.name, warn: run.warn) { docker in
+            guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+                return run.finish(commit: "", skipping: plan.stages)
+            }
+            let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
+                                      checkout: checkout, recorder: run)
+            await scheduler.run()
+            return run.finish(commit: checkout.commit.sha, skipping: [])
         }
     }
 

@@ -70,6 +70,7 @@ public struct RunEvent: Sendable {
     /// What happened.
     public enum Body: Sendable {
         case runStarted(pipeline: String, source: String, ref: String?, cacheRoot: String)
+        case queued(reason: String)
         case stageStarted(stage: String, kind: String)
         case stageWaiting(stage: String, reason: String)
         case log(stage: String, stream: String, line: String)
@@ -96,6 +97,7 @@ public struct RunEvent: Sendable {
     public var name: String {
         switch body {
         case .runStarted: return "run-started"
+        case .queued: return "queued"
         case .stageStarted: return "stage-started"
         case .stageWaiting: return "stage-waiting"
         case .log: return "log"
@@ -114,6 +116,8 @@ public struct RunEvent: Sendable {
         case .runStarted(let pipeline, let source, let ref, let cacheRoot):
             pairs += [("pipeline", .string(pipeline)), ("source", .string(source)), ("ref", ref.map(JSONValue.string) ?? .null),
                       ("cache_root", .string(cacheRoot))]
+        case .queued(let reason):
+            pairs += [("reason", .string(reason))]
         case .stageStarted(let stage, let kind):
             pairs += [("stage", .string(stage)), ("kind", .string(kind))]
         case .stageWaiting(let stage, let reason):
@@ -138,7 +142,9 @@ public struct RunEvent: Sendable {
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T06:52:12.345Z`.
     public static func rfc3339(_ date: Date) -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(milliseconds / 1000)
+        // Floor division: before 1970 `/` and `%` would round toward zero and give a negative fraction.
+        let fraction = (milliseconds % 1000 + 1000) % 1000
+        var seconds = time_t((milliseconds - fraction) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ value: Int32, _ width: Int) -> String {
@@ -146,7 +152,7 @@ public struct RunEvent: Sendable {
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds % 1000), 3))Z"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 3))Z"
     }
 }
 

@@ -21,13 +21,15 @@ public struct RunOptions: Sendable {
     public var allowNetwork: Bool
     /// `--stage`: run only this stage and what it needs.
     public var onlyStage: String?
+    /// `--max-runs`: how many runs may work at once on one cache; later ones queue.
+    public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,
                 dockerHost: String? = nil, allowRootful: Bool = false, allowNetwork: Bool = false, onlyStage: String? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                maxRuns: Int = RunOptions.defaultMaxRuns, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.cacheRoot = cacheRoot
         self.commit = commit
         self.sourceOverride = sourceOverride
@@ -37,8 +39,15 @@ public struct RunOptions: Sendable {
         self.allowRootful = allowRootful
         self.allowNetwork = allowNetwork
         self.onlyStage = onlyStage
+        self.maxRuns = max(1, maxRuns)
         self.environment = environment
     }
+}
+
+extension RunOptions {
+    /// One run per two cores, at least two: a run is mostly nix and the daemon working, and
+    /// more at once only makes each slower.
+    public static var defaultMaxRuns: Int { max(2, ProcessInfo.processInfo.activeProcessorCount / 2) }
 }
 
 /// Something the run needs is missing or refused: the CLI exits 3.

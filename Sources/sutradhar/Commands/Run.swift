@@ -31,6 +31,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How many independent stages may run at once.")
     var jobs: Int = 2
 
+    @Option(name: .customLong("max-runs"), help: ArgumentHelp("How many runs may work at once on this cache; later runs wait with a 'queued' event. Default: one per two cores, at least 2.", valueName: "N"))
+    var maxRuns: Int = RunOptions.defaultMaxRuns
+
     @Option(help: ArgumentHelp("Run only this stage and the stages it needs.", valueName: "NAME"))
     var stage: String?
 
@@ -54,6 +57,7 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard maxRuns >= 1 else { throw ValidationError("--max-runs must be at least 1") }
     }
 
     func run() async throws {
@@ -66,7 +70,7 @@ struct Run: AsyncParsableCommand {
         let options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: jobs, noCache: noCache, dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
-            allowNetwork: allowNetwork, onlyStage: stage)
+            allowNetwork: allowNetwork, onlyStage: stage, maxRuns: maxRuns)
         let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
         let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
         let summary = await Interrupts.cancellingOnSignal {

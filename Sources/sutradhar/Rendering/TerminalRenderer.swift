@@ -56,6 +56,8 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             switch event.body {
             case .runStarted(let pipeline, let source, let ref, let cacheRoot):
                 emitLine("\(bold("sutradhar")) run \(event.run): \(pipeline) from \(source)\(ref.map { " at \($0)" } ?? "") (cache: \(cacheRoot))")
+            case .queued(let reason):
+                emitLine(yellow("queued: \(reason)"))
             case .stageStarted(let stage, let kind):
                 rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
                 if !live { emitLine("  ▶ \(stage) (\(kind))") }
