@@ -161,11 +161,12 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         guard live else { return }
         clearBlock()
         var text = ""
+        let width = max(14, rows.map(\.stage.count).max() ?? 0)
         for row in rows {
             let elapsed = row.finished ?? row.started.duration(to: .now)
             let state = row.finished == nil ? cyan(row.state) : colour(for: row.state)
             let detail = row.detail.map { "  " + dim(String($0.prefix(90))) } ?? ""
-            text += "  \(row.stage.padding(toLength: 14, withPad: " ", startingAt: 0)) \(state) \(format(elapsed))\(detail)\n"
+            text += "  \(row.stage.padding(toLength: width, withPad: " ", startingAt: 0)) \(state) \(format(elapsed))\(detail)\n"
         }
         output.write(text)
         drawnLines = rows.count
