@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "sutradhar",
             dependencies: [
-                "Engine", "Pipeline", "RunHistory",
+                "Engine", "Pipeline", "RunHistory", "BuildCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -107,5 +107,6 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallersTests", dependencies: ["Engine", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

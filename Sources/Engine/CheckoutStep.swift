@@ -74,6 +74,8 @@ enum CheckoutStep {
                 (mirror, commit) = try await GitMirror.snapshot(folder: URL(fileURLWithPath: path), mirrorsRoot: cache.folder(.mirrors))
             }
             let directory = cache.folder(.checkouts).appendingPathComponent(commit.treeID)
+            // Held before it is looked at, so that gc cannot remove it under this run.
+            cache.hold(kind: BuildCache.checkoutKind, key: BuildCache.checkoutKey(tree: commit.treeID))
             var reused = FileManager.default.fileExists(atPath: directory.path)
             if !reused {
                 do {
@@ -83,6 +85,7 @@ enum CheckoutStep {
                     reused = true
                 }
             }
+            try cache.recordCheckout(tree: commit.treeID, commit: commit.sha, source: source.description, pipeline: recorder.pipeline)
             let result = CheckoutResult(commit: commit, directory: directory)
             recorder.record(StageResult(
                 name: name, kind: "checkout", status: .passed, cached: reused && !commit.fetched,

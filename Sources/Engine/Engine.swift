@@ -33,6 +33,7 @@ public struct Engine: Sendable {
                              cacheRoot: options.cacheRoot.path))
         do {
             let cache = try BuildCache(root: options.cacheRoot)
+            cache.notices.forEach(run.warn)
             return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
                 try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
             }
@@ -52,6 +53,7 @@ public struct Engine: Sendable {
     /// thrown (the caller turns them into exit 3); everything else becomes a stage result.
     private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
                                 run: RunRecorder) async throws -> RunSummary {
+        cache.holdRunLock()  // released by CacheLimits.apply or with the cache: `cache clear` waits for no live run
         let nix = Nix(options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
         let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
         if kinds.contains(where: { $0.needsNix }) {
@@ -65,7 +67,12 @@ public struct Engine: Sendable {
             }
             let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
                                       checkout: checkout, recorder: run)
+            let started = Date()
             await scheduler.run()
+            await docker?.recordAuditTrail(since: started) { line in
+                run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
+            }
+            CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache, recorder: run)
             return run.finish(commit: checkout.commit.sha, skipping: [])
         }
     }

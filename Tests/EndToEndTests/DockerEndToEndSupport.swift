@@ -60,23 +60,33 @@ enum DockerE2E {
     }
 
     /// Runs `body` in a fresh temporary folder (removed afterwards).
-    static func withWorkspace<T>(_ body: (Workspace) async throws -> T) async throws -> T {
+    static func withWorkspace<T>(_ body: (DockerE2EWorkspace) async throws -> T) async throws -> T {
         try await GitFixtures.withTemporaryDirectory("sutradhar-e2e-docker") { root in
-            try await body(Workspace(root: root))
+            try await body(DockerE2EWorkspace(root: root))
         }
     }
 
     /// Runs `sutradhar run PIPELINE --json --cache-dir … --docker-host …` (plus `extra`).
-    static func run(_ pipeline: URL, workspace: Workspace, host: String, extra: [String] = [],
+    static func run(_ pipeline: URL, workspace: DockerE2EWorkspace, host: String, extra: [String] = [],
                     timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
         try await SutradharCLI.run(
             ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host] + extra,
             timeout: timeout)
     }
 
+    /// The run ID of the `run-started` event among `--json` output lines.
+    static func runID(inJSONLines text: String) -> String? {
+        for line in text.split(separator: "\n") {
+            guard let event = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                  event["event"] as? String == "run-started" else { continue }
+            return event["run"] as? String
+        }
+        return nil
+    }
+
     /// Loads a tiny busybox image serving `www/` with httpd on port 8080 (its default command)
     /// into the daemon with the docker CLI, and returns its tag and ID. Unique per call.
-    static func loadServerImage(host: String, in workspace: Workspace) throws -> (tag: String, id: String) {
+    static func loadServerImage(host: String, in workspace: DockerE2EWorkspace) throws -> (tag: String, id: String) {
         let tag = uniqueName() + ":latest"
         let archive = try DockerTestSupport.makeTinyImageArchive(
             at: workspace.root.appendingPathComponent("server-image.tar").path, tag: tag,
@@ -89,7 +99,7 @@ enum DockerE2E {
 }
 
 /// A test's temporary folder: pipelines, sources and the cache live here.
-struct Workspace {
+struct DockerE2EWorkspace {
     let root: URL
 
     /// The `--cache-dir` of every run in this workspace.
@@ -185,7 +195,7 @@ struct Workspace {
 extension SutradharCLI.Result {
     /// The run's ID, from its `run-started` event.
     var runID: String? {
-        events.first { $0["event"] as? String == "run-started" }?["run"] as? String
+        DockerE2E.runID(inJSONLines: stdout)
     }
 
     /// The lines `stage` logged (`log` events), optionally only those of `stream`.
@@ -208,10 +218,13 @@ extension SutradharCLI.Result {
     }
 }
 
-/// Asserts that no container of the run is left on the daemon (and that the run had an ID).
+/// Asserts that no container of the run is left on the daemon (and that the run had an ID),
+/// then removes any that are.
 func expectNoContainersLeft(_ result: SutradharCLI.Result, host: String,
                             sourceLocation: SourceLocation = #_sourceLocation) throws {
     let runID = try #require(result.runID, "no run-started event", sourceLocation: sourceLocation)
     let left = try DockerE2E.containers(ofRun: runID, host: host)
     #expect(left.isEmpty, "containers of run \(runID) are left: \(left)", sourceLocation: sourceLocation)
+    // Leave the shared daemon clean even when the run did not.
+    if !left.isEmpty { _ = try? DockerE2E.docker(["rm", "-f"] + left, host: host) }
 }

@@ -45,11 +45,13 @@ struct Workspace: Sendable {
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
     }
 
-    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` (from the workspace folder).
+    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` (from the workspace folder); `validate`
+    /// takes no cache, so it gets no `--cache-dir`.
     func sutradhar(_ arguments: [String], environment: [String: String] = [:],
                    timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
-        try await SutradharCLI.run(arguments + ["--cache-dir", cache.path], environment: environment,
-                                   workingDirectory: root, timeout: timeout)
+        let cacheArguments = arguments.first == "validate" ? [] : ["--cache-dir", cache.path]
+        return try await SutradharCLI.run(arguments + cacheArguments, environment: environment,
+                                          workingDirectory: root, timeout: timeout)
     }
 
     /// Starts `sutradhar ARGUMENTS --cache-dir CACHE` without waiting for it.

@@ -42,6 +42,7 @@ public struct DockerSession: Sendable {
             return try await DockerClient.withClient(host: host) { client in
                 let info = try await client.info()
                 try checkPolicy(info: info, host: host, options: options, warn: warn)
+                await Leftovers.reap(client: client, report: warn)
                 let labels = [
                     Label.marker: "1", Label.run: runID, Label.pipeline: pipeline,
                     Label.pid: String(getpid()), Label.host: ProcessInfo.processInfo.hostName,

@@ -102,12 +102,7 @@ extension HistoryRecorder {
     /// A recorder for the cache's history, or nil (with a warning) if it cannot be opened:
     /// a broken history never stops a build.
     static func open(cacheRoot: URL, trigger: String) -> HistoryRecorder? {
-        do {
-            return HistoryRecorder(history: try RunHistory(cacheRoot: cacheRoot), trigger: trigger)
-        } catch {
-            FileHandle.standardError.write(Data("warning: \(error); this run is not recorded\n".utf8))
-            return nil
-        }
+        RunHistory.openOrWarn(cacheRoot: cacheRoot).map { HistoryRecorder(history: $0, trigger: trigger) }
     }
 }
 

@@ -1,0 +1,24 @@
+import DockerEngine
+import Foundation
+
+extension DockerSession {
+    /// The stage name under which the daemon's own record of the run appears in the logs.
+    public static let auditStage = "docker-audit"
+
+    /// Copies the daemon's events about this run's containers (`GET /events` filtered by the
+    /// run's label, from `start` to now) into the run's log, as an audit trail of what was
+    /// created, started, killed and destroyed. Bounded by `until`, so it ends by itself.
+    func recordAuditTrail(since start: Date, log: @Sendable (String) -> Void) async {
+        guard let run = runLabels[Label.run] else { return }
+        do {
+            for try await event in client.events(labels: [Label.run: run], since: start, until: Date(), timeout: .seconds(10)) {
+                let stage = event.attributes[Label.stage].map { " stage=\($0)" } ?? ""
+                let name = event.attributes["name"].map { " name=\($0)" } ?? ""
+                let exit = event.attributes["exitCode"].map { " exit=\($0)" } ?? ""
+                log("\(RunEvent.rfc3339(event.time)) \(event.type) \(event.action) \(event.actorID.prefix(12))\(name)\(stage)\(exit)")
+            }
+        } catch {
+            log("could not read the daemon's events for this run: \(error)")
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import CLibGit2
+import Foundation
+
+/// One commit as `GitMirror.commits(from:to:limit:)` lists it.
+public struct CommitSummary: Sendable, Equatable {
+    /// The commit id, 40 hexadecimal digits.
+    public let sha: String
+    /// The first paragraph of the message, on one line (`git log --format=%s`).
+    public let subject: String
+    /// The author's name.
+    public let author: String
+    /// When it was committed (the committer time).
+    public let time: Date
+
+    /// Creates a value; normally you get one from `commits(from:to:limit:)`.
+    public init(sha: String, subject: String, author: String, time: Date) {
+        self.sha = sha
+        self.subject = subject
+        self.author = author
+        self.time = time
+    }
+}
+
+/// The commits of a range, newest first, as `git log FROM..TO` shows them.
+public struct CommitLog: Sendable, Equatable {
+    /// At most `limit` commits, newest first.
+    public let commits: [CommitSummary]
+    /// How many commits the range holds (more than `commits.count` when the limit cut it).
+    public let total: Int
+
+    /// Creates a value; normally you get one from `commits(from:to:limit:)`.
+    public init(commits: [CommitSummary], total: Int) {
+        self.commits = commits
+        self.total = total
+    }
+}
+
+extension GitMirror {
+    /// The commits reachable from `to` but not from `from` (`git log from..to`), newest first,
+    /// read from the mirror only: nothing is fetched, so resolve `to` first.
+    ///
+    /// Walks with `git_revwalk_push` / `git_revwalk_hide` (topological, then time order) and reads
+    /// each commit's summary, author and time (`git_commit_summary`, `git_commit_author`,
+    /// `git_commit_time`) for the first `limit`; the rest are only counted. After a force push,
+    /// where `from` is no longer an ancestor of `to`, this is what `to` has that `from` had not.
+    ///
+    /// - Parameters:
+    ///   - from: a commit id, branch or tag; nil lists everything reachable from `to`.
+    ///   - to: a commit id, branch or tag.
+    ///   - limit: how many commits to describe (all are counted).
+    /// - Throws: `GitError` `.unknownRef` when the mirror does not exist yet or lacks `from` or
+    ///   `to`, `.corruptMirror` when it cannot be read, `.libgit2` when the walk fails;
+    ///   `CancellationError` when the task is cancelled.
+    public func commits(from: String?, to: String, limit: Int = 50) async throws -> CommitLog {
+        guard FileManager.default.fileExists(atPath: mirrorPath.path) else {
+            throw GitError(code: .unknownRef,
+                           message: "There is no mirror of \(source) at \(mirrorPath.path) yet, so its commits cannot be listed; run the pipeline once first.",
+                           source: source, ref: to)
+        }
+        return try await onGitThread { cancellation in
+            try surfacingErrors(ref: to) {
+                try withMirrorLock(mirrorPath, cancellation: cancellation) {
+                    try withOpenedMirror { repo in
+                        try walk(repo, from: from, to: to, limit: max(0, limit), cancellation: cancellation)
+                    }
+                }
+            }
+        }
+    }
+
+    private func walk(_ repo: OpaquePointer, from: String?, to: String, limit: Int,
+                      cancellation: CancellationFlag) throws -> CommitLog {
+        var end = try commitID(to, in: repo)
+        var start = try from.map { try commitID($0, in: repo) }
+        return try withGit("start a revision walk", create: { git_revwalk_new($0, repo) }, free: git_revwalk_free) { walk in
+            try check(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue), "sort the revision walk")
+            try check(git_revwalk_push(walk, &end), "walk from \(to)")
+            if start != nil {
+                try check(git_revwalk_hide(walk, &start!), "hide the history of \(from ?? "")")
+            }
+            var commits: [CommitSummary] = []
+            var total = 0
+            var id = git_oid()
+            while true {
+                let result = git_revwalk_next(&id, walk)
+                if result == GIT_ITEROVER.rawValue { break }
+                try check(result, "walk the history of \(to)")
+                total += 1
+                // Counting is cheap, but a walk over a long history should still stop on Ctrl-C.
+                if total % 1024 == 0 { try cancellation.check() }
+                guard commits.count < limit else { continue }
+                commits.append(try withGit("read commit \(id.hex)", create: { git_commit_lookup($0, repo, &id) },
+                                           free: git_commit_free) { commit in
+                    let author = git_commit_author(commit).flatMap { $0.pointee.name.map { String(cString: $0) } } ?? ""
+                    let subject = git_commit_summary(commit).map { String(cString: $0) } ?? ""
+                    return CommitSummary(sha: id.hex, subject: subject, author: author,
+                                         time: Date(timeIntervalSince1970: TimeInterval(git_commit_time(commit))))
+                })
+            }
+            return CommitLog(commits: commits, total: total)
+        }
+    }
+
+    /// The commit `spec` (an id, a prefix of one, a branch or a tag) names in the mirror.
+    private func commitID(_ spec: String, in repo: OpaquePointer) throws -> git_oid {
+        var object: OpaquePointer?
+        guard git_revparse_single(&object, repo, spec) == 0, let object else {
+            throw GitError(code: .unknownRef,
+                           message: "'\(spec)' is not in the mirror of \(source); fetch it first (a run of the pipeline does).",
+                           source: source, ref: spec, cause: lastErrorDetail())
+        }
+        defer { git_object_free(object) }
+        var commit: OpaquePointer?
+        guard git_object_peel(&commit, object, GIT_OBJECT_COMMIT) == 0, let commit else {
+            throw GitError(code: .unknownRef, message: "'\(spec)' in the mirror of \(source) is not a commit; name a commit.",
+                           source: source, ref: spec, cause: lastErrorDetail())
+        }
+        defer { git_object_free(commit) }
+        return git_object_id(commit).pointee
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Pipeline
+import RunHistory
+
+/// `sutradhar nightly [PIPELINE...]`: rebuild every stage of each pipeline at its ref head and
+/// write a report.
+struct Nightly: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild pipelines from scratch at their ref heads and write a report.",
+        discussion: """
+            For each pipeline (default: every one under the nearest pipelines/ folder): fetch the \
+            source's ref head, run every stage again (--no-cache), apply the pipeline's cache limits, \
+            and record the run as 'nightly'. Then write a report, Markdown and JSON, to \
+            CACHE/runs/nightly/DATE.md|.json: per pipeline the verdict, each stage's duration \
+            against the previous nightly run, and the commits since it. The last line printed \
+            is the Markdown report's path.
+
+            Exit codes: 0 all passed, 1 a pipeline failed, 2 invalid definition, \
+            3 environment problem, 130 interrupted.
+
+            Examples:
+              sutradhar nightly                   every pipeline under pipelines/
+              sutradhar nightly bommalata example
+              sutradhar schedule install bommalata   (run it every night with systemd)
+            """)
+
+    @Argument(help: "Definition files, or NAMEs for pipelines/NAME.yaml. Default: all of pipelines/.")
+    var pipelines: [String] = []
+
+    @Option(help: "How many independent stages may run at once.")
+    var jobs: Int = 2
+
+    @Option(name: .customLong("max-runs"), help: ArgumentHelp("How many runs may work at once on this cache.", valueName: "N"))
+    var maxRuns: Int = RunOptions.defaultMaxRuns
+
+    @Flag(help: "Print only failures and each pipeline's verdict.")
+    var quiet = false
+
+    @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var dockerOptions: DockerOptions
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard maxRuns >= 1 else { throw ValidationError("--max-runs must be at least 1") }
+    }
+
+    func run() async throws {
+        let paths = try definitionPaths()
+        // Every definition is checked before anything runs: a typo must not cost a night's first half.
+        let plans = try paths.map { (path: $0, plan: try DefinitionFiles.load($0)) }
+        let started = Date()
+        let entries = await Interrupts.cancellingOnSignal { [self] in
+            var entries: [NightlyReport.Entry] = []
+            for (path, plan) in plans where !Task.isCancelled {
+                entries.append(await rebuild(plan, definitionFile: path))
+            }
+            return entries
+        }
+        let finished = Date()
+        // One report per cache: each pipeline's history and mirrors live in its own.
+        var reports: [URL] = []
+        // By path: a URL made before the cache folder existed differs from one made after (a trailing slash).
+        for cacheRoot in entries.map(\.cacheRoot.path).uniqued() {
+            let report = NightlyReport(started: started, finished: finished, entries: entries.filter { $0.cacheRoot.path == cacheRoot })
+            do {
+                reports.append(try report.write(into: NightlyReport.folder(cacheRoot: URL(fileURLWithPath: cacheRoot))).markdown)
+            } catch {
+                throw CommandFailure(Exit.environmentProblem, error.description)
+            }
+        }
+        let passed = entries.filter { $0.summary.status == .passed }.count
+        print("nightly: \(passed) of \(entries.count) pipeline\(entries.count == 1 ? "" : "s") passed; report\(reports.count == 1 ? "" : "s"):")
+        for report in reports { print(report.path) }
+        throw Self.exitCode(for: entries)
+    }
+
+    /// The named definitions, or all of the nearest pipelines/ folder.
+    private func definitionPaths() throws -> [String] {
+        if !pipelines.isEmpty { return try pipelines.map(DefinitionFiles.locate) }
+        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let names = PipelineLocator.knownPipelines(from: here)
+        guard !names.isEmpty else {
+            throw CommandFailure(Exit.invalidDefinition, "no pipelines/ folder with definitions here or above; name the definitions to rebuild")
+        }
+        return try names.map(DefinitionFiles.locate)
+    }
+
+    /// One pipeline's nightly run, recorded in its cache's history as `nightly`.
+    private func rebuild(_ plan: Plan, definitionFile: String) async -> NightlyReport.Entry {
+        let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
+        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
+                                 dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful, maxRuns: maxRuns)
+        let history = RunHistory.openOrWarn(cacheRoot: options.cacheRoot)
+        let recorder = history.map { HistoryRecorder(history: $0, trigger: Run.Trigger.nightly.rawValue) }
+        let renderer = TerminalRenderer.make(quiet: quiet)
+        let pipeline = plan.definition.name
+        let entry = await NightlyRebuild.run(plan, definitionFile: absolute, options: options, sink: { event in
+            recorder?.record(event)
+            renderer.render(event)
+        }, previous: { current in
+            history.flatMap { $0.previousNightly(of: pipeline, excluding: current) }
+        })
+        renderer.finish(entry.summary)
+        return entry
+    }
+
+    /// 130 if interrupted, else 3 if any run met an environment problem, else 1 if any failed.
+    static func exitCode(for entries: [NightlyReport.Entry]) -> ExitCode {
+        if entries.contains(where: { $0.summary.status == .cancelled }) { return Exit.interrupted }
+        if entries.contains(where: { $0.summary.environmentProblem != nil }) { return Exit.environmentProblem }
+        return entries.allSatisfy { $0.summary.status == .passed } ? Exit.passed : Exit.stageFailed
+    }
+}
+
+extension RunHistory {
+    /// The history of `cacheRoot`, or nil (with a warning) if it cannot be opened: a broken
+    /// history never stops a build.
+    static func openOrWarn(cacheRoot: URL) -> RunHistory? {
+        do {
+            return try RunHistory(cacheRoot: cacheRoot)
+        } catch {
+            FileHandle.standardError.write(Data("warning: \(error); this run is not recorded\n".utf8))
+            return nil
+        }
+    }
+
+    /// The latest nightly run of `pipeline` other than `excluding`, with its stage durations.
+    func previousNightly(of pipeline: String, excluding: String) -> NightlyRebuild.PreviousRun? {
+        guard let record = try? latest(pipeline: pipeline, trigger: Run.Trigger.nightly.rawValue, excluding: excluding),
+              let (run, stages) = try? run(record.id) else { return nil }
+        return NightlyRebuild.PreviousRun(
+            run: run.id, startedAt: run.startedAt, commit: run.commitSHA, status: run.status,
+            stageDurations: Dictionary(stages.map { ($0.name, $0.durationMilliseconds) }, uniquingKeysWith: { first, _ in first }))
+    }
+}
+
+extension Sequence where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,93 @@
+import Engine
+import Foundation
+import GitMirror
+import SutradharTesting
+import Testing
+
+/// The library pieces behind the callers, tested directly with real repositories and real
+/// inotify: the mirror's commit log and the debounced file watcher.
+@Suite struct LibraryTests {
+    @Test func commitLogListsTheCommitsSinceAnotherNewestFirst() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let repository = try GitFixtureRepository(at: folder.appendingPathComponent("repo"))
+            let first = try repository.commit("first", files: ["a": "1"])
+            try repository.commit("second", files: ["a": "2"])
+            try repository.commit("third: a subject\n\nand a body that is not part of it", files: ["a": "3"])
+            let mirror = GitMirror(source: repository.directory.path, mirrorsRoot: folder.appendingPathComponent("mirrors"))
+            let head = try await mirror.resolve(ref: "main", progress: { _ in }).sha
+
+            let log = try await mirror.commits(from: first, to: head)
+            let limited = try await mirror.commits(from: nil, to: head, limit: 1)
+            let none = try await mirror.commits(from: head, to: head)
+
+            #expect(log.total == 2)
+            #expect(log.commits.map(\.subject) == ["third: a subject", "second"])
+            #expect(log.commits.first?.sha == head)
+            #expect(log.commits.allSatisfy { $0.author == "Fixture Author" })
+            #expect(limited.total == 3 && limited.commits.count == 1)
+            #expect(none.total == 0 && none.commits.isEmpty)
+            await #expect(throws: GitError.self) {
+                try await mirror.commits(from: String(repeating: "0", count: 40), to: head)
+            }
+        }
+    }
+
+    @Test func commitLogOfAMissingMirrorSaysToRunFirst() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let mirror = GitMirror(source: "/nowhere/repo", mirrorsRoot: folder)
+            let error = await #expect(throws: GitError.self) { try await mirror.commits(from: nil, to: "main") }
+            #expect(error?.code == .unknownRef)
+            #expect(error?.message.contains("run the pipeline once first") == true)
+        }
+    }
+
+    @Test func watcherDebouncesABurstIntoOneBatchAndSeesNewFolders() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(".git"), withIntermediateDirectories: true)
+            let batches = try await FileWatcher.withChanges(under: folder, debounce: .milliseconds(300)) { changes in
+                try await withThrowingTaskGroup(of: [FileChanges].self) { group in
+                    group.addTask {
+                        var seen: [FileChanges] = []
+                        for await batch in changes {
+                            seen.append(batch)
+                            if seen.count == 2 { break }
+                        }
+                        return seen
+                    }
+                    group.addTask {
+                        // A burst of writes 50 ms apart (each quicker than the debounce), in a folder made after the watch began.
+                        let sub = folder.appendingPathComponent("new/deeper")
+                        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+                        try await Task.sleep(for: .milliseconds(100))
+                        for index in 0..<5 {
+                            try Data("\(index)".utf8).write(to: sub.appendingPathComponent("file.txt"))
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        // git's own writes are not changes.
+                        try Data("x".utf8).write(to: folder.appendingPathComponent(".git/index"))
+                        try await Task.sleep(for: .milliseconds(800))
+                        try Data("later".utf8).write(to: folder.appendingPathComponent("top.txt"))
+                        try await Task.sleep(for: .seconds(10))
+                        return []
+                    }
+                    // The reader ends first unless it misses a batch (then the writer's empty answer fails the test).
+                    let first = try await group.next() ?? []
+                    group.cancelAll()
+                    return first
+                }
+            }
+            #expect(batches.count == 2)
+            #expect(batches.first?.paths.contains("new/deeper/file.txt") == true, "\(batches.map(\.paths))")
+            #expect(batches.allSatisfy { !$0.paths.contains { $0.hasPrefix(".git") } }, "\(batches.map(\.paths))")
+            #expect(batches.last?.paths == ["top.txt"], "\(batches.map(\.paths))")
+        }
+    }
+
+    @Test func watchingAMissingFolderFailsWithAClearError() async throws {
+        let error = await #expect(throws: CallerError.self) {
+            try await FileWatcher.withChanges(under: URL(fileURLWithPath: "/nonexistent/sutradhar-watch"), debounce: .milliseconds(10)) { _ in }
+        }
+        #expect(error?.code == .watchFailed)
+        #expect(error?.description.contains("/nonexistent/sutradhar-watch") == true)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A temporary folder for one test: pipeline files, repositories, a world-writable `state/`
+/// folder for builders' PID files, and a fresh cache (never the repository's own cache/).
+struct Workspace: Sendable {
+    /// The temporary folder.
+    let root: URL
+
+    /// The cache root passed as `--cache-dir`.
+    var cache: URL { root.appendingPathComponent("cache") }
+
+    /// Where builders write PID files (they may run as `nixbld` users).
+    var state: URL { root.appendingPathComponent("state") }
+
+    /// Runs `body` with a fresh workspace and removes it afterwards, also when `body` throws.
+    static func with<T>(_ body: (Workspace) async throws -> T) async throws -> T {
+        // 0755: nix's build users must reach the state folder and the checkouts below it.
+        let root = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-callers-test")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let workspace = Workspace(root: root)
+        try FileManager.default.createDirectory(at: workspace.state, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: workspace.state.path)
+        return try await body(workspace)
+    }
+
+    /// Writes `yaml` to `FOLDER/NAME.yaml` in the workspace and returns its path.
+    @discardableResult
+    func writePipeline(_ yaml: String, named name: String = "pipeline", in folder: String = ".") throws -> String {
+        let directory = root.appendingPathComponent(folder)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("\(name).yaml").standardizedFileURL
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` from the workspace folder.
+    func sutradhar(_ arguments: [String], timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
+        try await SutradharCLI.run(arguments + ["--cache-dir", cache.path], workingDirectory: root, timeout: timeout)
+    }
+
+    /// Starts `sutradhar ARGUMENTS --cache-dir CACHE` without waiting for it.
+    func startSutradhar(_ arguments: [String]) throws -> SutradharCLI.Invocation {
+        try SutradharCLI.start(arguments + ["--cache-dir", cache.path], workingDirectory: root)
+    }
+
+    /// A repository holding the fixture flake, with `files` committed beside it.
+    func flakeRepository(named name: String = "project", files: [String: String] = ["message.txt": "one\n"]) throws -> GitFixtureRepository {
+        let repository = try GitFixtureRepository(at: root.appendingPathComponent(name))
+        try repository.commit("the fixture flake", files: CallersFlake.files(stateFolder: state).merging(files) { _, new in new })
+        return repository
+    }
+}
+
+/// A flake with no inputs (it builds offline) whose one package, `fixture`, is built by
+/// `build.sh` from the whole flake folder (`src = ./.`), so every file of the tree — tracked,
+/// untracked, edited — can show up in the output:
+/// - `$out` holds `message.txt`, then `untracked.txt` if present;
+/// - with `delay.txt`, the builder writes its PID to `STATE/<message>.pid` and becomes
+///   `sleep <delay>` (so the PID is the sleeping process itself);
+/// - with `fail.txt`, it prints that file and exits 1.
+enum CallersFlake {
+    static func files(stateFolder: URL) -> [String: String] {
+        let flake = """
+            {
+              description = "sutradhar callers test flake: no inputs, builds offline";
+              outputs = { self }:
+                let
+                  systems = [ "x86_64-linux" "aarch64-linux" ];
+                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+                in {
+                  packages = forEach (system: {
+                    fixture = derivation {
+                      name = "callers-fixture";
+                      inherit system;
+                      builder = "/bin/sh";
+                      args = [ ./build.sh ];
+                      src = ./.;
+                      PATH = "/usr/bin:/bin";
+                      stateFolder = "\(stateFolder.path)";
+                    };
+                  });
+                };
+            }
+
+            """
+        let builder = """
+            echo "callers-fixture: building" >&2
+            if [ -f "$src/fail.txt" ]; then cat "$src/fail.txt" >&2; exit 1; fi
+            cat "$src/message.txt" > "$out"
+            if [ -f "$src/untracked.txt" ]; then cat "$src/untracked.txt" >> "$out"; fi
+            if [ -f "$src/delay.txt" ]; then
+              echo $$ > "$stateFolder/$(head -n1 "$src/message.txt").pid"
+              exec sleep "$(cat "$src/delay.txt")"
+            fi
+
+            """
+        return ["flake.nix": flake, "build.sh": builder]
+    }
+}
+
+/// A nix-only pipeline: `source: {git: REPOSITORY, ref: main}`, no binary cache (offline), one
+/// `build` stage building `.#fixture`, and `extra` top-level lines (e.g. `schedule:`).
+func fixturePipeline(name: String, repository: URL, extra: String = "") -> String {
+    """
+    version: 1
+    name: \(name)
+    source: { git: "\(repository.path)", ref: main }
+    nix:
+      options: { substituters: "" }
+    \(extra)
+    stages:
+      build:
+        nix-build: { installable: ".#fixture" }
+
+    """
+}
+
+extension SutradharCLI.Result {
+    /// Everything printed, for failure messages.
+    var transcript: String { "exit \(exitCode)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+
+    /// Every event named `name`, in order.
+    func events(named name: String) -> [[String: Any]] {
+        events.filter { $0["event"] as? String == name }
+    }
+
+    /// `outputs[key]` of stage `name` in the summary.
+    func output(_ key: String, of name: String) -> Any? {
+        (stage(name)?["outputs"] as? [String: Any])?[key]
+    }
+}
+
+/// The JSON events among `text`'s lines.
+func events(in text: String) -> [[String: Any]] {
+    text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
+
+/// Whether a process is gone: no such PID, or a zombie waiting to be reaped.
+func processIsGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return true }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")")
+    else { return true }
+    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+}
+
+/// The live processes (not zombies) whose command line mentions `text`.
+func processesMentioning(_ text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard pid != getpid(), !processIsGone(pid),
+              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return commandLine.contains(text)
+    }
+}
+
+/// Runs a short command to completion, returning its exit status and output (bounded: the
+/// commands used here print little).
+func runCommand(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callers-command-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: folder.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let handle = try FileHandle(forWritingTo: folder)
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try handle.close()
+    let output = (try? String(contentsOf: folder, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, String(output.prefix(64 * 1024)))
+}
+
+/// Whether `name` is an executable on PATH.
+func commandExists(_ name: String) -> Bool {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+        FileManager.default.isExecutableFile(atPath: "\($0)/\(name)")
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension DockerEndToEndTests {
+    /// Smoke stages through the real executable: probes that pass, fail and never answer, the
+    /// limits report, and Ctrl-C. Every test checks that no container of its run is left.
+    @Suite struct Smoke {
+        @Test func examplePipelineShapePassesWithExecAndSidecarProbesAndReportsLimits() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            let name = DockerE2E.uniqueName()
+            let archiveTag = "\(name)-archive:built", tag = "\(name):latest"
+            var imageToRemove: String?
+            defer { DockerE2E.removeImages([imageToRemove, archiveTag, tag].compactMap { $0 }, host: host) }
+            try await DockerE2E.withWorkspace { workspace in
+                try workspace.makeHelloServerFlake(repoTag: archiveTag)
+                let pipeline = try workspace.write("smoke.yaml", """
+                    version: 1
+                    name: e2e-smoke
+                    source: { path: ./hello-server }
+                    nix:
+                      options: { substituters: "" }
+                    stages:
+                      image:
+                        nix-build: { installable: .#docker-image }
+                      load:
+                        needs: [image]
+                        docker-load: { from: image, tags: ["\(tag)"] }
+                      smoke:
+                        needs: [load]
+                        timeout: 60s
+                        smoke:
+                          image: load
+                          limits: { memory: 256MiB, data: 256MiB, cpu-seconds: 60 }
+                          probe:
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            expect-stdout: ok
+                            attempts: 40
+                            interval: 250ms
+                      probe-from-sidecar:
+                        needs: [load]
+                        timeout: 60s
+                        smoke:
+                          image: load
+                          probe:
+                            sidecar:
+                              image: load
+                              command: [wget, -qO-, "http://127.0.0.1:8080/"]
+                            expect-stdout-matches: "hello from .*understudy"
+                            attempts: 40
+                            interval: 250ms
+
+                    """)
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                imageToRemove = result.outputs(of: "load")["image"] as? String
+                #expect(result.exitCode == 0, result.diagnosis)
+                #expect(result.summary?["status"] as? String == "passed")
+
+                let smoke = result.outputs(of: "smoke")
+                #expect(result.stage("smoke")?["status"] as? String == "passed")
+                #expect((smoke["probe_stdout"] as? String)?.contains("ok") == true, result.diagnosis)
+                #expect(smoke["network"] as? String == "none")
+                let limits = try #require(smoke["limits"] as? [String: [String: Any]], result.diagnosis)
+                #expect(limits["nofile"]?["enforced"] as? Bool == true)
+                #expect(limits["nproc"]?["enforced"] as? Bool == true)
+                #expect(limits["data"]?["enforced"] as? Bool == true)
+                // The daemon's cgroup driver is `none`: the memory limit is accepted, not enforced.
+                #expect(limits["memory"]?["value"] as? String == String(256 << 20))
+                #expect(limits["memory"]?["enforced"] as? Bool == false)
+
+                let sidecar = result.outputs(of: "probe-from-sidecar")
+                #expect(result.stage("probe-from-sidecar")?["status"] as? String == "passed")
+                #expect((sidecar["probe_stdout"] as? String)?.contains("bommalata's understudy") == true, result.diagnosis)
+                #expect((sidecar["limits"] as? [String: Any])?["memory"] == nil, "no memory limit was asked for")
+                try expectNoContainersLeft(result, host: host)
+            }
+        }
+
+        @Test func requireEnforcedRefusesAMemoryLimitTheDaemonWouldIgnore() async throws {
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
+                defer { DockerE2E.removeImages([server.id], host: host) }
+                _ = try workspace.makePlainSource()
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          limits: { memory: 256MiB, require-enforced: true }
+                    """))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 1, result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "failed")
+                let error = result.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("memory") && error.contains("would not be enforced"), "error: \(error)")
+                try expectNoContainersLeft(result, host: host)
+
+                // The same stage without require-enforced runs (so the refusal above is the flag's doing).
+                let relaxed = try workspace.write("relaxed.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          limits: { memory: 256MiB }
+                    """))
+                let passing = try await DockerE2E.run(relaxed, workspace: workspace, host: host)
+                #expect(passing.exitCode == 0, passing.diagnosis)
+                try expectNoContainersLeft(passing, host: host)
+            }
+        }
+
+        @Test func wrongExpectedStdoutFailsNamingTheExpectation() async throws {
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
+                defer { DockerE2E.removeImages([server.id], host: host) }
+                _ = try workspace.makePlainSource()
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, probe: """
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            expect-stdout: not-what-the-server-says
+                            attempts: 3
+                            interval: 300ms
+                    """))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 1, result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "failed")
+                let error = result.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("not-what-the-server-says"), "error: \(error)")
+                #expect(error.contains("3 attempts"), "error: \(error)")
+                // The server did answer: the failure is about what it said, not about reaching it.
+                #expect(error.contains("\"ok\\n\""), "error: \(error)")
+                try expectNoContainersLeft(result, host: host)
+            }
+        }
+
+        @Test func serverThatNeverAnswersTimesOutAtTheStageTimeout() async throws {
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
+                defer { DockerE2E.removeImages([server.id], host: host) }
+                _ = try workspace.makePlainSource()
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "5s", extra: """
+                          command: [sleep, "3600"]
+                    """, probe: """
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            attempts: 1000
+                            interval: 200ms
+                    """))
+                let started = ContinuousClock.now
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host, timeout: .seconds(60))
+                let elapsed = started.duration(to: .now)
+                #expect(result.exitCode == 1, result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "failed")
+                let error = result.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("timed out after 5s"), "error: \(error)")
+                let duration = result.stage("smoke")?["duration_ms"] as? Int ?? 0
+                #expect((4_900...12_000).contains(duration), "the stage took \(duration) ms")
+                #expect(elapsed < .seconds(20), "the run took \(elapsed)")
+                #expect(result.logLines(of: "smoke").contains { $0.contains("probe attempt 2/1000") }, "the probe was retried")
+                try expectNoContainersLeft(result, host: host)
+            }
+        }
+
+        @Test func interruptDuringSmokeExits130AndRemovesTheContainers() async throws {
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
+                defer { DockerE2E.removeImages([server.id], host: host) }
+                _ = try workspace.makePlainSource()
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "120s", probe: """
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/nothing-here"]
+                            attempts: 1000
+                            interval: 200ms
+                    """))
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                let probing = await invocation.waitForOutput(containing: "probe attempt 2/1000", timeout: .seconds(60))
+                if !probing {
+                    invocation.signal(SIGKILL)
+                }
+                let runID = try #require(DockerE2E.runID(inJSONLines: invocation.stdoutSoFar),
+                                         "no run-started event: \(invocation.stdoutSoFar)")
+                let running = try DockerE2E.containers(ofRun: runID, host: host)
+                #expect(probing, "the probe never ran: \(invocation.stdoutSoFar)")
+                #expect(running.count == 1, "the server container of run \(runID) should be there: \(running)")
+
+                invocation.signal(SIGINT)
+                let result = await invocation.finish(timeout: .seconds(30))
+                #expect(result.exitCode == 130, result.diagnosis)
+                #expect(result.summary?["status"] as? String == "cancelled", result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "cancelled")
+                let left = try DockerE2E.containers(ofRun: runID, host: host)
+                #expect(left.isEmpty, "containers of run \(runID) are left: \(left)")
+                if !left.isEmpty { _ = try? DockerE2E.docker(["rm", "-f"] + left, host: host) }
+            }
+        }
+
+        /// A pipeline with one smoke stage on `image` (already in the daemon) over the plain
+        /// source `src/`; `extra` adds smoke settings, `probe` replaces the health probe.
+        static func smokePipeline(image: String, timeout: String = "60s", extra: String = "", probe: String? = nil) -> String {
+            let defaultProbe = """
+                        exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                        expect-stdout: ok
+                        attempts: 40
+                        interval: 250ms
+                """
+            return """
+                version: 1
+                name: e2e-smoke
+                source: { path: ./src }
+                stages:
+                  smoke:
+                    timeout: \(timeout)
+                    smoke:
+                      image: "\(image)"
+                \(extra)
+                      probe:
+                \(probe ?? defaultProbe)
+
+                """
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+/// `validate`, usage errors, a missing nix and `doctor`: the exit codes and messages a user
+/// (or an agent) relies on.
+@Suite(.serialized)
+struct CommandLineTests {
+    /// Four mistakes the reader finds, at known places.
+    static let broken = """
+        version: 1
+        name: bad name
+        source: { path: . }
+        stages:
+          image:
+            nix-biuld: {}
+          load:
+            timeout: 5 minutes
+            nix-build: {}
+        owner: me
+
+        """
+
+    /// Each mistake in `broken`: its line, column and a word its message must hold.
+    static let brokenProblems: [(line: Int, column: Int, mentions: String)] = [
+        (2, 7, "bad name"),
+        (6, 5, "nix-biuld"),
+        (8, 14, "5 minutes"),
+        (10, 1, "owner"),
+    ]
+
+    /// Two mistakes only planning finds (the file itself reads fine).
+    static let badGraph = """
+        version: 1
+        name: cyclic
+        source: { path: . }
+        stages:
+          a:
+            needs: [b]
+            nix-build: {}
+          b:
+            needs: [a]
+            nix-build: {}
+          c:
+            needs: [nosuch]
+            nix-build: {}
+
+        """
+
+    static let badGraphProblems: [(line: Int, column: Int, mentions: String)] = [
+        (5, 3, "a -> b -> a"),
+        (12, 13, "nosuch"),
+    ]
+
+    @Test func validateListsEveryProblemWithItsPositionAndExits2() async throws {
+        try await Workspace.with { workspace in
+            let broken = try workspace.writePipeline(Self.broken, named: "broken")
+            let badGraph = try workspace.writePipeline(Self.badGraph, named: "bad-graph")
+
+            let result = try await workspace.sutradhar(["validate", broken, badGraph])
+
+            #expect(result.exitCode == 2, "\(result.transcript)")
+            for (file, expected) in [(broken, Self.brokenProblems), (badGraph, Self.badGraphProblems)] {
+                // `FILE:LINE:COLUMN: message` lines; the closing `FILE: N problems` line has no position.
+                let problems = result.lines.filter { $0.hasPrefix(file + ":") && !$0.hasPrefix(file + ": ") }
+                #expect(problems.count == expected.count, "\(problems)")
+                for (index, (line, column, mentions)) in expected.enumerated() where index < problems.count {
+                    #expect(problems[index].hasPrefix("\(file):\(line):\(column): "), "\(problems[index])")
+                    #expect(problems[index].contains(mentions), "\(problems[index])")
+                }
+                #expect(result.lines.contains("\(file): \(expected.count) problems"), "\(result.transcript)")
+            }
+
+            let json = try await workspace.sutradhar(["validate", broken, "--json"])
+            #expect(json.exitCode == 2)
+            let report = try #require(json.events.first, "\(json.transcript)")
+            #expect(report["valid"] as? Bool == false)
+            let positions = ((report["problems"] as? [[String: Any]]) ?? []).map { "\($0["line"] as? Int ?? 0):\($0["column"] as? Int ?? 0)" }
+            #expect(positions == Self.brokenProblems.map { "\($0.line):\($0.column)" })
+            #expect(!FileManager.default.fileExists(atPath: workspace.cache.path))
+        }
+    }
+
+    @Test func bundledPipelinesAreValid() async throws {
+        let pipelines = SutradharCLI.repositoryRoot.appendingPathComponent("pipelines")
+        let names = ["example", "bommalata"].filter {
+            FileManager.default.fileExists(atPath: pipelines.appendingPathComponent("\($0).yaml").path)
+        }
+        #expect(names.contains("example"))
+        for name in names {
+            // By name, from the repository (as a user types it), and by path.
+            let byName = try await SutradharCLI.run(["validate", name])
+            #expect(byName.exitCode == 0, "\(name): \(byName.transcript)")
+            #expect(byName.stdout.contains("valid"))
+            let byPath = try await SutradharCLI.run(["validate", pipelines.appendingPathComponent("\(name).yaml").path, "--json"])
+            #expect(byPath.exitCode == 0, "\(name): \(byPath.transcript)")
+            #expect(byPath.events.first?["valid"] as? Bool == true)
+        }
+    }
+
+    @Test func runOfABrokenDefinitionExits2AndStartsNothing() async throws {
+        try await Workspace.with { workspace in
+            let definition = try workspace.writePipeline(Self.broken, named: "broken")
+
+            let result = try await workspace.sutradhar(["run", definition, "--json"])
+
+            #expect(result.exitCode == 2, "\(result.transcript)")
+            #expect(result.stderr.contains("\(definition):6:5:"), "\(result.transcript)")
+            #expect(result.stderr.contains("\(definition):10:1:"), "\(result.transcript)")
+            #expect(result.stderr.contains("nothing was run"))
+            #expect(result.events.isEmpty, "events were printed: \(result.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.cache.path), "the run created its cache")
+        }
+    }
+
+    @Test func unknownPipelineNameExits2Naming() async throws {
+        try await Workspace.with { workspace in
+            for command in ["run", "validate"] {
+                let result = try await workspace.sutradhar([command, "no-such-pipeline"])
+                #expect(result.exitCode == 2, "\(command): \(result.transcript)")
+                #expect((result.stdout + result.stderr).contains("no pipeline 'no-such-pipeline'"), "\(result.transcript)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: workspace.cache.path))
+        }
+    }
+
+    @Test func unknownStageAndBadJobsExit2() async throws {
+        try await Workspace.with { workspace in
+            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
+            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
+                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+
+            let stage = try await workspace.sutradhar(["run", definition, "--stage", "nosuch"])
+            #expect(stage.exitCode == 2, "\(stage.transcript)")
+            #expect(stage.stderr.contains("--stage nosuch"), "\(stage.transcript)")
+            #expect(stage.stderr.contains("it has: a"), "\(stage.transcript)")
+
+            let jobs = try await workspace.sutradhar(["run", definition, "--jobs", "0"])
+            #expect(jobs.exitCode == 2, "\(jobs.transcript)")
+            #expect(jobs.stderr.contains("--jobs"), "\(jobs.transcript)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.cache.path))
+        }
+    }
+
+    @Test func missingNixExits3WithAnInstallHintAndChecksNothingOut() async throws {
+        try await Workspace.with { workspace in
+            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
+            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
+                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            // A PATH holding only git and a shell: no nix anywhere on it.
+            let bin = workspace.root.appendingPathComponent("bin")
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            for tool in ["/usr/bin/git", "/bin/sh"] where FileManager.default.fileExists(atPath: tool) {
+                try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(URL(fileURLWithPath: tool).lastPathComponent).path,
+                                                           withDestinationPath: tool)
+            }
+
+            for json in [true, false] {
+                let result = try await workspace.sutradhar(["run", definition] + (json ? ["--json"] : []),
+                                                           environment: ["PATH": bin.path])
+                #expect(result.exitCode == 3, "\(result.transcript)")
+                let everything = result.stdout + result.stderr
+                #expect(everything.contains("apt-get install nix-bin"), "\(result.transcript)")
+                if json {
+                    expectEveryLineIsAnEvent(result)
+                    #expect(result.summary?["status"] as? String == "failed")
+                    #expect((result.summary?["environment_problem"] as? String)?.contains("nix") == true)
+                    #expect(result.stage("a")?["status"] as? String == "skipped")
+                }
+            }
+            // The check came first: no mirror was made, nothing was built.
+            #expect(workspace.cacheContents("git/mirrors").isEmpty, "\(workspace.cacheContents("git/mirrors"))")
+            #expect(workspace.cacheContents("nix/roots").isEmpty)
+        }
+    }
+
+    @Test(.requiresNix, .requiresDocker)
+    func doctorReportsEveryCheckOkAgainstTheRootlessDaemon() async throws {
+        try NixFixtures.requireNix()
+        let host = try DockerTestSupport.requireDockerHost()
+        try await Workspace.with { workspace in
+            let result = try await workspace.sutradhar(["doctor", "--json"], environment: ["DOCKER_HOST": host])
+
+            #expect(result.exitCode == 0, "\(result.transcript)")
+            let report = try #require(result.events.first, "\(result.transcript)")
+            #expect(report["ok"] as? Bool == true)
+            let checks = (report["checks"] as? [[String: Any]]) ?? []
+            let byName = Dictionary(checks.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+            for name in ["nix", "libgit2", "cache", "disk", "docker socket", "docker api", "rootless"] {
+                #expect(byName[name]?["ok"] as? Bool == true, "\(name): \(byName[name] ?? [:])")
+            }
+            #expect((byName["docker socket"]?["detail"] as? String)?.contains(String(host.dropFirst("unix://".count))) == true)
+            #expect(checks.allSatisfy { $0["ok"] as? Bool == true })
+        }
+    }
+
+    @Test(.requiresNix)
+    func doctorWithAnUnreachableDaemonExits3AndNamesTheFix() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let result = try await workspace.sutradhar(["doctor", "--json", "--docker-host", "unix:///nonexistent.sock"])
+
+            #expect(result.exitCode == 3, "\(result.transcript)")
+            let report = try #require(result.events.first, "\(result.transcript)")
+            #expect(report["ok"] as? Bool == false)
+            let checks = (report["checks"] as? [[String: Any]]) ?? []
+            let failed = checks.filter { $0["ok"] as? Bool == false }
+            #expect(failed.map { $0["name"] as? String } == ["docker"], "\(failed)")
+            #expect((failed.first?["detail"] as? String)?.contains("/nonexistent.sock") == true)
+            let fix = failed.first?["fix"] as? String ?? ""
+            #expect(fix.contains("--docker-host") && fix.contains("scripts/setup.sh"), "\(fix)")
+            // The rest still passed: one missing daemon does not hide the other checks.
+            #expect(checks.first { $0["name"] as? String == "nix" }?["ok"] as? Bool == true)
+
+            let terminal = try await workspace.sutradhar(["doctor", "--docker-host", "unix:///nonexistent.sock"])
+            #expect(terminal.exitCode == 3)
+            #expect(terminal.stdout.contains("FAIL") && terminal.stdout.contains("fix: "), "\(terminal.transcript)")
+        }
+    }
+}
