@@ -80,6 +80,7 @@ WORK="$(mktemp -d "$WORK_PARENT/sutradhar-load-benchmark.XXXXXX")"
 chmod 755 "$WORK"
 IMAGE_ID=""
 STORE_PATH=""
+DRV_PATH=""
 SAMPLED_PID=""
 
 remove_image() {
@@ -97,10 +98,13 @@ cleanup() {
     [ -n "$IMAGE_ID" ] && "$DOCKER" image rm --force "$IMAGE_ID" >/dev/null 2>&1 || true
     # The work folder holds the cache, whose nix/roots out-link is the store path's GC root.
     rm -rf "$WORK"
-    if [ -n "$STORE_PATH" ] && [ -e "$STORE_PATH" ]; then
-        nix-store --delete "$STORE_PATH" >/dev/null 2>&1 \
-            || say "note: could not delete $STORE_PATH (still rooted?); 'nix-collect-garbage' frees it later"
-    fi
+    local path
+    for path in "$STORE_PATH" "$DRV_PATH"; do
+        if [ -n "$path" ] && [ -e "$path" ]; then
+            nix-store --delete "$path" >/dev/null 2>&1 \
+                || say "note: could not delete $path (still rooted?); 'nix-collect-garbage' frees it later"
+        fi
+    done
     exit "$status"
 }
 trap cleanup EXIT
@@ -192,6 +196,7 @@ say "building the nix stage once (not timed)"
 "$SUTRADHAR" run "$WORK/pipeline.yaml" --stage image --cache-dir "$CACHE" --json >"$WORK/prepare.json" 2>"$WORK/prepare.err" \
     || { tail -n 20 "$WORK/prepare.err" >&2; die "the untimed nix-build stage failed (see above)"; }
 STORE_PATH="$(jq -r 'select(.event == "run-finished") | .stages[] | select(.name == "image") | .outputs.out' "$WORK/prepare.json")"
+DRV_PATH="$(jq -r 'select(.event == "run-finished") | .stages[] | select(.name == "image") | .outputs.drv // empty' "$WORK/prepare.json")"
 [ -f "$STORE_PATH" ] || die "the nix-build stage reported no output file (got '$STORE_PATH')"
 cmp -s "$STORE_PATH" "$WORK/image.tar" || die "$STORE_PATH differs from the archive it was copied from"
 rm -f "$WORK/image.tar"  # both clients load the store path; one copy on disk is enough

@@ -13,9 +13,11 @@ import Foundation
 ///                                    `checkout` records its size and last use
 /// ROOT/nix/roots/PIPELINE-STAGE-KEY  out-links of nix builds: GC roots while their entry lives
 /// ROOT/locks/NAME.lock               flock(2) files: one build/load at a time per key (KIND-KEY.lock),
-///                                    index.lock (opening the index), runs.lock (shared by every live run)
+///                                    index.lock (opening the index), runs.lock (shared by every live run),
+///                                    run-slot-N.lock (--max-runs)
 /// ROOT/locks/holds/KIND-KEY.lock     shared flock(2) held by each run on every entry it uses, until it ends
-/// ROOT/runs/RUN/                     per-run records and logs
+/// ROOT/runs/history.sqlite           the run history (RunHistory), and ROOT/runs/RUN/STAGE.log its logs:
+///                                    records, not cache (`cache clear` keeps them)
 /// ```
 /// Keys: nix-build = SHA-256 of the commit's tree ID, the installable and the nix options;
 /// docker-load = the store path loaded; checkout = the tree ID.
@@ -283,6 +285,7 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         self.cause = cause
     }
 
+    /// The message.
     public var description: String { message }
 
     /// Classifies `error` met while doing `action` under `root`: a full disk gets its own code
@@ -290,7 +293,9 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
     static func from(_ error: any Error, doing action: String, root: URL,
                      otherwise: String = "check that it is writable, then run again") -> CacheError {
         let cause = describe(error)
-        if isDiskFull(error) {
+        // SQLite reports a full disk in several ways (SQLITE_FULL, an I/O error growing its
+        // shared memory): what the filesystem says settles it.
+        if isDiskFull(error) || hasNoSpace(root) {
             return CacheError(.diskFull, "the disk holding the cache root \(root.path) is full: cannot \(action) (\(cause)). "
                 + "Free space there (e.g. 'sutradhar cache gc --max-size SIZE --cache-dir \(root.path)') and run again; "
                 + "nothing partial was kept", root: root.path, cause: cause)
@@ -308,6 +313,18 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         }
         if bridged.domain == NSCocoaErrorDomain, bridged.code == NSFileWriteOutOfSpaceError { return ENOSPC }
         return nil
+    }
+
+    /// Whether the filesystem holding `root` (or its nearest existing parent) has under 64 KiB
+    /// free for this user (statvfs(3)).
+    static func hasNoSpace(_ root: URL) -> Bool {
+        var folder = root
+        while !FileManager.default.fileExists(atPath: folder.path), folder.path != "/" {
+            folder = folder.deletingLastPathComponent()
+        }
+        var info = statvfs()
+        guard statvfs(folder.path, &info) == 0 else { return false }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize) < 64 * 1024
     }
 
     static func isDiskFull(_ error: any Error) -> Bool {

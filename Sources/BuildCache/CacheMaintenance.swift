@@ -117,7 +117,12 @@ extension BuildCache {
             missing.append(entry.record(sizeBytes: entry.size ?? Self.measure(entry.outputs), lastUsed: modified ?? entry.created))
         }
         let present = Set(onDisk.map { "\($0.kind)/\($0.key)" })
-        let stale = try records().filter { !present.contains("\($0.kind)/\($0.key)") }.map { (kind: $0.kind, key: $0.key) }
+        // A row whose file was not listed may belong to an entry stored since the listing (a
+        // concurrent run): only rows whose file is still absent now are stale.
+        let stale = try records()
+            .filter { !present.contains("\($0.kind)/\($0.key)") }
+            .filter { !FileManager.default.fileExists(atPath: entryURL(kind: $0.kind, key: $0.key).path) }
+            .map { (kind: $0.kind, key: $0.key) }
         do {
             try index.upsert(missing)
             try index.delete(stale)
@@ -157,7 +162,13 @@ extension BuildCache {
         guard case .locked(let descriptor) = LockFiles.acquire(lockPath, exclusive: true, blocking: false) else {
             return .inUse
         }
-        defer { close(descriptor) }
+        var aside: URL?
+        // A checkout renamed aside is deleted after the lock is released: a run waiting for
+        // this entry's hold waits for a rename, not for a whole tree to be deleted.
+        defer {
+            close(descriptor)
+            if let aside { deleteAside(aside) }
+        }
         var removed: [String] = []
         let url = entryURL(kind: record.kind, key: record.key)
         if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url.path) }
@@ -167,7 +178,8 @@ extension BuildCache {
         }
         if record.kind == Self.checkoutKind, let tree = record.outputs["tree"], !tree.isEmpty, !tree.contains("/") {
             let folder = checkoutFolder(tree: tree)
-            if removeTree(folder) { removed.append(folder.path) }
+            aside = moveAside(folder)
+            if aside != nil { removed.append(folder.path) }
         }
         // Removed while held exclusively: a run waiting on the old file relocks the new one.
         unlink(lockPath)
@@ -294,10 +306,22 @@ extension BuildCache {
     /// Renames `url` aside (so its name is free at once and a crash leaves no half tree under it),
     /// then deletes it; true if it existed and is gone.
     func removeTree(_ url: URL) -> Bool {
+        guard let aside = moveAside(url) else { return false }
+        return deleteAside(aside)
+    }
+
+    /// Renames `url` to a hidden sibling; nil if it does not exist or cannot be renamed.
+    private func moveAside(_ url: URL) -> URL? {
         var info = stat()
-        guard lstat(url.path, &info) == 0 else { return false }
+        guard lstat(url.path, &info) == 0 else { return nil }
         let aside = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).removing-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard rename(url.path, aside.path) == 0 else { return false }
+        return rename(url.path, aside.path) == 0 ? aside : nil
+    }
+
+    /// Deletes what `moveAside` renamed (a crash midway leaves a hidden `.removing-` folder that
+    /// the next orphan sweep removes).
+    @discardableResult
+    private func deleteAside(_ aside: URL) -> Bool {
         makeWritable(aside.path)
         return (try? FileManager.default.removeItem(at: aside)) != nil
     }

@@ -87,7 +87,8 @@ extension DockerClient {
         timeout: Duration = DockerClient.defaultLoadTimeout
     ) async throws -> LoadResult where Body.Element == ByteBuffer {
         let counter = ByteCounter(progress: progress)
-        let counted = CountingByteSequence(base: body, counter: counter)
+        let paced = EventLoopPacedSequence(base: body, loops: Array(http.eventLoopGroup.makeIterator()))
+        let counted = CountingByteSequence(base: paced, counter: counter)
         let call = Call(
             .POST, "/images/load",
             query: [("quiet", "1")],
@@ -245,6 +246,38 @@ struct CountingByteSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
 
     func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: base.makeAsyncIterator(), counter: counter)
+    }
+}
+
+/// A request body whose next chunk is pulled only after the HTTP client's event loops have run
+/// everything queued before the pull.
+///
+/// Why: AsyncHTTPClient hands each chunk to the connection's event loop and asks for the next one
+/// straight away; it pauses the producer only once that loop has written a chunk and found the
+/// socket full. While the daemon keeps the cores busy (it hashes and unpacks what it receives) the
+/// loop runs late, and a producer reading from the page cache queues chunk after chunk meanwhile:
+/// Benchmarks/load-benchmark.sh saw 20–120 MiB of them. A no-op submitted to each loop runs after
+/// the queued write, so the pause has landed before the next chunk is read: at most about two
+/// chunks are in flight. It costs a hop per loop per chunk (microseconds against a 1 MiB read).
+struct EventLoopPacedSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let loops: [any EventLoop]
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let loops: [any EventLoop]
+
+        mutating func next() async throws -> ByteBuffer? {
+            for loop in loops {
+                try await loop.submit {}.get()
+            }
+            return try await base.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), loops: loops)
     }
 }
 

@@ -145,8 +145,9 @@ import Testing
     @Test func pipelineScopedGCTouchesOnlyThatPipeline() throws {
         try withCacheRoot { root in
             let cache = try BuildCache(root: root)
-            try cache.store(kind: "docker-load", key: CacheKey(["mine"]), pipeline: "mine", outputs: ["image": "sha256:m"])
-            try cache.store(kind: "docker-load", key: CacheKey(["theirs"]), pipeline: "theirs", outputs: ["image": "sha256:t"])
+            let content = try makeContent(in: root, name: "shared", bytes: 8192)
+            try cache.store(kind: "nix-build", key: CacheKey(["mine"]), pipeline: "mine", outputs: ["out": content.path])
+            try cache.store(kind: "nix-build", key: CacheKey(["theirs"]), pipeline: "theirs", outputs: ["out": content.path])
             cache.releaseHolds()
             let report = try cache.collectGarbage(GCPolicy(maxSize: 0), pipeline: "mine")
             #expect(report.evicted.map(\.record.pipeline) == ["mine"])
@@ -202,6 +203,32 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: cache.folder(.mirrors).path).isEmpty)
             #expect(FileManager.default.fileExists(atPath: cache.folder(.runs).appendingPathComponent("history.sqlite").path))
             #expect(try BuildCache(root: root).entry(kind: "docker-load", key: CacheKey(["c"])) == nil)
+        }
+    }
+
+    @Test func aFullDiskFailsTheStoreWithAClearErrorAndLeavesNoPartialEntry() throws {
+        try withCacheRoot { root in
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            guard try mountTmpfs(at: root, size: "1m") else { return }
+            defer { _ = try? runTool("/bin/umount", ["-l", root.path]) }
+            let cache = try BuildCache(root: root)
+            let key = CacheKey(["full"])
+            let filler = root.appendingPathComponent("filler")
+            _ = try? runTool("/bin/dd", ["if=/dev/zero", "of=\(filler.path)", "bs=4k"])
+
+            #expect {
+                try cache.store(kind: "nix-build", key: key, pipeline: "p", outputs: ["out": "/nowhere", "padding": String(repeating: "x", count: 8192)])
+            } throws: { error in
+                guard let error = error as? CacheError else { return false }
+                return error.code == .diskFull && error.message.contains(root.path)
+            }
+            let folder = root.appendingPathComponent("entries/nix-build")
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).isEmpty)
+            #expect(cache.entry(kind: "nix-build", key: key) == nil)
+
+            try FileManager.default.removeItem(at: filler)
+            try cache.store(kind: "nix-build", key: key, pipeline: "p", outputs: ["out": "/nowhere"])
+            #expect(cache.entry(kind: "nix-build", key: key)?.outputs["out"] == "/nowhere")
         }
     }
 

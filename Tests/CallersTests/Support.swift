@@ -61,8 +61,9 @@ struct Workspace: Sendable {
 /// `build.sh` from the whole flake folder (`src = ./.`), so every file of the tree — tracked,
 /// untracked, edited — can show up in the output:
 /// - `$out` holds `message.txt`, then `untracked.txt` if present;
-/// - with `delay.txt`, the builder writes its PID to `STATE/<message>.pid` and becomes
-///   `sleep <delay>` (so the PID is the sleeping process itself);
+/// - with `delay.txt`, the builder writes its PID to `STATE/<message>.pid`, then sleeps that
+///   long (not by `exec sleep`: with that, nix 2.8 here reports the builder "killed by
+///   signal 9" when the sleep ends);
 /// - with `fail.txt`, it prints that file and exits 1.
 enum CallersFlake {
     static func files(stateFolder: URL) -> [String: String] {
@@ -96,7 +97,7 @@ enum CallersFlake {
             if [ -f "$src/untracked.txt" ]; then cat "$src/untracked.txt" >> "$out"; fi
             if [ -f "$src/delay.txt" ]; then
               echo $$ > "$stateFolder/$(head -n1 "$src/message.txt").pid"
-              exec sleep "$(cat "$src/delay.txt")"
+              sleep "$(cat "$src/delay.txt")"
             fi
 
             """
@@ -180,7 +181,7 @@ func runCommand(_ arguments: [String], in directory: URL? = nil, environment: [S
     if let directory { process.currentDirectoryURL = directory }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callers-command-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: folder.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: folder.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: folder) }
     let handle = try FileHandle(forWritingTo: folder)
     process.standardOutput = handle

@@ -285,7 +285,7 @@ struct DockerClientIntegrationTests {
             let waitError = await #expect(throws: DockerError.self) { try await shortWait.value }
             #expect(waitError?.code == .timeout)
             #expect(waitError?.message.contains("still running") == true)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(20))  // bounded by its own deadline, not the 30 s default
             let followError = await #expect(throws: DockerError.self) {
                 _ = try await collect(client.logs(server, follow: true, timeout: .milliseconds(500)))
             }
@@ -373,7 +373,7 @@ struct DockerClientIntegrationTests {
             let started = ContinuousClock.now
             task.cancel()
             let result = await task.result
-            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(ContinuousClock.now - started < .seconds(20))  // ends on cancel, not at the 60 s deadline
             #expect(throws: DockerError.self) { try result.get() }
             if case .failure(let error as DockerError) = result {
                 #expect(error.code == .cancelled)
@@ -386,11 +386,11 @@ struct DockerClientIntegrationTests {
     @Test func aMissingSocketIsUnreachableAtOnce() async throws {
         let machine = try FakeMachine()
         let host = DockerHost(socketPath: machine.root + "/docker.sock", origin: .flag, reason: "--docker-host")
-        let started = ContinuousClock.now
         let error = await #expect(throws: DockerError.self) {
             try await DockerClient.withClient(host: host, timeout: .seconds(5)) { _ in }
         }
-        #expect(ContinuousClock.now - started < .seconds(1))
+        // `.unreachable`, not `.timeout`: it failed on the missing socket, not at the deadline.
+        // (No timed assertion: on a loaded CI machine even an instant failure can take seconds.)
         #expect(error?.code == .unreachable)
         #expect(error?.message.contains("unix://" + machine.root + "/docker.sock (from --docker-host)") == true)
         #expect(error?.message.contains("No such file") == true)

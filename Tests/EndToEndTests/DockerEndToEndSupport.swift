@@ -36,12 +36,6 @@ enum DockerE2E {
             .split(whereSeparator: \.isNewline).map(String.init)
     }
 
-    /// Every container Sutradhar made on `host` (label `dev.sutradhar`).
-    static func sutradharContainers(host: String) throws -> [String] {
-        try docker(["ps", "-a", "-q", "--no-trunc", "--filter", "label=dev.sutradhar"], host: host)
-            .split(whereSeparator: \.isNewline).map(String.init)
-    }
-
     /// The image ID `reference` names on `host`, or nil if the daemon has no such image.
     static func imageID(_ reference: String, host: String) -> String? {
         try? docker(["image", "inspect", "--format", "{{.Id}}", reference], host: host)
@@ -105,15 +99,12 @@ struct DockerE2EWorkspace {
     /// The `--cache-dir` of every run in this workspace.
     var cache: URL { root.appendingPathComponent("cache") }
 
-    /// Writes `yaml` to `name` and returns its URL.
+    /// Writes `contents` to `name` (parent folders created) and returns its URL.
     @discardableResult
-    func write(_ name: String, _ contents: String, executable: Bool = false) throws -> URL {
+    func write(_ name: String, _ contents: String) throws -> URL {
         let url = root.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(contents.utf8).write(to: url)
-        if executable {
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
-        }
         return url
     }
 

@@ -74,7 +74,7 @@ struct FailureAndInterruptTests {
             let took = ContinuousClock.now - interrupted
 
             #expect(result.exitCode == 130, "\(result.transcript)")
-            #expect(took < .seconds(10), "took \(took) to stop after SIGINT")
+            #expect(took < .seconds(30), "took \(took) to stop after SIGINT")
             expectEveryLineIsAnEvent(result)
             #expect(result.summary?["status"] as? String == "cancelled")
             #expect(result.stage("build")?["status"] as? String == "cancelled")

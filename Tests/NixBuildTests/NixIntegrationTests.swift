@@ -67,7 +67,7 @@ struct NixIntegrationTests {
             #expect(pids.allSatisfy { !processIsGone($0) })
             try await Task.sleep(for: .seconds(1))
 
-            await expectCancellationStops(build, processes: pids, within: .seconds(10))
+            await expectCancellationStops(build, processes: pids, within: .seconds(30))
             #expect(!FileManager.default.fileExists(atPath: flake.suggestedOutLink.path))
         }
     }

@@ -99,6 +99,7 @@ import Testing
         limits.pids = 64
         limits.cpus = 0.5
         limits.nofile = 1024
+        limits.nofileIsExplicit = true
         limits.nproc = 128
         limits.data = ByteSize(bytes: 256 << 20)
         limits.cpuSeconds = 60

@@ -22,7 +22,7 @@ import Testing
         let yaml = (Self.aliasLevels(10) + ["version: 1", "lolz: *a9"]).joined(separator: "\n")
         let start = ContinuousClock.now
         #expect(diagnostics(yaml) == ["p.yaml:5:15: \(Self.aliasBombMessage)"])
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(30))  // a hang, not a speed check
     }
 
     @Test func aliasBombInsideAMappingKeyIsRefusedBeforeComposing() {
@@ -34,7 +34,7 @@ import Testing
         lines += [": boom"]
         let start = ContinuousClock.now
         #expect(diagnostics(lines.joined(separator: "\n")) == ["p.yaml:6:15: \(Self.aliasBombMessage)"])
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(30))  // a hang, not a speed check
     }
 
     @Test func aliasesWithinTheBudgetAreFollowed() throws {

@@ -15,6 +15,16 @@ struct ContainerExecutor: StageExecutor {
         let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
         try policy.check()
         let image = try await docker.resolveImage(spec.image, context: context)
+        // The checkout is mounted at /src, so the tree is part of what the verdict depends on.
+        let verdicts = VerdictCache(kind: Self.kind, image: image, identity: spec.cacheIdentity, policy: policy, tree: context.treeID)
+        if let cached = verdicts.lookup(context) { return cached }
+        let outcome = try await run(spec, image: image, policy: policy, docker: docker, context: context)
+        try verdicts.store(image: image, context: context)
+        return outcome
+    }
+
+    private func run(_ spec: ContainerStageSpec, image: String, policy: ContainerPolicy, docker: DockerSession,
+                     context: StageContext) async throws -> StageOutcome {
         let checkoutMount = "\(context.checkout.path):\(ContainerStageSpec.checkoutMountPoint):ro"
         let containerSpec = ContainerSpec(
             image: image, command: spec.container.command,

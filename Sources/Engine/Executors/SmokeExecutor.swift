@@ -17,6 +17,16 @@ struct SmokeExecutor: StageExecutor {
         let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
         try policy.check()
         let image = try await docker.resolveImage(spec.image, context: context)
+        let verdicts = VerdictCache(kind: Self.kind, image: image, identity: spec.cacheIdentity, policy: policy,
+                                    tree: spec.container.mounts.isEmpty ? nil : context.treeID)
+        if let cached = verdicts.lookup(context) { return cached }
+        let outcome = try await run(spec, image: image, policy: policy, docker: docker, context: context)
+        try verdicts.store(image: image, context: context)
+        return outcome
+    }
+
+    private func run(_ spec: SmokeSpec, image: String, policy: ContainerPolicy, docker: DockerSession,
+                     context: StageContext) async throws -> StageOutcome {
         let serverSpec = ContainerSpec(
             image: image, command: spec.container.command,
             env: Dictionary(spec.container.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),

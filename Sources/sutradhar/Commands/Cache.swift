@@ -158,6 +158,7 @@ struct CacheUsageCommand: AsyncParsableCommand {
 /// `sutradhar cache verify`.
 struct CacheVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check every entry's content and drop the entries whose content is gone or wrong.",
         discussion: "Checks that checkout folders exist, that nix builds still have their GC root and a valid store path, and (when a Docker daemon answers) that loaded images are still in it.")
 
@@ -267,6 +268,7 @@ struct CacheGC: AsyncParsableCommand {
 /// `sutradhar cache clear`.
 struct CacheClear: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "clear",
         abstract: "Remove every entry, checkout, GC root and mirror; keeps the folder and the run history.",
         discussion: "Refused (exit 3) while a run is using the cache.")
 

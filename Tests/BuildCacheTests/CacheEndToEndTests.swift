@@ -1,0 +1,209 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+/// The cache as users meet it: the real `sutradhar` executable, real git repositories, real nix
+/// builds and the rootless daemon. `.serialized`: the suites share the daemon and the 2 cores.
+@Suite(.serialized) struct CacheEndToEndTests {
+    // MARK: nix only
+
+    @Test(.requiresNix) func killDuringANixBuildLeavesNothingTrustedAndTheRerunPasses() async throws {
+        try NixFixtures.requireNix()
+        let workspace = try CacheWorkspace.make(buildDelay: 4)
+        defer { workspace.remove(dockerHost: nil) }
+        let pipeline = try workspace.pipeline("killed", docker: false)
+
+        let first = try workspace.start(pipeline)
+        #expect(await first.waitForOutput(containing: "cache-e2e: building slowly", timeout: .seconds(60)), "the build never started")
+        first.signal(SIGKILL)
+        _ = await first.finish(timeout: .seconds(10))
+        #expect(workspace.entryFiles(kind: "nix-build").isEmpty, "a killed build left an entry: \(workspace.entryFiles(kind: "nix-build"))")
+
+        let rerun = try await workspace.run(pipeline)
+        #expect(rerun.exitCode == 0, rerun.diagnosis)
+        #expect(rerun.cached("image") == false)
+        #expect(workspace.entryFiles(kind: "nix-build").count == 1)
+        // And the entry it made is whole: the next run trusts it.
+        let third = try await workspace.run(pipeline)
+        #expect(third.exitCode == 0 && third.cached("image") == true, third.diagnosis)
+    }
+
+    @Test(.requiresNix) func aFullCacheDiskGivesAClearErrorNamingTheRootAndNoPartialEntry() async throws {
+        try NixFixtures.requireNix()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: nil) }
+        let pipeline = try workspace.pipeline("full", docker: false)
+        try FileManager.default.createDirectory(at: workspace.cache, withIntermediateDirectories: true)
+        guard try mountTmpfs(at: workspace.cache, size: "2m") else { return }
+        defer { _ = try? runTool("/bin/umount", ["-l", workspace.cache.path]) }
+
+        let first = try await workspace.run(pipeline)
+        #expect(first.exitCode == 0, first.diagnosis)
+        let filler = workspace.cache.appendingPathComponent("filler")
+        _ = try? runTool("/bin/dd", ["if=/dev/zero", "of=\(filler.path)", "bs=4k"])  // until the disk is full
+
+        let full = try await workspace.run(pipeline, ["--no-cache"])
+        #expect(full.exitCode != 0, full.diagnosis)
+        let problem = (full.summary?["environment_problem"] as? String) ?? full.stage("image")?["error"] as? String
+            ?? full.stage("checkout")?["error"] as? String ?? full.stderr
+        #expect(problem.contains(workspace.cache.path), "the error does not name the cache root: \(problem)")
+        #expect(problem.contains("full"), "the error does not say the disk is full: \(problem)")
+        let files = workspace.entryFiles(kind: "nix-build")
+        #expect(!files.contains { $0.hasPrefix(".") }, "temporary files left: \(files)")
+
+        try FileManager.default.removeItem(at: filler)
+        let after = try await workspace.run(pipeline)
+        #expect(after.exitCode == 0, after.diagnosis)
+        let verified = try await workspace.cacheCommand(["verify"])
+        #expect((verified["dropped"] as? [Any])?.isEmpty == true, "verify found broken entries: \(verified)")
+    }
+
+    // MARK: nix and Docker
+
+    @Test(.requiresNix, .requiresDocker) func rerunOfTheSameCommitIsCachedAndNoCacheRunsTheWorkAgain() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("rerun", docker: true)
+
+        let first = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(first.exitCode == 0, first.diagnosis)
+        #expect(first.cached("image") == false && first.cached("load") == false)
+        #expect(first.stage("load")?["outputs"].flatMap { ($0 as? [String: Any])?["loaded"] as? Bool } == true)
+
+        let second = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(second.exitCode == 0, second.diagnosis)
+        for stage in ["checkout", "image", "load"] {
+            #expect(second.cached(stage) == true, "\(stage) was not cached on the rerun")
+        }
+
+        let noCache = try await workspace.run(pipeline, ["--docker-host", host, "--no-cache"])
+        #expect(noCache.exitCode == 0, noCache.diagnosis)
+        #expect(noCache.cached("image") == false && noCache.cached("smoke") == false)
+        #expect(noCache.events.contains { $0["event"] as? String == "log" && ($0["line"] as? String)?.hasPrefix("nix build") == true },
+                "--no-cache did not run nix")
+
+        let listed = try await workspace.cacheCommand(["ls"])
+        let kinds = Set((listed["entries"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String })
+        #expect(kinds == ["checkout", "nix-build", "docker-load", "smoke"])
+    }
+
+    @Test(.requiresNix, .requiresDocker) func twoConcurrentRunsOfOneCommitBuildAndLoadOnce() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make(buildDelay: 3)
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("twice", docker: true)
+
+        let runs = try (0..<2).map { _ in try workspace.start(pipeline, ["--docker-host", host]) }
+        var results: [SutradharCLI.Result] = []
+        for run in runs { results.append(await run.finish(timeout: .seconds(240))) }
+        for result in results { #expect(result.exitCode == 0, result.diagnosis) }
+
+        let builds = results.flatMap { $0.finished("image") }.filter { $0["cached"] as? Bool == false }
+        #expect(builds.count == 1, "nix built \(builds.count) times")
+        let loads = results.flatMap { $0.finished("load") }.filter { (($0["outputs"] as? [String: Any])?["loaded"] as? Bool) == true }
+        #expect(loads.count == 1, "the image was sent \(loads.count) times")
+        let waited = results.flatMap(\.events).contains { $0["event"] as? String == "stage-waiting" && $0["stage"] as? String == "image" }
+        #expect(waited, "the second run did not wait for the first one's build")
+    }
+
+    @Test(.requiresNix, .requiresDocker) func gcWhileARunReadsAnEntryShrinksTheRestAndTheRunPasses() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("gc", docker: true, probeDelay: 2)
+        let old = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(old.exitCode == 0, old.diagnosis)
+        let oldImage = old.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String }
+        defer { if let oldImage { _ = try? docker(["rmi", "-f", oldImage], host: host) } }
+        try workspace.commitNewImage()
+        let current = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(current.exitCode == 0, current.diagnosis)
+
+        // A cached rerun of the current commit holds its entries while its smoke stage runs
+        // (the smoke stage's own passing verdict is forgotten, so that it really runs).
+        try? FileManager.default.removeItem(at: workspace.cache.appendingPathComponent("entries/smoke"))
+        let reader = try workspace.start(pipeline, ["--docker-host", host])
+        #expect(await reader.waitForOutput(containing: "\"stage\":\"smoke\",\"kind\":\"smoke\""), "the smoke stage never started")
+        let gc = try await workspace.cacheCommand(["gc", "--max-size", "0"])
+        let result = await reader.finish()
+        #expect(result.exitCode == 0, result.diagnosis)
+        #expect(result.cached("image") == true)
+
+        let evicted = (gc["evicted"] as? [[String: Any]] ?? [])
+        let held = (gc["in_use"] as? [[String: Any]] ?? [])
+        let currentKey = result.stage("image").flatMap { ($0["outputs"] as? [String: Any])?["cache_key"] as? String }
+        #expect(evicted.contains { $0["kind"] as? String == "nix-build" && $0["key"] as? String != currentKey }, "the old build was not evicted: \(gc)")
+        #expect(held.contains { $0["key"] as? String == currentKey }, "the held build was not reported as in use: \(gc)")
+        #expect(!evicted.contains { $0["key"] as? String == currentKey }, "gc evicted what a live run held")
+        let heldBytes = held.reduce(Int64(0)) { $0 + (($1["size_bytes"] as? NSNumber)?.int64Value ?? 0) }
+        #expect((gc["remaining_bytes"] as? NSNumber)?.int64Value == heldBytes)
+
+        // Once the run is over, the same limit takes everything, and the next run rebuilds its entries.
+        let after = try await workspace.cacheCommand(["gc", "--max-size", "0"])
+        #expect((after["remaining_bytes"] as? NSNumber)?.int64Value == 0, "\(after)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: workspace.cache.appendingPathComponent("nix/roots").path))?.isEmpty == true)
+        let rebuilt = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(rebuilt.exitCode == 0 && rebuilt.cached("image") == false, rebuilt.diagnosis)
+    }
+
+    @Test(.requiresNix) func aPipelinesCacheLimitsAreAppliedAfterItsRunAndReported() async throws {
+        try NixFixtures.requireNix()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: nil) }
+        let pipeline = try workspace.pipeline("limited", docker: false, cache: "{ max-size: 1KiB }")
+        let first = try await workspace.run(pipeline)
+        #expect(first.exitCode == 0, first.diagnosis)
+        let warning = first.warnings.first { $0.contains("cache limits of pipeline 'limited'") }
+        #expect(warning?.contains("evicted") == true, "no eviction reported: \(first.warnings)")
+        #expect(workspace.entryFiles(kind: "nix-build").isEmpty, "the build beyond max-size was kept")
+    }
+
+    @Test(.requiresNix, .requiresDocker) func aContainerLeftByAKilledRunIsReapedByTheNextRun() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let slow = try workspace.pipeline("killed-smoke", docker: true, probeDelay: 60)
+
+        let victim = try workspace.start(slow, ["--docker-host", host])
+        #expect(await victim.waitForOutput(containing: "\"stage\":\"smoke\",\"stream\":\"stderr\",\"line\":\"started "), "the server never started")
+        let firstLine = victim.stdoutSoFar.split(separator: "\n").first.map(String.init) ?? ""
+        let runID = try #require((try? JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any])?["run"] as? String)
+        victim.signal(SIGKILL)
+        _ = await victim.finish(timeout: .seconds(10))
+        let left = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
+        #expect(!left.isEmpty, "kill -9 left no container to reap (the test proves nothing)")
+        defer { if !left.isEmpty { _ = try? docker(["rm", "-f"] + left.split(separator: "\n").map(String.init), host: host) } }
+
+        let next = try await workspace.run(try workspace.pipeline("next", docker: true), ["--docker-host", host])
+        #expect(next.exitCode == 0, next.diagnosis)
+        #expect(next.warnings.contains { $0.contains("removed container") && $0.contains(runID) }, "no reaping reported: \(next.warnings)")
+        let still = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
+        #expect(still.isEmpty, "the dead run's containers are still there: \(still)")
+    }
+}
+
+// MARK: Helpers
+
+/// Mounts a tmpfs of `size` at `folder`; false (the test is skipped) when mounting is not
+/// possible here and CI is not set; under CI a failure to mount fails the test.
+func mountTmpfs(at folder: URL, size: String) throws -> Bool {
+    do {
+        try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", folder.path])
+        return true
+    } catch {
+        if NixFixtures.isCI { throw error }
+        print("skipping: cannot mount a tmpfs here (\(error)); run as root")
+        return false
+    }
+}
+
+/// Runs a short-lived tool, throwing with its stderr when it fails.
+@discardableResult
+func runTool(_ path: String, _ arguments: [String]) throws -> String {
+    try DockerTestSupport.run(path, arguments)
+}
