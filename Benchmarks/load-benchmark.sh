@@ -81,7 +81,8 @@ chmod 755 "$WORK"
 IMAGE_ID=""
 STORE_PATH=""
 DRV_PATH=""
-SAMPLED_PID=""
+SAMPLED_PID=""   # /usr/bin/time, while a measurement runs
+MEASURED_PID=""  # the command it runs
 
 remove_image() {
     [ -n "$IMAGE_ID" ] || return 0
@@ -94,7 +95,13 @@ remove_image() {
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    [ -n "$SAMPLED_PID" ] && kill "$SAMPLED_PID" 2>/dev/null || true
+    set +e  # clean up as much as can be, whatever fails
+    # Interrupted mid-measurement: stop the measured command (Sutradhar cancels its load on
+    # SIGTERM) and wait for it, so it does not load the image again after it is removed.
+    if [ -n "$SAMPLED_PID" ]; then
+        [ -n "$MEASURED_PID" ] && kill -TERM "$MEASURED_PID" 2>/dev/null
+        wait "$SAMPLED_PID" 2>/dev/null
+    fi
     [ -n "$IMAGE_ID" ] && "$DOCKER" image rm --force "$IMAGE_ID" >/dev/null 2>&1 || true
     # The work folder holds the cache, whose nix/roots out-link is the store path's GC root.
     rm -rf "$WORK"
@@ -212,6 +219,7 @@ measure() {
     while [ -z "$pid" ] && kill -0 "$SAMPLED_PID" 2>/dev/null; do
         pid="$(pgrep -P "$SAMPLED_PID" || true)"
     done
+    MEASURED_PID=$pid
     while [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; do
         {
             while read -r key value _; do
@@ -224,7 +232,7 @@ measure() {
         sleep 0.01
     done
     wait "$SAMPLED_PID" || status=$?
-    SAMPLED_PID=""
+    SAMPLED_PID="" MEASURED_PID=""
     read -r WALL TREE_RSS_KIB <"$timing" || true
     return "$status"
 }

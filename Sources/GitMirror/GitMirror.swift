@@ -227,6 +227,19 @@ public struct GitMirror: Sendable {
 
     static let snapshotRef = "refs/heads/snapshot"
 
+    /// The folders the mirrors of `source` take under `mirrorsRoot`: the fetching mirror and the
+    /// snapshot mirror of the same path (symbolic links resolved, as `snapshot` does), so that gc
+    /// can tell which mirrors a pipeline's source still uses. Nothing is read or written.
+    public static func mirrorPaths(of source: String, mirrorsRoot: URL) -> [URL] {
+        var paths = [GitMirror(source: source, mirrorsRoot: mirrorsRoot).mirrorPath]
+        if !source.contains("://"), let real = realpath(source, nil) {
+            defer { free(real) }
+            paths.append(GitMirror(source: String(cString: real), mirrorsRoot: mirrorsRoot, kind: .snapshot).mirrorPath)
+        }
+        paths.append(GitMirror(source: source, mirrorsRoot: mirrorsRoot, kind: .snapshot).mirrorPath)
+        return paths
+    }
+
     /// The form of `source` that is hashed: trailing slashes do not make a different mirror.
     static func normalised(_ source: String) -> String {
         var text = source

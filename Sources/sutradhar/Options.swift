@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 
 /// `--cache-dir`, shared by every command that touches the cache.
 struct CacheOptions: ParsableArguments {
@@ -36,4 +37,41 @@ struct DockerOptions: ParsableArguments {
 
     @Flag(name: .customLong("allow-rootful"), help: "Accept a daemon that is not rootless (a loud warning is printed and kept in the summary).")
     var allowRootful = false
+}
+
+/// What `run` and `watch` share: which stages, how many at once, how to print, what is allowed.
+struct StageRunOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Run only this stage and the stages it needs.", valueName: "NAME"))
+    var stage: String?
+
+    @Option(help: "How many independent stages may run at once.")
+    var jobs: Int = 2
+
+    @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
+    var json = false
+
+    @Flag(help: "Print only the verdict: with --json, only the run-finished summary line.")
+    var quiet = false
+
+    @Flag(name: .customLong("no-cache"), help: "Run every stage again, ignoring cached results (mirrors and the nix store still serve).")
+    var noCache = false
+
+    @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
+    var allowNetwork = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    /// Refuses `--stage NAME` when the plan has no such stage (exit 2).
+    func checkStage(in plan: Plan, definedIn path: String) throws {
+        guard let stage, plan.stage(named: stage) == nil else { return }
+        let names = plan.stages.map(\.name).joined(separator: ", ")
+        throw CommandFailure(Exit.invalidDefinition, "--stage \(stage): no such stage in \(path); it has: \(names)")
+    }
+
+    /// The renderer these flags ask for.
+    func makeRenderer() -> any EventRenderer {
+        json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
+    }
 }

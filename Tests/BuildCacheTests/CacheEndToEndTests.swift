@@ -181,7 +181,11 @@ import Testing
 
         let next = try await workspace.run(try workspace.pipeline("next", docker: true), ["--docker-host", host])
         #expect(next.exitCode == 0, next.diagnosis)
-        #expect(next.warnings.contains { $0.contains("removed container") && $0.contains(runID) }, "no reaping reported: \(next.warnings)")
+        // Any run on this host reaps a dead run's containers, so when suites run side by side another
+        // test's run may have got there first: then the container is gone without this warning.
+        let reapedHere = next.warnings.contains { $0.contains("removed container") && $0.contains(runID) }
+        let reapedByNow = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host).isEmpty
+        #expect(reapedHere || reapedByNow, "no reaping reported: \(next.warnings)")
         let still = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
         #expect(still.isEmpty, "the dead run's containers are still there: \(still)")
     }

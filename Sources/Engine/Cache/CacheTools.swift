@@ -141,13 +141,20 @@ public struct CacheTools: Sendable {
         }
     }
 
-    /// Evicts by `policy` (see `BuildCache.collectGarbage`), then, with `nixStoreGC`, runs
-    /// `nix store gc` so that the store paths whose roots were removed are reclaimed.
+    /// Evicts by `policy` (see `BuildCache.collectGarbage`); removes from the daemon (found as
+    /// `verify` finds it, `dockerHost` first) the images and tags of evicted docker-load entries
+    /// that no remaining entry names, and the mirrors of sources no pipeline near the cache uses
+    /// (see `collectMirrors`); then, with `nixStoreGC`, runs `nix store gc` so that the store
+    /// paths whose roots were removed are reclaimed. Daemon failures are notes, never errors.
     /// - Throws: `CacheError` if the index cannot be read or repaired.
-    public func collectGarbage(_ policy: GCPolicy, nixStoreGC: Bool) async throws(CacheError) -> (GCReport, NixStoreGC?) {
-        let report = try cache.collectGarbage(policy)
-        guard nixStoreGC else { return (report, nil) }
-        return (report, await Self.runNixStoreGC(environment: environment))
+    public func collectGarbage(_ policy: GCPolicy, nixStoreGC: Bool, dockerHost: String? = nil,
+                               now: Date = Date()) async throws(CacheError) -> (GCReport, GCCleanup, NixStoreGC?) {
+        let report = try cache.collectGarbage(policy, now: now)
+        var cleanup = GCCleanup()
+        await removeImages(of: report.evicted, into: &cleanup, dockerHost: dockerHost)
+        collectMirrors(maxAge: policy.maxAge, now: now, into: &cleanup)
+        guard nixStoreGC else { return (report, cleanup, nil) }
+        return (report, cleanup, await Self.runNixStoreGC(environment: environment))
     }
 
     /// Removes everything but the root folder; refused while a run is live.

@@ -65,7 +65,9 @@ struct DockerLoadExecutor: StageExecutor {
                 try await docker.client.tagImage(id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }
-            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: ["image": id])
+            // The tags go into the entry so that gc can untag exactly what this stage tagged.
+            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
+                                    outputs: ["image": id, "tags": spec.tags.joined(separator: ",")])
             return StageOutcome(outputs: [
                 ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
                 ("loaded", .bool(loaded)), ("bytes", .int(bytes)),

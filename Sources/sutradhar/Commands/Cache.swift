@@ -3,6 +3,7 @@ import BuildCache
 import Engine
 import Foundation
 import Pipeline
+import RunHistory
 
 /// `sutradhar cache …`: see, check and bound the build cache.
 struct CacheCommand: AsyncParsableCommand {
@@ -205,7 +206,12 @@ struct CacheGC: AsyncParsableCommand {
             and whenever unused for longer than --max-age; the --keep-last N most recently used are kept \
             whatever the limits. Entries a live run holds are never evicted (they are listed as kept). \
             Evicting a nix build removes its GC root (out-link); --nix then runs 'nix store gc' so the \
-            store reclaims the paths. With no run live, checkouts and GC roots that no entry names are \
+            store reclaims the paths. Evicting a docker-load entry removes its tags and image from the \
+            daemon (unforced: an image a container uses stays) unless another entry names the image. \
+            Mirrors of sources no definition under the nearest pipelines/ folder (at or above the \
+            cache) uses, and that no run holds, are removed (with --max-age: only those unused for \
+            longer). With --max-age, runs older than it are pruned from the history (the last 20 of \
+            each pipeline are kept). With no run live, checkouts and GC roots that no entry names are \
             removed too. Everything removed is printed.
             """)
 
@@ -216,7 +222,10 @@ struct CacheGC: AsyncParsableCommand {
     @Option(name: .customLong("keep-last"), help: ArgumentHelp("Never evict the N most recently used entries.", valueName: "N"))
     var keepLast: Int?
     @Flag(help: "Then run 'nix store gc' to reclaim the store paths no root keeps.") var nix = false
-    @Flag(help: "Print one JSON object: evicted[], in_use[], orphans[], remaining_bytes, nix_gc.") var json = false
+    @Option(name: .customLong("docker-host"), help: ArgumentHelp("The daemon to remove evicted images from.", valueName: "HOST"))
+    var dockerHost: String?
+    @Flag(help: "Print one JSON object: evicted[], in_use[], orphans[], removed_images[], removed_mirrors[], pruned_runs, remaining_bytes, nix_gc.")
+    var json = false
     @OptionGroup var cacheOptions: CacheOptions
 
     func validate() throws {
@@ -233,12 +242,13 @@ struct CacheGC: AsyncParsableCommand {
         let tools = try CacheCommandSupport.open(cacheOptions)
         let policy = GCPolicy(maxSize: maxSize.flatMap { ByteSize(parsing: $0)?.bytes }, maxAge: maxAge.flatMap(DurationText.parse),
                               keepLast: keepLast)
-        let (report, nixGC): (GCReport, NixStoreGC?)
+        let (report, cleanup, nixGC): (GCReport, GCCleanup, NixStoreGC?)
         do {
-            (report, nixGC) = try await tools.collectGarbage(policy, nixStoreGC: nix)
+            (report, cleanup, nixGC) = try await tools.collectGarbage(policy, nixStoreGC: nix, dockerHost: dockerHost)
         } catch {
             throw CacheCommandSupport.failure(error)
         }
+        let history = pruneHistory(root: tools.cache.root, maxAge: policy.maxAge)
         typealias S = CacheCommandSupport
         let freed = report.evicted.reduce(Int64(0)) { $0 + $1.record.sizeBytes }
         if json {
@@ -249,12 +259,34 @@ struct CacheGC: AsyncParsableCommand {
                 ("orphan_sweep_skipped", .bool(report.orphanSweepSkipped)),
                 ("remaining_bytes", .int(report.remainingBytes)), ("remaining_entries", .int(Int64(report.remainingEntries))),
             ]
+            pairs += [
+                ("removed_images", .array(cleanup.removedImages.map { .object([("id", .string($0.id)), ("untagged", .array($0.untagged.map(JSONValue.string)))]) })),
+                ("image_notes", .array(cleanup.imageNotes.map(JSONValue.string))),
+                ("images_not_removed", cleanup.imagesNotRemoved.map(JSONValue.string) ?? .null),
+                ("removed_mirrors", .array(cleanup.removedMirrors.map { .object([("path", .string($0.path)), ("source", .string($0.source))]) })),
+                ("busy_mirrors", .array(cleanup.busyMirrors.map(JSONValue.string))),
+                ("mirrors_not_collected", cleanup.mirrorsNotCollected.map(JSONValue.string) ?? .null),
+                ("pruned_runs", history.pruned.map { .int(Int64($0)) } ?? .null),
+                ("history_not_pruned", history.problem.map(JSONValue.string) ?? .null),
+            ]
             pairs.append(("nix_gc", nixGC.map { .object([("succeeded", .bool($0.succeeded)), ("summary", .string($0.summary))]) } ?? .null))
             print(JSONValue.object(pairs).serialized())
         } else {
             for eviction in report.evicted { print("evicted \(S.line(eviction.record)): \(eviction.reason)") }
             for record in report.inUse { print("kept \(S.line(record)): a live run holds it") }
             for path in report.orphans { print("removed \(path): no entry names it") }
+            for image in cleanup.removedImages {
+                print("removed image \(image.id) from the daemon" + (image.untagged.isEmpty ? "" : " (untagged \(image.untagged.joined(separator: ", ")))"))
+            }
+            for note in cleanup.imageNotes { print("note: \(note)") }
+            if let reason = cleanup.imagesNotRemoved { print("note: \(reason)") }
+            for mirror in cleanup.removedMirrors {
+                print("removed mirror \(mirror.path)" + (mirror.source.isEmpty ? "" : " of \(mirror.source)") + ": no pipeline uses its source")
+            }
+            for path in cleanup.busyMirrors { print("kept mirror \(path): a live run holds it") }
+            if let reason = cleanup.mirrorsNotCollected { print("note: \(reason)") }
+            if let pruned = history.pruned { print("pruned \(pruned) run\(pruned == 1 ? "" : "s") from the history") }
+            if let problem = history.problem { print("note: \(problem)") }
             if report.orphanSweepSkipped { print("note: a run is live, so checkouts and GC roots without an entry were left alone") }
             if !policy.hasLimit { print("note: no --max-size or --max-age given: no entry was due") }
             print("evicted \(report.evicted.count) entries (\(S.size(freed))); \(report.remainingEntries) entries left, "
@@ -262,6 +294,19 @@ struct CacheGC: AsyncParsableCommand {
             if let nixGC { print("nix store gc: \(nixGC.summary.isEmpty ? (nixGC.succeeded ? "done" : "failed") : nixGC.summary)") }
         }
         if let nixGC, !nixGC.succeeded { throw Exit.environmentProblem }
+    }
+}
+
+extension CacheGC {
+    /// With `maxAge`, prunes the run history (keeping the last 20 runs of each pipeline):
+    /// how many runs went, or why none could.
+    func pruneHistory(root: URL, maxAge: Duration?) -> (pruned: Int?, problem: String?) {
+        guard let maxAge else { return (nil, nil) }
+        do {
+            return (try RunHistory(cacheRoot: root).prune(olderThan: maxAge, keepingLast: 20).count, nil)
+        } catch {
+            return (nil, "the run history was not pruned: \(error)")
+        }
     }
 }
 

@@ -28,50 +28,29 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Build this repository URL or folder instead of the definition's source. A folder without --commit is built as it is, uncommitted changes included.", valueName: "URL|PATH"))
     var source: String?
 
-    @Option(help: "How many independent stages may run at once.")
-    var jobs: Int = 2
-
     @Option(name: .customLong("max-runs"), help: ArgumentHelp("How many runs may work at once on this cache; later runs wait with a 'queued' event. Default: one per two cores, at least 2.", valueName: "N"))
     var maxRuns: Int = RunOptions.defaultMaxRuns
-
-    @Option(help: ArgumentHelp("Run only this stage and the stages it needs.", valueName: "NAME"))
-    var stage: String?
-
-    @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
-    var json = false
 
     @Option(help: ArgumentHelp("Who runs it, recorded in the run history: agent, nightly, local or manual. Default: local with a folder --source, agent with --json and no terminal, else manual.", valueName: "TRIGGER"))
     var trigger: Trigger?
 
-    @Flag(help: "Print only the verdict: with --json, only the run-finished summary line.")
-    var quiet = false
-
-    @Flag(name: .customLong("no-cache"), help: "Run every stage again, ignoring cached results (mirrors and the nix store still serve).")
-    var noCache = false
-
-    @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
-    var allowNetwork = false
-
+    @OptionGroup var stages: StageRunOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard maxRuns >= 1 else { throw ValidationError("--max-runs must be at least 1") }
     }
 
     func run() async throws {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
-        if let stage, plan.stage(named: stage) == nil {
-            let names = plan.stages.map(\.name).joined(separator: ", ")
-            throw CommandFailure(Exit.invalidDefinition, "--stage \(stage): no such stage in \(path); it has: \(names)")
-        }
+        try stages.checkStage(in: plan, definedIn: path)
         let options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
-            jobs: jobs, noCache: noCache, dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
-            allowNetwork: allowNetwork, onlyStage: stage, maxRuns: maxRuns)
-        let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
+            jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
+            allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
+        let renderer = stages.makeRenderer()
         let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
         let summary = await Interrupts.cancellingOnSignal {
             await Engine().run(plan, options: options, sink: { event in
@@ -93,7 +72,7 @@ extension Run {
     /// A folder source is a developer iterating; JSON without a terminal is a machine.
     var inferredTrigger: Trigger {
         if let source, !SourceSpec.isURL(source) { return .local }
-        if json, isatty(STDOUT_FILENO) == 0 { return .agent }
+        if stages.json, isatty(STDOUT_FILENO) == 0 { return .agent }
         return .manual
     }
 }

@@ -29,29 +29,11 @@ struct Watch: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long changes must be quiet before a run starts, e.g. 500ms or 2s.", valueName: "DURATION"))
     var debounce: String = "500ms"
 
-    @Option(help: ArgumentHelp("Run only this stage and the stages it needs.", valueName: "NAME"))
-    var stage: String?
-
-    @Option(help: "How many independent stages may run at once.")
-    var jobs: Int = 2
-
-    @Flag(help: "Print one JSON event per line on stdout, for every run.")
-    var json = false
-
-    @Flag(help: "Print only each run's verdict.")
-    var quiet = false
-
-    @Flag(name: .customLong("no-cache"), help: "Run every stage again each time, ignoring cached results.")
-    var noCache = false
-
-    @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
-    var allowNetwork = false
-
+    @OptionGroup var stages: StageRunOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard DurationText.parse(debounce) != nil else {
             throw ValidationError("--debounce '\(debounce)' is not a duration; write e.g. 500ms or 2s")
         }
@@ -60,22 +42,19 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
-        if let stage, plan.stage(named: stage) == nil {
-            let names = plan.stages.map(\.name).joined(separator: ", ")
-            throw CommandFailure(Exit.invalidDefinition, "--stage \(stage): no such stage in \(path); it has: \(names)")
-        }
+        try stages.checkStage(in: plan, definedIn: path)
         let folder = try watchedFolder(plan.definition)
-        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), jobs: jobs, noCache: noCache,
+        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), jobs: stages.jobs, noCache: stages.noCache,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
-                                 allowNetwork: allowNetwork, onlyStage: stage)
+                                 allowNetwork: stages.allowNetwork, onlyStage: stages.stage)
         let loop = WatchLoop(plan: plan, options: options, folder: folder, debounce: DurationText.parse(debounce) ?? .milliseconds(500))
         let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.local.rawValue)
-        let (json, quiet) = (json, quiet)
+        let stages = self.stages
         let outcome: Result<Void, any Error> = await Interrupts.cancellingOnSignal {
             do {
                 try await loop.run(observe: {
                     // A renderer per run: the terminal one keeps per-run rows and a ticker.
-                    let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
+                    let renderer = stages.makeRenderer()
                     return WatchLoop.RunObserver(sink: { event in
                         recorder?.record(event)
                         renderer.render(event)
