@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

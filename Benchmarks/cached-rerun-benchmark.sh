@@ -10,8 +10,9 @@
 #   sudo ITERATIONS=3 HISTORY_SIZES=100 Benchmarks/cached-rerun-benchmark.sh     (a quick check)
 #
 # Settings (environment):
-#   ITERATIONS=5          how many Sutradhar/script pairs to time, and how many cached reruns
-#                         (of each kind) per history size
+#   ITERATIONS=5          how many Sutradhar/script pairs to time
+#   HISTORY_ROUNDS=15     how many cached reruns of each kind per history size (they take ~0.1 s
+#                         each; more of them steady the medians on a machine shared with builds)
 #   HISTORY_SIZES="100 1000"  the commit counts the mirror is grown to (1 is always measured)
 #   SUTRADHAR=PATH        the binary to measure; default: build the release binary with
 #                         `swift build -c release --scratch-path .build-bench --product sutradhar`
@@ -28,11 +29,14 @@
 #      substituters ""; it finds the path built, as any script would), `docker load -i OUT`,
 #      `docker run -d --network=none IMAGE`, `docker exec … wget -qO- http://127.0.0.1:8080/health`
 #      every 0.1 s until it says ok, `docker rm -f`, removal of the clone.
-#   3. History: the source repository gains commits (each changes a file no nix input reads, so
-#      every commit has its own tree, as real history does) until it holds 100, then 1,000; one
-#      untimed `sutradhar run --commit main` fetches them into the mirror; then cached reruns of
-#      the SAME first commit (`--commit SHA`) and of the branch (`--commit main`, which asks the
-#      source for its refs) are timed alternately.
+#   3. History: one set-up per size (1, 100, 1,000 commits): a copy of the repository, its own
+#      cache, warmed with `--commit SHA` while the copy holds one commit. Each copy then gains
+#      commits (each changes a file no nix input reads, so every commit has its own tree, as
+#      real history does) up to its size, and one untimed `sutradhar run --commit main` fetches
+#      them into the existing mirror. Timed: cached reruns of the SAME first commit
+#      (`--commit SHA`, resolved in the mirror) and of the branch (`--commit main`, which asks
+#      the source for its refs), the sizes taken in turns so that the machine's drifting load
+#      weighs on each alike.
 #
 # Nothing is left behind: the by-hand containers (found by their label), the benchmark's image
 # tag (and hello-server:latest if the daemon did not have it before), and the work folder (the
@@ -41,6 +45,7 @@
 set -euo pipefail
 
 ITERATIONS="${ITERATIONS:-5}"
+HISTORY_ROUNDS="${HISTORY_ROUNDS:-15}"
 HISTORY_SIZES="${HISTORY_SIZES:-100 1000}"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
@@ -55,6 +60,7 @@ say() { printf '[cached-rerun-benchmark] %s\n' "$*" >&2; }
 die() { printf '[cached-rerun-benchmark] error: %s\n' "$*" >&2; exit 1; }
 
 [[ "$ITERATIONS" =~ ^[0-9]+$ && "$ITERATIONS" -ge 1 ]] || die "ITERATIONS must be a positive whole number (got '$ITERATIONS')"
+[[ "$HISTORY_ROUNDS" =~ ^[0-9]+$ && "$HISTORY_ROUNDS" -ge 1 ]] || die "HISTORY_ROUNDS must be a positive whole number (got '$HISTORY_ROUNDS')"
 for size in $HISTORY_SIZES; do
     [[ "$size" =~ ^[0-9]+$ && "$size" -ge 2 ]] || die "HISTORY_SIZES must be whole numbers of commits, at least 2 (got '$size')"
 done
@@ -116,12 +122,15 @@ git_quiet add -A
 git_quiet commit -q -m "hello-server"
 SHA="$(git -C "$SOURCE" rev-parse HEAD)"
 
-cat >"$WORK/pipeline.yaml" <<YAML
+# write_pipeline FILE REPOSITORY: pipelines/example.yaml's image, load and smoke stages, on a git
+# repository (the example itself builds a folder as it is), loading under the benchmark's tag.
+write_pipeline() {
+    cat >"$1" <<YAML
 version: 1
 name: cached-rerun-benchmark
 description: pipelines/example.yaml's image, load and smoke on a git repository (Benchmarks/cached-rerun-benchmark.sh).
 source:
-  git: $SOURCE
+  git: $2
   ref: main
 nix:
   options: { substituters: "" }
@@ -144,6 +153,9 @@ stages:
         attempts: 20
         interval: 500ms
 YAML
+}
+write_pipeline "$WORK/pipeline.yaml" "$SOURCE"
+PIPELINE="$WORK/pipeline.yaml" RUN_CACHE="$CACHE"
 
 # What a person would write to build, load and probe one commit by hand. Usage:
 #   by-hand.sh REPOSITORY COMMIT; it appends a line of 7 step marks (epoch seconds) to $STEPS_FILE.
@@ -195,12 +207,12 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
 
-# Runs `sutradhar run PIPELINE --cache-dir CACHE --json ARGS...`; sets WALL (s), LAUNCHED and
+# Runs `sutradhar run $PIPELINE --cache-dir $RUN_CACHE --json ARGS...`; sets WALL (s), LAUNCHED and
 # EXITED (epoch s); the events go to $OUT. Fails the benchmark on a non-zero exit.
 run_sutradhar() {
     local status=0
     LAUNCHED=$EPOCHREALTIME
-    "$SUTRADHAR" run "$WORK/pipeline.yaml" --cache-dir "$CACHE" --json "$@" >"$OUT" 2>"$WORK/run.err" || status=$?
+    "$SUTRADHAR" run "$PIPELINE" --cache-dir "$RUN_CACHE" --json "$@" >"$OUT" 2>"$WORK/run.err" || status=$?
     EXITED=$EPOCHREALTIME
     WALL=$(elapsed "$LAUNCHED" "$EXITED")
     if [ "$status" -ne 0 ]; then
@@ -301,19 +313,29 @@ step_medians=""
 for c in 1 2 3 4 5 6; do step_medians="$step_medians $(column "$c" "$WORK/steps" | median)"; done
 
 # --- 2. history growth ---------------------------------------------------------------------
-MIRROR=""
-mirror_commits() {
-    [ -n "$MIRROR" ] || MIRROR="$(find "$CACHE/git/mirrors" -mindepth 1 -maxdepth 1 -type d -name '*.git' | head -n 1)"
-    [ -n "$MIRROR" ] || die "no mirror under $CACHE/git/mirrors"
-    git --git-dir="$MIRROR" rev-list --count --all
+# One set-up per size: a copy of the one-commit repository, its pipeline and its own cache, warmed
+# with the fixed commit while the copy still holds one commit; then the copy grows to SIZE commits
+# and one run of `main` fetches them into the (existing) mirror, as a growing repository's would.
+# The timed reruns then go round the sizes in turns, so that the machine's load, which drifts
+# (other builds share it), weighs on every size alike.
+mirror_of() {
+    local mirror
+    mirror="$(find "$1/git/mirrors" -mindepth 1 -maxdepth 1 -type d -name '*.git' | head -n 1)"
+    [ -n "$mirror" ] || die "no mirror under $1/git/mirrors"
+    echo "$mirror"
+}
+mirror_commits() { git --git-dir="$(mirror_of "$1")" rev-list --count --all; }
+mirror_objects() {
+    git --git-dir="$(mirror_of "$1")" count-objects -v \
+        | awk -F': ' '{ v[$1] = $2 } END { printf "%d objects, %d KiB", v["count"] + v["in-pack"], v["size"] + v["size-pack"] }'
 }
 
-# Adds commits to main until it holds $1: each rewrites HISTORY (read by no nix input), so each
-# has a tree of its own. git fast-import writes them in one process, in well under a second.
+# Adds commits to main of repository $1 until it holds $2: each rewrites HISTORY (read by no nix
+# input), so each has a tree of its own. git fast-import writes them in one process, quickly.
 grow_history() {
-    local target=$1 have k when
-    have="$(git -C "$SOURCE" rev-list --count main)"
-    when="$(git -C "$SOURCE" log -1 --format=%ct main)"
+    local source=$1 target=$2 have k when
+    have="$(git -C "$source" rev-list --count main)"
+    when="$(git -C "$source" log -1 --format=%ct main)"
     {
         for ((k = have + 1; k <= target; k++)); do
             printf 'commit refs/heads/main\ncommitter Benchmark <benchmark@example.invalid> %d +0000\n' "$((when + k))"
@@ -321,47 +343,59 @@ grow_history() {
             [ "$k" -eq $((have + 1)) ] && printf 'from refs/heads/main^0\n'
             printf 'M 644 inline HISTORY\ndata <<EOM\ncommit %d of the benchmark history\nEOM\n\n' "$k"
         done
-    } | git -C "$SOURCE" fast-import --quiet
-    git -C "$SOURCE" reset -q --hard  # the working tree follows the branch (cosmetic: nothing reads it)
-    [ "$(git -C "$SOURCE" rev-list --count main)" -eq "$target" ] || die "the source repository does not hold $target commits after fast-import"
+    } | git -C "$source" fast-import --quiet
+    git -C "$source" reset -q --hard  # the working tree follows the branch (cosmetic: nothing reads it)
+    [ "$(git -C "$source" rev-list --count main)" -eq "$target" ] || die "$source does not hold $target commits after fast-import"
 }
 
-# Times ITERATIONS cached reruns of the fixed commit and of `main`, alternately; appends
-# "SIZE MEDIAN_SHA MEDIAN_MAIN FETCH_SECONDS" to $WORK/history.
-measure_history() {
-    local size=$1 fetch=$2 i
-    : >"$WORK/history-sha" ; : >"$WORK/history-main"
-    for i in $(seq 1 "$ITERATIONS"); do
-        OUT="$WORK/history-$size-sha-$i.json"
-        run_sutradhar --commit "$SHA"
-        expect_fully_cached "the cached rerun of $SHA at $size commits"
-        echo "$WALL" >>"$WORK/history-sha"
-        OUT="$WORK/history-$size-main-$i.json"
-        run_sutradhar --commit main
-        expect_fully_cached "the cached rerun of main at $size commits"
-        echo "$WALL" >>"$WORK/history-main"
-    done
-    echo "$size $(median <"$WORK/history-sha") $(median <"$WORK/history-main") $fetch" >>"$WORK/history"
-    say "  $size commits in the mirror: median cached rerun $(median <"$WORK/history-sha") s (--commit SHA), $(median <"$WORK/history-main") s (--commit main)"
-}
-
-say "history growth: cached reruns at 1 commit, then at ${HISTORY_SIZES// /, } commits"
+SIZES="1 $HISTORY_SIZES"
+say "history: one set-up per size (${SIZES// /, } commits), each warmed with the fixed commit"
+for size in $SIZES; do
+    dir="$WORK/history-$size"
+    mkdir -p "$dir"
+    cp -a "$SOURCE" "$dir/hello-server"
+    write_pipeline "$dir/pipeline.yaml" "$dir/hello-server"
+    PIPELINE="$dir/pipeline.yaml" RUN_CACHE="$dir/cache" OUT="$dir/warm-up.json"
+    run_sutradhar --commit "$SHA"
+    [ "$(mirror_commits "$dir/cache")" -eq 1 ] || die "the $size-commit set-up's mirror should hold 1 commit before growth"
+done
 : >"$WORK/history"
-[ "$(mirror_commits)" -eq 1 ] || die "the mirror should hold 1 commit before growth"
-measure_history 1 "-"
-for size in $HISTORY_SIZES; do
-    grow_history "$size"
-    OUT="$WORK/fetch-$size.json"
+for size in $SIZES; do
+    dir="$WORK/history-$size"
+    [ "$size" -eq 1 ] || grow_history "$dir/hello-server" "$size"
+    PIPELINE="$dir/pipeline.yaml" RUN_CACHE="$dir/cache" OUT="$dir/fetch.json"
     run_sutradhar --commit main
     fetched="$(jq -r 'select(.event == "run-finished") | .stages[] | select(.name == "checkout") | .outputs.fetched' "$OUT")"
-    [ "$fetched" = true ] || die "the run of main after growing the history to $size commits did not fetch"
-    [ "$(mirror_commits)" -eq "$size" ] || die "the mirror holds $(mirror_commits) commits, not $size, after the fetch"
-    measure_history "$size" "$WALL"
+    if [ "$size" -eq 1 ]; then
+        expect_fully_cached "the run of main in the 1-commit set-up"
+    else
+        [ "$fetched" = true ] || die "the run of main after growing the history to $size commits did not fetch"
+    fi
+    [ "$(mirror_commits "$dir/cache")" -eq "$size" ] || die "the mirror holds $(mirror_commits "$dir/cache") commits, not $size, after the fetch"
+    echo "$size $WALL $fetched $(mirror_objects "$dir/cache")" >"$dir/fetch"
+    : >"$dir/sha" ; : >"$dir/main"
+done
+say "timing $HISTORY_ROUNDS rounds of cached reruns: --commit SHA at each size, then --commit main at each size"
+for round in $(seq 1 "$HISTORY_ROUNDS"); do
+    for ref in sha main; do
+        for size in $SIZES; do
+            dir="$WORK/history-$size"
+            PIPELINE="$dir/pipeline.yaml" RUN_CACHE="$dir/cache" OUT="$dir/rerun-$ref-$round.json"
+            if [ "$ref" = sha ]; then run_sutradhar --commit "$SHA"; else run_sutradhar --commit main; fi
+            expect_fully_cached "round $round's cached rerun of $ref at $size commits"
+            echo "$WALL" >>"$dir/$ref"
+        done
+    done
+done
+for size in $SIZES; do
+    dir="$WORK/history-$size"
+    read -r _ fetch_wall fetched objects <"$dir/fetch"
+    echo "$size $(median <"$dir/sha") $(median <"$dir/main") $fetch_wall $fetched $objects" >>"$WORK/history"
 done
 base="$(awk 'NR == 1 { print $2 }' "$WORK/history")"
 base_main="$(awk 'NR == 1 { print $3 }' "$WORK/history")"
 flat_ok=$(awk -v b="$base" -v bm="$base_main" -v t="$FLAT_TOLERANCE" '
-    { if ($2 > b * (1 + t) || $3 > bm * (1 + t)) ok = 0 } BEGIN { ok = 1 } END { print ok }' "$WORK/history")
+    BEGIN { ok = 1 } { if ($2 > b * (1 + t) || $3 > bm * (1 + t)) ok = 0 } END { print ok }' "$WORK/history")
 
 # --- report --------------------------------------------------------------------------------
 read -r p_start p_pre p_checkout p_image p_load p_smoke p_wrap p_exit <<<"$phase_medians"
@@ -373,7 +407,7 @@ Cached rerun benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
   daemon:     Docker $("$DOCKER" version --format '{{.Server.Version}}') (rootless) at $DOCKER_HOST; CLI $("$DOCKER" version --format '{{.Client.Version}}') at $DOCKER
   tools:      $(nix --version) ($(nix_position)), $(git --version)
   sutradhar:  $SUTRADHAR (source $revision)
-  reproduce:  sudo ITERATIONS=$ITERATIONS HISTORY_SIZES="$HISTORY_SIZES" Benchmarks/cached-rerun-benchmark.sh
+  reproduce:  sudo ITERATIONS=$ITERATIONS HISTORY_ROUNDS=$HISTORY_ROUNDS HISTORY_SIZES="$HISTORY_SIZES" Benchmarks/cached-rerun-benchmark.sh
 
   median sutradhar cached rerun (whole process):   ${med_s} s
   median by-hand script:                           ${med_h} s
@@ -387,8 +421,9 @@ Cached rerun benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
   by-hand script, median s per step:
     git clone + checkout ${h_clone} | nix build ${h_nix} | docker load ${h_load} | docker run ${h_run} | probe ${h_probe} | docker rm -f + rm ${h_rm}
 
-  cached rerun as the mirror's history grows (median of $ITERATIONS each):
-    commits   --commit SHA   --commit main   first run after growth (fetch)
-$(awk '{ printf "    %7s   %10s s   %11s s   %s\n", $1, $2, $3, ($4 == "-" ? "-" : $4 " s") }' "$WORK/history")
+  cached rerun as the mirror's history grows (median of $HISTORY_ROUNDS each, sizes taken in turns):
+    commits   --commit SHA  (vs 1)   --commit main  (vs 1)   run of main after growth    mirror
+$(awk -v b="$base" -v bm="$base_main" '{ printf "    %7s   %9s s  (%4.2f)   %10s s  (%4.2f)   %8s s (fetched: %-5s)   %s %s %s %s\n",
+    $1, $2, $2 / b, $3, $3 / bm, $4, $5, $6, $7, $8, $9 }' "$WORK/history")
   flat (every size within $(awk -v t="$FLAT_TOLERANCE" 'BEGIN { print t * 100 }') % of 1 commit): $(verdict "$flat_ok")
 REPORT

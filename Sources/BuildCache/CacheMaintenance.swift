@@ -14,7 +14,7 @@ public struct ReconcileReport: Sendable {
 /// or while the entries in scope take more than `maxSize`, least recently used first; the
 /// `keepLast` most recently used entries in scope are never evicted.
 public struct GCPolicy: Sendable, Hashable {
-    /// Total bytes the entries in scope may take.
+    /// Total bytes the entries in scope may take; 0 evicts every entry, sized or not.
     public var maxSize: Int64?
     /// How long an entry may go unused.
     public var maxAge: Duration?
@@ -207,7 +207,9 @@ extension BuildCache {
         let cutoff = policy.maxAge.map { now.addingTimeInterval(-Double($0.components.seconds) - Double($0.components.attoseconds) / 1e18) }
         for record in inScope where !protected.contains("\(record.kind)/\(record.key)") {
             let tooOld = cutoff.map { record.lastUsed < $0 } ?? false
-            let tooBig = policy.maxSize.map { total > $0 } ?? false
+            // A limit of 0 means nothing stays, also the entries that take no bytes here
+            // (docker-load, smoke: their content is in the daemon).
+            let tooBig = policy.maxSize.map { total > $0 || $0 == 0 } ?? false
             guard tooOld || tooBig else { continue }
             switch evict(record) {
             case .evicted(let paths):
