@@ -54,11 +54,11 @@ public struct Engine: Sendable {
     private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
                                 run: RunRecorder) async throws -> RunSummary {
         cache.holdRunLock()  // released by CacheLimits.apply or with the cache: `cache clear` waits for no live run
-        let nix = Nix(options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
         let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
-        if kinds.contains(where: { $0.needsNix }) {
-            try await Preflight.checkNix(nix)
-        }
+        let nixExecutable = kinds.contains(where: { $0.needsNix })
+            ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
+        let nix = Nix(executable: nixExecutable,
+                      options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
         let needsDocker = kinds.contains { $0.needsDocker }
         return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
                                             pipeline: plan.definition.name, warn: run.warn) { docker in

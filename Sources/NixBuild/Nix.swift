@@ -108,6 +108,8 @@ public struct Nix: Sendable {
     /// `log` as it arrives, from another task. nix itself creates `outLink` (a GC root) when the
     /// build succeeds; a symlink already at `outLink` is removed first, and a failed or cancelled
     /// build leaves none there.
+    /// `started` gets nix's process ID once it runs (see ``NixProcess`` for finding it again
+    /// after this process was killed).
     /// - Throws: ``NixError`` `.buildFailed` (with exit code and log tail) if nix exits non-zero,
     ///   `.flakesUnavailable` if nix refuses flakes, `.unexpectedOutput` if its JSON cannot be
     ///   read, `.nixMissing`, or `.cancelled` if the calling task is cancelled.
@@ -115,7 +117,8 @@ public struct Nix: Sendable {
         installable: String,
         workingDirectory: URL,
         outLink: URL,
-        log: @escaping @Sendable (String) -> Void
+        log: @escaping @Sendable (String) -> Void,
+        started: (@Sendable (Int32) -> Void)? = nil
     ) async throws -> NixBuildResult {
         let resolved = Self.resolveInstallable(installable, in: workingDirectory)
         let outLinkPath = outLink.standardizedFileURL.path
@@ -124,7 +127,8 @@ public struct Nix: Sendable {
             let outcome = try await execute(
                 ["build", resolved, "--json", "--out-link", outLinkPath, "-L"] + commonFlags,
                 workingDirectory: workingDirectory,
-                log: log
+                log: log,
+                started: started
             )
             guard outcome.status.isSuccess else {
                 throw failure(of: outcome, code: .buildFailed, what: "building \(resolved)")

@@ -94,7 +94,8 @@ extension Nix {
     func execute(
         _ arguments: [String],
         workingDirectory: URL?,
-        log: (@Sendable (String) -> Void)? = nil
+        log: (@Sendable (String) -> Void)? = nil,
+        started: (@Sendable (Int32) -> Void)? = nil
     ) async throws -> NixRunOutcome {
         let command = [executable] + arguments
         guard !Task.isCancelled else {
@@ -126,6 +127,7 @@ extension Nix {
                 error: .sequence
             ) { execution in
                 let pid = execution.processIdentifier.value
+                started?(pid)
                 try await withTaskCancellationHandler {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {

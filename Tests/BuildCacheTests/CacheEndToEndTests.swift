@@ -18,10 +18,23 @@ import Testing
         first.signal(SIGKILL)
         _ = await first.finish(timeout: .seconds(10))
         #expect(workspace.entryFiles(kind: "nix-build").isEmpty, "a killed build left an entry: \(workspace.entryFiles(kind: "nix-build"))")
+        // The killed run could not stop its nix (a session of its own); it left a record of it.
+        let locks = workspace.cache.appendingPathComponent("locks")
+        let record = try FileManager.default.contentsOfDirectory(atPath: locks.path).first { $0.hasSuffix(".pid") }
+        let orphanPID = try record.flatMap { try String(contentsOf: locks.appendingPathComponent($0), encoding: .utf8) }
+            .flatMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+        #expect(orphanPID != nil, "no record of the killed run's nix")
+
+        let orphanAlive = orphanPID.map { kill($0, 0) == 0 } ?? false
 
         let rerun = try await workspace.run(pipeline)
         #expect(rerun.exitCode == 0, rerun.diagnosis)
         #expect(rerun.cached("image") == false)
+        if let orphanPID, orphanAlive {
+            // The build sleeps for seconds, so the killed run's nix was still going: the rerun
+            // stopped it before building again.
+            #expect(rerun.stdout.contains("stopped nix (pid \(orphanPID))"), rerun.diagnosis)
+        }
         #expect(workspace.entryFiles(kind: "nix-build").count == 1)
         // And the entry it made is whole: the next run trusts it.
         let third = try await workspace.run(pipeline)

@@ -18,7 +18,7 @@ struct NixBuildExecutor: StageExecutor {
             + context.nix.options.flatMap { [$0.name, $0.value] })
         let outLink = context.cache.folder(.nixRoots).appendingPathComponent("\(context.pipeline)-\(context.stage.name)-\(key.short)")
 
-        if !context.options.noCache, let outcome = await cachedOutcome(key: key, outLink: outLink, context: context) {
+        if !context.options.noCache, let outcome = cachedOutcome(key: key, outLink: outLink, context: context) {
             return outcome
         }
         // One build per key across runs and processes: a second run waits, then reuses it.
@@ -26,13 +26,17 @@ struct NixBuildExecutor: StageExecutor {
         return try await FileLock.withLock(at: lock, onWait: {
             context.waiting("another run is building the same tree; waiting for it")
         }) {
-            if !context.options.noCache, let outcome = await cachedOutcome(key: key, outLink: outLink, context: context) {
+            if !context.options.noCache, let outcome = cachedOutcome(key: key, outLink: outLink, context: context) {
                 return outcome
             }
             let installable = Nix.resolveInstallable(spec.installable, in: context.checkout)
+            let pidFile = context.cache.folder(.locks).appendingPathComponent("nix-build-\(key.short).pid")
+            await Self.stopOrphan(recordedIn: pidFile, context: context)
+            defer { try? FileManager.default.removeItem(at: pidFile) }
             context.log("nix build \(installable)")
             let result = try await context.nix.build(installable: installable, workingDirectory: context.checkout,
-                                                     outLink: outLink, log: { line in context.log(line) })
+                                                     outLink: outLink, log: { line in context.log(line) },
+                                                     started: { pid in Self.record(pid, in: pidFile) })
             guard let out = result.outputs["out"] ?? result.outputs.values.first else {
                 throw StageFailure("nix build reported no output path for \(spec.installable)")
             }
@@ -42,11 +46,30 @@ struct NixBuildExecutor: StageExecutor {
         }
     }
 
+    /// Notes which nix builds this key, for the case where this process is killed (SIGKILL
+    /// leaves no chance to stop it: nix runs in a session of its own).
+    private static func record(_ pid: Int32, in pidFile: URL) {
+        guard let process = NixProcess(pid: pid) else { return }
+        try? AtomicFile.write(Data(process.description.utf8), to: pidFile)
+    }
+
+    /// A record left while we hold the key's lock means its writer died mid-build: stop the
+    /// nix it left running before starting another.
+    private static func stopOrphan(recordedIn pidFile: URL, context: StageContext) async {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8) else { return }
+        if let orphan = NixProcess(parsing: text), await orphan.stop() {
+            context.log("stopped nix (pid \(orphan.pid)) left running by a run that was killed")
+        }
+        try? FileManager.default.removeItem(at: pidFile)
+    }
+
     /// The cached result, if its store path is still valid and still rooted.
-    private func cachedOutcome(key: CacheKey, outLink: URL, context: StageContext) async -> StageOutcome? {
+    private func cachedOutcome(key: CacheKey, outLink: URL, context: StageContext) -> StageOutcome? {
         guard let entry = context.cache.entry(kind: Self.kind, key: key), let out = entry.outputs["out"] else { return nil }
+        // The out-link is a GC root, so a rooted path that still exists is still valid: no nix
+        // process is needed on a hit. (`cache verify` asks nix itself.)
         let rooted = (try? FileManager.default.destinationOfSymbolicLink(atPath: outLink.path)) == out
-        guard rooted, await context.nix.isValid(storePath: out) else {
+        guard rooted, FileManager.default.fileExists(atPath: out) else {
             context.cache.remove(kind: Self.kind, key: key)
             return nil
         }
