@@ -37,15 +37,19 @@ public struct Engine: Sendable {
             return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
                 try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
             }
-        } catch let error as EnvironmentError {
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
-        } catch let error as CacheError {
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
-        } catch let error as NixError {
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: error.message)
         } catch {
-            // Cancelled while queued, or a failure no stage owns.
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : "\(error)")
+            // Nothing ran: the environment is not ready (exit 3), or the run was cancelled while queued.
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error))
+        }
+    }
+
+    /// The user-facing words of an error that stopped a run before its stages.
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as EnvironmentError: return error.message
+        case let error as CacheError: return error.message
+        case let error as NixError: return error.message
+        default: return "\(error)"
         }
     }
 

@@ -63,11 +63,7 @@ struct Scheduler: Sendable {
     private func makeContext(for stage: PlannedStage, outputs: [String: [(String, JSONValue)]]) -> StageContext {
         StageContext(runID: recorder.runID, pipeline: plan.definition.name, stage: stage, commit: checkout.commit.sha,
                      treeID: checkout.commit.treeID, checkout: checkout.directory, outputsByStage: outputs,
-                     cache: cache, nix: nix, docker: docker, options: options, sink: { event in recorderSink(event) })
-    }
-
-    private func recorderSink(_ event: RunEvent) {
-        recorder.emit(event.body)
+                     cache: cache, nix: nix, docker: docker, options: options, sink: { [recorder] in recorder.emit($0.body) })
     }
 }
 
