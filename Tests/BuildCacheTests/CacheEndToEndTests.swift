@@ -25,7 +25,7 @@ import Testing
             .flatMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
         #expect(orphanPID != nil, "no record of the killed run's nix")
 
-        let orphanAlive = orphanPID.map { kill($0, 0) == 0 } ?? false
+        let orphanAlive = orphanPID.map { !processIsGone($0) } ?? false  // a zombie has finished
 
         let rerun = try await workspace.run(pipeline)
         #expect(rerun.exitCode == 0, rerun.diagnosis)

@@ -142,25 +142,6 @@ func events(in text: String) -> [[String: Any]] {
     text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
 }
 
-/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
-}
-
-/// Whether a process is gone: no such PID, or a zombie waiting to be reaped.
-func processIsGone(_ pid: Int32) -> Bool {
-    if kill(pid, 0) != 0 { return true }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")")
-    else { return true }
-    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
-}
-
 /// The live processes (not zombies) whose command line mentions `text`.
 func processesMentioning(_ text: String) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

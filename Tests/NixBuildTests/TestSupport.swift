@@ -22,25 +22,6 @@ final class LineRecorder: Sendable {
 /// What every nix-running test passes: no binary caches (there is no internet here).
 let offlineOptions = [NixOption(name: "substituters", value: "")]
 
-/// Whether a process is gone: no such PID, or a zombie waiting to be reaped by init.
-func processIsGone(_ pid: Int32) -> Bool {
-    if kill(pid, 0) != 0 { return true }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")")
-    else { return true }
-    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
-}
-
 /// Cancels `build` and expects it to end within `limit` with a `.cancelled` NixError, with
 /// every one of `processes` gone.
 func expectCancellationStops(

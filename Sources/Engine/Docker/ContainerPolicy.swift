@@ -61,6 +61,19 @@ struct ContainerPolicy {
         }
     }
 
+    /// The stage's own network: `bridge` only when it asks and the run allows it.
+    var networkMode: String { settings.network == .bridge && allowNetwork ? "bridge" : "none" }
+
+    /// The create request for the stage's container: its command, environment, user and working
+    /// directory under this policy's host configuration.
+    func containerSpec(image: String, labels: [String: String], workingDirectory: String?, binds: [String]) -> ContainerSpec {
+        ContainerSpec(
+            image: image, command: settings.command,
+            env: Dictionary(settings.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            labels: labels, workingDir: workingDirectory, user: settings.user,
+            hostConfig: hostConfig(binds: binds))
+    }
+
     /// The host configuration; `networkMode` overrides the stage's (a sidecar joins its server).
     func hostConfig(networkMode: String? = nil, binds: [String] = []) -> HostConfig {
         let limits = settings.limits
@@ -71,7 +84,7 @@ struct ContainerPolicy {
         if let data = limits.data { ulimits.append(Ulimit(name: "data", soft: data.bytes, hard: data.bytes)) }
         if let seconds = limits.cpuSeconds { ulimits.append(Ulimit(name: "cpu", soft: Int64(seconds), hard: Int64(seconds))) }
         return HostConfig(
-            networkMode: networkMode ?? (settings.network == .bridge && allowNetwork ? "bridge" : "none"),
+            networkMode: networkMode ?? self.networkMode,
             privileged: false,
             capDrop: ["ALL"],
             capAdd: [],

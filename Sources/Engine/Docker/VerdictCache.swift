@@ -1,5 +1,6 @@
 import BuildCache
 import Foundation
+import Pipeline
 
 /// The cache of container verdicts: a smoke or container stage that passed for an image, a
 /// stage definition and a policy need not run again. Failures are never cached.
@@ -12,7 +13,7 @@ struct VerdictCache {
     init(kind: String, image: String, identity: String, policy: ContainerPolicy, tree: String?) {
         self.kind = kind
         let limits = policy.limits.map { "\($0.name)=\($0.value):\($0.enforced)" }.joined(separator: ",")
-        key = CacheKey([kind, image, identity, "network=\(policy.hostConfig().networkMode)", limits, tree ?? "-"])
+        key = CacheKey([kind, image, identity, "network=\(policy.networkMode)", limits, tree ?? "-"])
     }
 
     /// The earlier passing verdict, unless `--no-cache`.
@@ -28,5 +29,32 @@ struct VerdictCache {
     func store(image: String, context: StageContext) throws {
         try context.cache.store(kind: kind, key: key, pipeline: context.pipeline,
                                 outputs: ["image": image, "run": context.runID])
+    }
+}
+
+/// What every container-running stage does before it starts anything: check the policy, find the
+/// image, and skip the work if this image already passed the same stage under the same policy.
+struct PreparedContainerStage {
+    let docker: DockerSession
+    let policy: ContainerPolicy
+    let image: String
+
+    /// - Throws: `StageFailure` if the policy refuses the stage or the image is missing.
+    init(settings: ContainerSettings, image source: ImageSource, context: StageContext) async throws {
+        docker = context.docker!
+        policy = ContainerPolicy(settings: settings, daemon: docker.info, allowNetwork: context.options.allowNetwork)
+        try policy.check()
+        image = try await docker.resolveImage(source, context: context)
+    }
+
+    /// Runs `body` unless its passing verdict is cached (`tree` for stages that see the
+    /// checkout), and records a pass.
+    func runUnlessPassed(kind: String, identity: String, tree: String?, context: StageContext,
+                         _ body: () async throws -> StageOutcome) async throws -> StageOutcome {
+        let verdicts = VerdictCache(kind: kind, image: image, identity: identity, policy: policy, tree: tree)
+        if let cached = verdicts.lookup(context) { return cached }
+        let outcome = try await body()
+        try verdicts.store(image: image, context: context)
+        return outcome
     }
 }

@@ -11,28 +11,20 @@ struct ContainerExecutor: StageExecutor {
 
     func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
         let spec = spec as! ContainerStageSpec
-        let docker = context.docker!
-        let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
-        try policy.check()
-        let image = try await docker.resolveImage(spec.image, context: context)
+        let stage = try await PreparedContainerStage(settings: spec.container, image: spec.image, context: context)
         // The checkout is mounted at /src, so the tree is part of what the verdict depends on.
-        let verdicts = VerdictCache(kind: Self.kind, image: image, identity: spec.cacheIdentity, policy: policy, tree: context.treeID)
-        if let cached = verdicts.lookup(context) { return cached }
-        let outcome = try await run(spec, image: image, policy: policy, docker: docker, context: context)
-        try verdicts.store(image: image, context: context)
-        return outcome
+        return try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity, tree: context.treeID, context: context) {
+            try await run(spec, image: stage.image, policy: stage.policy, docker: stage.docker, context: context)
+        }
     }
 
     private func run(_ spec: ContainerStageSpec, image: String, policy: ContainerPolicy, docker: DockerSession,
                      context: StageContext) async throws -> StageOutcome {
         let checkoutMount = "\(context.checkout.path):\(ContainerStageSpec.checkoutMountPoint):ro"
-        let containerSpec = ContainerSpec(
-            image: image, command: spec.container.command,
-            env: Dictionary(spec.container.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
-            labels: docker.labels(stage: context.stage.name),
-            workingDir: spec.container.workingDirectory ?? ContainerStageSpec.checkoutMountPoint,
-            user: spec.container.user,
-            hostConfig: policy.hostConfig(binds: try policy.binds(checkout: context.checkout, extra: [checkoutMount])))
+        let containerSpec = policy.containerSpec(
+            image: image, labels: docker.labels(stage: context.stage.name),
+            workingDirectory: spec.container.workingDirectory ?? ContainerStageSpec.checkoutMountPoint,
+            binds: try policy.binds(checkout: context.checkout, extra: [checkoutMount]))
 
         return try await docker.withContainer(containerSpec, name: docker.containerName(stage: context.stage.name, role: "run")) { id in
             let exit = try await docker.client.waitContainer(id)

@@ -13,26 +13,18 @@ struct SmokeExecutor: StageExecutor {
 
     func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
         let spec = spec as! SmokeSpec
-        let docker = context.docker!
-        let policy = ContainerPolicy(settings: spec.container, daemon: docker.info, allowNetwork: context.options.allowNetwork)
-        try policy.check()
-        let image = try await docker.resolveImage(spec.image, context: context)
-        let verdicts = VerdictCache(kind: Self.kind, image: image, identity: spec.cacheIdentity, policy: policy,
-                                    tree: spec.container.mounts.isEmpty ? nil : context.treeID)
-        if let cached = verdicts.lookup(context) { return cached }
-        let outcome = try await run(spec, image: image, policy: policy, docker: docker, context: context)
-        try verdicts.store(image: image, context: context)
-        return outcome
+        let stage = try await PreparedContainerStage(settings: spec.container, image: spec.image, context: context)
+        return try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity,
+                                               tree: spec.container.mounts.isEmpty ? nil : context.treeID, context: context) {
+            try await run(spec, image: stage.image, policy: stage.policy, docker: stage.docker, context: context)
+        }
     }
 
     private func run(_ spec: SmokeSpec, image: String, policy: ContainerPolicy, docker: DockerSession,
                      context: StageContext) async throws -> StageOutcome {
-        let serverSpec = ContainerSpec(
-            image: image, command: spec.container.command,
-            env: Dictionary(spec.container.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
-            labels: docker.labels(stage: context.stage.name), workingDir: spec.container.workingDirectory,
-            user: spec.container.user,
-            hostConfig: policy.hostConfig(binds: try policy.binds(checkout: context.checkout)))
+        let serverSpec = policy.containerSpec(image: image, labels: docker.labels(stage: context.stage.name),
+                                              workingDirectory: spec.container.workingDirectory,
+                                              binds: try policy.binds(checkout: context.checkout))
 
         return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server")) { serverID in
             let exit = try await docker.client.waitContainer(serverID)
@@ -78,7 +70,7 @@ struct SmokeExecutor: StageExecutor {
             context.log("probe passed on attempt \(attempt)")
             return StageOutcome(outputs: [
                 ("container", .string(String(serverID.prefix(12)))), ("image", .string(image)),
-                ("network", .string(policy.hostConfig().networkMode)), ("probe_attempts", .int(Int64(attempt))),
+                ("network", .string(policy.networkMode)), ("probe_attempts", .int(Int64(attempt))),
                 ("probe_stdout", .string(String(output.prefix(1024)))), ("limits", policy.limitOutputs),
             ], cached: false)
         }
