@@ -14,9 +14,14 @@ struct CacheWorkspace {
     /// `--cache-dir` of every run here.
     var cache: URL { root.appendingPathComponent("cache") }
 
-    /// Makes the workspace; `buildDelay` seconds of `sleep` go at the start of the image build,
-    /// so that runs can overlap it or be killed during it.
-    static func make(buildDelay: Int = 0) throws -> CacheWorkspace {
+    /// The folder the held build watches (writable by nix's build users).
+    var buildGate: URL { root.appendingPathComponent("gate") }
+
+    /// Makes the workspace. With `holdingTheFirstBuild`, the first image build of its commit
+    /// announces itself and then waits until ``releaseTheHeldBuild()`` (or two minutes); later
+    /// builds of the same derivation do not wait. Tests that kill or overlap a build then depend
+    /// on what they do, not on how fast the machine is.
+    static func make(holdingTheFirstBuild: Bool = false) throws -> CacheWorkspace {
         let root = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-cache-e2e")
         let tag = "sutradhar-cache-e2e-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)):latest"
         let repository = try ExampleRepository.make(at: root.appendingPathComponent("repo"))
@@ -26,8 +31,22 @@ struct CacheWorkspace {
         #expect(text.contains("\"RepoTags\":[\"hello-server:latest\"]"), "the example's build script changed; update this fixture")
         // Never move the shared daemon's hello-server:latest.
         text = text.replacingOccurrences(of: "\"RepoTags\":[\"hello-server:latest\"]", with: "\"RepoTags\":[\"\(tag)\"]")
-        if buildDelay > 0 {
-            text = text.replacingOccurrences(of: "set -eu\n", with: "set -eu\necho 'cache-e2e: building slowly' >&2\nsleep \(buildDelay)\n")
+        if holdingTheFirstBuild {
+            let gate = root.appendingPathComponent("gate")
+            try FileManager.default.createDirectory(at: gate, withIntermediateDirectories: false)
+            try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: gate.path)
+            try Data().write(to: gate.appendingPathComponent("hold"))
+            // nix runs this as a build user with the sandbox off, so it sees the gate folder.
+            let hold = """
+                set -eu
+                if mkdir '\(gate.path)/first-build' 2>/dev/null; then
+                  echo 'cache-e2e: building slowly' >&2
+                  i=0
+                  while [ -e '\(gate.path)/hold' ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+                fi
+
+                """
+            text = text.replacingOccurrences(of: "set -eu\n", with: hold)
         }
         try text.write(to: script, atomically: true, encoding: .utf8)
         _ = try repository.git("add", "-A")
@@ -103,6 +122,11 @@ struct CacheWorkspace {
     /// The entry files under `entries/KIND` (temporary files included, so none hide).
     func entryFiles(kind: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("entries/\(kind)").path)) ?? []
+    }
+
+    /// Lets the held first build finish.
+    func releaseTheHeldBuild() {
+        try? FileManager.default.removeItem(at: buildGate.appendingPathComponent("hold"))
     }
 
     /// Removes the workspace and the images it made.

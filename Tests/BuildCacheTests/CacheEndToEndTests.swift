@@ -9,7 +9,7 @@ import Testing
 
     @Test(.requiresNix) func killDuringANixBuildLeavesNothingTrustedAndTheRerunPasses() async throws {
         try NixFixtures.requireNix()
-        let workspace = try CacheWorkspace.make(buildDelay: 4)
+        let workspace = try CacheWorkspace.make(holdingTheFirstBuild: true)
         defer { workspace.remove(dockerHost: nil) }
         let pipeline = try workspace.pipeline("killed", docker: false)
 
@@ -23,18 +23,15 @@ import Testing
         let record = try FileManager.default.contentsOfDirectory(atPath: locks.path).first { $0.hasSuffix(".pid") }
         let orphanPID = try record.flatMap { try String(contentsOf: locks.appendingPathComponent($0), encoding: .utf8) }
             .flatMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
-        #expect(orphanPID != nil, "no record of the killed run's nix")
+        let orphan = try #require(orphanPID, "no record of the killed run's nix")
+        #expect(!processIsGone(orphan), "the killed run's nix should still be building (its build is held)")
 
-        let orphanAlive = orphanPID.map { !processIsGone($0) } ?? false  // a zombie has finished
-
+        // The rerun stops the orphan before building again (its own build is not held).
         let rerun = try await workspace.run(pipeline)
         #expect(rerun.exitCode == 0, rerun.diagnosis)
         #expect(rerun.cached("image") == false)
-        if let orphanPID, orphanAlive {
-            // The build sleeps for seconds, so the killed run's nix was still going: the rerun
-            // stopped it before building again.
-            #expect(rerun.stdout.contains("stopped nix (pid \(orphanPID))"), rerun.diagnosis)
-        }
+        #expect(rerun.stdout.contains("stopped nix (pid \(orphan))"), rerun.diagnosis)
+        #expect(await eventually(timeout: .seconds(10)) { processIsGone(orphan) }, "the orphaned nix \(orphan) still runs")
         #expect(workspace.entryFiles(kind: "nix-build").count == 1)
         // And the entry it made is whole: the next run trusts it.
         let third = try await workspace.run(pipeline)
@@ -105,11 +102,16 @@ import Testing
     @Test(.requiresNix, .requiresDocker) func twoConcurrentRunsOfOneCommitBuildAndLoadOnce() async throws {
         try NixFixtures.requireNix()
         let host = try requireDockerHost()
-        let workspace = try CacheWorkspace.make(buildDelay: 3)
+        let workspace = try CacheWorkspace.make(holdingTheFirstBuild: true)
         defer { workspace.remove(dockerHost: host) }
         let pipeline = try workspace.pipeline("twice", docker: true)
 
         let runs = try (0..<2).map { _ in try workspace.start(pipeline, ["--docker-host", host]) }
+        // The build is held until one run says it waits for the other's.
+        let waiting = "\"event\":\"stage-waiting\""
+        let oneWaits = await eventually(timeout: .seconds(120)) { runs.contains { $0.stdoutSoFar.contains(waiting) } }
+        workspace.releaseTheHeldBuild()
+        #expect(oneWaits, "neither run waited for the other's build")
         var results: [SutradharCLI.Result] = []
         for run in runs { results.append(await run.finish(timeout: .seconds(240))) }
         for result in results { #expect(result.exitCode == 0, result.diagnosis) }
@@ -127,7 +129,7 @@ import Testing
         let host = try requireDockerHost()
         let workspace = try CacheWorkspace.make()
         defer { workspace.remove(dockerHost: host) }
-        let pipeline = try workspace.pipeline("gc", docker: true, probeDelay: 2)
+        let pipeline = try workspace.pipeline("gc", docker: true, probeDelay: 6)  // room for gc on a loaded machine
         let old = try await workspace.run(pipeline, ["--docker-host", host])
         #expect(old.exitCode == 0, old.diagnosis)
         let oldImage = old.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String }
