@@ -105,15 +105,16 @@ public struct BuildCache: Sendable {
 
     /// Records a completed stage result: written to a temporary file, fsynced, renamed into
     /// place, and the folder fsynced, so it is visible only when complete; then indexed with
-    /// its size (what `outputs["path"]` or `outputs["out"]` holds on disk). The entry stays held
-    /// by this process until `releaseHolds()`.
+    /// its size: `size` if given, else what `outputs["path"]` or `outputs["out"]` holds on disk.
+    /// The entry stays held by this process until `releaseHolds()`.
     /// - Throws: `CacheError` naming the cache root (`.diskFull` for a full disk); no partial
     ///   entry remains.
-    public func store(kind: String, key: CacheKey, pipeline: String, outputs: [String: String]) throws(CacheError) {
+    public func store(kind: String, key: CacheKey, pipeline: String, outputs: [String: String],
+                      size: Int64? = nil) throws(CacheError) {
         hold(kind: kind, key: key)
         let now = Date()
         let entry = CacheEntry(key: key.hex, kind: kind, pipeline: pipeline, outputs: outputs, created: now,
-                               size: Self.measure(outputs))
+                               size: size ?? Self.measure(outputs))
         let url = entryURL(kind: kind, key: key)
         do {
             try AtomicFile.write(try entry.encoded(), to: url)

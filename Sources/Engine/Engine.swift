@@ -76,7 +76,8 @@ public struct Engine: Sendable {
             await docker?.recordAuditTrail(since: started) { line in
                 run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
             }
-            CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache, recorder: run)
+            await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
+                                    options: options, recorder: run)
             return run.finish(commit: checkout.commit.sha, skipping: [])
         }
     }

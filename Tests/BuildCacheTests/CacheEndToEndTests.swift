@@ -177,6 +177,50 @@ import Testing
         #expect(workspace.entryFiles(kind: "nix-build").isEmpty, "the build beyond max-size was kept")
     }
 
+    @Test(.requiresNix, .requiresDocker) func aPipelinesCacheLimitsRemoveTheImageOfAnEvictedLoad() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("limited-load", docker: true, cache: "{ max-size: 1KiB }")
+
+        let run = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(run.exitCode == 0, run.diagnosis)
+        let image = try #require(run.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String })
+        let warning = run.warnings.first { $0.contains("cache limits of pipeline 'limited-load'") } ?? ""
+        #expect(warning.contains("removed image \(image) from the daemon"), "\(run.warnings)")
+        #expect(workspace.entryFiles(kind: "docker-load").isEmpty)
+        #expect((try? docker(["image", "inspect", image], host: host)) == nil, "the evicted load's image is still in the daemon")
+        #expect((try? docker(["image", "inspect", workspace.imageTag], host: host)) == nil, "its tag is still in the daemon")
+    }
+
+    @Test(.requiresNix, .requiresDocker) func anImageAnotherEntryStillNamesIsKeptWhenItsLoadIsEvicted() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let kept = try await workspace.run(try workspace.pipeline("unlimited", docker: true), ["--docker-host", host])
+        #expect(kept.exitCode == 0, kept.diagnosis)
+
+        // A new derivation (its build script differs by a comment) that builds the very same archive:
+        // a second docker-load entry, of another pipeline, naming the same image.
+        let script = workspace.repository.directory.appendingPathComponent("build-image.sh")
+        let text = try String(contentsOf: script, encoding: .utf8) + "# the same image, from another derivation\n"
+        try workspace.repository.commit("same image, new derivation", files: ["build-image.sh": text])
+        let limited = try await workspace.run(try workspace.pipeline("limited", docker: true, cache: "{ max-size: 1KiB }"),
+                                              ["--docker-host", host])
+        #expect(limited.exitCode == 0, limited.diagnosis)
+        let image = try #require(limited.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String })
+        #expect(kept.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String } == image,
+                "the fixture no longer builds the same image from both derivations")
+        #expect(limited.cached("image") == false)
+
+        let warning = limited.warnings.first { $0.contains("cache limits of pipeline 'limited'") } ?? ""
+        #expect(warning.contains("image \(image) kept: another cache entry still names it"), "\(limited.warnings)")
+        #expect(workspace.entryFiles(kind: "docker-load").count == 1, "the other pipeline's load entry went too")
+        #expect((try? docker(["image", "inspect", image], host: host)) != nil, "the image another entry names was removed")
+    }
+
     @Test(.requiresNix, .requiresDocker) func aContainerLeftByAKilledRunIsReapedByTheNextRun() async throws {
         try NixFixtures.requireNix()
         let host = try requireDockerHost()

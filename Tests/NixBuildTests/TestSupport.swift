@@ -47,8 +47,13 @@ func expectCancellationStops(
 func writeFakeNix(_ body: String) throws -> URL {
     let folder = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-fake-nix")
     let script = folder.appendingPathComponent("nix")
-    try ("#!/bin/sh\nPATH=/usr/bin:/bin\n" + body + "\n").write(to: script, atomically: true, encoding: .utf8)
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+    // Written through a close-on-exec descriptor: other tests spawn processes meanwhile, and a
+    // child that inherited a descriptor open for writing would make exec fail with ETXTBSY.
+    let descriptor = open(script.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+    guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    defer { close(descriptor) }
+    let text = Array(("#!/bin/sh\nPATH=/usr/bin:/bin\n" + body + "\n").utf8)
+    guard write(descriptor, text, text.count) == text.count else { throw POSIXError(.EIO) }
     return script
 }
 

@@ -3,12 +3,14 @@ import Foundation
 import Pipeline
 
 /// A pipeline's `cache: { max-size, max-age }`, applied after each of its runs to that
-/// pipeline's entries only. What it evicts is reported as a warning (so it is in the summary
-/// too); it never fails the run.
+/// pipeline's entries only, as `cache gc` would: evicted loads take their images (and the tags
+/// they added) out of the daemon unless another entry still names them. What it evicts is
+/// reported as a warning (so it is in the summary too); it never fails the run.
 enum CacheLimits {
     /// Releases the run's holds (its stages are over), then evicts this pipeline's least
     /// recently used entries beyond `settings`, skipping what other live runs hold.
-    static func apply(_ settings: CacheSettings, pipeline: String, cache: BuildCache, recorder: RunRecorder) {
+    static func apply(_ settings: CacheSettings, pipeline: String, cache: BuildCache, options: RunOptions,
+                      recorder: RunRecorder) async {
         cache.releaseHolds()
         let policy = GCPolicy(maxSize: settings.maxSize?.bytes, maxAge: settings.maxAge)
         guard policy.hasLimit else { return }
@@ -20,6 +22,9 @@ enum CacheLimits {
             return
         }
         guard !report.evicted.isEmpty || !report.inUse.isEmpty else { return }
+        var cleanup = GCCleanup()
+        await CacheTools(cache: cache, environment: options.environment)
+            .removeImages(of: report.evicted, into: &cleanup, dockerHost: options.dockerHost)
         let limits = [settings.maxSize.map { "max-size \($0)" }, settings.maxAge.map { "max-age \(DurationText.format($0))" }]
             .compactMap { $0 }.joined(separator: ", ")
         let freed = report.evicted.reduce(Int64(0)) { $0 + $1.record.sizeBytes }
@@ -32,6 +37,13 @@ enum CacheLimits {
             message += "; kept \(report.inUse.count) held by other live runs"
         }
         message += "; \(report.remainingEntries) left, \(ByteSize(bytes: report.remainingBytes))"
+        if !cleanup.removedImages.isEmpty {
+            message += "; removed image\(cleanup.removedImages.count == 1 ? "" : "s") "
+                + cleanup.removedImages.map(\.id).joined(separator: ", ") + " from the daemon"
+        }
+        for note in cleanup.imageNotes + [cleanup.imagesNotRemoved].compactMap({ $0 }) {
+            message += "; \(note)"
+        }
         recorder.warn(message)
     }
 }

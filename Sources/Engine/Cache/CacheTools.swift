@@ -21,7 +21,12 @@ public struct CacheTools: Sendable {
     /// Opens the cache at `root` (rebuilding a missing or corrupt index; see `cache.notices`).
     /// - Throws: `CacheError` if it cannot be opened.
     public init(root: URL, environment: [String: String] = ProcessInfo.processInfo.environment) throws(CacheError) {
-        cache = try BuildCache(root: root)
+        self.init(cache: try BuildCache(root: root), environment: environment)
+    }
+
+    /// Works on a cache already open (a run's).
+    init(cache: BuildCache, environment: [String: String]) {
+        self.cache = cache
         self.environment = environment
     }
 

@@ -30,25 +30,25 @@ struct DockerLoadExecutor: StageExecutor {
         let key = CacheKey(["docker-load", storePath])
         let lock = context.cache.folder(.locks).appendingPathComponent("docker-load-\(key.short).lock")
         return try await FileLock.withLock(at: lock, onWait: { context.waiting("another run is loading the same image; waiting for it") }) {
-            var imageID: String?
+            let image: ImageDetails
             var loaded = false
             var bytes: Int64 = 0
             if !context.options.noCache, let entry = context.cache.entry(kind: Self.kind, key: key), let id = entry.outputs["image"],
-               try await docker.client.inspectImage(id) != nil {
+               let details = try await docker.client.inspectImage(id) {
                 context.log("cached: the daemon has \(id) from \(storePath)")
-                imageID = id
+                image = details
             } else if case .archive = artifact {
                 let info = try ImageArchive.imageID(ofArchiveAt: storePath)
-                if try await docker.client.inspectImage(info.id) != nil {
+                if let details = try await docker.client.inspectImage(info.id) {
                     context.log("the daemon already has \(info.id); not sending it again")
-                    imageID = info.id
+                    image = details
                 } else {
                     (bytes, _) = try await load(artifact, docker: docker, context: context)
                     loaded = true
-                    guard try await docker.client.inspectImage(info.id) != nil else {
+                    guard let details = try await docker.client.inspectImage(info.id) else {
                         throw StageFailure("the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
                     }
-                    imageID = info.id
+                    image = details
                 }
             } else {
                 let result: LoadResult
@@ -57,17 +57,18 @@ struct DockerLoadExecutor: StageExecutor {
                 guard let reference = result.references.first, let details = try await docker.client.inspectImage(reference) else {
                     throw StageFailure("the image script's archive loaded, but the daemon named no image it has")
                 }
-                imageID = details.id
+                image = details
             }
-            let id = imageID!
+            let id = image.id
             for tag in spec.tags {
                 let (repository, version) = Self.split(tag)
                 try await docker.client.tagImage(id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }
-            // The tags go into the entry so that gc can untag exactly what this stage tagged.
+            // The tags go into the entry so that gc can untag exactly what this stage tagged; its
+            // size is the image's in the daemon, so that cache limits count the daemon's disk too.
             try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
-                                    outputs: ["image": id, "tags": spec.tags.joined(separator: ",")])
+                                    outputs: ["image": id, "tags": spec.tags.joined(separator: ",")], size: image.size)
             return StageOutcome(outputs: [
                 ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
                 ("loaded", .bool(loaded)), ("bytes", .int(bytes)),
