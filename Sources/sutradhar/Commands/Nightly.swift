@@ -38,6 +38,9 @@ struct Nightly: AsyncParsableCommand {
     @Flag(help: "Print only failures and each pipeline's verdict.")
     var quiet = false
 
+    @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
+    var allowNetwork = false
+
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -91,7 +94,8 @@ struct Nightly: AsyncParsableCommand {
     private func rebuild(_ plan: Plan, definitionFile: String) async -> NightlyReport.Entry {
         let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
-                                 dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful, maxRuns: maxRuns)
+                                 dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
+                                 allowNetwork: allowNetwork, maxRuns: maxRuns)
         let history = RunHistory.openOrWarn(cacheRoot: options.cacheRoot)
         let recorder = history.map { HistoryRecorder(history: $0, trigger: Run.Trigger.nightly.rawValue) }
         let renderer = TerminalRenderer.make(quiet: quiet)
