@@ -4,12 +4,15 @@ import Foundation
 /// a lock is never held by a dead run and never broken by a guessed timeout.
 public enum FileLock {
     /// Runs `body` holding the lock at `url`, polling without blocking a thread, so that waiting
-    /// honours cancellation. `onWait` is called once if the lock is busy.
+    /// honours cancellation. While it holds the lock, `holder` (a short line naming who holds
+    /// it) is the lock file's content; `onWait` is called once if the lock is busy, with the
+    /// current holder's line if it wrote one.
     /// - Throws: `CacheError` if the lock file cannot be opened, `CancellationError` if cancelled
     ///   while waiting, or what `body` throws.
     public static func withLock<T: Sendable>(
         at url: URL,
-        onWait: @Sendable () -> Void = {},
+        holder: String? = nil,
+        onWait: @Sendable (_ heldBy: String?) -> Void = { _ in },
         _ body: () async throws -> T
     ) async throws -> T {
         let descriptor = try openLockFile(url)
@@ -18,10 +21,13 @@ public enum FileLock {
         while try !tryLock(descriptor, url) {
             if !announced {
                 announced = true
-                onWait()
+                onWait(readHolder(descriptor))
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        guard let holder else { return try await body() }
+        writeHolder(holder, to: descriptor)
+        defer { writeHolder("", to: descriptor) }  // a free lock names nobody
         return try await body()
     }
 
@@ -43,6 +49,24 @@ public enum FileLock {
                              root: url.deletingLastPathComponent().path)
         }
         return descriptor
+    }
+
+    /// The holder's line, or nil if it wrote none. Informational only: the file is read without
+    /// the lock, so it may name a holder that has just left.
+    private static func readHolder(_ descriptor: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
+        guard count > 0 else { return nil }
+        let line = String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return line.isEmpty ? nil : line
+    }
+
+    /// Replaces the lock file's content with `line` (best effort: the lock does not depend on it).
+    private static func writeHolder(_ line: String, to descriptor: Int32) {
+        _ = ftruncate(descriptor, 0)
+        guard !line.isEmpty else { return }
+        let bytes = Array((line + "\n").utf8)
+        _ = pwrite(descriptor, bytes, bytes.count, 0)
     }
 
     /// Takes the lock without waiting: true if taken, false if another holder has it.

@@ -72,7 +72,7 @@ public struct RunEvent: Sendable {
         case runStarted(pipeline: String, source: String, ref: String?, cacheRoot: String)
         case queued(reason: String)
         case stageStarted(stage: String, kind: String)
-        case stageWaiting(stage: String, reason: String)
+        case stageWaiting(stage: String, reason: String, heldBy: LockHolder?)
         case log(stage: String, stream: String, line: String)
         case warning(stage: String?, message: String)
         case stageFinished(StageResult)
@@ -120,8 +120,9 @@ public struct RunEvent: Sendable {
             pairs += [("reason", .string(reason))]
         case .stageStarted(let stage, let kind):
             pairs += [("stage", .string(stage)), ("kind", .string(kind))]
-        case .stageWaiting(let stage, let reason):
-            pairs += [("stage", .string(stage)), ("reason", .string(reason))]
+        case .stageWaiting(let stage, let reason, let heldBy):
+            let holder = heldBy.map { JSONValue.object([("run", .string($0.run)), ("stage", .string($0.stage))]) }
+            pairs += [("stage", .string(stage)), ("reason", .string(reason)), ("held_by", holder ?? .null)]
         case .log(let stage, let stream, let line):
             pairs += [("stage", .string(stage)), ("stream", .string(stream)), ("line", .string(line))]
         case .warning(let stage, let message):

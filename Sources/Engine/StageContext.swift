@@ -36,9 +36,17 @@ public struct StageContext: Sendable {
         sink(RunEvent(run: runID, .log(stage: stage.name, stream: stream, line: line)))
     }
 
-    /// Reports that the stage is waiting (for a lock another run holds, say).
-    public func waiting(_ reason: String) {
-        sink(RunEvent(run: runID, .stageWaiting(stage: stage.name, reason: reason)))
+    /// Runs `body` holding `lock`: one holder at a time across runs and processes. A stage that
+    /// must wait says so, naming the run and stage that hold the lock; `work` says what they do
+    /// ("building the same tree").
+    public func exclusively<T: Sendable>(lock: URL, work: String, _ body: () async throws -> T) async throws -> T {
+        let me = LockHolder(run: runID, stage: stage.name)
+        return try await FileLock.withLock(at: lock, holder: me.description, onWait: { line in
+            let holder = line.flatMap(LockHolder.init(parsing:))
+            let who = holder.map { "run \($0.run) (stage \($0.stage))" } ?? "another run"
+            sink(RunEvent(run: runID, .stageWaiting(stage: stage.name, reason: "\(who) is \(work); waiting for it",
+                                                    heldBy: holder)))
+        }, body)
     }
 
     /// Reports a warning tied to this stage.
@@ -77,4 +85,26 @@ public protocol StageExecutor: Sendable {
     /// Runs the stage. Throws `StageFailure` (or a module's error) when it fails; must honour
     /// cancellation and leave nothing running.
     func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome
+}
+
+/// Who holds a stage's lock: a run and its stage, written into the lock file as `RUN STAGE`.
+public struct LockHolder: Sendable, Equatable, CustomStringConvertible {
+    /// The run's ID.
+    public let run: String
+    /// The stage's name.
+    public let stage: String
+
+    public init(run: String, stage: String) {
+        self.run = run
+        self.stage = stage
+    }
+
+    /// Reads `RUN STAGE` (stage names have no spaces).
+    public init?(parsing line: String) {
+        let fields = line.split(separator: " ")
+        guard fields.count == 2 else { return nil }
+        self.init(run: String(fields[0]), stage: String(fields[1]))
+    }
+
+    public var description: String { "\(run) \(stage)" }
 }

@@ -37,13 +37,17 @@ struct EventContractTests {
     @Test func secondRunWithMaxRunsOneQueuesThenPasses() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
-            let repository = try workspace.flakeRepository(files: ["message.txt": "slow\n", "delay.txt": "3\n"])
+            // The first run's build waits until released: the second surely finds the slot taken.
+            let repository = try workspace.flakeRepository(files: ["message.txt": "slow\n", "delay.txt": "120\n"])
             let definition = try workspace.writePipeline(fixturePipeline(name: "queueing", repository: repository.directory))
             let first = try workspace.startSutradhar(["run", definition, "--json", "--max-runs", "1"])
             #expect(await first.waitForOutput(containing: #""event":"stage-started","schema":1"#, timeout: .seconds(60)))
 
-            let second = try await workspace.sutradhar(["run", definition, "--json", "--max-runs", "1"])
+            let secondRun = try workspace.startSutradhar(["run", definition, "--json", "--max-runs", "1"])
+            #expect(await secondRun.waitForOutput(containing: #""event":"queued""#, timeout: .seconds(60)))
+            try workspace.releaseBuilds()
             let firstResult = await first.finish(timeout: .seconds(60))
+            let second = await secondRun.finish(timeout: .seconds(60))
 
             #expect(firstResult.exitCode == 0, "\(firstResult.transcript)")
             #expect(second.exitCode == 0, "\(second.transcript)")
@@ -62,21 +66,30 @@ struct EventContractTests {
     @Test func concurrentRunOfTheSameBuildWaitsForItAndSaysSo() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
-            let repository = try workspace.flakeRepository(files: ["message.txt": "shared\n", "delay.txt": "3\n"])
+            let repository = try workspace.flakeRepository(files: ["message.txt": "shared\n", "delay.txt": "120\n"])
             let definition = try workspace.writePipeline(fixturePipeline(name: "singleflight", repository: repository.directory))
             let first = try workspace.startSutradhar(["run", definition, "--json", "--max-runs", "2"])
             // The build is under way once the builder has written its PID.
             let pidFile = workspace.state.appendingPathComponent("shared.pid")
             #expect(await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: pidFile.path) })
 
-            let second = try await workspace.sutradhar(["run", definition, "--json", "--max-runs", "2"])
+            let secondRun = try workspace.startSutradhar(["run", definition, "--json", "--max-runs", "2"])
+            #expect(await secondRun.waitForOutput(containing: #""event":"stage-waiting""#, timeout: .seconds(60)))
+            try workspace.releaseBuilds()
             let firstResult = await first.finish(timeout: .seconds(60))
+            let second = await secondRun.finish(timeout: .seconds(60))
 
             #expect(firstResult.exitCode == 0, "\(firstResult.transcript)")
             #expect(second.exitCode == 0, "\(second.transcript)")
             let waiting = try #require(second.stdout.split(separator: "\n").first { $0.contains(#""event":"stage-waiting""#) },
                                        "\(second.transcript)")
             try GoldenFiles.expectMatches(String(waiting), file: "stage-waiting")
+            // It names the run and stage it waits for.
+            let event = second.events(named: "stage-waiting").first
+            let heldBy = event?["held_by"] as? [String: Any]
+            #expect(heldBy?["run"] as? String == firstResult.summary?["run"] as? String, "\(String(describing: event))")
+            #expect(heldBy?["stage"] as? String == "build")
+            #expect((event?["reason"] as? String)?.hasPrefix("run \(heldBy?["run"] as? String ?? "?") (stage build) is building") == true)
             // It used the first run's result instead of building again.
             #expect(second.stage("build")?["cached"] as? Bool == true)
         }

@@ -49,6 +49,11 @@ struct Workspace: Sendable {
         try SutradharCLI.start(arguments + ["--cache-dir", cache.path], workingDirectory: root)
     }
 
+    /// Ends the wait of every fixture build with a `delay.txt` (see ``CallersFlake``).
+    func releaseBuilds() throws {
+        try Data().write(to: state.appendingPathComponent("release"))
+    }
+
     /// A repository holding the fixture flake, with `files` committed beside it.
     func flakeRepository(named name: String = "project", files: [String: String] = ["message.txt": "one\n"]) throws -> GitFixtureRepository {
         let repository = try GitFixtureRepository(at: root.appendingPathComponent(name))
@@ -61,9 +66,9 @@ struct Workspace: Sendable {
 /// `build.sh` from the whole flake folder (`src = ./.`), so every file of the tree — tracked,
 /// untracked, edited — can show up in the output:
 /// - `$out` holds `message.txt`, then `untracked.txt` if present;
-/// - with `delay.txt`, the builder writes its PID to `STATE/<message>.pid`, then sleeps that
-///   long (not by `exec sleep`: with that, nix 2.8 here reports the builder "killed by
-///   signal 9" when the sleep ends);
+/// - with `delay.txt`, the builder writes its PID to `STATE/<message>.pid`, then waits that
+///   many seconds or until the test calls ``Workspace/releaseBuilds()`` (not by `exec sleep`:
+///   with that, nix 2.8 here reports the builder "killed by signal 9" when the sleep ends);
 /// - with `fail.txt`, it prints that file and exits 1.
 enum CallersFlake {
     static func files(stateFolder: URL) -> [String: String] {
@@ -97,7 +102,8 @@ enum CallersFlake {
             if [ -f "$src/untracked.txt" ]; then cat "$src/untracked.txt" >> "$out"; fi
             if [ -f "$src/delay.txt" ]; then
               echo $$ > "$stateFolder/$(head -n1 "$src/message.txt").pid"
-              sleep "$(cat "$src/delay.txt")"
+              ticks=$(( $(cat "$src/delay.txt") * 10 ))
+              while [ "$ticks" -gt 0 ] && [ ! -e "$stateFolder/release" ]; do sleep 0.1; ticks=$((ticks - 1)); done
             fi
 
             """

@@ -32,8 +32,10 @@ import Testing
     @Test func stageEventsHaveTheirKeysInOrder() {
         #expect(line(.stageStarted(stage: "image", kind: "nix-build"))
             == expected("stage-started", #""stage":"image","kind":"nix-build"}"#))
-        #expect(line(.stageWaiting(stage: "image", reason: "another run builds it"))
-            == expected("stage-waiting", #""stage":"image","reason":"another run builds it"}"#))
+        #expect(line(.stageWaiting(stage: "image", reason: "another run builds it", heldBy: nil))
+            == expected("stage-waiting", #""stage":"image","reason":"another run builds it","held_by":null}"#))
+        #expect(line(.stageWaiting(stage: "image", reason: "r", heldBy: LockHolder(run: "20261129-065212-4f3a", stage: "build")))
+            == expected("stage-waiting", #""stage":"image","reason":"r","held_by":{"run":"20261129-065212-4f3a","stage":"build"}}"#))
         #expect(line(.log(stage: "image", stream: "stderr", line: "building"))
             == expected("log", #""stage":"image","stream":"stderr","line":"building"}"#))
         #expect(line(.warning(stage: nil, message: "rootful daemon"))
@@ -78,7 +80,7 @@ import Testing
         let bodies: [RunEvent.Body] = [
             .runStarted(pipeline: "p", source: "s", ref: nil, cacheRoot: "c"), .queued(reason: "q"),
             .stageStarted(stage: "s", kind: "k"),
-            .stageWaiting(stage: "s", reason: "r"), .log(stage: "s", stream: "stdout", line: "l"),
+            .stageWaiting(stage: "s", reason: "r", heldBy: nil), .log(stage: "s", stream: "stdout", line: "l"),
             .warning(stage: nil, message: "m"),
             .stageFinished(StageResult(name: "s", kind: "k", status: .cancelled, cached: false, durationMilliseconds: 3)),
             .runFinished(RunSummary(run: "r", pipeline: "p", commit: "", status: .cancelled, durationMilliseconds: 0,

@@ -29,7 +29,7 @@ struct DockerLoadExecutor: StageExecutor {
         // The store path names its content, so it is the key of what was loaded from it.
         let key = CacheKey(["docker-load", storePath])
         let lock = context.cache.folder(.locks).appendingPathComponent("docker-load-\(key.short).lock")
-        return try await FileLock.withLock(at: lock, onWait: { context.waiting("another run is loading the same image; waiting for it") }) {
+        return try await context.exclusively(lock: lock, work: "loading the same image") {
             let image: ImageDetails
             var loaded = false
             var bytes: Int64 = 0

@@ -23,9 +23,7 @@ struct NixBuildExecutor: StageExecutor {
         }
         // One build per key across runs and processes: a second run waits, then reuses it.
         let lock = context.cache.folder(.locks).appendingPathComponent("nix-build-\(key.short).lock")
-        return try await FileLock.withLock(at: lock, onWait: {
-            context.waiting("another run is building the same tree; waiting for it")
-        }) {
+        return try await context.exclusively(lock: lock, work: "building the same tree") {
             if !context.options.noCache, let outcome = cachedOutcome(key: key, outLink: outLink, context: context) {
                 return outcome
             }

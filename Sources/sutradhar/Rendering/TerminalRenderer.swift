@@ -61,7 +61,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             case .stageStarted(let stage, let kind):
                 rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
                 if !live { emitLine("  ▶ \(stage) (\(kind))") }
-            case .stageWaiting(let stage, let reason):
+            case .stageWaiting(let stage, let reason, _):
                 update(stage) { $0.detail = reason }
                 if !live { emitLine("  … \(stage): \(reason)") }
             case .log(let stage, _, let line):
