@@ -10,14 +10,16 @@ struct Sutradhar: AsyncParsableCommand {
         discussion: """
             A pipeline is a YAML file under pipelines/ (see the README for the format). Typical use:
 
-              sutradhar validate example            check pipelines/example.yaml
-              sutradhar run example                 run it, with live progress
+              sutradhar validate example       check pipelines/example.yaml
+              sutradhar run example            run it, with live progress
               sutradhar run example --commit SHA --json
-                                                    what an agent runs per commit: JSON events on stdout
-              sutradhar doctor                      check nix, libgit2, the cache and the daemon
+                                               per commit, for agents: JSON events
+              sutradhar runs logs RUN --stage smoke
+                                               a stage's log from the run history
+              sutradhar doctor                 check nix, libgit2, the cache, the daemon
 
             Exit codes: 0 passed, 1 a stage failed, 2 invalid definition or usage,
-            3 environment problem (nix missing, daemon unreachable or rootful), 130 interrupted.
+            3 environment problem (nix missing, daemon down or rootful), 130 interrupted.
             """,
         version: "0.1.0",
         subcommands: [Run.self, Validate.self, Runs.self, Nightly.self, Schedule.self, Watch.self, CacheCommand.self, DoctorCommand.self]

@@ -14,9 +14,9 @@ struct Run: AsyncParsableCommand {
 
             Examples:
               sutradhar run example
-              sutradhar run bommalata --commit 3f2c1e9 --json     (an agent, per commit)
-              sutradhar run example --source ~/src/hello-server   (a working tree, as it is)
-              sutradhar run example --stage image                 (one stage and what it needs)
+              sutradhar run bommalata --commit 3f2c1e9 --json    an agent, per commit
+              sutradhar run example --source ~/src/hello         a working tree, as is
+              sutradhar run example --stage image                one stage and its needs
             """)
 
     @Argument(help: "A definition file, or NAME for pipelines/NAME.yaml.")
