@@ -55,9 +55,11 @@ public final class HistoryRecorder: Sendable {
             } else {
                 let url = history.logFile(run: run, stage: stage)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                FileManager.default.createFile(atPath: url.path, contents: nil)
+                // A stage's log file is new: one per run and stage, opened once.
+                guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+                }
                 handle = try FileHandle(forWritingTo: url)
-                try handle.seekToEnd()
                 state.files[stage] = handle
             }
             try handle.write(contentsOf: Data((line + "\n").utf8))
