@@ -99,6 +99,30 @@ import Testing
         #expect(kinds == ["checkout", "nix-build", "docker-load", "smoke"])
     }
 
+    @Test(.requiresNix, .requiresDocker) func aNewCommitWhoseImageIsUnchangedIsEvaluatedButNotLoadedAgain() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("unchanged", docker: true)
+        let first = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(first.exitCode == 0, first.diagnosis)
+
+        // A file the image is not built from: a new tree, the same derivation.
+        try workspace.repository.commit("docs only", files: ["NOTES.md": "not part of the image\n"])
+        let second = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(second.exitCode == 0, second.diagnosis)
+        #expect(second.summary?["commit"] as? String != first.summary?["commit"] as? String)
+        #expect(second.cached("image") == false, "a new tree must be evaluated by nix")
+        #expect(second.events.contains { $0["event"] as? String == "log" && ($0["line"] as? String)?.hasPrefix("nix build") == true })
+        let output = { (result: SutradharCLI.Result, stage: String, key: String) in
+            result.stage(stage).flatMap { ($0["outputs"] as? [String: Any])?[key] }
+        }
+        #expect(output(second, "image", "out") as? String == output(first, "image", "out") as? String, "the store path changed")
+        #expect(second.cached("load") == true && output(second, "load", "loaded") as? Bool == false, "the unchanged image was sent again")
+        #expect(second.cached("smoke") == true, "the same image's smoke verdict was not reused")
+    }
+
     @Test(.requiresNix, .requiresDocker) func twoConcurrentRunsOfOneCommitBuildAndLoadOnce() async throws {
         try NixFixtures.requireNix()
         let host = try requireDockerHost()
