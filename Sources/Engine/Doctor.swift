@@ -33,7 +33,9 @@ public enum Doctor {
     /// Runs every check.
     public static func checks(options: RunOptions) async -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
-        checks.append(await nixCheck(options: options))
+        let nix = await nixCheck(options: options)
+        checks.append(nix)
+        if nix.ok { checks.append(await nixStoreCheck()) }
         checks.append(DoctorCheck("libgit2", ok: true, "libgit2 \(GitMirror.libgit2Version) (linked)"))
         checks.append(contentsOf: cacheChecks(root: options.cacheRoot))
         checks.append(contentsOf: await dockerChecks(options: options))
@@ -48,6 +50,20 @@ public enum Doctor {
             return DoctorCheck("nix", ok: false, error.message, fix: "apt-get install nix-bin (scripts/setup.sh does)")
         } catch {
             return DoctorCheck("nix", ok: false, "\(error)", fix: "apt-get install nix-bin")
+        }
+    }
+
+    /// Whether nix reaches its store: with `NIX_REMOTE=daemon` (the multi-user set-up) a build
+    /// needs a running nix-daemon, which `nix --version` does not show.
+    static func nixStoreCheck() async -> DoctorCheck {
+        do {
+            let store = try await withDeadline(.seconds(20)) { try await Nix().pingStore() }
+            return DoctorCheck("nix store", ok: true, "\(store) answers (nix store ping)")
+        } catch let error as NixError {
+            return DoctorCheck("nix store", ok: false, error.message)
+        } catch {
+            return DoctorCheck("nix store", ok: false, "'nix store ping' did not answer within 20 s (\(error))",
+                               fix: "check the nix daemon: a stuck nix-daemon or a locked store blocks every build")
         }
     }
 

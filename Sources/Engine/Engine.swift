@@ -102,6 +102,7 @@ final class RunRecorder: Sendable {
     private struct State {
         var results: [StageResult] = []
         var warnings: [String] = []
+        var environmentProblem: String?
     }
 
     init(runID: String, pipeline: String, sink: @escaping EventSink) {
@@ -127,9 +128,16 @@ final class RunRecorder: Sendable {
 
     var results: [StageResult] { state.withLock { $0.results } }
 
+    /// A stage failed because of the machine, not the commit: the run ends as an environment
+    /// problem (exit 3). The first one noted is the one reported.
+    func noteEnvironmentProblem(_ message: String) {
+        state.withLock { $0.environmentProblem = $0.environmentProblem ?? message }
+    }
+
     /// Marks `unreached` stages skipped (or cancelled), then emits and returns the summary.
     func finish(commit: String, skipping unreached: [PlannedStage], environmentProblem: String? = nil) -> RunSummary {
         let cancelled = Task.isCancelled
+        let environmentProblem = environmentProblem ?? state.withLock { $0.environmentProblem }
         for stage in unreached where !results.contains(where: { $0.name == stage.name }) {
             let reason = environmentProblem != nil ? "not started: the environment is not ready" : (cancelled ? "the run was interrupted" : "the checkout failed")
             record(StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .skipped,

@@ -1,4 +1,5 @@
 import BuildCache
+import DockerEngine
 import Foundation
 import NixBuild
 import Pipeline
@@ -83,6 +84,9 @@ enum StageRunner {
                                  durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outcome.outputs)
         } catch {
             let status: StageStatus = Task.isCancelled ? .cancelled : .failed
+            if status == .failed, let problem = environmentProblem(in: error) {
+                recorder.noteEnvironmentProblem(problem)
+            }
             let failure = error as? StageFailure
             let message = Task.isCancelled ? "the run was interrupted" : describe(error, timeout: timeout)
             result = StageResult(name: stage.name, kind: stage.kind, status: status, cached: false,
@@ -91,6 +95,21 @@ enum StageRunner {
         }
         recorder.record(result)
         return result
+    }
+
+    /// The failures that say nothing about the commit being built: the machine must be fixed
+    /// (exit 3), and an agent must not blame the change.
+    static func environmentProblem(in error: any Error) -> String? {
+        switch error {
+        case let error as NixError where error.code == .storeUnreachable || error.code == .nixMissing:
+            return error.message
+        case let error as DockerError where error.code == .unreachable:
+            return error.message
+        case let error as CacheError where error.code == .diskFull:
+            return error.message
+        default:
+            return nil
+        }
     }
 
     private static func describe(_ error: any Error, timeout: Duration) -> String {

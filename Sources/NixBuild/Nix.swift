@@ -172,6 +172,22 @@ public struct Nix: Sendable {
         return path
     }
 
+    /// Asks the store nix uses (the local one, or the daemon `NIX_REMOTE` names) whether it
+    /// answers, by `nix store ping`.
+    /// - Returns: the store's URL as nix names it (`daemon`, `local`, `unix:///…`).
+    /// - Throws: ``NixError`` `.storeUnreachable` if the daemon does not answer, `.nixMissing`,
+    ///   or `.unexpectedOutput` for any other failure.
+    public func pingStore() async throws -> String {
+        let outcome = try await execute(["store", "ping"] + commonFlags, workingDirectory: nil)
+        guard outcome.status.isSuccess else {
+            throw failure(of: outcome, code: .unexpectedOutput, what: "reaching its store")
+        }
+        // nix 2.8 prints "Store URL: daemon" to stderr; stdout is read too.
+        let lines = outcome.logTail + String(decoding: outcome.standardOutput, as: UTF8.self).split(separator: "\n").map(String.init)
+        let prefix = "Store URL: "
+        return lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } ?? "(unnamed)"
+    }
+
     /// Whether a store path is still valid (present and registered in the store), by
     /// `nix path-info PATH`. Returns false on any failure: path unknown, nix missing, nix
     /// hanging for more than 60 seconds, or the task cancelled.
@@ -255,6 +271,18 @@ public struct Nix: Sendable {
     /// The error for a nix call that exited non-zero, naming nix's own last `error:` line.
     private func failure(of outcome: NixRunOutcome, code: NixError.Code, what: String) -> NixError {
         let cause = Self.lastErrorLine(in: outcome.logTail)
+        if let cause, cause.contains("cannot connect to socket at") || cause.contains("cannot connect to daemon") {
+            return NixError(
+                code: .storeUnreachable,
+                message: "nix cannot reach the nix daemon while \(what): \(cause). Start it (as root: "
+                    + "'nix-daemon &', or 'systemctl start nix-daemon'; scripts/setup.sh does), and check that "
+                    + "this user may open its socket (Debian: the nix-users group); or unset NIX_REMOTE to "
+                    + "use a single-user store.",
+                exitCode: outcome.exitCode,
+                logTail: outcome.logTail,
+                command: outcome.command
+            )
+        }
         if let cause, cause.contains("experimental Nix feature"), cause.contains("disabled") {
             return NixError(
                 code: .flakesUnavailable,

@@ -19,6 +19,9 @@ public struct NixError: Error, CustomStringConvertible, Sendable {
         case unexpectedOutput
         /// The calling task was cancelled; nix and its builders were stopped.
         case cancelled
+        /// nix runs but cannot reach the store's daemon (`NIX_REMOTE=daemon` with no nix-daemon
+        /// listening, or a socket this user may not open): a problem of the machine, not the build.
+        case storeUnreachable
     }
 
     /// What kind of failure this is.

@@ -143,6 +143,32 @@ struct CommandLineTests {
         }
     }
 
+    /// `NIX_REMOTE` naming a socket nobody listens on stands for a nix-daemon that is not running:
+    /// the build fails, but the commit is not to blame, so the run is an environment problem.
+    @Test func anUnreachableNixDaemonIsAnEnvironmentProblemInRunAndDoctor() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
+            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
+                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let nobody = ["NIX_REMOTE": "unix://\(workspace.root.path)/no-daemon.socket"]
+
+            let run = try await workspace.sutradhar(["run", definition, "--json"], environment: nobody)
+            #expect(run.exitCode == 3, "\(run.transcript)")
+            expectEveryLineIsAnEvent(run)
+            #expect(run.stage("a")?["status"] as? String == "failed")
+            let problem = run.summary?["environment_problem"] as? String ?? ""
+            #expect(problem.contains("cannot reach the nix daemon") && problem.contains("no-daemon.socket"), "\(run.transcript)")
+
+            let doctor = try await workspace.sutradhar(["doctor"], environment: nobody)
+            #expect(doctor.exitCode == 3, "\(doctor.transcript)")
+            #expect(doctor.stdout.contains("FAIL nix store"), "\(doctor.transcript)")
+            let healthy = try await workspace.sutradhar(["doctor", "--json"])
+            #expect(healthy.stdout.contains(#""name":"nix store","ok":true"#), "\(healthy.transcript)")
+        }
+    }
+
     @Test func missingNixExits3WithAnInstallHintAndChecksNothingOut() async throws {
         try await Workspace.with { workspace in
             let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))

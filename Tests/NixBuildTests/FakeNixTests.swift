@@ -54,6 +54,32 @@ import Testing
         #expect(long.utf8.count < Nix.maxLogLineBytes + 100)
     }
 
+    @Test func anUnreachableDaemonIsAStoreProblemNotABuildFailure() async throws {
+        let fake = try writeFakeNix("""
+            echo "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused" >&2
+            exit 1
+            """)
+        defer { try? FileManager.default.removeItem(at: fake.deletingLastPathComponent()) }
+        let folder = fake.deletingLastPathComponent()
+        let nix = Nix(executable: fake.path)
+        let build = await #expect(throws: NixError.self) {
+            try await nix.build(installable: ".#image", workingDirectory: folder,
+                                outLink: folder.appendingPathComponent("result"), log: { _ in })
+        }
+        #expect(build?.code == .storeUnreachable)
+        #expect(build?.message.contains("nix-daemon") == true, "\(String(describing: build?.message))")
+        let ping = await #expect(throws: NixError.self) { try await nix.pingStore() }
+        #expect(ping?.code == .storeUnreachable)
+    }
+
+    @Test func storePingReadsTheStoreURLFromEitherStream() async throws {
+        for stream in [">&2", ""] {
+            let fake = try writeFakeNix("echo 'Store URL: daemon' \(stream); echo 'Version: 2.8.0' \(stream)")
+            defer { try? FileManager.default.removeItem(at: fake.deletingLastPathComponent()) }
+            #expect(try await Nix(executable: fake.path).pingStore() == "daemon")
+        }
+    }
+
     @Test func unreadableJSONIsUnexpectedOutputAndLeavesNoOutLink() async throws {
         let fake = try writeFakeNix("echo 'this is not json'")
         defer { try? FileManager.default.removeItem(at: fake.deletingLastPathComponent()) }
