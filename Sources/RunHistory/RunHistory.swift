@@ -83,12 +83,21 @@ public final class RunHistory: Sendable {
     /// Runs, newest first, optionally filtered.
     public func runs(pipeline: String? = nil, status: String? = nil, limit: Int = 20) throws -> [RunRecord] {
         try database.read { db in
-            var request = RunRecord.order(Column("startedAt").desc).limit(limit)
+            var request = RunRecord.order(Column("startedAt").desc)
             if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
-            if let status { request = request.filter(Column("status") == status) }
-            return try request.fetchAll(db).map { $0.withLiveness() }
+            guard let status else { return try request.limit(limit).fetchAll(db).map { $0.withLiveness() } }
+            // "abandoned" is never stored: it is a "running" run whose process is gone, and
+            // only the process table tells the two apart.
+            guard status == "running" || status == "abandoned" else {
+                return try request.filter(Column("status") == status).limit(limit).fetchAll(db)
+            }
+            let unfinished = try request.filter(Column("status") == "running").fetchAll(db).map { $0.withLiveness() }
+            return Array(unfinished.filter { $0.status == status }.prefix(limit))
         }
     }
+
+    /// The statuses a run can have, as `runs(status:)` takes them.
+    public static let statuses = ["running", "passed", "failed", "cancelled", "abandoned"]
 
     /// One run (by full ID or a unique prefix) and its stages.
     public func run(_ id: String) throws -> (RunRecord, [StageRecord])? {

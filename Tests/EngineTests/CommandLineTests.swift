@@ -160,6 +160,10 @@ struct CommandLineTests {
             #expect(run.stage("a")?["status"] as? String == "failed")
             let problem = run.summary?["environment_problem"] as? String ?? ""
             #expect(problem.contains("cannot reach the nix daemon") && problem.contains("no-daemon.socket"), "\(run.transcript)")
+            // The history keeps it: `runs show` says why the machine stopped the run.
+            let runID = try #require(run.summary?["run"] as? String)
+            let shown = try await workspace.sutradhar(["runs", "show", runID])
+            #expect(shown.stdout.contains("environment problem: nix cannot reach the nix daemon"), "\(shown.transcript)")
 
             let doctor = try await workspace.sutradhar(["doctor"], environment: nobody)
             #expect(doctor.exitCode == 3, "\(doctor.transcript)")

@@ -19,6 +19,13 @@ struct Runs: AsyncParsableCommand {
         @Flag(help: "One JSON object per run.") var json = false
         @OptionGroup var cacheOptions: CacheOptions
 
+        func validate() throws {
+            if let status, !RunHistory.statuses.contains(status) {
+                throw ValidationError("--status \(status): not a status; use one of \(RunHistory.statuses.joined(separator: ", "))")
+            }
+            guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+        }
+
         func run() async throws {
             let history = try RunHistory(cacheRoot: cacheOptions.resolveForHistory())
             let runs = try history.runs(pipeline: pipeline, status: status, limit: limit)
@@ -60,6 +67,10 @@ struct Runs: AsyncParsableCommand {
                 print("  \(stage.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(stage.status)\(stage.cached ? " (cached)" : "") "
                     + "\(Double(stage.durationMilliseconds) / 1000)s\(stage.error.map { " — \($0)" } ?? "")")
             }
+            // The summary keeps what the stages do not: warnings, and why the machine stopped the run.
+            let summary = run.summary.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            for warning in summary?["warnings"] as? [String] ?? [] { print("  warning: \(warning)") }
+            if let problem = summary?["environment_problem"] as? String { print("  environment problem: \(problem)") }
         }
     }
 
@@ -77,6 +88,9 @@ struct Runs: AsyncParsableCommand {
                 throw CommandFailure(Exit.invalidDefinition, "no run '\(id)' in \(history.folder.path); see 'sutradhar runs ls'")
             }
             let runFolder = history.folder.appendingPathComponent(run.id)
+            // Written straight to the descriptor, not through print's buffer: with --follow the
+            // lines must reach a pipe (`| grep`) as they come.
+            let output = LineWriter(.standardOutput)
             var offsets: [String: UInt64] = [:]
             while true {
                 let names = stage.map { [$0] } ?? Self.stageNames(in: runFolder, recorded: stages.map(\.name))
@@ -88,7 +102,8 @@ struct Runs: AsyncParsableCommand {
                     let data = handle.readDataToEndOfFile()
                     offsets[name, default: 0] += UInt64(data.count)
                     let prefix = stage == nil ? "\(name): " : ""
-                    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { print(prefix + line) }
+                    let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+                    if !lines.isEmpty { output.write(lines.map { prefix + $0 + "\n" }.joined()) }
                 }
                 guard follow, let current = try history.run(run.id)?.0, current.status == "running" else { break }
                 try await Task.sleep(for: .milliseconds(300))
