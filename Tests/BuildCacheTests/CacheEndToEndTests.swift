@@ -123,6 +123,56 @@ import Testing
         #expect(second.cached("smoke") == true, "the same image's smoke verdict was not reused")
     }
 
+    @Test(.requiresNix, .requiresDocker) func duShowsWhereTheSpaceWentByKindAndPipelineAndLsFilters() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let alpha = try await workspace.run(try workspace.pipeline("alpha", docker: true), ["--docker-host", host])
+        #expect(alpha.exitCode == 0, alpha.diagnosis)
+        try workspace.commitNewImage()
+        let beta = try await workspace.run(try workspace.pipeline("beta", docker: false))
+        #expect(beta.exitCode == 0, beta.diagnosis)
+
+        let usage = try await workspace.cacheCommand(["du"])
+        let kinds = Dictionary(uniqueKeysWithValues: (usage["kinds"] as? [[String: Any]] ?? []).compactMap { kind in
+            (kind["kind"] as? String).map { ($0, kind) }
+        })
+        let bytes = { (kind: String) in (kinds[kind]?["bytes"] as? NSNumber)?.int64Value ?? -1 }
+        let entries = { (kind: String) in kinds[kind]?["entries"] as? Int ?? -1 }
+        #expect(Set(kinds.keys) == ["mirrors", "checkouts", "nix-build", "docker-load", "smoke", "index", "runs", "other"], "\(usage)")
+        #expect(entries("mirrors") == 1 && entries("checkouts") == 2 && entries("nix-build") == 2, "\(usage)")
+        #expect(entries("docker-load") == 1 && entries("smoke") == 1, "\(usage)")
+        #expect(bytes("checkouts") > 0 && bytes("nix-build") > 0 && bytes("runs") > 0 && bytes("index") > 0, "\(usage)")
+        // A load is counted at its image's size in the daemon, as the daemon reports it.
+        let image = try #require(alpha.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String })
+        let daemonSize = Int64(try docker(["image", "inspect", "--format", "{{.Size}}", image], host: host))
+        #expect(daemonSize != nil && bytes("docker-load") == daemonSize, "\(usage)")
+        // nix-build entries are sized by their store paths; the closure is what their roots keep alive.
+        let closure = (kinds["nix-build"]?["closure_bytes"] as? NSNumber)?.int64Value ?? -1
+        #expect(closure >= bytes("nix-build"), "\(usage)")
+
+        // Per pipeline: what each one's entries take, as `cache ls` lists them.
+        let pipelines = Dictionary(uniqueKeysWithValues: (usage["pipelines"] as? [[String: Any]] ?? []).compactMap { part in
+            (part["pipeline"] as? String).map { ($0, part) }
+        })
+        #expect(pipelines["alpha"]?["entries"] as? Int == 4 && pipelines["beta"]?["entries"] as? Int == 2, "\(usage)")
+        for name in ["alpha", "beta"] {
+            let listed = try await workspace.cacheCommand(["ls", "--pipeline", name])
+            let listedEntries = listed["entries"] as? [[String: Any]] ?? []
+            let listedBytes = listedEntries.reduce(Int64(0)) { $0 + (($1["size_bytes"] as? NSNumber)?.int64Value ?? 0) }
+            #expect(listedEntries.allSatisfy { $0["pipeline"] as? String == name })
+            #expect((pipelines[name]?["bytes"] as? NSNumber)?.int64Value == listedBytes, "\(name): \(listed)")
+        }
+        let loads = try await workspace.cacheCommand(["ls", "--kind", "docker-load"])
+        #expect((loads["entries"] as? [[String: Any]])?.map { ($0["outputs"] as? [String: Any])?["image"] as? String } == [image])
+
+        let text = try await SutradharCLI.run(["cache", "du", "--cache-dir", workspace.cache.path], timeout: .seconds(60))
+        #expect(text.exitCode == 0)
+        #expect(text.stdout.contains("by kind:") && text.stdout.contains("by pipeline:"), "\(text.stdout)")
+        #expect(text.stdout.contains("the images live in the daemon"), "\(text.stdout)")
+    }
+
     @Test(.requiresNix, .requiresDocker) func twoConcurrentRunsOfOneCommitBuildAndLoadOnce() async throws {
         try NixFixtures.requireNix()
         let host = try requireDockerHost()
