@@ -98,6 +98,27 @@ struct CommandLineTests {
         }
     }
 
+    /// On a terminal the stages are redrawn in place; once the run ends the verdict is the last
+    /// line (a redraw that was already due used to print the table again under it).
+    @Test func onATerminalTheVerdictIsTheLastLine() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
+            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
+                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let command = [SutradharCLI.executable.path, "run", definition, "--cache-dir", workspace.cache.path]
+                .map { "'\($0)'" }.joined(separator: " ")
+            for _ in 0..<3 {
+                // script(1) gives the run a pseudo-terminal, as a developer's shell would.
+                let screen = try DockerTestSupport.run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["TERM": "xterm"])
+                let lines = screen.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                #expect(screen.contains("\u{1B}["), "no live view: \(screen)")
+                #expect(lines.last?.contains(": \u{1B}[32mpassed\u{1B}[0m in ") == true, "the verdict is not last: \(lines.suffix(4))")
+            }
+        }
+    }
+
     @Test func runOfABrokenDefinitionExits2AndStartsNothing() async throws {
         try await Workspace.with { workspace in
             let definition = try workspace.writePipeline(Self.broken, named: "broken")

@@ -13,6 +13,9 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     private var logTails: [String: [String]] = [:]
     private var drawnLines = 0
     private var ticker: Task<Void, Never>?
+    /// Set by `finish`: the block is final, and a tick that was already due must not draw it again
+    /// under the verdict.
+    private var finished = false
 
     private struct Row {
         let stage: String
@@ -85,6 +88,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         ticker?.cancel()
         lock.withLock {
             draw()
+            finished = true
             drawnLines = 0
             let seconds = String(format: "%.1fs", Double(summary.durationMilliseconds) / 1000)
             let commit = summary.commit.isEmpty ? "" : " at \(summary.commit.prefix(12))"
@@ -154,7 +158,10 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     private func redraw() {
-        lock.withLock { draw() }
+        lock.withLock {
+            guard !finished else { return }
+            draw()
+        }
     }
 
     private func draw() {
