@@ -119,6 +119,35 @@ struct CommandLineTests {
         }
     }
 
+    @Test func quietPrintsOnlyTheVerdictAndWhatFailed() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ScriptFlake.commit(["good": ScriptFlake.writing("good"),
+                                    "bad": "echo 'quiet-test: the build broke' >&2\nexit 1\n"], to: repository)
+            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory, stages: [
+                (name: "good", installable: ".#good", needs: []),
+                (name: "bad", installable: ".#bad", needs: []),
+            ]))
+
+            // --json --quiet: the summary line alone, for `| jq`.
+            let json = try await workspace.sutradhar(["run", definition, "--json", "--quiet"])
+            #expect(json.exitCode == 1, "\(json.transcript)")
+            let lines = json.stdout.split(separator: "\n")
+            #expect(lines.count == 1 && json.summary?["event"] as? String == "run-finished", "\(json.stdout)")
+            #expect(json.stage("bad")?["status"] as? String == "failed" && json.stage("good")?["status"] as? String == "passed")
+
+            // --quiet on a terminal-less stdout: the failed stage with its error, then the verdict.
+            let text = try await workspace.sutradhar(["run", definition, "--quiet"])
+            #expect(text.exitCode == 1, "\(text.transcript)")
+            let shown = text.stdout.split(separator: "\n").map(String.init)
+            #expect(shown.count == 2, "\(text.stdout)")
+            #expect(shown.first?.hasPrefix("bad: failed — ") == true, "\(text.stdout)")
+            #expect(shown.last?.contains(": failed in ") == true, "\(text.stdout)")
+            #expect(!text.stdout.contains("good"), "a passing stage was printed: \(text.stdout)")
+        }
+    }
+
     @Test func runOfABrokenDefinitionExits2AndStartsNothing() async throws {
         try await Workspace.with { workspace in
             let definition = try workspace.writePipeline(Self.broken, named: "broken")
