@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "GitMirrorTests", dependencies: ["GitMirror", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
