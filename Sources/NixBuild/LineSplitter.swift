@@ -1,21 +1,21 @@
 /// Cuts a byte stream into lines, keeping state across reads whose boundaries fall anywhere,
 /// and never holding more than `maxLineBytes` of one line: the rest of an overlong line is
 /// dropped and the line is marked as truncated.
-struct LineSplitter: Sendable {
+public struct LineSplitter: Sendable {
     /// Appended to a line that was cut at `maxLineBytes`.
-    static let truncationMarker = " …[line truncated]"
+    public static let truncationMarker = " …[line truncated]"
 
-    let maxLineBytes: Int
+    public let maxLineBytes: Int
     private var pending: [UInt8] = []
     private var droppingRestOfLine = false
 
-    init(maxLineBytes: Int) {
+    public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0)
         self.maxLineBytes = maxLineBytes
     }
 
     /// Adds bytes and returns every line they complete, without their line terminators.
-    mutating func feed(_ bytes: some Sequence<UInt8>) -> [String] {
+    public mutating func feed(_ bytes: some Sequence<UInt8>) -> [String] {
         var lines: [String] = []
         for byte in bytes {
             if byte == UInt8(ascii: "\n") {
@@ -30,7 +30,7 @@ struct LineSplitter: Sendable {
     }
 
     /// Returns the last line if the stream ended without a newline after it.
-    mutating func finish() -> String? {
+    public mutating func finish() -> String? {
         pending.isEmpty && !droppingRestOfLine ? nil : takeLine()
     }
 

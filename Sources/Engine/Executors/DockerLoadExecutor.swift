@@ -2,6 +2,7 @@ import BuildCache
 import DockerEngine
 import Foundation
 import NIOCore
+import NixBuild
 import Pipeline
 import Subprocess
 
@@ -103,10 +104,13 @@ struct DockerLoadExecutor: StageExecutor {
                                     input: .none, output: .sequence, error: .sequence) { execution in
             try await withThrowingTaskGroup(of: LoadResult?.self) { group in
                 group.addTask {
+                    // Lines may be cut anywhere by the pipe's reads: reassemble them first.
+                    var splitter = LineSplitter(maxLineBytes: Nix.maxLogLineBytes)
                     for try await chunk in execution.standardError {
-                        let text = chunk.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-                        for line in text.split(separator: "\n") { context.log("image script: \(line)") }
+                        let lines = chunk.withUnsafeBytes { splitter.feed($0) }
+                        for line in lines { context.log("image script: \(line)") }
                     }
+                    splitter.finish().map { context.log("image script: \($0)") }
                     return nil
                 }
                 group.addTask {
