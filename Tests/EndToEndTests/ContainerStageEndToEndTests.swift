@@ -10,6 +10,37 @@ extension DockerEndToEndTests {
     /// `container:` stages through the real executable: the checkout at /src read-only, the
     /// rlimits really in force inside, `expect-exit`, and the network policy.
     @Suite struct ContainerStage {
+        /// The daemon hands a line longer than 16 KiB over in several frames; the log shows it as
+        /// one line (cut at the log's line limit), not as pieces.
+        @Test func aLongLineCutIntoFramesByTheDaemonIsLoggedAsOneLine() async throws {
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
+                defer { DockerE2E.removeImages([server.id], host: host) }
+                _ = try workspace.makePlainSource()
+                let pipeline = try workspace.write("long-line.yaml", """
+                    version: 1
+                    name: e2e-long-line
+                    source: { path: ./src }
+                    stages:
+                      long:
+                        timeout: 60s
+                        container:
+                          image: "\(server.tag)"
+                          command: [sh, -c, "head -c 40000 /dev/zero | tr '\\\\0' x; echo; echo after"]
+
+                    """)
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 0, result.diagnosis)
+                let printed = result.logLines(of: "long", stream: "stdout")
+                #expect(printed.count == 2, "lines: \(printed.map { "\($0.prefix(20))… (\($0.count))" })")
+                #expect(printed.first?.hasPrefix(String(repeating: "x", count: 16 * 1024)) == true)
+                #expect(printed.first?.hasSuffix("[line truncated]") == true)
+                #expect(printed.last == "after")
+                try expectNoContainersLeft(result, host: host)
+            }
+        }
+
         @Test func commandSeesTheReadOnlyCheckoutAndTheStageLimits() async throws {
             let host = try DockerE2E.host()
             try await DockerE2E.withWorkspace { workspace in

@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import NixBuild
 import Pipeline
 
 /// Scoped containers: whatever happens inside — pass, fail, timeout, Ctrl-C — the container is
@@ -77,10 +78,18 @@ extension DockerSession {
     /// Streams a container's demultiplexed output into the stage's log until it exits or the
     /// surrounding task is cancelled.
     func forwardLogs(of id: String, prefix: String, context: StageContext) async {
+        // One splitter per stream: the daemon cuts long lines into several frames.
+        var splitters = [LineSplitter(maxLineBytes: Nix.maxLogLineBytes), LineSplitter(maxLineBytes: Nix.maxLogLineBytes)]
         do {
             for try await frame in client.logs(id, follow: true) {
-                for line in frame.text.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
-                    context.log("\(prefix)\(line)", stream: frame.stream == .stdout ? "stdout" : "stderr")
+                let index = frame.stream == .stdout ? 0 : 1
+                for line in splitters[index].feed(frame.text.utf8) where !line.isEmpty {
+                    context.log("\(prefix)\(line)", stream: index == 0 ? "stdout" : "stderr")
+                }
+            }
+            for (index, var splitter) in splitters.enumerated() {
+                if let last = splitter.finish(), !last.isEmpty {
+                    context.log("\(prefix)\(last)", stream: index == 0 ? "stdout" : "stderr")
                 }
             }
         } catch {
