@@ -173,6 +173,46 @@ import Testing
         #expect(text.stdout.contains("the images live in the daemon"), "\(text.stdout)")
     }
 
+    @Test(.requiresNix, .requiresDocker) func verifyDropsEntriesWhoseContentIsGoneAndTheRerunRedoesThatWork() async throws {
+        try NixFixtures.requireNix()
+        let host = try requireDockerHost()
+        let workspace = try CacheWorkspace.make()
+        defer { workspace.remove(dockerHost: host) }
+        let pipeline = try workspace.pipeline("verified", docker: true)
+        let first = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(first.exitCode == 0, first.diagnosis)
+        let image = try #require(first.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["image"] as? String })
+
+        // What the entries point at goes away behind the cache's back.
+        for area in ["checkouts", "nix/roots"] {
+            let folder = workspace.cache.appendingPathComponent(area)
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                try FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+        try docker(["rmi", "-f", image], host: host)
+
+        let verified = try await workspace.cacheCommand(["verify", "--docker-host", host])
+        let dropped = verified["dropped"] as? [[String: Any]] ?? []
+        let reasons = Dictionary(uniqueKeysWithValues: dropped.compactMap { entry in
+            (entry["kind"] as? String).map { ($0, entry["reason"] as? String ?? "") }
+        })
+        #expect(Set(reasons.keys) == ["checkout", "nix-build", "docker-load"], "\(verified)")
+        #expect(reasons["checkout"]?.contains("checkout folder is missing") == true, "\(reasons)")
+        #expect(reasons["nix-build"]?.contains("no GC root") == true, "\(reasons)")
+        #expect(reasons["docker-load"] == "the daemon no longer has \(image)", "\(reasons)")
+        #expect(workspace.entryFiles(kind: "checkout").isEmpty && workspace.entryFiles(kind: "nix-build").isEmpty)
+        #expect(workspace.entryFiles(kind: "docker-load").isEmpty)
+
+        // Nothing stale is trusted: the rerun checks out, builds and loads again, and passes.
+        let rerun = try await workspace.run(pipeline, ["--docker-host", host])
+        #expect(rerun.exitCode == 0, rerun.diagnosis)
+        #expect(rerun.cached("checkout") == false && rerun.cached("image") == false, rerun.diagnosis)
+        #expect(rerun.stage("load").flatMap { ($0["outputs"] as? [String: Any])?["loaded"] as? Bool } == true)
+        let again = try await workspace.cacheCommand(["verify", "--docker-host", host])
+        #expect((again["dropped"] as? [Any])?.isEmpty == true, "\(again)")
+    }
+
     @Test(.requiresNix, .requiresDocker) func twoConcurrentRunsOfOneCommitBuildAndLoadOnce() async throws {
         try NixFixtures.requireNix()
         let host = try requireDockerHost()
