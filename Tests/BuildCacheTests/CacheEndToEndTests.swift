@@ -68,6 +68,31 @@ import Testing
         #expect((verified["dropped"] as? [Any])?.isEmpty == true, "verify found broken entries: \(verified)")
     }
 
+    @Test(.requiresNix) func clearIsRefusedDuringARunAndAfterwardsEmptiesTheCacheButKeepsTheHistory() async throws {
+        try NixFixtures.requireNix()
+        let workspace = try CacheWorkspace.make(holdingTheFirstBuild: true)
+        defer { workspace.remove(dockerHost: nil) }
+        let pipeline = try workspace.pipeline("cleared", docker: false)
+
+        let live = try workspace.start(pipeline)
+        #expect(await live.waitForOutput(containing: "cache-e2e: building slowly", timeout: .seconds(60)), "the build never started")
+        let refused = try await SutradharCLI.run(["cache", "clear", "--cache-dir", workspace.cache.path], timeout: .seconds(60))
+        workspace.releaseTheHeldBuild()
+        #expect(refused.exitCode == 3, "cache clear during a run: exit \(refused.exitCode), \(refused.stderr)")
+        let finished = await live.finish(timeout: .seconds(120))
+        #expect(finished.exitCode == 0, "the run was disturbed: \(finished.stdout)\n\(finished.stderr)")
+
+        let cleared = try await workspace.cacheCommand(["clear"])
+        #expect(cleared["entries"] as? Int == 2, "\(cleared)")  // the checkout and the build
+        #expect((try await workspace.cacheCommand(["ls"])["entries"] as? [Any])?.isEmpty == true)
+        #expect(FileManager.default.fileExists(atPath: workspace.cache.path))
+        let history = try await SutradharCLI.run(["runs", "ls", "--json", "--cache-dir", workspace.cache.path], timeout: .seconds(60))
+        #expect(history.stdout.contains(#""pipeline":"cleared""#), "the history went with the cache: \(history.stdout)")
+
+        let rerun = try await workspace.run(pipeline)
+        #expect(rerun.exitCode == 0 && rerun.cached("image") == false, rerun.diagnosis)
+    }
+
     // MARK: nix and Docker
 
     @Test(.requiresNix, .requiresDocker) func rerunOfTheSameCommitIsCachedAndNoCacheRunsTheWorkAgain() async throws {
