@@ -83,7 +83,7 @@ let package = Package(
         ),
         .target(
             name: "RunHistory",
-            dependencies: ["Engine", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Engine", "BuildCache", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -309,11 +309,16 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         if let error = error as? POSIXError { return error.code.rawValue }
         let bridged = error as NSError
         if bridged.domain == NSPOSIXErrorDomain { return Int32(bridged.code) }
-        if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return Int32(underlying.code)
+        if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? any Error, let code = posixCode(of: underlying) {
+            return code
         }
-        if bridged.domain == NSCocoaErrorDomain, bridged.code == NSFileWriteOutOfSpaceError { return ENOSPC }
-        return nil
+        guard bridged.domain == NSCocoaErrorDomain else { return nil }
+        switch bridged.code {
+        case NSFileWriteOutOfSpaceError: return ENOSPC
+        case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return EACCES
+        case NSFileWriteVolumeReadOnlyError: return EROFS
+        default: return nil
+        }
     }
 
     /// Whether the filesystem holding `root` (or its nearest existing parent) has under 64 KiB
@@ -333,7 +338,9 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         return CacheIndex.isDiskFull(error)
     }
 
-    static func describe(_ error: any Error) -> String {
+    /// A file or database error in a few words ("Permission denied", "No space left on
+    /// device"), not Foundation's whole NSError description.
+    public static func describe(_ error: any Error) -> String {
         if let code = posixCode(of: error) { return String(cString: strerror(code)) }
         if let error = error as? CacheError { return error.message }
         return CacheIndex.describe(error)

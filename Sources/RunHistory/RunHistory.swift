@@ -1,3 +1,4 @@
+import BuildCache
 import Engine
 import Foundation
 import GRDB
@@ -25,7 +26,7 @@ public final class RunHistory: Sendable {
             database = try DatabasePool(path: folder.appendingPathComponent("history.sqlite").path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {
-            throw RunHistoryError("cannot open the run history in \(folder.path): \(error)")
+            throw RunHistoryError("cannot open the run history in \(folder.path): \(CacheError.describe(error))")
         }
     }
 

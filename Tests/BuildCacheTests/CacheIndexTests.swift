@@ -206,6 +206,15 @@ import Testing
         }
     }
 
+    @Test func fileErrorsAreDescribedInAFewWordsNotAsFoundationDumps() {
+        let denied = NSError(domain: NSCocoaErrorDomain, code: NSFileWriteNoPermissionError,
+                             userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EACCES))])
+        #expect(CacheError.describe(denied) == "Permission denied")
+        #expect(CacheError.describe(NSError(domain: NSCocoaErrorDomain, code: NSFileWriteNoPermissionError)) == "Permission denied")
+        #expect(CacheError.describe(NSError(domain: NSCocoaErrorDomain, code: NSFileWriteOutOfSpaceError)) == "No space left on device")
+        #expect(CacheError.describe(POSIXError(.EROFS)) == "Read-only file system")
+    }
+
     @Test func aFullDiskFailsTheStoreWithAClearErrorAndLeavesNoPartialEntry() throws {
         try withCacheRoot { root in
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
