@@ -43,6 +43,20 @@ struct SourceSelection: Sendable, CustomStringConvertible {
         case .snapshot(let path): return path
         }
     }
+
+    /// A local folder asked for a commit must be a repository (a working tree or a bare one);
+    /// libgit2 alone would say it "cannot read the source" and suggest credentials.
+    func checkIsARepository(_ location: String) throws {
+        guard !SourceSpec.isURL(location) || location.hasPrefix("file://") else { return }
+        let path = location.hasPrefix("file://") ? String(location.dropFirst("file://".count)) : location
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
+        let exists = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
+        guard !exists(".git"), !(exists("HEAD") && exists("objects")) else { return }
+        throw StageFailure("\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
+            + "A folder is built as it is with 'source: { path: … }' or --source FOLDER without --commit; "
+            + "to build a commit, name its repository.")
+    }
 }
 
 /// The checkout a run's stages work on.
@@ -67,6 +81,7 @@ enum CheckoutStep {
             let commit: ResolvedCommit
             switch source.mode {
             case .git(let location):
+                try source.checkIsARepository(location)
                 mirror = GitMirror(source: location, mirrorsRoot: cache.folder(.mirrors))
                 commit = try await mirror.resolve(ref: source.ref, progress: progress)
             case .snapshot(let path):

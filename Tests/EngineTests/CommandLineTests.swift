@@ -148,6 +148,28 @@ struct CommandLineTests {
         }
     }
 
+    @Test func aCommitOfAFolderThatIsNoRepositoryIsRefusedSayingSo() async throws {
+        try await Workspace.with { workspace in
+            let folder = workspace.root.appendingPathComponent("plain")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try "just files\n".write(to: folder.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+            let definition = try workspace.writePipeline("""
+                version: 1
+                name: plain
+                source: { path: ./plain }
+                stages:
+                  image:
+                    nix-build: {}
+
+                """)
+            let result = try await workspace.sutradhar(["run", definition, "--json", "--commit", "HEAD"])
+            #expect(result.exitCode == 1, "\(result.transcript)")
+            let error = result.stage("checkout")?["error"] as? String ?? ""
+            #expect(error.contains("\(folder.path) is a folder, not a git repository") && error.contains("'HEAD'"), "\(error)")
+            #expect(result.stage("image")?["status"] as? String == "skipped")
+        }
+    }
+
     @Test func runOfABrokenDefinitionExits2AndStartsNothing() async throws {
         try await Workspace.with { workspace in
             let definition = try workspace.writePipeline(Self.broken, named: "broken")
