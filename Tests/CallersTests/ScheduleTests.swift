@@ -22,6 +22,9 @@ import Testing
 
             #expect(installed.exitCode == 0, "\(installed.transcript)")
             #expect(installedDefault.exitCode == 0, "\(installedDefault.transcript)")
+            if commandExists("systemd-analyze") {
+                #expect(installed.stdout.contains("next: "), "systemd's next elapse is not shown: \(installed.transcript)")
+            }
             // The units are outside the user manager's folder: the commands are printed, not run.
             #expect(installed.stdout.contains("systemctl --user enable --now \(units.path)/sutradhar-nightly-weekdays.timer"),
                     "\(installed.transcript)")
@@ -61,6 +64,26 @@ import Testing
             let again = try await SutradharCLI.run(["schedule", "remove", "weekdays", "--user-unit-dir", units.path], workingDirectory: workspace.root)
             #expect(again.exitCode == 2, "\(again.transcript)")
             #expect(again.stderr.contains("schedule ls"), "\(again.transcript)")
+        }
+    }
+
+    /// A schedule systemd cannot parse would give a timer that never fires: where systemd is
+    /// installed it is refused before anything is written; elsewhere it cannot be checked.
+    @Test func aScheduleSystemdCannotParseIsRefusedWhereSystemdCanTell() async throws {
+        try await Workspace.with { workspace in
+            let repository = workspace.root.appendingPathComponent("project")
+            try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+            try workspace.writePipeline(fixturePipeline(name: "vague", repository: repository, extra: #"schedule: "every tuesday-ish""#),
+                                        named: "vague", in: "pipelines")
+            let units = workspace.root.appendingPathComponent("units")
+            let result = try await workspace.sutradhar(["schedule", "install", "vague", "--user-unit-dir", units.path])
+            if commandExists("systemd-analyze") {
+                #expect(result.exitCode == 2, "\(result.transcript)")
+                #expect(result.stderr.contains("schedule 'every tuesday-ish' is not a systemd calendar expression"), "\(result.transcript)")
+                #expect(!FileManager.default.fileExists(atPath: units.path), "units were written")
+            } else {
+                #expect(result.exitCode == 0, "\(result.transcript)")
+            }
         }
     }
 

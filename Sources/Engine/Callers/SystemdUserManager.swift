@@ -194,10 +194,17 @@ enum Systemctl {
     struct Outcome {
         let succeeded: Bool
         let errorText: String
+        var outputText = ""
     }
 
     /// `systemctl --user ARGUMENTS`, killed (process group) after `deadline`.
     static func run(_ arguments: [String]) async throws -> Outcome {
+        try await runBounded("systemctl", ["--user"] + arguments, deadline: deadline)
+    }
+
+    /// Runs the tool `name` (found on PATH) in its own session, killing its process group after
+    /// `deadline`; its output is kept up to 64 KiB per stream.
+    static func runBounded(_ name: String, _ arguments: [String], deadline: Duration) async throws -> Outcome {
         var platformOptions = PlatformOptions()
         platformOptions.createSession = true
         platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
@@ -205,10 +212,11 @@ enum Systemctl {
         return try await withThrowingTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 let result = try await Subprocess.run(
-                    .name("systemctl"), arguments: Arguments(["--user"] + arguments), platformOptions: options,
-                    input: .none, output: .discarded, error: .string(limit: 64 * 1024))
+                    .name(name), arguments: Arguments(arguments), platformOptions: options,
+                    input: .none, output: .string(limit: 64 * 1024), error: .string(limit: 64 * 1024))
                 return Outcome(succeeded: result.terminationStatus.isSuccess,
-                               errorText: result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))
+                               errorText: result.standardError.trimmingCharacters(in: .whitespacesAndNewlines),
+                               outputText: result.standardOutput)
             }
             group.addTask {
                 try await Task.sleep(for: deadline)
@@ -220,5 +228,33 @@ enum Systemctl {
             }
             return outcome
         }
+    }
+}
+
+/// What `systemd-analyze calendar` says of a `schedule:` value, where systemd is installed.
+public enum CalendarCheck: Sendable, Equatable {
+    /// systemd accepts it; `nextElapse` is when it would next fire, as systemd prints it.
+    case valid(nextElapse: String?)
+    /// systemd refuses it, with systemd's words.
+    case invalid(String)
+    /// It could not be checked here (no systemd-analyze).
+    case unchecked
+
+    /// Asks `systemd-analyze calendar EXPRESSION`.
+    public static func of(_ expression: String) async -> CalendarCheck {
+        let outcome: Systemctl.Outcome
+        do {
+            outcome = try await Systemctl.runBounded("systemd-analyze", ["calendar", expression], deadline: .seconds(10))
+        } catch {
+            return .unchecked  // not installed, or it could not be started
+        }
+        guard outcome.succeeded else {
+            return outcome.errorText.isEmpty ? .unchecked : .invalid(outcome.errorText)
+        }
+        let next = outcome.outputText.split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix("Next elapse:") }
+            .map { String($0.dropFirst("Next elapse:".count)).trimmingCharacters(in: .whitespaces) }
+        return .valid(nextElapse: next)
     }
 }

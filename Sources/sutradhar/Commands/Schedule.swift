@@ -55,6 +55,13 @@ struct Schedule: AsyncParsableCommand {
             } catch {
                 throw CommandFailure(Exit.invalidDefinition, "\(path): \(error.description)")
             }
+            // A timer systemd cannot parse would be written and then never fire: refuse it now.
+            let calendar = await CalendarCheck.of(units.schedule)
+            if case .invalid(let words) = calendar {
+                throw CommandFailure(Exit.invalidDefinition,
+                                     "\(path): schedule '\(units.schedule)' is not a systemd calendar expression (\(words)); "
+                                        + "write e.g. 'daily', '*-*-* 02:30:00' or 'Mon..Fri 03:00'")
+            }
             let outcome: (files: [URL], activation: SystemdUserManager.Activation)
             do {
                 outcome = try await unitOptions.manager.install(units)
@@ -63,6 +70,7 @@ struct Schedule: AsyncParsableCommand {
             }
             for file in outcome.files { print("wrote \(file.path)") }
             print("runs: \(units.executable) nightly \(units.definitionFile)   on: \(units.schedule)")
+            if case .valid(let next?) = calendar { print("next: \(next)") }
             Schedule.report(outcome.activation, done: "enabled \(units.timerName)")
         }
     }
