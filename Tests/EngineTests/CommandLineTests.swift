@@ -103,10 +103,7 @@ struct CommandLineTests {
     @Test func onATerminalTheVerdictIsTheLastLine() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
-            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
-            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
-            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
-                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let definition = try workspace.oneStagePipeline()
             let command = [SutradharCLI.executable.path, "run", definition, "--cache-dir", workspace.cache.path]
                 .map { "'\($0)'" }.joined(separator: " ")
             for _ in 0..<3 {
@@ -198,10 +195,7 @@ struct CommandLineTests {
 
     @Test func unknownStageAndBadJobsExit2() async throws {
         try await Workspace.with { workspace in
-            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
-            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
-            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
-                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let definition = try workspace.oneStagePipeline()
 
             let stage = try await workspace.sutradhar(["run", definition, "--stage", "nosuch"])
             #expect(stage.exitCode == 2, "\(stage.transcript)")
@@ -220,10 +214,7 @@ struct CommandLineTests {
     @Test func anUnreachableNixDaemonIsAnEnvironmentProblemInRunAndDoctor() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
-            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
-            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
-            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
-                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let definition = try workspace.oneStagePipeline()
             let nobody = ["NIX_REMOTE": "unix://\(workspace.root.path)/no-daemon.socket"]
 
             let run = try await workspace.sutradhar(["run", definition, "--json"], environment: nobody)
@@ -247,10 +238,7 @@ struct CommandLineTests {
 
     @Test func missingNixExits3WithAnInstallHintAndChecksNothingOut() async throws {
         try await Workspace.with { workspace in
-            let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo"))
-            try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
-            let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory,
-                                                                      stages: [(name: "a", installable: ".#a", needs: [])]))
+            let definition = try workspace.oneStagePipeline()
             // A PATH holding only git and a shell: no nix anywhere on it.
             let bin = workspace.root.appendingPathComponent("bin")
             try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)

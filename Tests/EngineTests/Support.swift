@@ -133,6 +133,16 @@ enum ScriptFlake {
     }
 }
 
+extension Workspace {
+    /// A repository (`repo/`) whose flake has one quick package, `a`, and a pipeline building it
+    /// in the stage `a`; returns the pipeline's path.
+    func oneStagePipeline() throws -> String {
+        let repository = try makeRepository(at: root.appendingPathComponent("repo"))
+        try ScriptFlake.commit(["a": ScriptFlake.writing("a")], to: repository)
+        return try writePipeline(nixPipeline(repository: repository.directory, stages: [(name: "a", installable: ".#a", needs: [])]))
+    }
+}
+
 /// Makes an empty repository with a `main` branch in `folder`.
 func makeRepository(at folder: URL) throws -> GitFixtureRepository {
     try GitFixtureRepository(at: folder)
