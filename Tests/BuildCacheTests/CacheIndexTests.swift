@@ -78,6 +78,7 @@ import Testing
             #expect(cache.entry(kind: "nix-build", key: key) == nil)
             #expect(!FileManager.default.fileExists(atPath: file.path))
             cache.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             let report = try cache.collectGarbage(GCPolicy())
             #expect(report.orphans.contains(temporary.path))
             #expect(!FileManager.default.fileExists(atPath: temporary.path))
@@ -97,6 +98,7 @@ import Testing
                 Thread.sleep(forTimeInterval: 0.02)
             }
             writer.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             // Another "run" (its own holds) uses the oldest entry.
             let run = try BuildCache(root: root)
             #expect(run.entry(kind: "nix-build", key: keys[0]) != nil)
@@ -121,6 +123,7 @@ import Testing
             #expect(run.entry(kind: "nix-build", key: keys[0]) != nil)
             // Once the run ends, it can be evicted.
             run.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             #expect(try gc.collectGarbage(GCPolicy(maxSize: 0)).evicted.map(\.record.key) == [keys[0].hex])
         }
     }
@@ -132,6 +135,7 @@ import Testing
                 try cache.store(kind: "docker-load", key: CacheKey(["age", "\(index)"]), pipeline: "p", outputs: ["image": "sha256:\(index)"])
             }
             cache.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             let future = Date().addingTimeInterval(3600)
             let kept = try cache.collectGarbage(GCPolicy(maxAge: .seconds(7200)), now: future)
             #expect(kept.evicted.isEmpty)
@@ -149,6 +153,7 @@ import Testing
             try cache.store(kind: "nix-build", key: CacheKey(["mine"]), pipeline: "mine", outputs: ["out": content.path])
             try cache.store(kind: "nix-build", key: CacheKey(["theirs"]), pipeline: "theirs", outputs: ["out": content.path])
             cache.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             let report = try cache.collectGarbage(GCPolicy(maxSize: 0), pipeline: "mine")
             #expect(report.evicted.map(\.record.pipeline) == ["mine"])
             #expect(try cache.records().map(\.pipeline) == ["theirs"])
@@ -176,6 +181,7 @@ import Testing
             run.releaseHolds()
 
             cache.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             let report = try cache.collectGarbage(GCPolicy(maxSize: 0))
             #expect(report.evicted.first?.removedPaths.contains(folder.path) == true)
             #expect(!FileManager.default.fileExists(atPath: folder.path))
@@ -195,6 +201,7 @@ import Testing
             #expect { try cache.clear() } throws: { ($0 as? CacheError)?.code == .busy }
             run.releaseHolds()
             cache.releaseHolds()
+            waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
 
             let report = try cache.clear()
             #expect(report.entries == 1)
@@ -278,6 +285,26 @@ func withCacheRootAsync(_ body: (URL) async throws -> Void) async throws {
 }
 
 /// A file of `bytes` bytes beside the cache root, standing in for a store path.
+/// Waits (up to 2 s each) until every lock file under `folder` can be taken exclusively.
+/// Call it after releasing holds, before a gc that expects them free: other tests in this
+/// process spawn children all the time, and a child shares this process's open lock files from
+/// its fork until its exec closes them (O_CLOEXEC), so a just-released lock can stay taken for
+/// that moment.
+func waitUntilNothingIsLocked(in folder: URL) {
+    guard let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey]) else { return }
+    for case let file as URL in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            let descriptor = open(file.path, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { break }
+            let free = flock(descriptor, LOCK_EX | LOCK_NB) == 0
+            close(descriptor)
+            if free { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+}
+
 func makeContent(in root: URL, name: String, bytes: Int) throws -> URL {
     let url = root.deletingLastPathComponent().appendingPathComponent("content/\(name)")
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -36,6 +36,7 @@ import Testing
         #expect(try await second.value == "run-2 image\n")
         #expect(heldBy.withLock { $0 } == ["run-1 image"], "onWait is called once, with the holder's line")
         #expect(try String(contentsOf: lock, encoding: .utf8).isEmpty, "a free lock still names a holder")
+        waitUntilNothingIsLocked(in: folder)  // see there: children of other tests may share it a moment
         #expect(try await FileLock.withLockIfFree(at: lock) { true } == true)
     }
 
