@@ -69,11 +69,12 @@ public final class RunHistory: Sendable {
         try database.write { db in try run.insert(db) }
     }
 
-    func finish(run id: String, summary: RunSummary) throws {
+    /// Records how the run ended: its status and stages, and `summaryLine`, the run-finished
+    /// event exactly as the run printed it.
+    func finish(run id: String, summary: RunSummary, summaryLine: String) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE run SET status = ?, commitSHA = ?, durationMilliseconds = ?, summary = ? WHERE id = ?",
-                           arguments: [summary.status.rawValue, summary.commit, summary.durationMilliseconds,
-                                       RunEvent(run: id, .runFinished(summary)).jsonLine(), id])
+                           arguments: [summary.status.rawValue, summary.commit, summary.durationMilliseconds, summaryLine, id])
             for stage in summary.stages {
                 try StageRecord(runID: id, name: stage.name, kind: stage.kind, status: stage.status.rawValue, cached: stage.cached,
                                 durationMilliseconds: stage.durationMilliseconds, error: stage.error).save(db)

@@ -33,7 +33,8 @@ public final class HistoryRecorder: Sendable {
             case .log(let stage, _, let line):
                 try append(line, run: event.run, stage: stage)
             case .runFinished(let summary):
-                try history.finish(run: event.run, summary: summary)
+                // The very line the run printed (same time stamp), for `runs show --json`.
+                try history.finish(run: event.run, summary: summary, summaryLine: event.jsonLine())
                 state.withLock { state in
                     state.files.values.forEach { try? $0.close() }
                     state.files.removeAll()
