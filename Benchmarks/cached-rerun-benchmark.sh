@@ -55,9 +55,9 @@ TAG="sutradhar-cached-rerun-benchmark:run-$$"
 LABEL="dev.sutradhar.benchmark=cached-rerun-$$"
 EXAMPLE_TAG="hello-server:latest"  # the tag Examples/hello-server's archive carries
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-say() { printf '[cached-rerun-benchmark] %s\n' "$*" >&2; }
-die() { printf '[cached-rerun-benchmark] error: %s\n' "$*" >&2; exit 1; }
+BENCHMARK=cached-rerun-benchmark
+# shellcheck source=Benchmarks/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ "$ITERATIONS" =~ ^[0-9]+$ && "$ITERATIONS" -ge 1 ]] || die "ITERATIONS must be a positive whole number (got '$ITERATIONS')"
 [[ "$HISTORY_ROUNDS" =~ ^[0-9]+$ && "$HISTORY_ROUNDS" -ge 1 ]] || die "HISTORY_ROUNDS must be a positive whole number (got '$HISTORY_ROUNDS')"
@@ -70,22 +70,10 @@ command -v jq >/dev/null || die "jq is missing: apt-get install jq (scripts/setu
 command -v git >/dev/null || die "git is missing: apt-get install git"
 command -v nix >/dev/null || die "nix is missing: run scripts/setup.sh"
 [ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static (the example image copies it)"
-DOCKER=""
-for candidate in /usr/local/bin/docker /usr/bin/docker; do
-    [ -x "$candidate" ] && { DOCKER="$candidate"; break; }
-done
-[ -n "$DOCKER" ] || die "no docker CLI at /usr/local/bin/docker or /usr/bin/docker (the by-hand script needs one)"
-"$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 \
-    || die "the docker CLI cannot reach the daemon at $DOCKER_HOST: start it (scripts/setup.sh) or set DOCKER_HOST"
+find_docker_cli "the by-hand script"
 
 # --- the binary ----------------------------------------------------------------------------
-if [ -z "${SUTRADHAR:-}" ]; then
-    say "building the release binary (swift build -c release --scratch-path .build-bench)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar >&2) \
-        || die "the release build failed"
-    SUTRADHAR="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar"
-fi
-[ -x "$SUTRADHAR" ] || die "SUTRADHAR=$SUTRADHAR is not an executable"
+use_release_binary
 
 # --- work folder and cleanup ---------------------------------------------------------------
 WORK="$(mktemp -d "$WORK_PARENT/sutradhar-cached-rerun-benchmark.XXXXXX")"

@@ -45,9 +45,9 @@ TARGET_RATIO=1.05
 TARGET_RSS_MIB=64
 TAG="sutradhar-load-benchmark:latest"
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-say() { printf '[load-benchmark] %s\n' "$*" >&2; }
-die() { printf '[load-benchmark] error: %s\n' "$*" >&2; exit 1; }
+BENCHMARK=load-benchmark
+# shellcheck source=Benchmarks/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ "$SIZE_MIB" =~ ^[0-9]+$ && "$SIZE_MIB" -ge 4 ]] || die "SIZE_MIB must be a whole number of MiB, at least 4 (got '$SIZE_MIB')"
 [[ "$ITERATIONS" =~ ^[0-9]+$ && "$ITERATIONS" -ge 1 ]] || die "ITERATIONS must be a positive whole number (got '$ITERATIONS')"
@@ -57,22 +57,10 @@ case "$COMPRESS" in none|gzip) ;; *) die "COMPRESS must be none or gzip (got '$C
 command -v jq >/dev/null || die "jq is missing: apt-get install jq (scripts/setup.sh installs it)"
 command -v nix >/dev/null || die "nix is missing: run scripts/setup.sh"
 [ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static (scripts/setup.sh installs it)"
-DOCKER=""
-for candidate in /usr/local/bin/docker /usr/bin/docker; do
-    [ -x "$candidate" ] && { DOCKER="$candidate"; break; }
-done
-[ -n "$DOCKER" ] || die "no docker CLI at /usr/local/bin/docker or /usr/bin/docker (the comparison needs one)"
-"$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 \
-    || die "the docker CLI cannot reach the daemon at $DOCKER_HOST: start it (scripts/setup.sh) or set DOCKER_HOST"
+find_docker_cli "the comparison"
 
 # --- the binary ----------------------------------------------------------------------------
-if [ -z "${SUTRADHAR:-}" ]; then
-    say "building the release binary (swift build -c release --scratch-path .build-bench)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar >&2) \
-        || die "the release build failed"
-    SUTRADHAR="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar"
-fi
-[ -x "$SUTRADHAR" ] || die "SUTRADHAR=$SUTRADHAR is not an executable"
+use_release_binary
 
 # --- work folder and cleanup ---------------------------------------------------------------
 WORK="$(mktemp -d "$WORK_PARENT/sutradhar-load-benchmark.XXXXXX")"

@@ -13,11 +13,7 @@ extension DockerEndToEndTests {
         /// The daemon hands a line longer than 16 KiB over in several frames; the log shows it as
         /// one line (cut at the log's line limit), not as pieces.
         @Test func aLongLineCutIntoFramesByTheDaemonIsLoggedAsOneLine() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("long-line.yaml", """
                     version: 1
                     name: e2e-long-line
@@ -42,11 +38,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func commandSeesTheReadOnlyCheckoutAndTheStageLimits() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                let marker = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, marker in
                 let pipeline = try workspace.write("container.yaml", """
                     version: 1
                     name: e2e-container
@@ -102,11 +94,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func expectExitPassesOnTheExpectedCodeAndFailsOnAnother() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("container.yaml", """
                     version: 1
                     name: e2e-container
@@ -139,11 +127,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func bridgeNetworkWithoutAllowNetworkFailsNamingTheFlag() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("container.yaml", """
                     version: 1
                     name: e2e-network

@@ -60,6 +60,20 @@ enum DockerE2E {
         }
     }
 
+    /// What the smoke and container tests start from: a workspace whose `src/` holds one marker
+    /// file (its name is passed on) and a tiny server image loaded into the daemon, removed
+    /// afterwards.
+    static func withServerImage(
+        _ body: (DockerE2EWorkspace, _ server: (tag: String, id: String), _ host: String, _ marker: String) async throws -> Void
+    ) async throws {
+        let host = try Self.host()
+        try await withWorkspace { workspace in
+            let server = try loadServerImage(host: host, in: workspace)
+            defer { removeImages([server.id], host: host) }
+            try await body(workspace, server, host, try workspace.makePlainSource())
+        }
+    }
+
     /// Runs `sutradhar run PIPELINE --json --cache-dir … --docker-host …` (plus `extra`).
     static func run(_ pipeline: URL, workspace: DockerE2EWorkspace, host: String, extra: [String] = [],
                     timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {

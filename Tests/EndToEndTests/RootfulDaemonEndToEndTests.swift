@@ -63,7 +63,7 @@ enum RootfulDockerd {
         let folder = "/tmp/sutradhar-rf-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
         let log = folder + "/dockerd.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)  // FileHandle(forWritingTo:) below throws if it failed
         let process = Process()
         process.executableURL = URL(fileURLWithPath: dockerd)
         process.arguments = [

@@ -82,11 +82,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func requireEnforcedRefusesAMemoryLimitTheDaemonWouldIgnore() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, extra: """
                           limits: { memory: 256MiB, require-enforced: true }
                     """))
@@ -108,11 +104,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func theServersCommandAndEnvironmentAreTheStagesOwn() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 // The root is read-only: the server writes its page to the tmpfs /tmp.
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, extra: """
                           command: [sh, -c, "mkdir -p /tmp/www && echo \\"$GREETING from $0\\" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
@@ -131,11 +123,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func wrongExpectedStdoutFailsNamingTheExpectation() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, probe: """
                             exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
                             expect-stdout: not-what-the-server-says
@@ -155,11 +143,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func serverThatNeverAnswersTimesOutAtTheStageTimeout() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "5s", extra: """
                           command: [sleep, "3600"]
                     """, probe: """
@@ -183,11 +167,7 @@ extension DockerEndToEndTests {
         }
 
         @Test func interruptDuringSmokeExits130AndRemovesTheContainers() async throws {
-            let host = try DockerE2E.host()
-            try await DockerE2E.withWorkspace { workspace in
-                let server = try DockerE2E.loadServerImage(host: host, in: workspace)
-                defer { DockerE2E.removeImages([server.id], host: host) }
-                _ = try workspace.makePlainSource()
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "120s", probe: """
                             exec: [wget, -qO-, "http://127.0.0.1:8080/nothing-here"]
                             attempts: 1000
