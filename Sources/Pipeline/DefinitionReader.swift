@@ -6,6 +6,9 @@ final class DefinitionReader {
     /// The file named in every diagnostic.
     let file: String
     private(set) var diagnostics: [Diagnostic] = []
+    /// Every reference to another stage read so far, in reading order, kept apart from the specs
+    /// so that the cross-stage checks see a stage's references even when its spec fails.
+    private(set) var references: [StageReference] = []
 
     init(file: String) {
         self.file = file
@@ -20,8 +23,16 @@ final class DefinitionReader {
         diagnostics.append(Diagnostic(position(of: node), message))
     }
 
-    /// Reads `node` as a mapping named `path` (a dotted field path used in messages).
-    func mapping(_ node: Node, path: String) -> MappingReader? {
+    /// A reference to another stage written at `node`, recorded in `references`.
+    func reference(to name: String, field: String, at node: Node?, requiredKind: String? = nil) -> StageReference {
+        let reference = StageReference(name: name, field: field, position: position(of: node), requiredKind: requiredKind)
+        references.append(reference)
+        return reference
+    }
+
+    /// Reads `node` as a mapping named `path` (a dotted field path used in messages) whose place
+    /// in the definition language is `schema` (see `DefinitionSchema`).
+    func mapping(_ node: Node, path: String, schema: [String]) -> MappingReader? {
         guard case .mapping(let mapping) = node else {
             report(node, "\(Self.name(of: path)) must be a mapping (key: value lines), not \(node.kindDescription)")
             return nil
@@ -40,7 +51,7 @@ final class DefinitionReader {
             fields[scalar.string] = (key, value)
             order.append(scalar.string)
         }
-        return MappingReader(reader: self, node: node, path: path, fields: fields, order: order)
+        return MappingReader(reader: self, node: node, path: path, schema: schema, fields: fields, order: order)
     }
 
     /// How messages name the mapping at `path`: the root has no path.
@@ -76,6 +87,8 @@ struct MappingReader {
     let reader: DefinitionReader
     let node: Node
     let path: String
+    /// Where this mapping sits in the definition language, e.g. `["stages", "*", "smoke"]`.
+    let schema: [String]
     let fields: [String: (key: Node, value: Node)]
     /// Keys in file order.
     let order: [String]
@@ -163,7 +176,7 @@ struct MappingReader {
 
     /// A mapping of names to strings (e.g. nix options, environment), in file order.
     func stringPairs(_ key: String) -> [(name: String, value: String)]? {
-        guard let value = value(key), let nested = reader.mapping(value, path: fieldPath(key)) else { return nil }
+        guard let value = value(key), let nested = reader.mapping(value, path: fieldPath(key), schema: schema + [key]) else { return nil }
         return nested.order.compactMap { name in
             let node = nested.fields[name]!.value
             // Scalars of any type (numbers, booleans) are passed on as written.
@@ -180,16 +193,41 @@ struct MappingReader {
             if required { reportMissing(key) }
             return nil
         }
-        return reader.mapping(value, path: fieldPath(key))
+        return reader.mapping(value, path: fieldPath(key), schema: schema + [key])
     }
 
-    /// Reports every key not in `allowed`, with the nearest allowed key as a suggestion.
-    func rejectUnknownKeys(allowed: [String]) {
-        for key in order where !allowed.contains(key) {
-            reader.report(keyNode(key), "unknown key '\(key)' in \(DefinitionReader.name(of: path))"
-                + DidYouMean.hint(for: key, among: allowed)
-                + (DidYouMean.suggestion(for: key, among: allowed) == nil ? "; allowed: \(allowed.joined(separator: ", "))" : ""))
+    /// Reports every key neither in `allowed` nor in `refused` (keys refused with their own
+    /// message elsewhere): where it belongs if it is a field of another level, else the nearest
+    /// allowed key, else the allowed keys in their documented order. Refused keys are never
+    /// suggested or listed.
+    func rejectUnknownKeys(allowed: [String], refused: some Collection<String> = [String]()) {
+        for key in order where !allowed.contains(key) && !refused.contains(key) {
+            reader.report(keyNode(key), unknownKeyMessage(key, in: DefinitionReader.name(of: path), allowed: allowed,
+                                                          listing: "; allowed: \(allowed.joined(separator: ", "))"))
         }
+    }
+
+    /// The message for `key`, not allowed in this mapping (named `name` in the message):
+    /// misplaced (a field of another level, and where to move it), a typo of an allowed key, a
+    /// typo of another level's key, or unknown with `listing` (what is allowed here).
+    func unknownKeyMessage(_ key: String, in name: String, allowed: [String], listing: String) -> String {
+        switch DefinitionSchema.placement(of: key, at: schema, siblings: order) {
+        case .move(let advice):
+            return "misplaced key '\(key)' in \(name): \(advice)"
+        case .otherKind(let advice):
+            return "unknown key '\(key)' in \(name): \(advice)" + listing
+        case nil:
+            break
+        }
+        if let suggestion = DidYouMean.suggestion(for: key, among: allowed) {
+            return "unknown key '\(key)' in \(name); did you mean '\(suggestion)'?"
+        }
+        // A typo of a field that belongs elsewhere: suggest it with where it goes.
+        if let suggestion = DidYouMean.suggestion(for: key, among: DefinitionSchema.allKeys),
+           case .move(let advice) = DefinitionSchema.placement(of: suggestion, at: schema, siblings: order) {
+            return "unknown key '\(key)' in \(name); did you mean '\(suggestion)'? \(advice)"
+        }
+        return "unknown key '\(key)' in \(name)" + listing
     }
 }
 

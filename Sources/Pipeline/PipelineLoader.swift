@@ -20,7 +20,8 @@ public enum PipelineLoader {
     public static func load(path: String, implementedKinds: Set<String>? = nil) throws(DefinitionError) -> Plan {
         let url = URL(fileURLWithPath: path)
         let text = try readBounded(path: path)
-        let definition = try parse(yaml: text, file: path, directory: url.deletingLastPathComponent())
+        let definition = try parse(yaml: text, file: path, directory: url.deletingLastPathComponent(),
+                                   implementedKinds: implementedKinds)
         return try Planner.plan(definition, implementedKinds: implementedKinds)
     }
 
@@ -42,8 +43,14 @@ public enum PipelineLoader {
     }
 
     /// Parses and checks a definition's text (no planning). `directory` resolves relative paths.
+    ///
+    /// When anything is wrong, the checks between stages (unknown or wrong-kind references,
+    /// cycles, kinds outside `implementedKinds`) run too, on every stage that could be read at
+    /// all, so that one broken stage does not hide the problems of the others. A definition
+    /// read without problems gets those checks from `Planner.plan`.
     /// - Throws: `DefinitionError` with every problem found.
-    public static func parse(yaml: String, file: String, directory: URL) throws(DefinitionError) -> PipelineDefinition {
+    public static func parse(yaml: String, file: String, directory: URL,
+                             implementedKinds: Set<String>? = nil) throws(DefinitionError) -> PipelineDefinition {
         let reader = DefinitionReader(file: file)
         // Counted on libyaml's events before composing: Yams hashes every mapping key while
         // composing, so a key aliasing an exponential tree would hang before a count on the tree.
@@ -62,9 +69,10 @@ public enum PipelineLoader {
         } catch {
             throw DefinitionError([syntaxDiagnostic(error, file: file)])
         }
-        let definition = readDefinition(root, reader: reader, directory: directory)
+        let (definition, outlines) = readDefinition(root, reader: reader, directory: directory)
         guard reader.diagnostics.isEmpty, let definition else {
-            throw DefinitionError(reader.diagnostics)
+            let graph = Planner.check(outlines, implementedKinds: implementedKinds).diagnostics
+            throw DefinitionError(reader.diagnostics + graph)
         }
         return definition
     }
@@ -74,9 +82,14 @@ public enum PipelineLoader {
             switch yamlError {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                  .composer(_, let problem, let mark, _):
-                return Diagnostic(SourcePosition(file: file, line: mark.line, column: mark.column), "YAML syntax: \(problem)")
-            case .reader(let problem, _, let offset, _):
-                return Diagnostic(SourcePosition(file: file, line: 1, column: 1), "YAML: \(problem) at byte \(offset)")
+                let position = SourcePosition(file: file, line: mark.line, column: mark.column)
+                if problem.hasPrefix("Maximum nesting level reached") {
+                    // libyaml's own text names its C setter and ends with a stray ')'.
+                    return Diagnostic(position, "YAML syntax: nested more than \(maximumNesting) levels deep; a pipeline definition needs a handful")
+                }
+                return Diagnostic(position, "YAML syntax: \(problem)")
+            case .reader(let problem, let offset, _, let yaml):
+                return readerDiagnostic(problem: problem, offset: offset, yaml: yaml, file: file)
             case .duplicatedKeysInMapping(let duplicates, let context):
                 // Yams refuses duplicate keys itself; its mark is the key's first occurrence.
                 let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
@@ -89,11 +102,50 @@ public enum PipelineLoader {
         return Diagnostic(SourcePosition(file: file, line: 1, column: 1), "YAML: \(error)")
     }
 
-    private static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "stages"]
-    private static let stageKeys = ["needs", "timeout", "description"]
+    /// libyaml's nesting limit (its `MAX_NESTING_LEVEL`), named in the message when it is reached.
+    static let maximumNesting = 1000
 
-    private static func readDefinition(_ root: Node, reader: DefinitionReader, directory: URL) -> PipelineDefinition? {
-        guard let top = reader.mapping(root, path: "") else { return nil }
+    /// A problem found while decoding the text, before any token: libyaml's offset for it is
+    /// where its scanner stood (usually 0, having decoded the whole buffer ahead), so a character
+    /// YAML does not allow is found again here and reported where it really is.
+    private static func readerDiagnostic(problem: String, offset: Int?, yaml: String, file: String) -> Diagnostic {
+        var line = 1, column = 1
+        var previous: Unicode.Scalar?
+        for scalar in yaml.unicodeScalars {
+            if !isAllowedInYAML(scalar) {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+                return Diagnostic(SourcePosition(file: file, line: line, column: column),
+                                  "YAML: the definition contains a control character (\(code)) that YAML does not allow; remove it")
+            }
+            // Line breaks as libyaml counts them: LF, CR, and CR LF once (at its CR).
+            switch scalar {
+            case "\n" where previous == "\r": break
+            case "\n", "\r": (line, column) = (line + 1, 1)
+            default: column += 1
+            }
+            previous = scalar
+        }
+        return Diagnostic(SourcePosition(file: file, line: 1, column: 1), "YAML: \(problem) at character \(offset ?? 0)")
+    }
+
+    /// YAML 1.1's printable characters, the set libyaml's reader accepts.
+    static func isAllowedInYAML(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0D, 0x20...0x7E, 0x85, 0xA0...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+        default: return false
+        }
+    }
+
+    static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "stages"]
+    static let sourceKeys = ["git", "ref", "path"]
+    static let nixKeys = ["options"]
+    static let cacheKeys = ["max-size", "max-age"]
+    static let stageKeys = ["needs", "timeout", "description"]
+
+    private static func readDefinition(_ root: Node, reader: DefinitionReader,
+                                       directory: URL) -> (PipelineDefinition?, [StageOutline]) {
+        guard let top = reader.mapping(root, path: "", schema: []) else { return (nil, []) }
         top.rejectUnknownKeys(allowed: topLevelKeys)
 
         let version = top.int("version", in: 0...Int.max)
@@ -109,30 +161,30 @@ public enum PipelineLoader {
         let source = top.mapping("source", required: true).flatMap { readSource($0, directory: directory) }
         var nixOptions: [NixOptionSpec] = []
         if let nix = top.mapping("nix") {
-            nix.rejectUnknownKeys(allowed: ["options"])
+            nix.rejectUnknownKeys(allowed: nixKeys)
             nixOptions = (nix.stringPairs("options") ?? []).map { NixOptionSpec(name: $0.name, value: $0.value) }
         }
         var cache = CacheSettings()
         if let block = top.mapping("cache") {
-            block.rejectUnknownKeys(allowed: ["max-size", "max-age"])
+            block.rejectUnknownKeys(allowed: cacheKeys)
             cache = CacheSettings(maxSize: block.size("max-size"), maxAge: block.duration("max-age"))
         }
         let schedule = top.string("schedule")
         let description = top.string("description")
         let stagesBlock = top.mapping("stages", required: true)
-        let stages = stagesBlock.map { readStages($0) } ?? []
+        let (stages, outlines) = stagesBlock.map { readStages($0) } ?? ([], [])
         if let stagesBlock, stagesBlock.order.isEmpty {
             reader.report(top.value("stages"), "'stages' is empty; a pipeline needs at least one stage")
         }
 
-        guard let name, let source else { return nil }
-        return PipelineDefinition(file: reader.file, directory: directory, version: version ?? 1, name: name,
-                                  description: description, source: source, nixOptions: nixOptions,
-                                  cache: cache, schedule: schedule, stages: stages)
+        guard let name, let source else { return (nil, outlines) }
+        return (PipelineDefinition(file: reader.file, directory: directory, version: version ?? 1, name: name,
+                                   description: description, source: source, nixOptions: nixOptions,
+                                   cache: cache, schedule: schedule, stages: stages), outlines)
     }
 
     private static func readSource(_ block: MappingReader, directory: URL) -> SourceSpec? {
-        block.rejectUnknownKeys(allowed: ["git", "path", "ref"])
+        block.rejectUnknownKeys(allowed: sourceKeys)
         let position = block.reader.position(of: block.node)
         let ref = block.string("ref")
         switch (block.string("git"), block.string("path")) {
@@ -165,23 +217,30 @@ public enum PipelineLoader {
         return directory.appendingPathComponent(path).standardizedFileURL.path
     }
 
-    private static func readStages(_ block: MappingReader) -> [StageDefinition] {
+    /// The stages that could be read, and an outline of every stage, broken or not, for the
+    /// checks between stages.
+    private static func readStages(_ block: MappingReader) -> ([StageDefinition], [StageOutline]) {
         let reader = block.reader
-        return block.order.compactMap { name -> StageDefinition? in
+        var stages: [StageDefinition] = []
+        var outlines: [StageOutline] = []
+        for name in block.order {
             let keyNode = block.keyNode(name)
+            let position = reader.position(of: keyNode)
             if !StageNames.isValid(name) {
                 reader.report(keyNode, "stage name '\(name)' must be letters, digits, '-', '_' or '.'")
             }
             if name == checkoutStageName {
                 reader.report(keyNode, "'\(checkoutStageName)' is the name of the implicit first step; call this stage something else")
             }
-            guard let stage = reader.mapping(block.value(name)!, path: "stages.\(name)") else { return nil }
+            guard let stage = reader.mapping(block.value(name)!, path: "stages.\(name)", schema: DefinitionSchema.stage) else {
+                // It exists, so naming it is no second problem; its kind is unknown.
+                outlines.append(StageOutline(name: name, position: position, kind: nil, references: []))
+                continue
+            }
             let kindKeys = stage.order.filter { StageKinds.reader(for: $0) != nil }
             for key in stage.order where !stageKeys.contains(key) && StageKinds.reader(for: key) == nil {
-                let known = stageKeys + StageKinds.names
-                reader.report(stage.keyNode(key), "unknown key '\(key)' in stage '\(name)'" + DidYouMean.hint(for: key, among: known)
-                    + (DidYouMean.suggestion(for: key, among: known) == nil
-                        ? "; a stage has one kind (\(StageKinds.names.joined(separator: ", "))) and may have needs, timeout" : ""))
+                reader.report(stage.keyNode(key), stage.unknownKeyMessage(key, in: "stage '\(name)'", allowed: stageKeys + StageKinds.names,
+                    listing: "; a stage has one kind (\(StageKinds.names.joined(separator: ", "))) and may have \(stageKeys.joined(separator: ", "))"))
             }
             let needs = readNeeds(stage)
             let timeout = stage.duration("timeout")
@@ -194,19 +253,28 @@ public enum PipelineLoader {
                 } else {
                     reader.report(stage.keyNode(kindKeys[1]), "stage '\(name)' has more than one kind (\(kindKeys.joined(separator: ", "))); split it into stages")
                 }
-                return nil
+                outlines.append(StageOutline(name: name, position: position, kind: nil, references: needs))
+                continue
             }
             let kindNode = stage.value(kind)!
+            let schema = DefinitionSchema.stage + [kind]
             let body: MappingReader?
             if case .scalar = kindNode, kindNode.null != nil {
                 // `nix-build:` with nothing under it takes every default.
-                body = MappingReader(reader: reader, node: kindNode, path: "stages.\(name).\(kind)", fields: [:], order: [])
+                body = MappingReader(reader: reader, node: kindNode, path: "stages.\(name).\(kind)", schema: schema, fields: [:], order: [])
             } else {
-                body = reader.mapping(kindNode, path: "stages.\(name).\(kind)")
+                body = reader.mapping(kindNode, path: "stages.\(name).\(kind)", schema: schema)
             }
-            guard let body, let spec = StageKinds.reader(for: kind)!(body) else { return nil }
-            return StageDefinition(name: name, position: reader.position(of: keyNode), needs: needs, timeout: timeout, spec: spec)
+            // The references the kind block names are kept even if the rest of it fails.
+            let referencesBefore = reader.references.count
+            let spec = body.flatMap { StageKinds.reader(for: kind)!($0) }
+            outlines.append(StageOutline(name: name, position: position, kind: kind,
+                                         references: needs + reader.references[referencesBefore...]))
+            if let spec {
+                stages.append(StageDefinition(name: name, position: position, needs: needs, timeout: timeout, spec: spec))
+            }
         }
+        return (stages, outlines)
     }
 
     private static func readNeeds(_ stage: MappingReader) -> [StageReference] {

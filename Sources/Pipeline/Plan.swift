@@ -34,49 +34,76 @@ public struct PlannedStage: Sendable {
     public var kind: String { definition.kind }
 }
 
+/// What the checks between stages need of one stage. There is one for every stage that could
+/// be read at all, even one whose kind block failed, so that a definition with one broken stage
+/// still has the references of the others checked.
+struct StageOutline: Sendable {
+    let name: String
+    let position: SourcePosition
+    /// nil when the stage's kind could not be told (none, several, or misspelt).
+    let kind: String?
+    /// `needs`, then the references of its kind block, as written.
+    let references: [StageReference]
+}
+
 /// Checks the graph of stages and orders it.
 public enum Planner {
     /// Validates references, kinds and acyclicity, and orders the stages.
     /// - Throws: `DefinitionError` with every problem found.
     public static func plan(_ definition: PipelineDefinition, implementedKinds: Set<String>? = nil) throws(DefinitionError) -> Plan {
-        var diagnostics: [Diagnostic] = []
+        let outlines = definition.stages.map {
+            StageOutline(name: $0.name, position: $0.position, kind: $0.kind, references: $0.needs + $0.spec.references)
+        }
+        let (diagnostics, dependencies) = check(outlines, implementedKinds: implementedKinds)
+        guard diagnostics.isEmpty else { throw DefinitionError(diagnostics) }
+
         let byName = Dictionary(definition.stages.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let order = topologicalOrder(definition.stages.map(\.name), dependencies: dependencies)
+        let stages = order.map { PlannedStage(definition: byName[$0]!, dependencies: dependencies[$0] ?? []) }
+        return Plan(definition: definition, stages: stages)
+    }
+
+    /// The problems between `stages` (unknown, self- and wrong-kind references, kinds this build
+    /// cannot run, cycles) and each stage's dependencies. A stage whose kind is unknown is
+    /// neither a wrong kind nor checked against `implementedKinds`: its own problem is reported
+    /// where it was read.
+    static func check(_ stages: [StageOutline],
+                      implementedKinds: Set<String>?) -> (diagnostics: [Diagnostic], dependencies: [String: [String]]) {
+        var diagnostics: [Diagnostic] = []
+        let byName = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let names = stages.map(\.name)
         var dependencies: [String: [String]] = [:]
 
-        for stage in definition.stages {
-            if let implementedKinds, !implementedKinds.contains(stage.kind) {
+        for stage in stages {
+            if let implementedKinds, let kind = stage.kind, !implementedKinds.contains(kind) {
                 diagnostics.append(Diagnostic(stage.position,
-                    "stage '\(stage.name)' is of kind '\(stage.kind)', which this build of Sutradhar cannot run; it runs: \(implementedKinds.sorted().joined(separator: ", "))"))
+                    "stage '\(stage.name)' is of kind '\(kind)', which this build of Sutradhar cannot run; it runs: \(implementedKinds.sorted().joined(separator: ", "))"))
             }
-            var names: [String] = []
-            for reference in stage.needs + stage.spec.references {
+            var targets: [String] = []
+            for reference in stage.references {
                 guard let target = byName[reference.name] else {
                     diagnostics.append(Diagnostic(reference.position, "'\(reference.field)' names an unknown stage '\(reference.name)'"
-                        + DidYouMean.hint(for: reference.name, among: byName.keys.sorted())))
+                        + DidYouMean.hint(for: reference.name, among: names.sorted())))
                     continue
                 }
                 if reference.name == stage.name {
                     diagnostics.append(Diagnostic(reference.position, "'\(reference.field)': stage '\(stage.name)' cannot depend on itself"))
                     continue
                 }
-                if let kind = reference.requiredKind, target.kind != kind {
+                if let kind = reference.requiredKind, let targetKind = target.kind, targetKind != kind {
                     diagnostics.append(Diagnostic(reference.position,
-                        "'\(reference.field)' names '\(reference.name)', a \(target.kind) stage; it must name a \(kind) stage"))
+                        "'\(reference.field)' names '\(reference.name)', a \(targetKind) stage; it must name a \(kind) stage"))
                 }
-                if !names.contains(reference.name) { names.append(reference.name) }
+                if !targets.contains(reference.name) { targets.append(reference.name) }
             }
-            dependencies[stage.name] = names
+            dependencies[stage.name] = targets
         }
 
-        for cycle in cycles(in: definition.stages.map(\.name), dependencies: dependencies) {
+        for cycle in cycles(in: names, dependencies: dependencies) {
             let position = byName[cycle[0]]!.position
             diagnostics.append(Diagnostic(position, "stages form a cycle: \((cycle + [cycle[0]]).joined(separator: " -> ")); remove one of these needs"))
         }
-        guard diagnostics.isEmpty else { throw DefinitionError(diagnostics) }
-
-        let order = topologicalOrder(definition.stages.map(\.name), dependencies: dependencies)
-        let stages = order.map { PlannedStage(definition: byName[$0]!, dependencies: dependencies[$0] ?? []) }
-        return Plan(definition: definition, stages: stages)
+        return (diagnostics, dependencies)
     }
 
     /// Kahn's algorithm; ties are broken by file order so that plans read like the file.

@@ -96,7 +96,21 @@ import Testing
         // libyaml limits nesting depth; past it, the text is refused with a position.
         let yaml = "version: " + String(repeating: "[", count: 20_000) + String(repeating: "]", count: 20_000)
         #expect(diagnostics(yaml) == [
-            "p.yaml:1:11: YAML syntax: Maximum nesting level reached, set with yaml_set_max_nest_level())",
+            "p.yaml:1:11: YAML syntax: nested more than 1000 levels deep; a pipeline definition needs a handful",
+        ])
+    }
+
+    @Test func nulByteIsReportedAtItsOwnLineAndColumn() {
+        // A NUL on line 3, after "name: té" (the é is one column, two bytes).
+        let yaml = "version: 1\n# comment\nname: t\u{E9}\u{0}x\nstages: {}\n"
+        #expect(diagnostics(yaml) == [
+            "p.yaml:3:9: YAML: the definition contains a control character (U+0000) that YAML does not allow; remove it",
+        ])
+    }
+
+    @Test func nulByteOnTheFirstLineIsReportedAtItsColumn() {
+        #expect(diagnostics("version:\u{0} 1\n") == [
+            "p.yaml:1:9: YAML: the definition contains a control character (U+0000) that YAML does not allow; remove it",
         ])
     }
 }

@@ -27,8 +27,8 @@ public struct ContainerSettings: Sendable, Hashable {
     /// `mounts:` folders of the checkout, mounted read-only unless `read-only: false`.
     public var mounts: [CheckoutMount]
 
-    /// Keys every container-running kind accepts.
-    static let keys = ["command", "env", "user", "workdir", "network", "limits", "mounts"]
+    /// Keys every container-running kind accepts, in the order the README documents them.
+    static let keys = ["command", "env", "user", "workdir", "limits", "mounts", "network"]
     /// Keys that are recognised only to be refused, with the reason.
     static let refusedKeys: [String: String] = [
         "privileged": "privileged containers are refused: Sutradhar runs containers rootless, with least privilege and no escalation; remove 'privileged'",
@@ -78,7 +78,8 @@ public struct ContainerSettings: Sendable, Hashable {
             settings.limits = ContainerLimits.read(limits)
         }
         if let mounts = block.value("mounts") {
-            settings.mounts = CheckoutMount.readList(mounts, reader: reader, path: block.fieldPath("mounts"))
+            settings.mounts = CheckoutMount.readList(mounts, reader: reader, path: block.fieldPath("mounts"),
+                                                     schema: block.schema + ["mounts", "[]"])
         }
         return settings
     }
@@ -127,8 +128,11 @@ public struct ContainerLimits: Sendable, Hashable {
     /// The defaults.
     public init() {}
 
+    /// The keys of a `limits:` block, in the order the README documents them.
+    static let keys = ["nofile", "nproc", "data", "cpu-seconds", "memory", "pids", "cpus", "require-enforced"]
+
     static func read(_ block: MappingReader) -> ContainerLimits {
-        block.rejectUnknownKeys(allowed: ["memory", "pids", "cpus", "nofile", "nproc", "data", "cpu-seconds", "require-enforced"])
+        block.rejectUnknownKeys(allowed: keys)
         var limits = ContainerLimits()
         limits.memory = block.size("memory")
         limits.pids = block.int("pids", in: 1...4_194_304)
@@ -163,17 +167,21 @@ public struct CheckoutMount: Sendable, Hashable {
     /// Read-only unless the stage says otherwise.
     public let readOnly: Bool
 
-    static func readList(_ node: Node, reader: DefinitionReader, path: String) -> [CheckoutMount] {
+    /// The keys of a mount written as a mapping.
+    static let keys = ["source", "target", "read-only"]
+
+    /// Reads a `mounts:` list; `schema` is where its items sit in the definition language.
+    static func readList(_ node: Node, reader: DefinitionReader, path: String, schema: [String]) -> [CheckoutMount] {
         guard case .sequence(let items) = node else {
             reader.report(node, "'\(path)' must be a list of mounts, e.g. [testdata:/data:ro]")
             return []
         }
         return items.enumerated().compactMap { index, item in
-            read(item, reader: reader, path: "\(path)[\(index)]")
+            read(item, reader: reader, path: "\(path)[\(index)]", schema: schema)
         }
     }
 
-    static func read(_ node: Node, reader: DefinitionReader, path: String) -> CheckoutMount? {
+    static func read(_ node: Node, reader: DefinitionReader, path: String, schema: [String]) -> CheckoutMount? {
         var source: String?, target: String?, readOnly = true
         if case .scalar(let scalar) = node {
             // Short form SOURCE:TARGET[:ro|:rw], as in `docker run -v`.
@@ -184,8 +192,8 @@ public struct CheckoutMount: Sendable, Hashable {
             }
             (source, target) = (parts[0], parts[1])
             readOnly = parts.count == 2 || parts[2] == "ro"
-        } else if let block = reader.mapping(node, path: path) {
-            block.rejectUnknownKeys(allowed: ["source", "target", "read-only"])
+        } else if let block = reader.mapping(node, path: path, schema: schema) {
+            block.rejectUnknownKeys(allowed: keys)
             source = block.string("source", required: true)
             target = block.string("target", required: true)
             readOnly = block.bool("read-only") ?? true

@@ -17,8 +17,11 @@ public struct ContainerStageSpec: StageSpec, Hashable {
         "container image=\(image.cacheIdentity) \(container.cacheIdentity) exit=\(expectExit)"
     }
 
+    /// The keys of a `container:` block, in the order the README documents them.
+    static let keys = ["image", "command", "expect-exit"] + ContainerSettings.keys.filter { $0 != "command" }
+
     static func read(_ block: MappingReader) -> ContainerStageSpec? {
-        block.rejectUnknownKeys(allowed: ["image", "expect-exit"] + ContainerSettings.keys + ContainerSettings.refusedKeys.keys)
+        block.rejectUnknownKeys(allowed: keys, refused: ContainerSettings.refusedKeys.keys)
         let image = ImageSource.read(block)
         let container = ContainerSettings.read(block)
         if !block.has("command") { block.reportMissing("command", "; e.g. command: [go, test, ./...]") }

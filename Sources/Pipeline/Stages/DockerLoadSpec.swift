@@ -10,17 +10,19 @@ public struct DockerLoadSpec: StageSpec, Hashable {
     public var references: [StageReference] { [from] }
     public var cacheIdentity: String { "docker-load tags=\(tags.joined(separator: ","))" }
 
+    /// The keys of a `docker-load:` block, in the order the README documents them.
+    static let keys = ["from", "tags"]
+
     static func read(_ block: MappingReader) -> DockerLoadSpec? {
-        block.rejectUnknownKeys(allowed: ["from", "tags"])
+        block.rejectUnknownKeys(allowed: keys)
         let tags = block.stringList("tags") ?? []
         for (index, tag) in tags.enumerated() where !ImageName.isValid(tag) {
             block.reader.report(block.value("tags"),
                 "'\(block.fieldPath("tags"))[\(index)]' is not an image name: '\(tag)'; write NAME:TAG, e.g. hello:latest")
         }
         guard let from = block.string("from", required: true) else { return nil }
-        let reference = StageReference(name: from, field: block.fieldPath("from"),
-                                       position: block.reader.position(of: block.value("from")),
-                                       requiredKind: NixBuildSpec.kind)
+        let reference = block.reader.reference(to: from, field: block.fieldPath("from"), at: block.value("from"),
+                                               requiredKind: NixBuildSpec.kind)
         return DockerLoadSpec(from: reference, tags: tags)
     }
 }

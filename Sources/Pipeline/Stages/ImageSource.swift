@@ -10,12 +10,11 @@ public enum ImageSource: Sendable, Hashable {
     /// an image if it looks like one (has a tag, digest or path), else an unknown stage.
     static func read(_ block: MappingReader, key: String = "image") -> ImageSource? {
         guard let text = block.string(key, required: true) else { return nil }
-        let position = block.reader.position(of: block.value(key))
         if ImageName.looksLikeImage(text) {
             return .reference(text)
         }
-        return .stage(StageReference(name: text, field: block.fieldPath(key), position: position,
-                                     requiredKind: DockerLoadSpec.kind))
+        return .stage(block.reader.reference(to: text, field: block.fieldPath(key), at: block.value(key),
+                                             requiredKind: DockerLoadSpec.kind))
     }
 
     var cacheIdentity: String {

@@ -15,8 +15,11 @@ public struct NixBuildSpec: StageSpec, Hashable {
     public var references: [StageReference] { [] }
     public var cacheIdentity: String { "nix-build installable=\(installable)" }
 
+    /// The keys of a `nix-build:` block, in the order the README documents them.
+    static let keys = ["installable"]
+
     static func read(_ block: MappingReader) -> NixBuildSpec? {
-        block.rejectUnknownKeys(allowed: ["installable"])
+        block.rejectUnknownKeys(allowed: keys)
         let installable = block.string("installable") ?? defaultInstallable
         if installable.isEmpty {
             block.reader.report(block.value("installable"), "'\(block.fieldPath("installable"))' is empty; write e.g. .#docker-image")

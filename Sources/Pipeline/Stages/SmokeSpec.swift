@@ -15,8 +15,11 @@ public struct SmokeSpec: StageSpec, Hashable {
         "smoke image=\(image.cacheIdentity) \(container.cacheIdentity) probe=\(probe.cacheIdentity)"
     }
 
+    /// The keys of a `smoke:` block, in the order the README documents them.
+    static let keys = ["image"] + ContainerSettings.keys + ["probe"]
+
     static func read(_ block: MappingReader) -> SmokeSpec? {
-        block.rejectUnknownKeys(allowed: ["image", "probe"] + ContainerSettings.keys + ContainerSettings.refusedKeys.keys)
+        block.rejectUnknownKeys(allowed: keys, refused: ContainerSettings.refusedKeys.keys)
         let image = ImageSource.read(block)
         let container = ContainerSettings.read(block)
         let probe = block.mapping("probe", required: true).flatMap(Probe.read)
@@ -63,9 +66,14 @@ public struct Probe: Sendable, Hashable {
         return "\(runnerText) exit=\(expectExit) stdout=\(expectStdout ?? "-") matches=\(expectStdoutMatches ?? "-")"
     }
 
+    /// The keys of a `probe:` block, in the order the README documents them.
+    static let keys = ["exec", "sidecar", "expect-exit", "expect-stdout", "expect-stdout-matches", "attempts", "interval"]
+    /// The keys of a probe's `sidecar:` block.
+    static let sidecarKeys = ["image", "command"]
+
     static func read(_ block: MappingReader) -> Probe? {
         let reader = block.reader
-        block.rejectUnknownKeys(allowed: ["exec", "sidecar", "expect-exit", "expect-stdout", "expect-stdout-matches", "attempts", "interval"])
+        block.rejectUnknownKeys(allowed: keys)
         var runner: Runner?
         switch (block.has("exec"), block.has("sidecar")) {
         case (true, true):
@@ -79,7 +87,7 @@ public struct Probe: Sendable, Hashable {
             }
         case (false, true):
             if let sidecar = block.mapping("sidecar") {
-                sidecar.rejectUnknownKeys(allowed: ["image", "command"])
+                sidecar.rejectUnknownKeys(allowed: sidecarKeys)
                 let image = ImageSource.read(sidecar)
                 let command = sidecar.stringList("command", required: true)
                 if let image, let command { runner = .sidecar(image: image, command: command) }
