@@ -40,7 +40,8 @@ public struct DefinitionError: Error, Sendable, CustomStringConvertible {
     /// The problems, in file order.
     public let diagnostics: [Diagnostic]
 
-    /// Creates the error from its problems, sorted by position.
+    /// Creates the error from its problems, sorted by position (problems at one position keep
+    /// the order they were found in: the sort is stable).
     public init(_ diagnostics: [Diagnostic]) {
         self.diagnostics = diagnostics.sorted {
             ($0.position.file, $0.position.line, $0.position.column)

@@ -217,6 +217,37 @@ import Testing
         ])
     }
 
+    @Test func limitsFieldAtTheStageLevelSaysToMoveItIntoTheKindsLimits() {
+        let yaml = withStages("""
+              t:
+                memory: 512MiB
+                container: {image: busybox:latest, command: [sh, -c, "true"]}
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:7:5: misplaced key 'memory' in stage 't': 'memory' is a limits field; move it into 'container.limits'",
+        ])
+    }
+
+    @Test func mountFieldInTheKindBlockSaysToMoveItIntoAMount() {
+        let yaml = withStages("""
+              t:
+                container:
+                  image: busybox:latest
+                  command: [sh, -c, "true"]
+                  read-only: false
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:10:7: misplaced key 'read-only' in 'stages.t.container': 'read-only' is a mount field; move it into an item of 'mounts'",
+        ])
+    }
+
+    @Test func fieldOfAnotherLevelOutsideStagesSaysWhereItGoes() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "  path: src", with: "  path: src\n  options: {}")
+        #expect(diagnostics(yaml) == [
+            "p.yaml:5:3: misplaced key 'options' in 'source': 'options' is a 'nix' field; move it into the top-level 'nix'",
+        ])
+    }
+
     @Test func topLevelFieldInsideAStageSaysToMoveItToTheTopLevel() {
         let yaml = withStages("""
               a:
