@@ -246,7 +246,11 @@ public enum PipelineLoader {
             let timeout = stage.duration("timeout")
             guard kindKeys.count == 1, let kind = kindKeys.first else {
                 if kindKeys.isEmpty {
-                    let typo = stage.order.contains { !stageKeys.contains($0) }
+                    // An unknown key may be the kind, misspelt (and reported so); a key of
+                    // another level is not, and leaves the stage without a kind.
+                    let typo = stage.order.contains {
+                        !stageKeys.contains($0) && DefinitionSchema.placement(of: $0, at: stage.schema, siblings: stage.order) == nil
+                    }
                     if !typo {
                         reader.report(keyNode, "stage '\(name)' has no kind; give it one of: \(StageKinds.names.joined(separator: ", "))")
                     }

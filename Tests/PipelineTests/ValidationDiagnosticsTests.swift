@@ -270,6 +270,18 @@ import Testing
         ])
     }
 
+    @Test func stageWithOnlyAMisplacedKeyIsAlsoReportedAsKindless() {
+        // A key of another level is no misspelt kind: the stage still needs one.
+        let yaml = withStages("""
+              a:
+                ref: main
+            """)
+        #expect(diagnostics(yaml) == [
+            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container",
+            "p.yaml:7:5: misplaced key 'ref' in stage 'a': 'ref' is a 'source' field; move it into the top-level 'source'",
+        ])
+    }
+
     @Test func stageFieldAndKindAtTheTopLevelSayToMoveThemIntoAStage() {
         let yaml = withStages("  a:\n    nix-build: {}") + "\ntimeout: 5m\nsmoke: {}"
         #expect(diagnostics(yaml) == [
