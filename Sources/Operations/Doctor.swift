@@ -1,5 +1,6 @@
 import BuildCache
 import DockerEngine
+import Engine
 import Foundation
 import GitMirror
 import NixBuild

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SutradharKit
 
 /// `sutradhar`: holds the strings of a build. Parses arguments and prints; the libraries do the work.
 @main

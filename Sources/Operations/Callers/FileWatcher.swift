@@ -1,4 +1,5 @@
 import Dispatch
+import Engine
 import Foundation
 
 #if canImport(Glibc)

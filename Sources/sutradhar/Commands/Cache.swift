@@ -1,6 +1,6 @@
 import ArgumentParser
 import BuildCache
-import Engine
+import SutradharKit
 import Foundation
 import Pipeline
 import RunHistory

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Engine
+import SutradharKit
 import Foundation
 import Pipeline
 import RunHistory

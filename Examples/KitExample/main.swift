@@ -1,0 +1,2 @@
+import SutradharKit
+print("placeholder")
