@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "Engine", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Engine", "RunHistory", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings

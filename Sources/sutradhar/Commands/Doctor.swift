@@ -19,28 +19,21 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: Self.defaultDefinitionPath()),
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful)
-        let checks = await Doctor.checks(options: options)
+        let report = await Doctor.report(options: options)
         if json {
-            let items = checks.map { check -> JSONValue in
-                .object([("name", .string(check.name)), ("ok", .bool(check.ok)), ("detail", .string(check.detail)),
-                         ("fix", check.fix.map(JSONValue.string) ?? .null)])
-            }
-            print(JSONValue.object([("ok", .bool(checks.allSatisfy(\.ok))), ("checks", .array(items))]).serialized())
+            print(try OrderedJSONEncoder().serialized(report))
         } else {
-            for check in checks {
+            for check in report.checks {
                 let mark = check.ok ? "ok  " : "FAIL"
                 print("\(mark) \(check.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(check.detail)")
                 if !check.ok, let fix = check.fix { print("     \(String(repeating: " ", count: 14)) fix: \(fix)") }
             }
         }
-        if !checks.allSatisfy(\.ok) { throw Exit.environmentProblem }
+        if !report.ok { throw Exit.environmentProblem }
     }
 
     /// The cache doctor checks is the one `run` would use from here: that of the nearest pipelines/.
     static func defaultDefinitionPath() -> String? {
-        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        return Pipeline.PipelineLocator.knownPipelines(from: here).first.flatMap {
-            Pipeline.PipelineLocator.locate($0, from: here)
-        }
+        Definitions.defaultDefinitionPath()
     }
 }
