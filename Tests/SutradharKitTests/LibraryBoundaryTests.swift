@@ -1,0 +1,47 @@
+import Foundation
+import SutradharKit
+import SutradharTesting
+import Testing
+
+/// What every front end shares, now in the library: the cache root rules, pipeline lookup with a
+/// typed error, definition loading with typed diagnostics, and the trigger inference.
+@Suite struct LibraryBoundaryTests {
+    @Test func cacheRootFollowsTheReadmeRulesInOrder() {
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let definition = "/p/project/pipelines/example.yaml"
+        #expect(CacheRoot.resolve(explicit: "/x/../explicit", definitionPath: definition,
+                                  environment: ["SUTRADHAR_CACHE": "/env"]).path == "/explicit")
+        #expect(CacheRoot.resolve(definitionPath: definition, environment: ["SUTRADHAR_CACHE": "/env"]).path == "/env")
+        #expect(CacheRoot.resolve(definitionPath: definition, environment: ["SUTRADHAR_CACHE": ""]).path == "/p/project/cache")
+        #expect(CacheRoot.resolve(definitionPath: "/p/elsewhere/example.yaml", environment: ["XDG_CACHE_HOME": "/xdg"]).path
+            == "/xdg/sutradhar")
+        #expect(CacheRoot.resolve(definitionPath: nil, environment: [:]).path == home + "/.cache/sutradhar")
+    }
+
+    @Test func anUnknownPipelineIsATypedErrorNamingTheKnownOnes() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let pipelines = folder.appendingPathComponent("pipelines")
+            try FileManager.default.createDirectory(at: pipelines, withIntermediateDirectories: true)
+            try Data("version: 1\n".utf8).write(to: pipelines.appendingPathComponent("alpha.yaml"))
+            try Data("version: 1\n".utf8).write(to: pipelines.appendingPathComponent("beta.yaml"))
+            let error = #expect(throws: PipelineNotFound.self) { try Definitions.locate("gamma", from: folder) }
+            #expect(error == PipelineNotFound(name: "gamma", known: ["alpha", "beta"]))
+            #expect(error?.message
+                == "no pipeline 'gamma': not a file, and no pipelines/gamma.yaml here or above; known pipelines: alpha, beta")
+            #expect(try Definitions.locate("alpha", from: folder).hasSuffix("pipelines/alpha.yaml"))
+            // A definition with problems is typed diagnostics, each with its position.
+            let invalid = #expect(throws: DefinitionError.self) { try Definitions.load(pipelines.appendingPathComponent("alpha.yaml").path) }
+            #expect(invalid?.diagnostics.isEmpty == false)
+            #expect(invalid?.diagnostics.allSatisfy { $0.position.file.hasSuffix("alpha.yaml") } == true)
+        }
+    }
+
+    @Test func triggerIsLocalForAFolderAgentForJSONWithoutATerminalElseManual() {
+        #expect(RunTrigger.inferred(source: "/home/me/src", jsonEvents: true, outputIsTerminal: false) == .local)
+        #expect(RunTrigger.inferred(source: "https://example.com/r.git", jsonEvents: true, outputIsTerminal: false) == .agent)
+        #expect(RunTrigger.inferred(source: nil, jsonEvents: true, outputIsTerminal: false) == .agent)
+        #expect(RunTrigger.inferred(source: nil, jsonEvents: true, outputIsTerminal: true) == .manual)
+        #expect(RunTrigger.inferred(source: nil, jsonEvents: false, outputIsTerminal: false) == .manual)
+        #expect(RunTrigger.allCases.map(\.rawValue) == ["agent", "nightly", "local", "manual"])
+    }
+}
