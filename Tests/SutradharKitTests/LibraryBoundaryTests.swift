@@ -1,4 +1,5 @@
 import Foundation
+@testable import Operations
 import SutradharKit
 import SutradharTesting
 import Testing
@@ -43,5 +44,26 @@ import Testing
         #expect(RunTrigger.inferred(source: nil, jsonEvents: true, outputIsTerminal: true) == .manual)
         #expect(RunTrigger.inferred(source: nil, jsonEvents: false, outputIsTerminal: false) == .manual)
         #expect(RunTrigger.allCases.map(\.rawValue) == ["agent", "nightly", "local", "manual"])
+    }
+}
+
+/// Library errors and fixes do not tell users to pass CLI flags: they carry a typed remedy and
+/// each front end words its own advice.
+@Suite struct FlagFreeAdviceTests {
+    @Test func doctorNamesTheRemedyNotTheFlag() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let missing = "unix://" + folder.appendingPathComponent("no-daemon.sock").path
+            let checks = await Doctor.dockerChecks(options: RunOptions(cacheRoot: folder, dockerHost: missing))
+            let docker = try #require(checks.first { !$0.ok }, "\(checks)")
+            #expect(docker.remedy == .chooseDockerHost)
+            #expect(docker.fix?.contains("--") == false, "\(docker.fix ?? "")")
+
+            let unwritable = folder.appendingPathComponent("file")
+            try Data().write(to: unwritable)
+            let cache = Doctor.cacheChecks(root: unwritable.appendingPathComponent("cache"))
+            #expect(cache.first?.ok == false)
+            #expect(cache.first?.remedy == .chooseCacheRoot)
+            #expect(cache.first?.fix?.contains("--") == false, "\(cache.first?.fix ?? "")")
+        }
     }
 }

@@ -72,7 +72,7 @@ extension DoctorCheck: Codable, Equatable {
     enum CodingKeys: String, CodingKey { case name, ok, detail, fix }
 
     public static func == (lhs: DoctorCheck, rhs: DoctorCheck) -> Bool {
-        (lhs.name, lhs.ok, lhs.detail, lhs.fix) == (rhs.name, rhs.ok, rhs.detail, rhs.fix)
+        (lhs.name, lhs.ok, lhs.detail, lhs.fix) == (rhs.name, rhs.ok, rhs.detail, rhs.fix) && lhs.remedy == rhs.remedy
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,7 +81,8 @@ extension DoctorCheck: Codable, Equatable {
                   try container.decode(String.self, forKey: .detail), fix: try container.decodeIfPresent(String.self, forKey: .fix))
     }
 
-    /// `fix` is written as `null` when there is none (the CLI always printed it).
+    /// `fix` is written as `null` when there is none (the CLI always printed it). `remedy` is
+    /// not written: the JSON stays what the CLI has always printed, where the CLI words the fix.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)

@@ -19,7 +19,10 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: Self.defaultDefinitionPath()),
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful)
-        let report = await Doctor.report(options: options)
+        var report = await Doctor.report(options: options)
+        for index in report.checks.indices {
+            report.checks[index].fix = Self.advice(for: report.checks[index])
+        }
         if json {
             print(try OrderedJSONEncoder().serialized(report))
         } else {
@@ -30,6 +33,16 @@ struct DoctorCommand: AsyncParsableCommand {
             }
         }
         if !report.ok { throw Exit.environmentProblem }
+    }
+
+    /// A check's fix as the CLI words it: the library names the setting (`remedy`), the CLI its flag.
+    static func advice(for check: DoctorCheck) -> String? {
+        switch check.remedy {
+        case .chooseCacheRoot: "choose a writable folder with --cache-dir or SUTRADHAR_CACHE"
+        case .allowRootful: "use a rootless daemon (scripts/setup.sh starts one) or pass --allow-rootful knowingly"
+        case .chooseDockerHost: "start it (scripts/setup.sh), or name another socket with --docker-host"
+        case nil: check.fix
+        }
     }
 
     /// The cache doctor checks is the one `run` would use from here: that of the nearest pipelines/.
