@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
 import SutradharKit
 
 /// `--cache-dir`, shared by every command that touches the cache.

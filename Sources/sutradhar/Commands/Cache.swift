@@ -1,9 +1,6 @@
 import ArgumentParser
-import BuildCache
-import SutradharKit
 import Foundation
-import Pipeline
-import RunHistory
+import SutradharKit
 
 /// `sutradhar cache …`: see, check and bound the build cache.
 struct CacheCommand: AsyncParsableCommand {

@@ -1,7 +1,6 @@
 import ArgumentParser
-import SutradharKit
 import Foundation
-import Pipeline
+import SutradharKit
 
 /// `sutradhar doctor`: is everything a run needs here?
 struct DoctorCommand: AsyncParsableCommand {

@@ -1,8 +1,5 @@
 import ArgumentParser
-import Engine
 import Foundation
-import Pipeline
-import RunHistory
 import SutradharKit
 
 /// `sutradhar run PIPELINE`: one run of a pipeline, end to end.
@@ -84,11 +81,17 @@ extension HistoryRecorder {
     }
 }
 
-/// Finding and loading definitions through the library; its typed errors (`PipelineNotFound`,
-/// `DefinitionLoadFailure`) are turned into exit codes and messages by `Exit.outcome`.
+/// Finding and loading definitions through the library; `Exit.outcome` turns the failures
+/// into exit code 2 and their messages.
 enum DefinitionFiles {
+    /// - Throws: `CommandFailure` (exit 2) with the library's `PipelineNotFound` message, which
+    ///   `validate` reports as that argument's diagnostic.
     static func locate(_ argument: String) throws -> String {
-        try Definitions.locate(argument)
+        do {
+            return try Definitions.locate(argument)
+        } catch {
+            throw CommandFailure(Exit.invalidDefinition, error.message)
+        }
     }
 
     static func load(_ path: String) throws -> Plan {

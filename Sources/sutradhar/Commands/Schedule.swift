@@ -1,7 +1,7 @@
 import ArgumentParser
-import SutradharKit
 import Foundation
 import Pipeline
+import SutradharKit
 
 /// `sutradhar schedule …`: systemd user timers that run `sutradhar nightly`.
 struct Schedule: AsyncParsableCommand {
