@@ -66,4 +66,18 @@ import Testing
             #expect(cache.first?.fix?.contains("--") == false, "\(cache.first?.fix ?? "")")
         }
     }
+
+    @Test func schedulingIntoAnUnwritableFolderNamesTheRemedyNotTheFlag() async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let notAFolder = folder.appendingPathComponent("file")
+            try Data().write(to: notAFolder)
+            let manager = SystemdUserManager(unitDirectory: notAFolder.appendingPathComponent("units"))
+            let units = try SystemdUnits(pipeline: "example", executable: "/usr/bin/sutradhar", definitionFile: "/p/pipelines/example.yaml",
+                                         cacheRoot: "/p/cache", schedule: nil, environment: [])
+            let error = await #expect(throws: CallerError.self) { try await manager.install(units) }
+            #expect(error?.code == .io)
+            #expect(error?.remedy == .chooseUnitFolder)
+            #expect(error?.message.contains("--") == false, "\(error?.message ?? "")")
+        }
+    }
 }
