@@ -4,18 +4,18 @@ import GitMirror
 import Pipeline
 
 /// Which source a run builds, after `--source` and `--commit` are applied.
-struct SourceSelection: Sendable, CustomStringConvertible {
-    enum Mode: Sendable {
+package struct SourceSelection: Sendable, CustomStringConvertible {
+    package enum Mode: Sendable {
         /// Fetch a repository into its mirror and check out `ref`.
         case git(String)
         /// Snapshot a folder as it is.
         case snapshot(String)
     }
 
-    let mode: Mode
-    let ref: String?
+    package let mode: Mode
+    package let ref: String?
 
-    init(definition: PipelineDefinition, options: RunOptions) {
+    package init(definition: PipelineDefinition, options: RunOptions) {
         if let override = options.sourceOverride {
             if SourceSpec.isURL(override) {
                 mode = .git(override)
@@ -37,7 +37,7 @@ struct SourceSelection: Sendable, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    package var description: String {
         switch mode {
         case .git(let location): return location
         case .snapshot(let path): return path
@@ -67,8 +67,8 @@ struct CheckoutResult: Sendable {
 
 /// The implicit first step: resolve the source to a commit (fetching only when needed) and
 /// write its tree once into `checkouts/TREE`, shared by every run of that tree.
-enum CheckoutStep {
-    static let name = PipelineLoader.checkoutStageName
+package enum CheckoutStep {
+    package static let name = PipelineLoader.checkoutStageName
 
     static func run(_ source: SourceSelection, cache: BuildCache, recorder: RunRecorder) async -> CheckoutResult? {
         recorder.emit(.stageStarted(stage: name, kind: "checkout"))

@@ -125,7 +125,7 @@ struct StageTimeout: Error {}
 
 /// Runs `body`, cancelling it when `timeout` passes (the body's cleanup still runs) and then
 /// throwing `StageTimeout`.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import GitMirror
+import Operations
 import SutradharTesting
 import Testing
 

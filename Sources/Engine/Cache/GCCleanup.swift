@@ -34,15 +34,29 @@ public struct GCCleanup: Sendable {
     public var busyMirrors: [String] = []
     /// Set when mirrors were not looked at (no pipelines known for this cache).
     public var mirrorsNotCollected: String?
+
+    package init() {}
 }
 
-extension CacheTools {
+/// The clean-up after an eviction that `cache gc` (Operations) and a run's pipeline cache limits
+/// (`CacheLimits`) share: it lives in Engine because a run applies its pipeline's limits.
+package struct CacheCleaner: Sendable {
+    /// The cache.
+    package let cache: BuildCache
+    /// The environment Docker discovery sees.
+    package let environment: [String: String]
+
+    package init(cache: BuildCache, environment: [String: String]) {
+        self.cache = cache
+        self.environment = environment
+    }
+
     /// Removes from the daemon the images of evicted docker-load entries that no remaining
     /// entry names: first the entries' tags that still point at the image
     /// (`DELETE /images/{repo:tag}`), then the image by ID, never forced
     /// (`DELETE /images/{id}?force=0`), so an image a container uses stays (and is noted).
     /// A load of the same key running meanwhile (its lock is busy) keeps its image.
-    func removeImages(of evicted: [Eviction], into cleanup: inout GCCleanup, dockerHost: String?) async {
+    package func removeImages(of evicted: [Eviction], into cleanup: inout GCCleanup, dockerHost: String?) async {
         let loads = evicted.map(\.record).filter { $0.kind == "docker-load" && $0.outputs["image"] != nil }
         guard !loads.isEmpty else { return }
         let stillNamed = Set(((try? cache.records()) ?? []).filter { $0.kind == "docker-load" }.compactMap { $0.outputs["image"] })
@@ -126,7 +140,7 @@ extension CacheTools {
     /// holds (their `<mirror>.lock` flock(2) is taken without waiting) and, with `maxAge`, that
     /// were not used for longer (the newer mtime of `FETCH_HEAD` and the folder). With no
     /// pipelines found, or one that cannot be loaded, every mirror is kept and the reason given.
-    func collectMirrors(maxAge: Duration?, now: Date, into cleanup: inout GCCleanup) {
+    package func collectMirrors(maxAge: Duration?, now: Date, into cleanup: inout GCCleanup) {
         let names = PipelineLocator.knownPipelines(from: cache.root)
         guard !names.isEmpty else {
             cleanup.mirrorsNotCollected = "no pipelines/ folder at or above \(cache.root.path): every mirror kept"

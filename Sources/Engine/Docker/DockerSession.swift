@@ -55,7 +55,7 @@ public struct DockerSession: Sendable {
         }
     }
 
-    static func discoverHost(_ options: RunOptions) throws -> DockerHost {
+    package static func discoverHost(_ options: RunOptions) throws -> DockerHost {
         do {
             return try DockerHost.discover(explicit: options.dockerHost, environment: options.environment,
                                            homeDirectory: options.environment["HOME"])

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Engine
 import Foundation
 import Pipeline
 import RunHistory
+import SutradharKit
 
 /// `sutradhar nightly [PIPELINE...]`: rebuild every stage of each pipeline at its ref head and
 /// write a report.

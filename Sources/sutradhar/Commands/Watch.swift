@@ -1,8 +1,8 @@
 import ArgumentParser
-import Engine
 import Foundation
 import Pipeline
 import RunHistory
+import SutradharKit
 
 /// `sutradhar watch PIPELINE --source PATH`: rerun a pipeline on a working tree as it changes.
 struct Watch: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import BuildCache
 import DockerEngine
+import Engine
 import Foundation
 import NixBuild
 import Subprocess
@@ -156,8 +157,9 @@ public struct CacheTools: Sendable {
                                now: Date = Date()) async throws(CacheError) -> (GCReport, GCCleanup, NixStoreGC?) {
         let report = try cache.collectGarbage(policy, now: now)
         var cleanup = GCCleanup()
-        await removeImages(of: report.evicted, into: &cleanup, dockerHost: dockerHost)
-        collectMirrors(maxAge: policy.maxAge, now: now, into: &cleanup)
+        let cleaner = CacheCleaner(cache: cache, environment: environment)
+        await cleaner.removeImages(of: report.evicted, into: &cleanup, dockerHost: dockerHost)
+        cleaner.collectMirrors(maxAge: policy.maxAge, now: now, into: &cleanup)
         guard nixStoreGC else { return (report, cleanup, nil) }
         return (report, cleanup, await Self.runNixStoreGC(environment: environment))
     }
