@@ -59,9 +59,9 @@ public enum Planner {
                     diagnostics.append(Diagnostic(reference.position, "'\(reference.field)': stage '\(stage.name)' cannot depend on itself"))
                     continue
                 }
-                if let kind = reference.requiredKind, target.kind != kind {
+                if let requirement = reference.requirement, !requirement.isMet(byKind: target.kind) {
                     diagnostics.append(Diagnostic(reference.position,
-                        "'\(reference.field)' names '\(reference.name)', a \(target.kind) stage; it must name a \(kind) stage"))
+                        "'\(reference.field)' names '\(reference.name)', a \(target.kind) stage; it must name a \(requirement.kindsText) stage"))
                 }
                 if !names.contains(reference.name) { names.append(reference.name) }
             }
