@@ -137,7 +137,7 @@ public struct ClassifiedFailure: Sendable {
             // libgit2 names the system error of a failed write (GIT_ERROR_OS appends strerror).
             let cause = error.cause ?? ""
             if Self.diskFullTexts.contains(where: cause.contains) {
-                return (.diskFull, error.message)
+                return (.diskFull, "\(error)")  // with its cause, which says the disk is full
             }
             return (.checkoutFailed, error.message)
         default:

@@ -12,10 +12,10 @@ enum StageKinds {
         (ContainerStageSpec.self, { ContainerStageSpec.read($0) }),
     ]
 
-    static var names: [String] { all.map(\.spec.kind) }
+    static var names: [String] { all.map { $0.spec.kind } }
 
     /// The kinds whose stages produce an image, in file order (what `image:` may name).
-    static var imageProducing: [String] { all.filter(\.spec.producesImage).map(\.spec.kind) }
+    static var imageProducing: [String] { all.filter { $0.spec.producesImage }.map { $0.spec.kind } }
 
     static func reader(for kind: String) -> Reader? {
         all.first { $0.spec.kind == kind }?.read
