@@ -1,10 +1,10 @@
 import Foundation
-import Pipeline
 import SutradharTesting
 import Synchronization
 import Testing
 
 @testable import Engine
+@testable import Pipeline
 
 /// Scheduling, skips, timeouts and cancellation, with fake executors (`Engine(executors:)`):
 /// no nix, no daemon. The checkout is real (a local git fixture repository), since it runs
@@ -305,5 +305,19 @@ final class Gate: Sendable {
         } onCancel: {
             state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
+    }
+}
+
+/// What a stage kind can do is declared by the kind, and the registries of Pipeline and Engine agree.
+@Suite struct StageKindTests {
+    @Test func capabilitiesAreDeclaredByEachKind() {
+        #expect(Engine.imageProducingKinds == ["docker-load"])
+        #expect(Engine.executors.filter(\.needsNix).map(\.kind) == ["nix-build"])
+        #expect(Set(Engine.executors.filter(\.needsDocker).map(\.kind)) == ["docker-load", "smoke", "container"])
+    }
+
+    @Test func everyKindAPipelineMayUseHasAnExecutorAndTheyAgreeOnImages() {
+        #expect(Set(StageKinds.names) == Engine.implementedKinds)
+        #expect(StageKinds.imageProducing.sorted() == Engine.imageProducingKinds)
     }
 }
