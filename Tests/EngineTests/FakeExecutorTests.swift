@@ -78,7 +78,7 @@ import Testing
     @Test func aKindsDefaultTimeoutAppliesToAStageThatSetsNone() async throws {
         try await FakeRun.with(stages: [("slow", [])]) { run in
             let never = Gate()
-            let engine = Engine(executors: [AnyStageExecutor(OneSecondExecutor(behaviour: { _, _ in
+            let engine = Engine(executors: [AnyStageExecutor(FakeExecutor<OneSecond>(behaviour: { _, _ in
                 await never.wait()
                 throw CancellationError()
             }))])
@@ -153,12 +153,13 @@ import Testing
 
 // MARK: - Fakes
 
-/// Runs `nix-build` stages by calling `behaviour` with the stage's name; needs neither nix nor a daemon.
-struct FakeExecutor: StageExecutor {
+/// Runs `nix-build` stages by calling `behaviour` with the stage's name; needs neither nix nor
+/// a daemon. Its kind's default timeout is `DefaultTimeout`'s.
+struct FakeExecutor<DefaultTimeout: FakeTimeout>: StageExecutor {
     typealias Spec = NixBuildSpec
-    static let needsDocker = false
-    static let needsNix = false
-    static var defaultTimeout: Duration { .seconds(60) }
+    static var needsDocker: Bool { false }
+    static var needsNix: Bool { false }
+    static var defaultTimeout: Duration { DefaultTimeout.duration }
     let behaviour: @Sendable (String, StageContext) async throws -> StageOutcome
 
     func execute(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
@@ -166,18 +167,12 @@ struct FakeExecutor: StageExecutor {
     }
 }
 
-/// `FakeExecutor` with a default timeout of one second.
-struct OneSecondExecutor: StageExecutor {
-    typealias Spec = NixBuildSpec
-    static let needsDocker = false
-    static let needsNix = false
-    static var defaultTimeout: Duration { .seconds(1) }
-    let behaviour: @Sendable (String, StageContext) async throws -> StageOutcome
-
-    func execute(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
-        try await behaviour(context.stage.name, context)
-    }
-}
+/// A fake kind's default timeout.
+protocol FakeTimeout { static var duration: Duration { get } }
+/// Long enough for any fake stage that is not meant to time out.
+enum OneMinute: FakeTimeout { static var duration: Duration { .seconds(60) } }
+/// For a stage meant to time out by its kind's default.
+enum OneSecond: FakeTimeout { static var duration: Duration { .seconds(1) } }
 
 /// A pipeline of fake `nix-build` stages over a one-commit local repository, with a fresh cache.
 final class FakeRun: Sendable {
@@ -223,7 +218,7 @@ final class FakeRun: Sendable {
 
     /// An engine whose only kind, `nix-build`, is `behaviour`.
     func engine(_ behaviour: @escaping @Sendable (String, StageContext) async throws -> StageOutcome) -> Engine {
-        Engine(executors: [AnyStageExecutor(FakeExecutor(behaviour: behaviour))])
+        Engine(executors: [AnyStageExecutor(FakeExecutor<OneMinute>(behaviour: behaviour))])
     }
 
     /// Options with this workspace's cache; one run slot is plenty.
