@@ -53,7 +53,7 @@ package struct SourceSelection: Sendable, CustomStringConvertible {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
         let exists = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
         guard !exists(".git"), !(exists("HEAD") && exists("objects")) else { return }
-        throw StageFailure("\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
+        throw StageFailure(.checkoutFailed, "\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
             + "A folder is built as it is with 'source: { path: … }' or --source FOLDER without --commit; "
             + "to build a commit, name its repository.")
     }
@@ -110,10 +110,15 @@ package enum CheckoutStep {
                           ("path", .string(directory.path))]))
             return result
         } catch {
-            let status: StageStatus = Task.isCancelled ? .cancelled : .failed
-            recorder.record(StageResult(name: name, kind: "checkout", status: status, cached: false,
+            // The same classification as every stage's: a full disk here blames the machine too.
+            let cancelled = Task.isCancelled
+            let failure = ClassifiedFailure(error)
+            if !cancelled, let problem = failure.environmentProblem {
+                recorder.noteEnvironmentProblem(problem, code: failure.code)
+            }
+            recorder.record(StageResult(name: name, kind: "checkout", status: cancelled ? .cancelled : .failed, cached: false,
                                         durationMilliseconds: started.duration(to: .now).milliseconds,
-                                        error: "\(error)"))
+                                        error: failure.message, code: cancelled ? .cancelled : failure.code))
             return nil
         }
     }

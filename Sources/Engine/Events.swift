@@ -26,10 +26,13 @@ public struct StageResult: Sendable {
     public let outputs: [(String, JSONValue)]
     /// Why it failed, was skipped or cancelled.
     public let error: String?
+    /// The `StageErrorCode` of `error`, for machines; set exactly when `error` is.
+    public let code: String?
 
-    /// Creates a result.
+    /// Creates a result; `code` says what kind of `error` it is (`internal` when there is an
+    /// error and no code).
     public init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
-                outputs: [(String, JSONValue)] = [], error: String? = nil) {
+                outputs: [(String, JSONValue)] = [], error: String? = nil, code: StageErrorCode? = nil) {
         self.name = name
         self.kind = kind
         self.status = status
@@ -37,6 +40,7 @@ public struct StageResult: Sendable {
         self.durationMilliseconds = durationMilliseconds
         self.outputs = outputs
         self.error = error
+        self.code = error == nil ? nil : (code ?? .internal).rawValue
     }
 
     var json: JSONValue {
@@ -45,6 +49,7 @@ public struct StageResult: Sendable {
             ("cached", .bool(cached)), ("duration_ms", .int(durationMilliseconds)), ("outputs", .object(outputs)),
         ]
         if let error { pairs.append(("error", .string(error))) }
+        if let code { pairs.append(("code", .string(code))) }
         return .object(pairs)
     }
 }

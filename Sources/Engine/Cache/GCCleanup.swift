@@ -57,9 +57,10 @@ package struct CacheCleaner: Sendable {
     /// (`DELETE /images/{id}?force=0`), so an image a container uses stays (and is noted).
     /// A load of the same key running meanwhile (its lock is busy) keeps its image.
     package func removeImages(of evicted: [Eviction], into cleanup: inout GCCleanup, dockerHost: String?) async {
-        let loads = evicted.map(\.record).filter { $0.kind == "docker-load" && $0.outputs["image"] != nil }
+        let loads = evicted.map(\.record).filter { Engine.imageProducingKinds.contains($0.kind) && $0.outputs["image"] != nil }
         guard !loads.isEmpty else { return }
-        let stillNamed = Set(((try? cache.records()) ?? []).filter { $0.kind == "docker-load" }.compactMap { $0.outputs["image"] })
+        let stillNamed = Set(((try? cache.records()) ?? []).filter { Engine.imageProducingKinds.contains($0.kind) }
+            .compactMap { $0.outputs["image"] })
         var candidates: [(record: CacheRecord, id: String, tags: [String])] = []
         for record in loads {
             let id = record.outputs["image"]!
@@ -83,8 +84,8 @@ package struct CacheCleaner: Sendable {
                 var found = GCCleanup()
                 var done = Set<String>()
                 for candidate in candidates where !done.contains(candidate.id) {
-                    // The executor loads under this lock: a run loading the same key right now keeps its image.
-                    let lock = cache.folder(.locks).appendingPathComponent("docker-load-\(candidate.record.shortKey).lock")
+                    // The executor loads under this lock (KIND-KEY.lock): a run loading the same key right now keeps its image.
+                    let lock = cache.folder(.locks).appendingPathComponent("\(candidate.record.kind)-\(candidate.record.shortKey).lock")
                     let outcome: (removed: GCCleanup.RemovedImage?, notes: [String])?
                     do {
                         outcome = try await FileLock.withLockIfFree(at: lock) {

@@ -18,7 +18,7 @@ extension DockerSession {
         do {
             id = try await client.createContainer(name: name, spec)
         } catch let error as DockerError where error.code == .notFound {
-            throw StageFailure("the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a docker-load stage")
+            throw StageFailure(.imageMissing, "the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a \(Engine.imageProducingKindsText) stage")
         }
         do {
             let value = try await body(id)
@@ -35,7 +35,7 @@ extension DockerSession {
         do {
             try await client.startContainer(id)
         } catch let error as DockerError where (error.daemonMessage ?? error.message).contains("error setting rlimit") {
-            throw StageFailure("the daemon could not apply the container's rlimits: its own hard limits are lower "
+            throw StageFailure(.policyRefused, "the daemon could not apply the container's rlimits: its own hard limits are lower "
                 + "(\(error.daemonMessage ?? error.message)). Lower 'limits' (nofile, nproc) in the stage, "
                 + "or start the daemon from a session with higher ulimits")
         }
@@ -62,7 +62,7 @@ extension DockerSession {
             return image
         case .reference(let name):
             guard let details = try await client.inspectImage(name) else {
-                throw StageFailure("the image \(name) is not in the daemon; Sutradhar never pulls: load it first (docker-load stage)")
+                throw StageFailure(.imageMissing, "the image \(name) is not in the daemon; Sutradhar never pulls: load it first (\(Engine.imageProducingKindsText) stage)")
             }
             return details.id
         }

@@ -51,7 +51,7 @@ public struct DockerSession: Sendable {
             }
         } catch let error as DockerError where error.code == .unreachable || error.code == .badResponse {
             throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "
-                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host")
+                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host", code: .daemonUnreachable)
         }
     }
 

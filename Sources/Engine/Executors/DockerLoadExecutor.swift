@@ -16,12 +16,12 @@ import SystemPackage
 /// nixpkgs' `streamLayeredImage` makes) with constant memory, then tags it. An image the daemon
 /// already has is not sent again: its ID is read from the archive's manifest first.
 struct DockerLoadExecutor: StageExecutor {
-    static let kind = DockerLoadSpec.kind
+    typealias Spec = DockerLoadSpec
     static let needsDocker = true
     static let needsNix = false
+    static var defaultTimeout: Duration { .seconds(30 * 60) }
 
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
-        let spec = spec as! DockerLoadSpec
+    func execute(_ spec: DockerLoadSpec, context: StageContext) async throws -> StageOutcome {
         let docker = context.docker!
         guard let storePath = context.output("out", of: spec.from.name) else {
             throw StageFailure("stage '\(spec.from.name)' produced no output path to load")
@@ -29,7 +29,7 @@ struct DockerLoadExecutor: StageExecutor {
         let artifact = try ImageArtifact(path: storePath)
         // The store path names its content, so it is the key of what was loaded from it.
         let key = CacheKey(["docker-load", storePath])
-        let lock = context.cache.folder(.locks).appendingPathComponent("docker-load-\(key.short).lock")
+        let lock = context.cache.folder(.locks).appendingPathComponent("\(Self.kind)-\(key.short).lock")
         return try await context.exclusively(lock: lock, work: "loading the same image") {
             let image: ImageDetails
             var loaded = false
@@ -47,7 +47,7 @@ struct DockerLoadExecutor: StageExecutor {
                     (bytes, _) = try await load(artifact, docker: docker, context: context)
                     loaded = true
                     guard let details = try await docker.client.inspectImage(info.id) else {
-                        throw StageFailure("the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
+                        throw StageFailure(.loadFailed, "the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
                     }
                     image = details
                 }
@@ -56,7 +56,7 @@ struct DockerLoadExecutor: StageExecutor {
                 (bytes, result) = try await load(artifact, docker: docker, context: context)
                 loaded = true
                 guard let reference = result.references.first, let details = try await docker.client.inspectImage(reference) else {
-                    throw StageFailure("the image script's archive loaded, but the daemon named no image it has")
+                    throw StageFailure(.loadFailed, "the image script's archive loaded, but the daemon named no image it has")
                 }
                 image = details
             }
@@ -125,7 +125,7 @@ struct DockerLoadExecutor: StageExecutor {
             }
         }
         guard outcome.terminationStatus.isSuccess else {
-            throw StageFailure("the image script \(path) failed (\(outcome.terminationStatus)); its stderr is in the log")
+            throw StageFailure(.loadFailed, "the image script \(path) failed (\(outcome.terminationStatus)); its stderr is in the log")
         }
         return outcome.closureResult
     }

@@ -91,7 +91,7 @@ public struct CacheTools: Sendable {
         let records = try cache.records()
         var report = VerifyReport(checked: records.count, unreadable: reconciled.unreadable)
         let nix = Nix(options: [NixOption(name: "substituters", value: "")], environment: [:])
-        let images = records.filter { $0.kind == "docker-load" }.compactMap { $0.outputs["image"] }
+        let images = records.filter { Engine.imageProducingKinds.contains($0.kind) }.compactMap { $0.outputs["image"] }
         let presentImages = images.isEmpty ? [:] : await imagesPresent(images, dockerHost: dockerHost, report: &report)
         for record in records {
             guard let problem = await problem(with: record, nix: nix, presentImages: presentImages) else { continue }
@@ -122,7 +122,7 @@ public struct CacheTools: Sendable {
             }
             guard await nix.isValid(storePath: out) else { return "nix no longer has \(out)" }
             return nil
-        case "docker-load":
+        case let kind where Engine.imageProducingKinds.contains(kind):
             guard let image = record.outputs["image"] else { return "it names no image" }
             return presentImages[image] == false ? "the daemon no longer has \(image)" : nil
         default:
@@ -142,7 +142,7 @@ public struct CacheTools: Sendable {
             report.imagesChecked = true
             return answer
         } catch {
-            report.imagesNotChecked = "no Docker daemon answered (\(error)); docker-load entries were not checked"
+            report.imagesNotChecked = "no Docker daemon answered (\(error)); \(Engine.imageProducingKindsText) entries were not checked"
             return [:]
         }
     }

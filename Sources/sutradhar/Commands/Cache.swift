@@ -111,7 +111,7 @@ struct CacheUsageCommand: AsyncParsableCommand {
             var detail = part.name == "mirrors" ? "\(part.entries) mirrors" : "\(part.entries) entries"
             if part.name == "other" { detail = "locks and files no entry names" }
             if part.name == "runs" { detail = "run history and logs" }
-            if part.name == "docker-load" { detail += "; the images live in the daemon" }
+            if Engine.imageProducingKinds.contains(part.name) { detail += "; the images live in the daemon" }
             if let closure = part.closureBytes { detail += "; closure \(S.size(closure)) in the nix store" }
             print("  " + S.pad(part.name, 14) + S.pad(S.size(part.bytes), 11) + detail)
         }
