@@ -107,6 +107,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -16,7 +16,8 @@ public struct DoctorCheck: Sendable {
     /// What to do when it is not fine.
     public let fix: String?
 
-    init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil) {
+    /// Creates a check's line (libraries above the engine add their own, e.g. the run history's).
+    public init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil) {
         self.name = name
         self.ok = ok
         self.detail = detail

@@ -1,12 +1,12 @@
 import Foundation
 
 /// How a stage ended.
-public enum StageStatus: String, Sendable {
+public enum StageStatus: String, Sendable, CaseIterable {
     case passed, failed, skipped, cancelled
 }
 
 /// How a run ended.
-public enum RunStatus: String, Sendable {
+public enum RunStatus: String, Sendable, CaseIterable {
     case passed, failed, cancelled
 }
 
@@ -26,10 +26,12 @@ public struct StageResult: Sendable {
     public let outputs: [(String, JSONValue)]
     /// Why it failed, was skipped or cancelled.
     public let error: String?
+    /// A machine-readable code for the error (e.g. `timeout`), placed right after `error`.
+    public let code: String?
 
     /// Creates a result.
     public init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
-                outputs: [(String, JSONValue)] = [], error: String? = nil) {
+                outputs: [(String, JSONValue)] = [], error: String? = nil, code: String? = nil) {
         self.name = name
         self.kind = kind
         self.status = status
@@ -37,6 +39,7 @@ public struct StageResult: Sendable {
         self.durationMilliseconds = durationMilliseconds
         self.outputs = outputs
         self.error = error
+        self.code = code
     }
 
     var json: JSONValue {
@@ -45,6 +48,7 @@ public struct StageResult: Sendable {
             ("cached", .bool(cached)), ("duration_ms", .int(durationMilliseconds)), ("outputs", .object(outputs)),
         ]
         if let error { pairs.append(("error", .string(error))) }
+        if let code { pairs.append(("code", .string(code))) }
         return .object(pairs)
     }
 }
@@ -62,6 +66,19 @@ public struct RunSummary: Sendable {
     public let warnings: [String]
     /// Set when the run could not start because something it needs is missing (exit 3).
     public let environmentProblem: String?
+
+    /// Creates a summary (front ends and tests; the engine makes its own at the end of a run).
+    public init(run: String, pipeline: String, commit: String, status: RunStatus, durationMilliseconds: Int64,
+                stages: [StageResult], warnings: [String] = [], environmentProblem: String? = nil) {
+        self.run = run
+        self.pipeline = pipeline
+        self.commit = commit
+        self.status = status
+        self.durationMilliseconds = durationMilliseconds
+        self.stages = stages
+        self.warnings = warnings
+        self.environmentProblem = environmentProblem
+    }
 }
 
 /// One thing that happened during a run. The JSON form (`jsonLine`) is a contract: the README

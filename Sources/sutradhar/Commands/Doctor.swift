@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Pipeline
+import RunHistory
 
 /// `sutradhar doctor`: is everything a run needs here?
 struct DoctorCommand: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: Self.defaultDefinitionPath()),
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful)
-        let checks = await Doctor.checks(options: options)
+        let checks = await Doctor.checks(options: options) + [RunHistory.doctorCheck(cacheRoot: options.cacheRoot)]
         if json {
             let items = checks.map { check -> JSONValue in
                 .object([("name", .string(check.name)), ("ok", .bool(check.ok)), ("detail", .string(check.detail)),
