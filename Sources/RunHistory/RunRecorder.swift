@@ -37,7 +37,8 @@ public final class HistoryRecorder: Sendable {
     /// recorded, and why.
     public static func open(cacheRoot: URL, trigger: String) -> (recorder: HistoryRecorder?, notices: [String]) {
         do {
-            let history = try RunHistory(cacheRoot: cacheRoot)
+            // No quick_check on a run's path: see `RunHistory.init(cacheRoot:checkingIntegrity:)`.
+            let history = try RunHistory(cacheRoot: cacheRoot, checkingIntegrity: false)
             return (HistoryRecorder(history: history, trigger: trigger), history.notices)
         } catch {
             return (nil, ["\(error); this run is not recorded in the run history"])

@@ -125,12 +125,17 @@ import Glibc
                 .runFinished(Self.summary(run: "live")),
             ]
             var written: [String] = [follower.lines.first ?? ""]
+            var latencies: [Duration] = []
             for body in later {
                 let event = RunEvent(run: "live", body)
+                let writtenAt = ContinuousClock.now
                 recorder.record(event)
                 written.append(event.jsonLine())
                 #expect(await eventually(timeout: .seconds(30)) { follower.lines.count == written.count }, "\(follower.lines)")
+                if let seen = follower.seenAt.last { latencies.append(writtenAt.duration(to: seen)) }
             }
+            // A figure for the record, not an assertion: on a loaded machine it varies.
+            print("follow latency, write to follower: max \(latencies.max() ?? .zero) over \(latencies.count) events")
             #expect(follower.lines == written)
             #expect(await eventually(timeout: .seconds(30)) { follower.ended }, "the follow goes on after run-finished")
             #expect(follower.failure == nil)
@@ -190,6 +195,7 @@ import Glibc
 final class Follower: Sendable {
     private struct State {
         var lines: [String] = []
+        var seenAt: [ContinuousClock.Instant] = []
         var ended = false
         var failure: String?
     }
@@ -199,7 +205,12 @@ final class Follower: Sendable {
     init(_ events: AsyncThrowingStream<RunEvent, any Error>) {
         Task { [self] in
             do {
-                for try await event in events { state.withLock { $0.lines.append(event.jsonLine()) } }
+                for try await event in events {
+                    state.withLock {
+                        $0.lines.append(event.jsonLine())
+                        $0.seenAt.append(.now)
+                    }
+                }
             } catch {
                 state.withLock { $0.failure = "\(error)" }
             }
@@ -209,6 +220,8 @@ final class Follower: Sendable {
 
     /// The event lines seen so far.
     var lines: [String] { state.withLock { $0.lines } }
+    /// When each was seen.
+    var seenAt: [ContinuousClock.Instant] { state.withLock { $0.seenAt } }
     /// Whether the sequence ended.
     var ended: Bool { state.withLock { $0.ended } }
     /// Why it ended with an error, if it did.
