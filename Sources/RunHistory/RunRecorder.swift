@@ -13,9 +13,10 @@ public final class HistoryRecorder: Sendable {
     private let pid: Int32
     private let state = Mutex(State())
 
+    /// Open files by run: one recorder may see several runs (watch, nightly), even overlapping.
     private struct State {
-        var files: [String: FileHandle] = [:]
-        var events: FileHandle?
+        var logs: [String: [String: FileHandle]] = [:]
+        var events: [String: FileHandle] = [:]
         var databaseBroken = false
         var filesBroken = false
     }
@@ -57,17 +58,15 @@ public final class HistoryRecorder: Sendable {
         }
         let line = event.jsonLine()
         writingFiles {
-            try state.withLock { state in try state.events?.write(contentsOf: Data((line + "\n").utf8)) }
+            try state.withLock { state in try state.events[event.run]?.write(contentsOf: Data((line + "\n").utf8)) }
             if case .log(let stage, _, let text) = event.body { try append(text, run: event.run, stage: stage) }
         }
         if case .runFinished(let summary) = event.body {
             // The very line the run printed (same time stamp), for `runs show --json`.
             writingDatabase { try history.finish(run: event.run, summary: summary, summaryLine: line) }
             state.withLock { state in
-                state.files.values.forEach { try? $0.close() }
-                state.files.removeAll()
-                try? state.events?.close()
-                state.events = nil
+                state.logs.removeValue(forKey: event.run)?.values.forEach { try? $0.close() }
+                try? state.events.removeValue(forKey: event.run)?.close()
             }
         }
     }
@@ -99,20 +98,20 @@ public final class HistoryRecorder: Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try JSONEncoder().encode(record).write(to: folder.appendingPathComponent(RunFiles.record))
         let handle = try Self.createFile(events)
-        state.withLock { $0.events = handle }
+        state.withLock { $0.events[record.id] = handle }
     }
 
     private func append(_ line: String, run: String, stage: String) throws {
         try state.withLock { state in
             let handle: FileHandle
-            if let open = state.files[stage] {
+            if let open = state.logs[run]?[stage] {
                 handle = open
             } else {
                 let url = history.logFile(run: run, stage: stage)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 // A stage's log file is new: one per run and stage, opened once.
                 handle = try Self.createFile(url)
-                state.files[stage] = handle
+                state.logs[run, default: [:]][stage] = handle
             }
             try handle.write(contentsOf: Data((line + "\n").utf8))
         }

@@ -95,6 +95,27 @@ import Glibc
         }
     }
 
+    @Test func oneRecorderKeepsOverlappingRunsApart() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "local")
+            // As watch does when it starts a rerun before the cancelled run has finished.
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: "/c"))) }
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .log(stage: "build", stream: "stdout", line: "from \(run)"))) }
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .runFinished(Self.summary(run: run)))) }
+
+            for run in ["a", "b"] {
+                let lines = try String(contentsOf: history.eventsFile(run: run), encoding: .utf8).split(separator: "\n")
+                let events = try lines.map { try RunEvent(jsonLine: $0) }
+                #expect(events.map(\.name) == ["run-started", "log", "run-finished"])
+                #expect(events.allSatisfy { $0.run == run })
+                let details = try #require(try history.run(run))
+                #expect(history.logLines(run: details).map(\.line) == ["from \(run)"])
+                #expect(details.summary?.run == run && details.record.status == "passed")
+            }
+        }
+    }
+
     @Test func theListingJSONIsTheSchemaOneLine() throws {
         let record = RunRecord(id: "20261129-065212-4f3a", pipeline: "example", source: "/src/\"q\"", ref: nil, commitSHA: "abc",
                                trigger: "agent", status: "passed", startedAt: try #require(RunEvent.date(rfc3339: "2026-11-29T06:52:12.345Z")),
