@@ -72,22 +72,21 @@ public final class HistoryRecorder: Sendable {
     }
 
     private func writingFiles(_ body: () throws -> Void) {
-        guard !state.withLock({ $0.filesBroken }) else { return }
-        do {
-            try body()
-        } catch {
-            state.withLock { $0.filesBroken = true }
-            FileHandle.standardError.write(Data("warning: not writing this run's events and logs to the history: \(error)\n".utf8))
-        }
+        writing(body, broken: \.filesBroken, warning: "not writing this run's events and logs to the history")
     }
 
     private func writingDatabase(_ body: () throws -> Void) {
-        guard !state.withLock({ $0.databaseBroken }) else { return }
+        writing(body, broken: \.databaseBroken, warning: "not recording this run in the history")
+    }
+
+    /// Runs `body` unless that kind of write already failed; on its first failure, says so once.
+    private func writing(_ body: () throws -> Void, broken: WritableKeyPath<State, Bool> & Sendable, warning: String) {
+        guard !state.withLock({ $0[keyPath: broken] }) else { return }
         do {
             try body()
         } catch {
-            state.withLock { $0.databaseBroken = true }
-            FileHandle.standardError.write(Data("warning: not recording this run in the history: \(error)\n".utf8))
+            state.withLock { $0[keyPath: broken] = true }
+            FileHandle.standardError.write(Data("warning: \(warning): \(error)\n".utf8))
         }
     }
 

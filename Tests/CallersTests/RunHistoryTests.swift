@@ -136,6 +136,19 @@ import Glibc
         }
     }
 
+    @Test func eightProcessesOpeningAFreshHistoryAtOnceAllSucceed() async throws {
+        // Three fresh caches: the schema race lost a run in one round of two or three.
+        for _ in 0..<3 {
+            try await Workspace.with { workspace in
+                let processes = try (0..<8).map { _ in try workspace.startSutradhar(["runs", "ls", "--json"]) }
+                for process in processes {
+                    let result = await process.finish(timeout: .seconds(60))
+                    #expect(result.exitCode == 0 && result.stderr.isEmpty, "\(result.transcript)")
+                }
+            }
+        }
+    }
+
     @Test func runsOnAHistoryThatCannotBeOpenedExitsThree() async throws {
         try await Workspace.with { workspace in
             // A file where the history's folder belongs: nothing can repair that but the user.
