@@ -137,7 +137,9 @@ import Glibc
     }
 
     @Test func eightProcessesOpeningAFreshHistoryAtOnceAllSucceed() async throws {
-        // Three fresh caches: the schema race lost a run in one round of two or three.
+        // Across processes, as real first runs are (the lock is a file lock). Process start-up
+        // staggers them, so without the lock this rarely met the race (0 of 2 tries); the
+        // regression test is HistoryTests' eight threads, which lost a run in one round of three.
         for _ in 0..<3 {
             try await Workspace.with { workspace in
                 let processes = try (0..<8).map { _ in try workspace.startSutradhar(["runs", "ls", "--json"]) }
