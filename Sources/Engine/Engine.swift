@@ -53,6 +53,7 @@ public struct Engine: Sendable {
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
+        options.warnings.forEach(run.warn)
         do {
             let cache = try BuildCache(root: options.cacheRoot)
             cache.notices.forEach(run.warn)

@@ -25,6 +25,9 @@ public struct RunOptions: Sendable {
     public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
+    /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
+    /// file): each becomes a `warning` event right after run-started, and goes into the summary.
+    public var warnings: [String] = []
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,

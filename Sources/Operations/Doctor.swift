@@ -5,6 +5,7 @@ import Foundation
 import GitMirror
 import NixBuild
 import Pipeline
+import RunHistory
 
 /// One line of `sutradhar doctor`: a thing the runs need, and whether it is there.
 public struct DoctorCheck: Sendable {
@@ -30,7 +31,8 @@ public struct DoctorCheck: Sendable {
         case chooseDockerHost = "choose-docker-host"
     }
 
-    init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil, remedy: Remedy? = nil) {
+    /// Creates a check's line (libraries above the engine add their own, e.g. the run history's).
+    public init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil, remedy: Remedy? = nil) {
         self.name = name
         self.ok = ok
         self.detail = detail
@@ -53,6 +55,7 @@ public enum Doctor {
         if nix.ok { checks.append(await nixStoreCheck()) }
         checks.append(DoctorCheck("libgit2", ok: true, "libgit2 \(GitMirror.libgit2Version) (linked)"))
         checks.append(contentsOf: cacheChecks(root: options.cacheRoot))
+        checks.append(RunHistory.doctorCheck(cacheRoot: options.cacheRoot))
         checks.append(contentsOf: await dockerChecks(options: options))
         return checks
     }

@@ -44,13 +44,14 @@ struct Run: AsyncParsableCommand {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
         try stages.checkStage(in: plan, definedIn: path)
-        let options = RunOptions(
+        var options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
         let renderer = stages.makeRenderer()
-        let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
-        let summary = await Interrupts.cancellingOnSignal {
+        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
+        options.warnings += notices
+        let summary = await Interrupts.cancellingOnSignal { [options] in
             await Engine().run(plan, options: options, sink: { event in
                 recorder?.record(event)
                 renderer.render(event)
@@ -72,14 +73,6 @@ extension Run {
 }
 
 extension RunTrigger: ExpressibleByArgument {}
-
-extension HistoryRecorder {
-    /// A recorder for the cache's history, or nil (with a warning) if it cannot be opened:
-    /// a broken history never stops a build.
-    static func open(cacheRoot: URL, trigger: String) -> HistoryRecorder? {
-        RunHistory.openOrWarn(cacheRoot: cacheRoot).map { HistoryRecorder(history: $0, trigger: trigger) }
-    }
-}
 
 /// Finding and loading definitions through the library; `Exit.outcome` turns the failures
 /// into exit code 2 and their messages.
