@@ -116,13 +116,20 @@ extension Nix {
         let collector = OutputCollector(tailLimit: Self.logTailLimit, standardOutputLimit: Self.standardOutputLimit)
         let status: TerminationStatus
         do {
+            // nix is found here, not by the wrapper's `exec`, so a missing nix is still `.nixMissing`.
+            let path = executable.contains("/")
+                ? executable : try await Executable.name(executable).resolveExecutablePath(in: subprocessEnvironment).string
+            // Dies with this process, even on SIGKILL (see ``ParentWatchdog``).
+            let watchdog = try ParentWatchdog()
+            defer { watchdog.closeBothEnds() }
+            let wrapped = ParentWatchdog.wrapping([path] + arguments, grace: terminationGracePeriod)
             let result = try await run(
-                executable.contains("/") ? .path(FilePath(executable)) : .name(executable),
-                arguments: Arguments(arguments),
+                .path(FilePath(wrapped.executable)),
+                arguments: Arguments(wrapped.arguments),
                 environment: subprocessEnvironment,
                 workingDirectory: workingDirectory.map { FilePath($0.path) },
                 platformOptions: platformOptions,
-                input: .none,
+                input: .fileDescriptor(FileDescriptor(rawValue: watchdog.readEnd), closeAfterSpawningProcess: false),
                 output: .sequence,
                 error: .sequence
             ) { execution in
@@ -159,6 +166,8 @@ extension Nix {
             status = result.terminationStatus
         } catch let error as SubprocessError where error.code == .executableNotFound {
             throw nixMissingError(command: command, underlyingError: error)
+        } catch let error as NixError {
+            throw error
         } catch {
             if Task.isCancelled {
                 await ProcessTree.killSurvivors(collector.descendantsAtCancellation)
