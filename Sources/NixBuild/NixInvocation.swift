@@ -86,7 +86,8 @@ extension Nix {
     /// nix runs in a session (and so a process group) of its own. If the calling task is
     /// cancelled, that group gets SIGTERM, then SIGKILL after ``terminationGracePeriod``; nix is
     /// always reaped; then whatever nix had started (its builders, which nix puts in sessions of
-    /// their own) and that still runs is SIGKILLed too (see ``ProcessTree``).
+    /// their own) and that still runs is SIGKILLed too (see ``ProcessTree``). If this process
+    /// dies, even by SIGKILL, nix's watchdog stops it (see ``ParentWatchdog``).
     ///
     /// A non-zero exit is returned, not thrown.
     /// - Throws: ``NixError`` `.nixMissing` if the executable cannot be found, `.cancelled` if the
