@@ -25,6 +25,9 @@ extension DockerSession {
             await remove(id)
             return value
         } catch {
+            // A daemon that died cannot remove anything: report it now, not after the removal's
+            // connect timeouts.
+            if let gone = await daemonGone(after: error) { throw gone }
             await remove(id)
             throw error
         }
@@ -44,6 +47,7 @@ extension DockerSession {
     /// Stops and removes a container in a task of its own, so that it runs to completion even
     /// when the caller was cancelled (an HTTP call in a cancelled task would be cut short).
     func remove(_ id: String) async {
+        guard !daemonIsGone else { return }
         let client = self.client
         await Task {
             try? await client.stopContainer(id, gracePeriod: Self.stopGracePeriod)

@@ -12,6 +12,8 @@ public struct DockerSession: Sendable {
     public let info: DaemonInfo
     /// Labels on everything the run creates: who made it, for which run, pipeline, process and host.
     public let runLabels: [String: String]
+    /// Whether the daemon went away during the run (see ``DaemonFate``).
+    let daemonFate = DaemonFate()
 
     /// The label keys Sutradhar puts on what it creates.
     public enum Label {

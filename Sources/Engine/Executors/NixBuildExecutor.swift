@@ -44,7 +44,8 @@ struct NixBuildExecutor: StageExecutor {
     }
 
     /// Notes which nix builds this key, for the case where this process is killed (SIGKILL
-    /// leaves no chance to stop it: nix runs in a session of its own).
+    /// leaves it no chance to stop nix, which runs in a session of its own; nix's watchdog
+    /// stops it, and this record lets the next run make sure).
     private static func record(_ pid: Int32, in pidFile: URL) {
         guard let process = NixProcess(pid: pid) else { return }
         try? AtomicFile.write(Data(process.description.utf8), to: pidFile)
