@@ -17,21 +17,8 @@ extension DockerEndToEndTests {
                 let bomb = workspace.root.appendingPathComponent("bomb.tar.gz").path
                 try TarFixtures.writeGzipBomb(at: bomb, gibibytes: 32)
                 try workspace.makeArchiveFlake("bomb", archive: bomb, output: .archive)
-                let pipeline = try workspace.write("bomb.yaml", """
-                    version: 1
-                    name: e2e-bomb
-                    source: { path: ./bomb }
-                    nix:
-                      options: { substituters: "" }
-                    stages:
-                      image:
-                        nix-build: { installable: .#docker-image }
-                      load:
-                        needs: [image]
-                        timeout: 2s
-                        docker-load: { from: image, tags: ["\(tag)"] }
-
-                    """)
+                let pipeline = try workspace.write(
+                    "bomb.yaml", DockerLoad.loadPipeline(folder: "bomb", tags: [tag], timeout: "2s"))
 
                 let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
                 #expect(result.exitCode == 1, result.diagnosis)
