@@ -2,6 +2,10 @@ import Foundation
 import SutradharTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension DockerEndToEndTests {
     /// A nix build whose output is a gzip bomb: the load stage's timeout must end it on time.
     @Suite struct ArchiveBomb {
@@ -32,6 +36,41 @@ extension DockerEndToEndTests {
                 #expect(milliseconds < 5_000, result.diagnosis)
                 #expect(DockerE2E.imageID(tag, host: host) == nil)
                 try expectNoContainersLeft(result, host: host)
+            }
+        }
+
+        /// Reported: SIGTERM during the scan of a bomb was ignored (the run went on at 100% CPU).
+        /// The first SIGTERM now cancels the scan and the run ends as interrupted, at once.
+        @Test func sigtermDuringTheScanOfAGzipBombEndsTheRunAtOnce() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            let tag = DockerE2E.uniqueName() + ":bomb"
+            defer { DockerE2E.removeImages([tag], host: host) }
+            try await DockerE2E.withWorkspace { workspace in
+                let bomb = workspace.root.appendingPathComponent("bomb.tar.gz").path
+                try TarFixtures.writeGzipBomb(at: bomb, gibibytes: 32)
+                try workspace.makeArchiveFlake("bomb", archive: bomb, output: .archive)
+                let pipeline = try workspace.write("bomb.yaml", DockerLoad.loadPipeline(folder: "bomb", tags: [tag]))
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                let loading = await eventually(timeout: .seconds(120)) {
+                    invocation.stdoutSoFar.split(separator: "\n").contains { line in
+                        guard let event = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { return false }
+                        return event["event"] as? String == "stage-started" && event["stage"] as? String == "load"
+                    }
+                }
+                if !loading { invocation.signal(SIGKILL) }
+                #expect(loading, "the load stage never started: \(invocation.stdoutSoFar)")
+
+                let signalled = ContinuousClock.now
+                invocation.signal(SIGTERM)
+                let result = await invocation.finish(timeout: .seconds(60))
+                let ended = ContinuousClock.now - signalled
+                print("gzip bomb (32 GiB of zeros): the run ended \(ended) after one SIGTERM")
+                #expect(result.exitCode == 130, result.diagnosis)
+                #expect(result.stage("load")?["status"] as? String == "cancelled", result.diagnosis)
+                // About a second to stop; 10 s leaves room for a loaded machine (the scan alone takes far longer).
+                #expect(ended < .seconds(10))
             }
         }
     }
