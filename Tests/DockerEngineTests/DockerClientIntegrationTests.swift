@@ -136,7 +136,7 @@ struct DockerClientIntegrationTests {
             #expect(progress.values.last == Int64(fileSize))
             #expect(progress.values == progress.values.sorted())
 
-            let expectedID = try ImageArchive.imageID(ofArchiveAt: tiny.path).id
+            let expectedID = try await ImageArchive.imageID(ofArchiveAt: tiny.path).id
             #expect(expectedID == tiny.imageID)
             let details = try #require(try await client.inspectImage(tiny.tag))
             #expect(details.id == expectedID)

@@ -39,7 +39,7 @@ struct DockerLoadExecutor: StageExecutor {
                 context.log("cached: the daemon has \(id) from \(storePath)")
                 image = details
             } else if case .archive = artifact {
-                let info = try ImageArchive.imageID(ofArchiveAt: storePath)
+                let info = try await ImageArchive.imageID(ofArchiveAt: storePath)
                 if let details = try await docker.client.inspectImage(info.id) {
                     context.log("the daemon already has \(info.id); not sending it again")
                     image = details
