@@ -31,6 +31,7 @@ public struct Engine: Sendable {
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
+        GitMirror.prepareLibrary()  // every run checks out: its slow initialisation overlaps what comes first
         do {
             let cache = try BuildCache(root: options.cacheRoot)
             cache.notices.forEach(run.warn)
@@ -65,8 +66,9 @@ public struct Engine: Sendable {
                       options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
         let needsDocker = kinds.contains { $0.needsDocker }
         return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
-                                            pipeline: plan.definition.name, warn: run.warn) { docker in
-            guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+                                            pipeline: plan.definition.name, warn: run.warn,
+                                            alongside: { await CheckoutStep.run(source, cache: cache, recorder: run) }) { docker, checkout in
+            guard let checkout else {
                 return run.finish(commit: "", skipping: plan.stages)
             }
             let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,

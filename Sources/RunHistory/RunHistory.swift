@@ -23,6 +23,7 @@ public final class RunHistory: Sendable {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
+            SQLiteDurability.configure(&configuration)
             database = try DatabasePool(path: folder.appendingPathComponent("history.sqlite").path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {

@@ -9,7 +9,8 @@ extension DockerSession {
     /// run's label, from `start` to now) into the run's log, as an audit trail of what was
     /// created, started, killed and destroyed. Bounded by `until`, so it ends by itself.
     func recordAuditTrail(since start: Date, log: @Sendable (String) -> Void) async {
-        guard let run = runLabels[Label.run] else { return }
+        // Only containers carry the run's label: a run that created none has no events to read.
+        guard containersRequested.isRaised, let run = runLabels[Label.run] else { return }
         do {
             for try await event in client.events(labels: [Label.run: run], since: start, until: Date(), timeout: .seconds(10)) {
                 let stage = event.attributes[Label.stage].map { " stage=\($0)" } ?? ""

@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import Synchronization
 
 /// The run's connection to the Docker daemon: opened once, after the policy check, for runs
 /// that have Docker stages. Knows the labels every container of the run carries.
@@ -12,6 +13,9 @@ public struct DockerSession: Sendable {
     public let info: DaemonInfo
     /// Labels on everything the run creates: who made it, for which run, pipeline, process and host.
     public let runLabels: [String: String]
+    /// Whether the run has asked the daemon for a container yet: a run that never did has no
+    /// audit trail to read.
+    let containersRequested = OnceFlag()
 
     /// The label keys Sutradhar puts on what it creates.
     public enum Label {
@@ -28,30 +32,50 @@ public struct DockerSession: Sendable {
         runLabels.merging([Label.stage: stage]) { _, new in new }
     }
 
-    /// Runs `body` with a session when `needed` (nil otherwise). Refuses, before anything is
-    /// created, a daemon that is not rootless unless `--allow-rootful` was given.
+    /// Runs `body` with a session when `needed` (nil otherwise) and with what `prepare` returned.
+    /// `prepare` (the run's checkout) runs while the daemon is reached and checked, since the two
+    /// wait on different things; `body` starts once both are done, and this returns only after
+    /// `prepare` has finished, however it ends. Refuses, before anything is created in the
+    /// daemon, one that is not rootless unless `--allow-rootful` was given.
     /// - Throws: `EnvironmentError` when no daemon answers or the policy refuses it.
-    static func with<T: Sendable>(
+    static func with<T: Sendable, Prepared: Sendable>(
         needed: Bool, options: RunOptions, runID: String, pipeline: String,
         warn: @escaping @Sendable (String) -> Void,
-        _ body: @escaping (DockerSession?) async throws -> T
+        alongside prepare: @escaping @Sendable () async -> Prepared,
+        _ body: @escaping (DockerSession?, Prepared) async throws -> T
     ) async throws -> T {
-        guard needed else { return try await body(nil) }
+        guard needed else { return try await body(nil, await prepare()) }
         let host = try discoverHost(options)
-        do {
-            return try await DockerClient.withClient(host: host) { client in
-                let info = try await client.info()
-                try checkPolicy(info: info, host: host, options: options, warn: warn)
-                await Leftovers.reap(client: client, report: warn)
-                let labels = [
-                    Label.marker: "1", Label.run: runID, Label.pipeline: pipeline,
-                    Label.pid: String(getpid()), Label.host: ProcessInfo.processInfo.hostName,
-                ]
-                return try await body(DockerSession(client: client, host: host, info: info, runLabels: labels))
+        // A task, not `async let`, because its value is needed inside the client's scope, where
+        // no closure may capture an `async let`; it is cancelled with this call and always
+        // awaited before this returns, so it never outlives the run.
+        let preparing = Task { await prepare() }
+        return try await withTaskCancellationHandler {
+            do {
+                return try await DockerClient.withClient(host: host) { client in
+                    // Independent questions to the daemon, asked at once; nothing is removed
+                    // before the policy has accepted the daemon.
+                    async let leftovers = Leftovers.list(client: client)
+                    let info = try await client.info()
+                    try checkPolicy(info: info, host: host, options: options, warn: warn)
+                    await Leftovers.reap(await leftovers, client: client, report: warn)
+                    let labels = [
+                        Label.marker: "1", Label.run: runID, Label.pipeline: pipeline,
+                        Label.pid: String(getpid()), Label.host: ProcessInfo.processInfo.hostName,
+                    ]
+                    return try await body(DockerSession(client: client, host: host, info: info, runLabels: labels),
+                                          await preparing.value)
+                }
+            } catch {
+                _ = await preparing.value
+                if let error = error as? DockerError, error.code == .unreachable || error.code == .badResponse {
+                    throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "
+                        + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host")
+                }
+                throw error
             }
-        } catch let error as DockerError where error.code == .unreachable || error.code == .badResponse {
-            throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "
-                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host")
+        } onCancel: {
+            preparing.cancel()
         }
     }
 
@@ -74,4 +98,12 @@ public struct DockerSession: Sendable {
         }
         warn("ROOTFUL daemon accepted (--allow-rootful) at \(host): a container escape would be root on this host")
     }
+}
+
+/// A flag that is only ever raised, shared by the copies of a value that holds it.
+final class OnceFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    func raise() { raised.store(true, ordering: .relaxed) }
+    var isRaised: Bool { raised.load(ordering: .relaxed) }
 }
