@@ -32,11 +32,15 @@ public struct Engine: Sendable {
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
         GitMirror.prepareLibrary()  // every run checks out: its slow initialisation overlaps what comes first
+        let needsDocker = plan.stages.contains { Self.executor(for: $0.kind).map { type(of: $0).needsDocker } ?? false }
         do {
-            let cache = try BuildCache(root: options.cacheRoot)
-            cache.notices.forEach(run.warn)
-            return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
-                try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
+            return try await DockerSession.opening(needed: needsDocker, options: options, runID: run.runID,
+                                                   pipeline: plan.definition.name, warn: run.warn) { docker in
+                let cache = try BuildCache(root: options.cacheRoot)
+                cache.notices.forEach(run.warn)
+                return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
+                    try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run, docker: docker)
+                }
             }
         } catch {
             // Nothing ran: the environment is not ready (exit 3), or the run was cancelled while queued.
@@ -57,31 +61,28 @@ public struct Engine: Sendable {
     /// The run proper, once it holds one of the cache's run slots. Environment problems are
     /// thrown (the caller turns them into exit 3); everything else becomes a stage result.
     private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
-                                run: RunRecorder) async throws -> RunSummary {
+                                run: RunRecorder, docker pending: PendingSession) async throws -> RunSummary {
         cache.holdRunLock()  // released by CacheLimits.apply or with the cache: `cache clear` waits for no live run
         let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
         let nixExecutable = kinds.contains(where: { $0.needsNix })
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
                       options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
-        let needsDocker = kinds.contains { $0.needsDocker }
-        return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
-                                            pipeline: plan.definition.name, warn: run.warn,
-                                            alongside: { await CheckoutStep.run(source, cache: cache, recorder: run) }) { docker, checkout in
-            guard let checkout else {
-                return run.finish(commit: "", skipping: plan.stages)
-            }
-            let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
-                                      checkout: checkout, recorder: run)
-            let started = Date()
-            await scheduler.run()
-            await docker?.recordAuditTrail(since: started) { line in
-                run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
-            }
-            await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
-                                    options: options, recorder: run)
-            return run.finish(commit: checkout.commit.sha, skipping: [])
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+            return run.finish(commit: "", skipping: plan.stages)
         }
+        // Opened (and its policy checked) while all of the above ran; nothing was created in it.
+        let docker = try await pending.session
+        let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
+                                  checkout: checkout, recorder: run)
+        let started = Date()
+        await scheduler.run()
+        await docker?.recordAuditTrail(since: started) { line in
+            run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
+        }
+        await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
+                                options: options, recorder: run)
+        return run.finish(commit: checkout.commit.sha, skipping: [])
     }
 
     /// A sortable, unique run ID: UTC time plus random hex, e.g. `20261129-065212-4f3a`.

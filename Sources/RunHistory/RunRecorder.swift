@@ -56,11 +56,15 @@ public final class HistoryRecorder: Sendable {
             } else {
                 let url = history.logFile(run: run, stage: stage)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                // A stage's log file is new: one per run and stage, opened once.
-                guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+                // A stage's log file is new: one per run and stage, opened once. Created in
+                // place (FileManager.createFile would write a temporary file and rename it).
+                let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else {
+                    throw CocoaError(.fileWriteUnknown, userInfo: [
+                        NSFilePathErrorKey: url.path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO),
+                    ])
                 }
-                handle = try FileHandle(forWritingTo: url)
+                handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
                 state.files[stage] = handle
             }
             try handle.write(contentsOf: Data((line + "\n").utf8))
