@@ -43,7 +43,8 @@ public struct Engine: Sendable {
                 }
             }
         } catch {
-            // Nothing ran: the environment is not ready (exit 3), or the run was cancelled while queued.
+            // No stage ran: the environment is not ready (exit 3: the cache, nix, the daemon), or
+            // the run was cancelled before its stages.
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error))
         }
     }
@@ -69,6 +70,9 @@ public struct Engine: Sendable {
         let nix = Nix(executable: nixExecutable,
                       options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
         guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+            // The daemon's start-up may still report something (a leftover removed): it has
+            // ended before the summary, which is always the last event.
+            _ = try? await pending.session
             return run.finish(commit: "", skipping: plan.stages)
         }
         // Opened (and its policy checked) while all of the above ran; nothing was created in it.
