@@ -63,9 +63,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SQLite's own header (Debian's libsqlite3-dev, which GRDB links too), for the one
+        // variadic call Swift cannot make: BuildCache's database durability settings.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev", "pkg-config"])]
+        ),
         .target(
             name: "BuildCache",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -161,6 +161,14 @@ public struct BuildCache: Sendable {
     /// The folder of the checkout of `tree`.
     public func checkoutFolder(tree: String) -> URL { folder(.checkouts).appendingPathComponent(tree) }
 
+    /// Whether the checkout of `tree` is complete on disk: its folder (renamed into place only once
+    /// every file was written) and its entry (written after that) both exist, so a run that was
+    /// killed midway never makes it true. Holds nothing and touches nothing: `hold` it before use.
+    public func hasCheckout(tree: String) -> Bool {
+        FileManager.default.fileExists(atPath: checkoutFolder(tree: tree).path)
+            && FileManager.default.fileExists(atPath: entryURL(kind: Self.checkoutKind, key: Self.checkoutKey(tree: tree)).path)
+    }
+
     /// Records (or marks used) the checkout of `tree` under `checkouts/TREE` as an entry of kind
     /// `checkout`, sized by its folder, and holds it for the run.
     /// - Throws: `CacheError` if the entry cannot be written (a full disk).

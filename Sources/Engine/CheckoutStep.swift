@@ -83,7 +83,10 @@ package enum CheckoutStep {
             case .git(let location):
                 try source.checkIsARepository(location)
                 mirror = GitMirror(source: location, mirrorsRoot: cache.folder(.mirrors))
-                commit = try await mirror.resolve(ref: source.ref, progress: progress)
+                // A tree already checked out is not read from the mirror again: resolving need
+                // not check that each of its files is there.
+                commit = try await mirror.resolve(ref: source.ref, progress: progress,
+                                                  isCheckedOut: { cache.hasCheckout(tree: $0) })
             case .snapshot(let path):
                 progress("snapshotting \(path) as it is (uncommitted and untracked changes included)")
                 (mirror, commit) = try await GitMirror.snapshot(folder: URL(fileURLWithPath: path), mirrorsRoot: cache.folder(.mirrors))

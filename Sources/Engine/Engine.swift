@@ -54,14 +54,20 @@ public struct Engine: Sendable {
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
         options.warnings.forEach(run.warn)
+        GitMirror.prepareLibrary()  // every run checks out: its slow initialisation overlaps what comes first
+        let needsDocker = plan.stages.contains { executor(for: $0.kind)?.needsDocker ?? false }
         do {
-            let cache = try BuildCache(root: options.cacheRoot)
-            cache.notices.forEach(run.warn)
-            return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
-                try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
+            return try await DockerSession.opening(needed: needsDocker, options: options, runID: run.runID,
+                                                   pipeline: plan.definition.name, warn: run.warn) { docker in
+                let cache = try BuildCache(root: options.cacheRoot)
+                cache.notices.forEach(run.warn)
+                return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
+                    try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run, docker: docker)
+                }
             }
         } catch {
-            // Nothing ran: the environment is not ready (exit 3), or the run was cancelled while queued.
+            // No stage ran: the environment is not ready (exit 3: the cache, nix, the daemon), or
+            // the run was cancelled before its stages.
             let code = ClassifiedFailure(error).code
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error),
                               code: code.isEnvironmentProblem ? code : .environment)
@@ -81,30 +87,31 @@ public struct Engine: Sendable {
     /// The run proper, once it holds one of the cache's run slots. Environment problems are
     /// thrown (the caller turns them into exit 3); everything else becomes a stage result.
     private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
-                                run: RunRecorder) async throws -> RunSummary {
+                                run: RunRecorder, docker pending: PendingSession) async throws -> RunSummary {
         cache.holdRunLock()  // released by CacheLimits.apply or with the cache: `cache clear` waits for no live run
         let kinds = plan.stages.compactMap { executor(for: $0.kind) }
         let nixExecutable = kinds.contains(where: { $0.needsNix })
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
                       options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
-        let needsDocker = kinds.contains { $0.needsDocker }
-        return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
-                                            pipeline: plan.definition.name, warn: run.warn) { docker in
-            guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
-                return run.finish(commit: "", skipping: plan.stages)
-            }
-            let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,
-                                      docker: docker, checkout: checkout, recorder: run)
-            let started = Date()
-            await scheduler.run()
-            await docker?.recordAuditTrail(since: started) { line in
-                run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
-            }
-            await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
-                                    options: options, recorder: run)
-            return run.finish(commit: checkout.commit.sha, skipping: [])
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+            // The daemon's start-up may still report something (a leftover removed): it has
+            // ended before the summary, which is always the last event.
+            _ = try? await pending.session
+            return run.finish(commit: "", skipping: plan.stages)
         }
+        // Opened (and its policy checked) while all of the above ran; nothing was created in it.
+        let docker = try await pending.session
+        let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,
+                                  docker: docker, checkout: checkout, recorder: run)
+        let started = Date()
+        await scheduler.run()
+        await docker?.recordAuditTrail(since: started) { line in
+            run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
+        }
+        await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
+                                options: options, recorder: run)
+        return run.finish(commit: checkout.commit.sha, skipping: [])
     }
 
     /// A sortable, unique run ID: UTC time plus random hex, e.g. `20261129-065212-4f3a`.

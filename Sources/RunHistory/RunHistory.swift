@@ -92,8 +92,12 @@ public final class RunHistory: Sendable {
 
     /// Opens the database, migrates it and (unless told not to) checks it.
     private static func openChecked(_ url: URL, checkingIntegrity: Bool = true) throws -> DatabasePool {
+        // The log outlives each close (SQLiteDurability), so a database file overwritten since
+        // could look whole for a while: its header is checked first.
+        try SQLiteDurability.checkHeader(of: url.path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        SQLiteDurability.configure(&configuration)
         let database = try DatabasePool(path: url.path, configuration: configuration)
         try migrator.migrate(database)
         guard checkingIntegrity else { return database }
@@ -109,7 +113,7 @@ public final class RunHistory: Sendable {
     }
 
     private static func isCorruption(_ error: any Error) -> Bool {
-        if error is QuickCheckFailed { return true }
+        if error is QuickCheckFailed || error is SQLiteDurability.DamagedHeader { return true }
         guard let error = error as? DatabaseError else { return false }
         return error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
     }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Glibc
 import Synchronization
 
 /// An event consumer that records a run as it happens: at its start the run's row (in the
@@ -116,10 +117,15 @@ public final class HistoryRecorder: Sendable {
         }
     }
 
+    /// Creates a new file in place (FileManager.createFile would write a temporary file and
+    /// rename it: a rename and an fsync per stage for a file nothing else reads mid-write).
     private static func createFile(_ url: URL) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        let descriptor = Glibc.open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [
+                NSFilePathErrorKey: url.path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO),
+            ])
         }
-        return try FileHandle(forWritingTo: url)
+        return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     }
 }

@@ -10,7 +10,8 @@ extension DockerSession {
     /// created, started, killed and destroyed. Bounded by `until`, so it ends by itself.
     /// Skipped at once when the daemon went away during the run.
     func recordAuditTrail(since start: Date, log: @Sendable (String) -> Void) async {
-        guard let run = runLabels[Label.run] else { return }
+        // Only containers carry the run's label: a run that created none has no events to read.
+        guard containersRequested.isRaised, let run = runLabels[Label.run] else { return }
         if let gone = daemonFate.goneError {
             // Asking a dead daemon would only wait for the connect timeout.
             log("no audit trail: \(gone.message)")

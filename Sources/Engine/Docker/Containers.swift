@@ -15,6 +15,8 @@ extension DockerSession {
         _ spec: ContainerSpec, name: String, _ body: (String) async throws -> T
     ) async throws -> T {
         let id: String
+        // Noted before the call: a create that fails on our side may still have made one.
+        containersRequested.raise()
         do {
             id = try await client.createContainer(name: name, spec)
         } catch let error as DockerError where error.code == .notFound {

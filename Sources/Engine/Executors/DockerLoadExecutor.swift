@@ -34,8 +34,8 @@ struct DockerLoadExecutor: StageExecutor {
             let image: ImageDetails
             var loaded = false
             var bytes: Int64 = 0
-            if !context.options.noCache, let entry = context.cache.entry(kind: Self.kind, key: key), let id = entry.outputs["image"],
-               let details = try await docker.client.inspectImage(id) {
+            let cached = context.options.noCache ? nil : context.cache.entry(kind: Self.kind, key: key)
+            if let entry = cached, let id = entry.outputs["image"], let details = try await docker.client.inspectImage(id) {
                 context.log("cached: the daemon has \(id) from \(storePath)")
                 image = details
             } else if case .archive = artifact {
@@ -63,13 +63,23 @@ struct DockerLoadExecutor: StageExecutor {
             let id = image.id
             for tag in spec.tags {
                 let (repository, version) = Self.split(tag)
+                // A tag that already names this image (the inspect above listed it) is left alone.
+                guard !image.repoTags.contains("\(repository):\(version)") else {
+                    context.log("\(tag) already names it")
+                    continue
+                }
                 try await docker.client.tagImage(id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }
             // The tags go into the entry so that gc can untag exactly what this stage tagged; its
             // size is the image's in the daemon, so that cache limits count the daemon's disk too.
-            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
-                                    outputs: ["image": id, "tags": spec.tags.joined(separator: ",")], size: image.size)
+            // An entry that already says exactly this is not written again (a cached rerun writes
+            // nothing): entries are only ever renamed into place whole, so one that reads back is
+            // complete, and `entry` above has marked it used.
+            let outputs = ["image": id, "tags": spec.tags.joined(separator: ",")]
+            if cached?.outputs != outputs {
+                try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: outputs, size: image.size)
+            }
             return StageOutcome(outputs: [
                 ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
                 ("loaded", .bool(loaded)), ("bytes", .int(bytes)),
