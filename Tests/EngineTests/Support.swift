@@ -68,9 +68,20 @@ enum ScriptFlake {
         return try repository.commit(message, files: files)
     }
 
-    /// A builder that sleeps `seconds`, then writes its name to `$out`.
-    static func sleeping(_ seconds: Double) -> String {
-        "sleep \(seconds)\necho \"built after \(seconds)s\" > \"$out\"\n"
+    /// A builder that marks in `folder` that `name` started, then waits until `other` has marked
+    /// its start too (polling its file, at most 120 s) and fails if it never does: it succeeds only
+    /// when both builds run at once. `tag` keeps the marks of one run apart from another's.
+    static func meeting(_ name: String, _ other: String, in folder: URL, tag: String) -> String {
+        let mine = folder.appendingPathComponent("\(tag)-\(name).started").path
+        let theirs = folder.appendingPathComponent("\(tag)-\(other).started").path
+        return """
+            touch '\(mine)'
+            i=0
+            while [ ! -e '\(theirs)' ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+            if [ ! -e '\(theirs)' ]; then echo "\(name): \(other) was never built at the same time" >&2; exit 1; fi
+            echo 'met \(other)' > "$out"
+
+            """
     }
 
     /// A builder that writes `text` to `$out` at once.
