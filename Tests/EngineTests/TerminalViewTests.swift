@@ -16,7 +16,8 @@ struct TerminalViewTests {
             // A long source path (in the header and the checkout row's log) and a builder whose log
             // lines are far wider than the terminal: each becomes the stage row's detail, redrawn.
             let repository = try makeRepository(at: workspace.root.appendingPathComponent("repo-" + String(repeating: "long", count: 25)))
-            let wide = "wide-log-line " + String(repeating: "0123456789", count: 15)
+            // Wide characters too: a terminal may give each two columns.
+            let wide = "wide-log-line ✓ 日本語 " + String(repeating: "0123456789", count: 15)
             try ScriptFlake.commit(["a": "for i in 1 2 3 4 5 6; do echo \"$i \(wide)\" >&2; done\n" + ScriptFlake.writing("a")], to: repository)
             let definition = try workspace.writePipeline(nixPipeline(repository: repository.directory, stages: [(name: "a", installable: ".#a", needs: [])]))
             let command = [SutradharCLI.executable.path, "run", definition, "--cache-dir", workspace.cache.path]
@@ -30,8 +31,8 @@ struct TerminalViewTests {
             // Every row of every redrawn block fits: the rows are those of the stages (`  a …`, `  checkout …`).
             let written = TerminalScreen.plainLines(of: transcript)
             let rows = written.filter { $0.hasPrefix("  a ") || $0.hasPrefix("  checkout ") }
-            #expect(rows.contains { $0.contains("wide-log-line") }, "the wide log line was never shown: \(written)")
-            let tooWide = rows.filter { $0.count > Self.columns }
+            #expect(rows.contains { $0.contains("wide-log-line ✓ 日本語") }, "the wide log line was never shown: \(written)")
+            let tooWide = rows.filter { TerminalScreen.mostColumns(of: $0) > Self.columns }
             #expect(tooWide.isEmpty, "rows wider than \(Self.columns) columns: \(tooWide)")
 
             // What the user sees at the end, replayed on an 80-column screen: each stage once, passed,
@@ -122,6 +123,11 @@ struct TerminalScreen {
         if column < line.count { line[column] = character } else { line.append(character) }
         rows[row] = String(line)
         column += 1
+    }
+
+    /// The most columns `line` can take: two for every character beyond ASCII.
+    static func mostColumns(of line: String) -> Int {
+        line.reduce(0) { $0 + ($1.isASCII ? 1 : 2) }
     }
 
     /// The lines of `output` as written, without escape sequences (`ESC[…X`) and carriage returns.
