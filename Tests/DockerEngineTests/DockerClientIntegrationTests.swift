@@ -368,8 +368,8 @@ struct DockerClientIntegrationTests {
             )
             let wait = try await client.waitContainer(id, timeout: .seconds(60))
             try await client.startContainer(id)
+            // waitContainer returned once the daemon answered the head: the wait is in flight.
             let task = Task { try await wait.value }
-            try await Task.sleep(for: .milliseconds(200))
             let started = ContinuousClock.now
             task.cancel()
             let result = await task.result
