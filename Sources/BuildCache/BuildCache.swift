@@ -54,7 +54,7 @@ public struct BuildCache: Sendable {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             } catch {
                 throw CacheError.from(error, doing: "create the cache folder \(folder.path)", root: root,
-                                      otherwise: "choose a writable cache with --cache-dir or $SUTRADHAR_CACHE")
+                                      otherwise: "choose a writable cache root")
             }
         }
         let opened = try CacheIndex.open(at: root.appendingPathComponent("index.sqlite"),
@@ -310,7 +310,7 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         // shared memory): what the filesystem says settles it.
         if isDiskFull(error) || hasNoSpace(root) {
             return CacheError(.diskFull, "the disk holding the cache root \(root.path) is full: cannot \(action) (\(cause)). "
-                + "Free space there (e.g. 'sutradhar cache gc --max-size SIZE --cache-dir \(root.path)') and run again; "
+                + "Free space there (e.g. collect the cache's garbage down to a size limit) and run again; "
                 + "nothing partial was kept", root: root.path, cause: cause)
         }
         return CacheError(.io, "cannot \(action) under the cache root \(root.path): \(cause); \(otherwise)",

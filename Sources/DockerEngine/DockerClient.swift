@@ -86,8 +86,8 @@ public final class DockerClient: Sendable {
         if let failure = connectionFailure(toUnixSocketAt: host.socketPath) {
             let advice = switch failure.code {
             case EACCES: "this user may not open the socket: run as its owner (the rootless daemon's user) or fix its permissions"
-            case ENOENT: "no socket is there: start the daemon (scripts/setup.sh starts the rootless one) or point --docker-host/DOCKER_HOST at its socket"
-            default: "the daemon is not running there: start it (scripts/setup.sh starts the rootless one) or point --docker-host/DOCKER_HOST at its socket"
+            case ENOENT: "no socket is there: start the daemon (scripts/setup.sh starts the rootless one) or name its socket as the run's Docker host (or DOCKER_HOST)"
+            default: "the daemon is not running there: start it (scripts/setup.sh starts the rootless one) or name its socket as the run's Docker host (or DOCKER_HOST)"
             }
             throw DockerError(.unreachable, "cannot connect to the Docker daemon at \(host): \(failure); \(advice)", endpoint: call.endpoint, underlying: failure)
         }

@@ -78,7 +78,8 @@ public struct DockerHost: Sendable, CustomStringConvertible, Equatable {
         systemSocketPath: String
     ) throws -> DockerHost {
         if let explicit, !explicit.isEmpty {
-            return DockerHost(socketPath: try socketPath(ofHost: explicit, setting: "--docker-host"), origin: .flag, reason: "--docker-host")
+            return DockerHost(socketPath: try socketPath(ofHost: explicit, setting: "the run's Docker host"), origin: .flag,
+                              reason: "the run's Docker host")
         }
         if let fromEnvironment = environment["DOCKER_HOST"], !fromEnvironment.isEmpty {
             return DockerHost(socketPath: try socketPath(ofHost: fromEnvironment, setting: "DOCKER_HOST"), origin: .environment, reason: "DOCKER_HOST")
@@ -100,7 +101,7 @@ public struct DockerHost: Sendable, CustomStringConvertible, Equatable {
         throw DockerError(
             .unreachable,
             "no Docker daemon socket found (DOCKER_HOST is not set, no docker context is selected, and none of \(tried) is a socket); "
-                + "start the rootless daemon (scripts/setup.sh does) or pass --docker-host unix:///path/to/docker.sock"
+                + "start the rootless daemon (scripts/setup.sh does) or name its socket (unix:///path/to/docker.sock) as the run's Docker host"
         )
     }
 

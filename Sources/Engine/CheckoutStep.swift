@@ -54,7 +54,7 @@ package struct SourceSelection: Sendable, CustomStringConvertible {
         let exists = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
         guard !exists(".git"), !(exists("HEAD") && exists("objects")) else { return }
         throw StageFailure(.checkoutFailed, "\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
-            + "A folder is built as it is with 'source: { path: … }' or --source FOLDER without --commit; "
+            + "A folder is built as it is with 'source: { path: … }', or as a run's source with no commit named; "
             + "to build a commit, name its repository.")
     }
 }
@@ -117,11 +117,12 @@ package enum CheckoutStep {
             let cancelled = Task.isCancelled
             let failure = ClassifiedFailure(error)
             if !cancelled, let problem = failure.environmentProblem {
-                recorder.noteEnvironmentProblem(problem, code: failure.code)
+                recorder.noteEnvironmentProblem(problem, code: failure.code, remedy: failure.remedy)
             }
             recorder.record(StageResult(name: name, kind: "checkout", status: cancelled ? .cancelled : .failed, cached: false,
                                         durationMilliseconds: started.duration(to: .now).milliseconds,
-                                        error: failure.message, code: cancelled ? .cancelled : failure.code))
+                                        error: failure.message, code: cancelled ? .cancelled : failure.code,
+                                        remedy: cancelled ? nil : failure.remedy))
             return nil
         }
     }

@@ -68,9 +68,9 @@ public struct Engine: Sendable {
         } catch {
             // No stage ran: the environment is not ready (exit 3: the cache, nix, the daemon), or
             // the run was cancelled before its stages.
-            let code = ClassifiedFailure(error).code
+            let failure = ClassifiedFailure(error)
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error),
-                              code: code.isEnvironmentProblem ? code : .environment)
+                              code: failure.code.isEnvironmentProblem ? failure.code : .environment, remedy: failure.remedy)
         }
     }
 
@@ -136,6 +136,7 @@ final class RunRecorder: Sendable {
         var warnings: [String] = []
         var environmentProblem: String?
         var environmentProblemCode: StageErrorCode?
+        var environmentProblemRemedy: Remedy?
     }
 
     init(runID: String, pipeline: String, sink: @escaping EventSink) {
@@ -163,27 +164,32 @@ final class RunRecorder: Sendable {
 
     /// A stage failed because of the machine, not the commit: the run ends as an environment
     /// problem (exit 3). The first one noted is the one reported.
-    func noteEnvironmentProblem(_ message: String, code: StageErrorCode) {
+    func noteEnvironmentProblem(_ message: String, code: StageErrorCode, remedy: Remedy? = nil) {
         state.withLock {
             guard $0.environmentProblem == nil else { return }
             $0.environmentProblem = message
             $0.environmentProblemCode = code
+            $0.environmentProblemRemedy = remedy
         }
     }
 
     /// Marks `unreached` stages skipped (or cancelled), then emits and returns the summary. A
-    /// stage the environment kept from starting gets `code`, the environment problem's.
+    /// stage the environment kept from starting gets `code` and `remedy`, the environment problem's.
     func finish(commit: String, skipping unreached: [PlannedStage], environmentProblem: String? = nil,
-                code: StageErrorCode? = nil) -> RunSummary {
+                code: StageErrorCode? = nil, remedy: Remedy? = nil) -> RunSummary {
         let cancelled = Task.isCancelled
-        let (noted, notedCode) = state.withLock { ($0.environmentProblem, $0.environmentProblemCode) }
+        let (noted, notedCode, notedRemedy) = state.withLock {
+            ($0.environmentProblem, $0.environmentProblemCode, $0.environmentProblemRemedy)
+        }
+        let remedy = environmentProblem != nil ? remedy : notedRemedy
         let environmentProblem = environmentProblem ?? noted
         for stage in unreached where !results.contains(where: { $0.name == stage.name }) {
             let reason = environmentProblem != nil ? "not started: the environment is not ready" : (cancelled ? "the run was interrupted" : "the checkout failed")
             let reasonCode: StageErrorCode = environmentProblem != nil ? (code ?? notedCode ?? .environment)
                 : (cancelled ? .cancelled : .dependencyFailed)
             record(StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .skipped,
-                               cached: false, durationMilliseconds: 0, error: reason, code: reasonCode))
+                               cached: false, durationMilliseconds: 0, error: reason, code: reasonCode,
+                               remedy: environmentProblem != nil ? remedy : nil))
         }
         let results = self.results
         let status: RunStatus
@@ -197,7 +203,7 @@ final class RunRecorder: Sendable {
         let summary = RunSummary(run: runID, pipeline: pipeline, commit: commit, status: status,
                                  durationMilliseconds: started.duration(to: .now).milliseconds,
                                  stages: results, warnings: state.withLock { $0.warnings },
-                                 environmentProblem: environmentProblem)
+                                 environmentProblem: environmentProblem, remedy: remedy?.rawValue)
         emit(.runFinished(summary))
         return summary
     }

@@ -300,7 +300,8 @@ extension RunEvent {
             body = .runFinished(RunSummary(
                 run: run, pipeline: try fields.string("pipeline"), commit: try fields.string("commit"),
                 status: try fields.enumeration("status", as: RunStatus.self), durationMilliseconds: try fields.int("duration_ms"),
-                stages: stages, warnings: warnings, environmentProblem: try fields.optionalString("environment_problem")))
+                stages: stages, warnings: warnings, environmentProblem: try fields.optionalString("environment_problem"),
+                remedy: try fields.optionalString("remedy")))
         default:
             throw EventDecodingError("event: \"\(event)\" is not an event of schema 1")
         }
@@ -346,7 +347,8 @@ extension StageResult {
         self.init(name: try fields.string(nameKey), kind: try fields.string("kind"),
                   status: try fields.enumeration("status", as: StageStatus.self), cached: try fields.bool("cached"),
                   durationMilliseconds: try fields.int("duration_ms"), outputs: try fields.object("outputs"),
-                  error: try fields.optionalString("error"), writtenCode: try fields.optionalString("code"))
+                  error: try fields.optionalString("error"), writtenCode: try fields.optionalString("code"),
+                  writtenRemedy: try fields.optionalString("remedy"))
     }
 }
 

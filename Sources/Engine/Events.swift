@@ -28,11 +28,15 @@ public struct StageResult: Sendable {
     public let error: String?
     /// The `StageErrorCode` of `error`, for machines; set exactly when `error` is.
     public private(set) var code: String?
+    /// The `Remedy` of `error` (a setting that would avoid it), for machines and for front ends
+    /// to word as their own advice; only with an `error`, and only when a setting would help.
+    public private(set) var remedy: String?
 
     /// Creates a result; `code` says what kind of `error` it is (`internal` when there is an
-    /// error and no code).
+    /// error and no code), `remedy` which setting would avoid it.
     public init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
-                outputs: [(String, JSONValue)] = [], error: String? = nil, code: StageErrorCode? = nil) {
+                outputs: [(String, JSONValue)] = [], error: String? = nil, code: StageErrorCode? = nil,
+                remedy: Remedy? = nil) {
         self.name = name
         self.kind = kind
         self.status = status
@@ -41,15 +45,17 @@ public struct StageResult: Sendable {
         self.outputs = outputs
         self.error = error
         self.code = error == nil ? nil : (code ?? .internal).rawValue
+        self.remedy = error == nil ? nil : remedy?.rawValue
     }
 
-    /// Recreates a result as it was written, keeping a code this build does not know (a newer
-    /// writer's) instead of turning it into `internal`.
+    /// Recreates a result as it was written, keeping a code or remedy this build does not know (a
+    /// newer writer's) instead of turning it into `internal` or dropping it.
     init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
-         outputs: [(String, JSONValue)], error: String?, writtenCode: String?) {
+         outputs: [(String, JSONValue)], error: String?, writtenCode: String?, writtenRemedy: String? = nil) {
         self.init(name: name, kind: kind, status: status, cached: cached, durationMilliseconds: durationMilliseconds,
                   outputs: outputs, error: error)
         self.code = writtenCode
+        self.remedy = writtenRemedy
     }
 
     var json: JSONValue {
@@ -59,6 +65,7 @@ public struct StageResult: Sendable {
         ]
         if let error { pairs.append(("error", .string(error))) }
         if let code { pairs.append(("code", .string(code))) }
+        if let remedy { pairs.append(("remedy", .string(remedy))) }
         return .object(pairs)
     }
 }
@@ -72,14 +79,18 @@ public struct RunSummary: Sendable {
     public let status: RunStatus
     public let durationMilliseconds: Int64
     public let stages: [StageResult]
-    /// Loud warnings the caller must see (e.g. a rootful daemon accepted with --allow-rootful).
+    /// Loud warnings the caller must see (e.g. a rootful daemon accepted because the run allowed it).
     public let warnings: [String]
     /// Set when the run could not start because something it needs is missing (exit 3).
     public let environmentProblem: String?
+    /// The `Remedy` of `environmentProblem` (a setting that would avoid it), when a setting would
+    /// help; kept as written, so a newer writer's remedy survives.
+    public let remedy: String?
 
     /// Creates a summary (front ends and tests; the engine makes its own at the end of a run).
     public init(run: String, pipeline: String, commit: String, status: RunStatus, durationMilliseconds: Int64,
-                stages: [StageResult], warnings: [String] = [], environmentProblem: String? = nil) {
+                stages: [StageResult], warnings: [String] = [], environmentProblem: String? = nil,
+                remedy: String? = nil) {
         self.run = run
         self.pipeline = pipeline
         self.commit = commit
@@ -88,6 +99,7 @@ public struct RunSummary: Sendable {
         self.stages = stages
         self.warnings = warnings
         self.environmentProblem = environmentProblem
+        self.remedy = environmentProblem == nil ? nil : remedy
     }
 }
 
@@ -163,6 +175,7 @@ public struct RunEvent: Sendable {
                       ("stages", .array(summary.stages.map(\.json))),
                       ("warnings", .array(summary.warnings.map(JSONValue.string)))]
             if let problem = summary.environmentProblem { pairs.append(("environment_problem", .string(problem))) }
+            if let remedy = summary.remedy { pairs.append(("remedy", .string(remedy))) }
         }
         return JSONValue.object(pairs).serialized()
     }

@@ -59,11 +59,14 @@ public struct EnvironmentError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The stable code the stages it kept from starting report (one that blames the machine).
     public let code: StageErrorCode
+    /// The setting that would avoid it, if one would; `message` names no front end's flag.
+    public let remedy: Remedy?
 
     /// Creates the error.
-    public init(_ message: String, code: StageErrorCode = .environment) {
+    public init(_ message: String, code: StageErrorCode = .environment, remedy: Remedy? = nil) {
         self.message = message
         self.code = code
+        self.remedy = remedy
     }
     public var description: String { message }
 }
@@ -76,12 +79,15 @@ public struct StageFailure: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Outputs gathered before the failure (e.g. the container's exit code).
     public let outputs: [(String, JSONValue)]
+    /// The setting that would avoid it, if one would; `message` names no front end's flag.
+    public let remedy: Remedy?
 
     /// Creates the failure with its code.
-    public init(_ code: StageErrorCode, _ message: String, outputs: [(String, JSONValue)] = []) {
+    public init(_ code: StageErrorCode, _ message: String, outputs: [(String, JSONValue)] = [], remedy: Remedy? = nil) {
         self.code = code
         self.message = message
         self.outputs = outputs
+        self.remedy = remedy
     }
 
     /// Creates a failure with the code `internal`: prefer `init(_:_:outputs:)` with a code that says what failed.

@@ -20,7 +20,7 @@ enum RunSlots {
             }
             if !announced {
                 announced = true
-                onQueued("all \(count) run slots of this cache are busy (--max-runs \(count)); waiting for one")
+                onQueued("all \(count) run slots of this cache are busy (at most \(count) runs at once); waiting for one")
             }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -95,13 +95,13 @@ enum StageRunner {
             let cancelled = Task.isCancelled
             let failure = ClassifiedFailure(error)
             if !cancelled, let problem = failure.environmentProblem {
-                recorder.noteEnvironmentProblem(problem, code: failure.code)
+                recorder.noteEnvironmentProblem(problem, code: failure.code, remedy: failure.remedy)
             }
             let message = cancelled ? "the run was interrupted" : describe(error, failure: failure, timeout: timeout)
             result = StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .failed, cached: false,
                                  durationMilliseconds: started.duration(to: .now).milliseconds,
                                  outputs: (error as? StageFailure)?.outputs ?? [], error: message,
-                                 code: cancelled ? .cancelled : failure.code)
+                                 code: cancelled ? .cancelled : failure.code, remedy: cancelled ? nil : failure.remedy)
         }
         recorder.record(result)
         return result

@@ -94,6 +94,8 @@ public struct ClassifiedFailure: Sendable {
     public let message: String
     /// The short text for the summary's `environment_problem` when the code blames the machine.
     public let environmentProblem: String?
+    /// The setting that would avoid the failure, if one would (the `remedy` beside `code`).
+    public let remedy: Remedy?
 
     /// Classifies `error`. `StageTimeout` and cancellation are recognised here too, so that the
     /// callers only add their own wording.
@@ -102,6 +104,19 @@ public struct ClassifiedFailure: Sendable {
         self.code = code
         self.message = "\(error)"
         self.environmentProblem = code.isEnvironmentProblem ? short : nil
+        self.remedy = Self.remedy(of: error, code: code)
+    }
+
+    /// Errors of the engine say their remedy; those of the modules below it (which know no run
+    /// settings) get it from their code.
+    private static func remedy(of error: any Error, code: StageErrorCode) -> Remedy? {
+        switch error {
+        case let error as StageFailure: return error.remedy
+        case let error as EnvironmentError: return error.remedy
+        case let error as CacheError where error.code == .io: return .chooseCacheRoot
+        case let error as DockerError where error.code == .unreachable || error.code == .invalidHost: return .chooseDockerHost
+        default: return code == .diskFull ? .freeCacheSpace : nil
+        }
     }
 
     private static func classify(_ error: any Error) -> (StageErrorCode, String) {

@@ -18,18 +18,8 @@ public struct DoctorCheck: Sendable {
     /// What to do when it is not fine, in words that name no front end's flags.
     public var fix: String?
     /// When the fix is a setting a front end offers (a CLI flag, a form field), which one: the
-    /// front end words its own advice (the CLI's is `--cache-dir`, `--allow-rootful`, `--docker-host`).
+    /// front end words its own advice. The same `Remedy` values as a run's stage results carry.
     public let remedy: Remedy?
-
-    /// A setting of the run that would fix a failed check.
-    public enum Remedy: String, Sendable, Codable, CaseIterable {
-        /// Choose another cache root (`RunOptions.cacheRoot`).
-        case chooseCacheRoot = "choose-cache-root"
-        /// Accept a daemon that is not rootless (`RunOptions.allowRootful`).
-        case allowRootful = "allow-rootful"
-        /// Name the daemon's socket (`RunOptions.dockerHost`).
-        case chooseDockerHost = "choose-docker-host"
-    }
 
     /// Creates a check's line (libraries above the engine add their own, e.g. the run history's).
     public init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil, remedy: Remedy? = nil) {

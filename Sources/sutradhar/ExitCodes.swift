@@ -44,7 +44,8 @@ enum Exit {
             return Outcome(code: invalidDefinition.rawValue, message:
                 "error: \(failure.error.description)\n\(failure.path): \(count) problem\(count == 1 ? "" : "s") found; nothing was run")
         case let error as CacheError:
-            return Outcome(code: environmentProblem.rawValue, message: "error: \(error.message)")
+            let advised = RemedyAdvice.advised(error.message, remedy: ClassifiedFailure(error).remedy?.rawValue, cacheRoot: error.root)
+            return Outcome(code: environmentProblem.rawValue, message: "error: \(advised)")
         default:
             let code = command.exitCode(for: error)
             let message = command.fullMessage(for: error)

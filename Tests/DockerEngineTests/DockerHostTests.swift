@@ -54,7 +54,7 @@ final class FakeMachine {
         try machine.write("home/.docker/config.json", #"{"currentContext":"ctx"}"#)
         let runtime = try machine.makeSocket("xdg/docker.sock")
         let host = try machine.discover(explicit: "unix:///from/flag.sock", ["DOCKER_HOST": "unix:///from/env.sock", "XDG_RUNTIME_DIR": (runtime as NSString).deletingLastPathComponent])
-        #expect(host == DockerHost(socketPath: "/from/flag.sock", origin: .flag, reason: "--docker-host"))
+        #expect(host == DockerHost(socketPath: "/from/flag.sock", origin: .flag, reason: "the run's Docker host"))
     }
 
     @Test func dockerHostComesBeforeContexts() throws {

@@ -126,7 +126,7 @@ extension DockerEndToEndTests {
             }
         }
 
-        @Test func bridgeNetworkWithoutAllowNetworkFailsNamingTheFlag() async throws {
+        @Test func bridgeNetworkWithoutAllowNetworkFailsWithItsRemedyAndTheCLINamesTheFlag() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("container.yaml", """
                     version: 1
@@ -144,10 +144,20 @@ extension DockerEndToEndTests {
                 let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
                 #expect(result.exitCode == 1, result.diagnosis)
                 #expect(result.stage("online")?["status"] as? String == "failed")
+                // The events name the setting, not a flag (front ends without flags read them)...
                 let error = result.stage("online")?["error"] as? String ?? ""
-                #expect(error.contains("--allow-network"), "error: \(error)")
+                #expect(error.contains("does not allow networks") && !error.contains("--allow-network"), "error: \(error)")
+                #expect(result.stage("online")?["code"] as? String == "policy-refused")
+                #expect(result.stage("online")?["remedy"] as? String == "allow-network", result.diagnosis)
                 #expect(result.outputs(of: "online")["exit_code"] == nil, "no container may have run")
                 try expectNoContainersLeft(result, host: host)
+
+                // ...and the CLI, printing for a person, adds its flag.
+                let printed = try await SutradharCLI.run(["run", pipeline.path, "--cache-dir", workspace.cache.path, "--docker-host", host],
+                                                         timeout: .seconds(180))
+                #expect(printed.exitCode == 1, "\(printed.stdout)\(printed.stderr)")
+                #expect(printed.stdout.contains("does not allow networks; containers have no network unless the caller allows it (pass --allow-network)"),
+                        "\(printed.stdout)")
             }
         }
     }

@@ -27,7 +27,11 @@ extension DockerEndToEndTests {
                     let refused = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
                     #expect(refused.exitCode == 3, refused.diagnosis)
                     let problem = refused.summary?["environment_problem"] as? String ?? ""
-                    #expect(problem.contains("not rootless") && problem.contains("--allow-rootful"), "problem: \(problem)")
+                    // The words name the setting; `remedy` names it for machines; no CLI flag in the events.
+                    #expect(problem.contains("not rootless") && problem.contains("unless rootful daemons are allowed for this run")
+                            && !problem.contains("--allow-rootful"), "problem: \(problem)")
+                    #expect(refused.summary?["remedy"] as? String == "allow-rootful", refused.diagnosis)
+                    #expect(refused.stage("image")?["remedy"] as? String == "allow-rootful", refused.diagnosis)
                     #expect(refused.stage("image")?["status"] as? String == "skipped", "nothing may run: \(refused.diagnosis)")
                     #expect(refused.stage("load")?["status"] as? String == "skipped")
                     #expect(try DockerE2E.docker(["images", "-q", "--all"], host: host).isEmpty, "nothing may be loaded")
@@ -38,7 +42,8 @@ extension DockerEndToEndTests {
                     #expect(allowed.outputs(of: "load")["loaded"] as? Bool == true, allowed.diagnosis)
                     #expect(DockerE2E.imageID(tag, host: host) == archive.imageID)
                     let warnings = allowed.summary?["warnings"] as? [String] ?? []
-                    #expect(warnings.contains { $0.contains("ROOTFUL") && $0.contains("--allow-rootful") }, "warnings: \(warnings)")
+                    #expect(warnings.contains { $0.contains("ROOTFUL") && $0.contains("rootful daemons are allowed for this run")
+                                                && !$0.contains("--allow-rootful") }, "warnings: \(warnings)")
                     #expect(allowed.events.contains { $0["event"] as? String == "warning" && ($0["message"] as? String)?.contains("ROOTFUL") == true },
                             "the warning is also an event")
                     try expectNoContainersLeft(allowed, host: host)

@@ -60,7 +60,7 @@ import Testing
 
     @Test func hostNetworkIsRefusedAtItsValue() {
         #expect(diagnostics(Self.smoke("      network: host")) == [
-            "p.yaml:10:16: 'stages.s.smoke.network': the host network is refused; use none (the default), or bridge with --allow-network",
+            "p.yaml:10:16: 'stages.s.smoke.network': the host network is refused; use none (the default), or bridge where the run allows networks",
         ])
     }
 

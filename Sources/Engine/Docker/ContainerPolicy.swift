@@ -50,8 +50,8 @@ struct ContainerPolicy {
     /// - Throws: `StageFailure` saying what to change.
     func check() throws {
         if settings.network == .bridge, !allowNetwork {
-            throw StageFailure(.policyRefused, "the stage asks for 'network: bridge' but the run did not pass --allow-network; "
-                + "containers have no network unless the caller allows it")
+            throw StageFailure(.policyRefused, "the stage asks for 'network: bridge' but this run does not allow networks; "
+                + "containers have no network unless the caller allows it", remedy: .allowNetwork)
         }
         let unenforced = limits.filter { !$0.enforced }.map(\.name)
         if settings.limits.requireEnforced, !unenforced.isEmpty {

@@ -60,7 +60,8 @@ public struct DockerSession: Sendable {
             }
         } catch let error as DockerError where error.code == .unreachable || error.code == .badResponse {
             throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "
-                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host", code: .daemonUnreachable)
+                + "Start the rootless daemon (scripts/setup.sh does), or name its socket as the run's Docker host",
+                code: .daemonUnreachable, remedy: .chooseDockerHost)
         }
     }
 
@@ -109,7 +110,7 @@ public struct DockerSession: Sendable {
             return try DockerHost.discover(explicit: options.dockerHost, environment: options.environment,
                                            homeDirectory: options.environment["HOME"])
         } catch {
-            throw EnvironmentError("\(error)")
+            throw EnvironmentError("\(error)", remedy: .chooseDockerHost)
         }
     }
 
@@ -118,10 +119,10 @@ public struct DockerSession: Sendable {
         guard !info.isRootless else { return }
         guard options.allowRootful else {
             throw EnvironmentError("the Docker daemon at \(host) is not rootless (its /info lists no name=rootless): "
-                + "containers it runs would have the host's root. Use a rootless daemon (scripts/setup.sh starts one), "
-                + "or pass --allow-rootful to accept this one knowingly")
+                + "containers it runs would have the host's root. Use a rootless daemon (scripts/setup.sh starts one); "
+                + "a rootful one is refused unless rootful daemons are allowed for this run", remedy: .allowRootful)
         }
-        warn("ROOTFUL daemon accepted (--allow-rootful) at \(host): a container escape would be root on this host")
+        warn("ROOTFUL daemon accepted at \(host) (rootful daemons are allowed for this run): a container escape would be root on this host")
     }
 }
 

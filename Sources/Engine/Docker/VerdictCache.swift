@@ -20,7 +20,7 @@ struct VerdictCache {
     func lookup(_ context: StageContext) -> StageOutcome? {
         guard !context.options.noCache, let entry = context.cache.entry(kind: kind, key: key) else { return nil }
         context.cache.hold(kind: kind, key: key)
-        context.log("cached: this image passed this stage in run \(entry.outputs["run"] ?? "?"); not running it again (--no-cache to force)")
+        context.log("cached: this image passed this stage in run \(entry.outputs["run"] ?? "?"); not running it again (a run that bypasses the cache does)")
         return StageOutcome(outputs: [("image", .string(entry.outputs["image"] ?? "")),
                                       ("verdict_from_run", .string(entry.outputs["run"] ?? ""))], cached: true)
     }

@@ -65,7 +65,7 @@ public struct ContainerSettings: Sendable, Hashable {
             case "none": settings.network = .none
             case "bridge", "default": settings.network = .bridge
             case "host":
-                reader.report(block.value("network"), "'\(block.fieldPath("network"))': the host network is refused; use none (the default), or bridge with --allow-network")
+                reader.report(block.value("network"), "'\(block.fieldPath("network"))': the host network is refused; use none (the default), or bridge where the run allows networks")
             default:
                 if network.hasPrefix("container:") {
                     reader.report(block.value("network"), "'\(block.fieldPath("network"))': joining another container's network is only done by a probe's sidecar")

@@ -40,7 +40,7 @@ struct DoctorCommand: AsyncParsableCommand {
         case .chooseCacheRoot: "choose a writable folder with --cache-dir or SUTRADHAR_CACHE"
         case .allowRootful: "use a rootless daemon (scripts/setup.sh starts one) or pass --allow-rootful knowingly"
         case .chooseDockerHost: "start it (scripts/setup.sh), or name another socket with --docker-host"
-        case nil: check.fix
+        case .allowNetwork, .freeCacheSpace, nil: check.fix  // no check of doctor's suggests them
         }
     }
 

@@ -68,7 +68,9 @@ struct Runs: AsyncParsableCommand {
             }
             // The summary keeps what the stages do not: warnings, and why the machine stopped the run.
             for warning in details.summary?.warnings ?? [] { print("  warning: \(warning)") }
-            if let problem = details.summary?.environmentProblem { print("  environment problem: \(problem)") }
+            if let problem = details.summary?.environmentProblem {
+                print("  environment problem: \(RemedyAdvice.advised(problem, remedy: details.summary?.remedy))")
+            }
         }
     }
 

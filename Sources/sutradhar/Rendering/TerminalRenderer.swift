@@ -11,6 +11,8 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     private let live: Bool
     private var rows: [Row] = []
     private var logTails: [String: [String]] = [:]
+    /// The run's cache root (from `run-started`), to complete advice that names it.
+    private var cacheRoot: String?
     private var drawnLines = 0
     private var ticker: Task<Void, Never>?
     /// Set by `finish`: the block is final, and a tick that was already due must not draw it again
@@ -58,6 +60,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         lock.withLock {
             switch event.body {
             case .runStarted(let pipeline, let source, let ref, let cacheRoot):
+                self.cacheRoot = cacheRoot
                 emitLine("\(bold("sutradhar")) run \(event.run): \(pipeline) from \(source)\(ref.map { " at \($0)" } ?? "") (cache: \(cacheRoot))")
             case .queued(let reason):
                 emitLine(yellow("queued: \(reason)"))
@@ -99,7 +102,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             case .cancelled: verdict = yellow("cancelled")
             }
             if let problem = summary.environmentProblem {
-                output.write(red("environment problem: ") + problem + "\n")
+                output.write(red("environment problem: ") + RemedyAdvice.advised(problem, remedy: summary.remedy, cacheRoot: cacheRoot) + "\n")
             }
             for warning in summary.warnings { output.write(yellow("warning: \(warning)") + "\n") }
             output.write("\(bold(summary.pipeline))\(commit): \(verdict) in \(seconds) (run \(summary.run))\n")
@@ -114,17 +117,18 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     private func finishRow(_ result: StageResult) {
+        let error = result.error.map { RemedyAdvice.advised($0, remedy: result.remedy, cacheRoot: cacheRoot) }
         if !rows.contains(where: { $0.stage == result.name }) {
             rows.append(Row(stage: result.name, kind: result.kind, started: .now, state: "pending"))
         }
         update(result.name) {
             $0.state = result.status.rawValue + (result.cached ? " (cached)" : "")
             $0.finished = .milliseconds(result.durationMilliseconds)
-            $0.detail = result.error
+            $0.detail = error
         }
         if !live {
             emitLine("  \(symbol(result.status)) \(result.name): \(result.status.rawValue)\(result.cached ? " (cached)" : "") "
-                + "in \(format(.milliseconds(result.durationMilliseconds)))\(result.error.map { " — \($0)" } ?? "")")
+                + "in \(format(.milliseconds(result.durationMilliseconds)))\(error.map { " — \($0)" } ?? "")")
         }
         if result.status == .failed, let tail = logTails[result.name], !tail.isEmpty {
             // The failing stage's own words, under it, before anything else scrolls by.
