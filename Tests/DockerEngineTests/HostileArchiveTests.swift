@@ -138,8 +138,11 @@ import Glibc
         #expect(throws: DockerError.self) { try result.get() }
         #expect((try? result.get()) == nil)
         if case .failure(let error as DockerError) = result { #expect(error.code == .cancelled, "\(error)") }
-        // About a millisecond in practice; five seconds leaves room for a loaded 2-core machine.
-        #expect(ended - cancelled < .seconds(5))
+        // The scan stops within a millisecond of the cancel; this measures until the awaiting Task
+        // runs again, which waits for a thread of the cooperative pool that the whole suite's
+        // parallel tests share on 2 cores (5.02 s seen once under that load). Inflating the bomb
+        // takes minutes, so the bound still fails a scan that ignores the cancel.
+        #expect(ended - cancelled < .seconds(15))
     }
 
     /// Cancelled before it starts, a scan does not read at all.
