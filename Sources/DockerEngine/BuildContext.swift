@@ -106,7 +106,8 @@ final class TarWriter: Sendable {
         self.context = context
     }
 
-    /// The next chunk of the archive (up to 1 MiB), or nil after its end.
+    /// The next chunk of the archive, or nil after its end: about 1 MiB, exceeded at most by one
+    /// entry's headers (a few KiB with pax records) or a replaced file's content.
     func next() throws -> ByteBuffer? {
         try state.withLock { state -> ByteBuffer? in
             if state.finished { return nil }
@@ -130,7 +131,7 @@ final class TarWriter: Sendable {
     private func copyFile(_ state: inout State, into buffer: inout ByteBuffer) throws {
         guard var file = state.file else { return }
         if file.remaining > 0 {
-            let want = Int(min(file.remaining, Int64(Self.chunkSize - min(buffer.readableBytes, Self.chunkSize)) + 4096))
+            let want = Int(min(file.remaining, Int64(max(Self.chunkSize - buffer.readableBytes, 1))))
             var failure: Errno?
             let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer -> Int in
                 switch readRetryingInterrupts(file.fd, pointer.baseAddress!, want) {

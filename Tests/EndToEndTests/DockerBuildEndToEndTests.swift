@@ -1,0 +1,104 @@
+import Foundation
+import SutradharTesting
+import Testing
+
+extension DockerEndToEndTests {
+    /// `docker-build` through the real executable and the rootless daemon: a git repository with
+    /// a Dockerfile `FROM` a busybox image already in the daemon (nothing is pulled).
+    @Suite struct DockerBuild {
+        static func pipeline(base: String, tag: String) -> String {
+            """
+            version: 1
+            name: e2e-build
+            source: { git: ./repo, ref: main }
+            stages:
+              image:
+                docker-build:
+                  context: .
+                  dockerfile: Dockerfile
+                  build-args: { BASE: "\(base)" }
+                  tags: ["\(tag)"]
+              smoke:
+                needs: [image]
+                timeout: 60s
+                smoke:
+                  image: image
+                  probe:
+                    exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                    expect-stdout: built
+                    attempts: 40
+                    interval: 250ms
+
+            """
+        }
+
+        /// Intermediate containers of builds from `base` (they are not labelled: `ancestor` finds them).
+        static func containers(from base: String, host: String) throws -> [String] {
+            try DockerE2E.docker(["ps", "-a", "-q", "--filter", "ancestor=\(base)"], host: host)
+                .split(whereSeparator: \.isNewline).map(String.init)
+        }
+
+        @Test func dockerfileIsBuiltSmokeTestedThenCachedWithoutFollowingALinkOutOfTheCheckout() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let tag = DockerE2E.uniqueName() + ":built"
+                defer { DockerE2E.removeImages([tag], host: host) }
+                try workspace.write("outside.txt", "TOPSECRET\n")
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try repo.write("Dockerfile", """
+                    ARG BASE
+                    FROM ${BASE}
+                    COPY . /ctx
+                    RUN echo built > /www/health && test -L /ctx/leak && ! grep -q TOPSECRET /ctx/leak 2>/dev/null \\
+                        && test ! -e /ctx/secret.txt && echo link-not-followed
+
+                    """)
+                try repo.write(".dockerignore", "secret.txt\n")
+                try repo.write("secret.txt", "ignored\n")
+                try repo.symlink("leak", to: workspace.root.appendingPathComponent("outside.txt").path)
+                try repo.commit("a Dockerfile project")
+                let pipeline = try workspace.write("build.yaml", Self.pipeline(base: server.tag, tag: tag))
+
+                let first = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(first.exitCode == 0, first.diagnosis)
+                let image = try #require(first.outputs(of: "image")["image"] as? String, first.diagnosis)
+                #expect(first.stage("image")?["cached"] as? Bool == false)
+                #expect(first.stage("smoke")?["status"] as? String == "passed", first.diagnosis)
+                #expect(DockerE2E.imageID(tag, host: host) == image)
+                #expect(first.logLines(of: "image").contains("link-not-followed"), first.diagnosis)
+                #expect(try Self.containers(from: server.id, host: host).isEmpty, "intermediate containers are left")
+                try expectNoContainersLeft(first, host: host)
+
+                let second = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(second.exitCode == 0, second.diagnosis)
+                #expect(second.stage("image")?["cached"] as? Bool == true, second.diagnosis)
+                #expect(second.outputs(of: "image")["image"] as? String == image)
+                #expect(!second.logLines(of: "image").contains("link-not-followed"), "the rerun built again")
+            }
+        }
+
+        @Test func failingRunStepAndMissingBaseImageFailWithTheirCodesAndLeaveNoContainer() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let tag = DockerE2E.uniqueName() + ":broken"
+                defer { DockerE2E.removeImages([tag], host: host) }
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try repo.write("Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN echo about-to-fail && exit 7\n")
+                try repo.commit("a failing step")
+                let pipeline = try workspace.write("build.yaml", Self.pipeline(base: server.tag, tag: tag))
+                let failed = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(failed.exitCode != 0, failed.diagnosis)
+                #expect(failed.stage("image")?["code"] as? String == "build-failed", failed.diagnosis)
+                let error = failed.stage("image")?["error"] as? String ?? ""
+                #expect(error.contains("returned a non-zero code: 7"), "error: \(error)")
+                #expect(error.contains("about-to-fail") && error.contains("Step 3/3"), "error: \(error)")
+                #expect(try Self.containers(from: server.id, host: host).isEmpty, "intermediate containers are left")
+
+                let missing = DockerE2E.uniqueName() + ":absent"
+                let absent = try workspace.write("absent.yaml", Self.pipeline(base: missing, tag: tag))
+                let refused = try await DockerE2E.run(absent, workspace: workspace, host: host)
+                #expect(refused.stage("image")?["code"] as? String == "image-missing", refused.diagnosis)
+                let message = refused.stage("image")?["error"] as? String ?? ""
+                #expect(message.contains(missing) && message.contains("docker load"), "error: \(message)")
+            }
+        }
+    }
+}
