@@ -100,5 +100,46 @@ extension DockerEndToEndTests {
                 #expect(message.contains(missing) && message.contains("docker load"), "error: \(message)")
             }
         }
+        /// A pipeline whose build step runs far longer than any test waits, with stage timeout `timeout`.
+        static func sleepingRepository(in workspace: DockerE2EWorkspace) throws {
+            let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+            try repo.write("Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN echo sleeping-now && sleep 300\n")
+            try repo.commit("a step that hangs")
+        }
+
+        @Test func timedOutBuildLeavesNoIntermediateContainer() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                try Self.sleepingRepository(in: workspace)
+                let yaml = Self.pipeline(base: server.tag, tag: DockerE2E.uniqueName() + ":slow")
+                    .replacingOccurrences(of: "  image:\n    docker-build:", with: "  image:\n    timeout: 5s\n    docker-build:")
+                let pipeline = try workspace.write("build.yaml", yaml)
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.stage("image")?["code"] as? String == "timeout", result.diagnosis)
+                #expect(result.logLines(of: "image").contains("sleeping-now"), "the step ran: \(result.diagnosis)")
+                // The daemon removes the step's container once it sees the connection close; it
+                // kills `sleep` first, which takes a moment on a loaded 2-core machine: 60 s is
+                // generous, and the step itself would run 300 s.
+                let gone = await eventually(timeout: .seconds(60)) { (try? Self.containers(from: server.id, host: host).isEmpty) ?? false }
+                #expect(gone, "an intermediate container is left: \((try? Self.containers(from: server.id, host: host)) ?? [])")
+            }
+        }
+
+        @Test func killedRunLeavesNoIntermediateContainer() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                try Self.sleepingRepository(in: workspace)
+                let pipeline = try workspace.write("build.yaml", Self.pipeline(base: server.tag, tag: DockerE2E.uniqueName() + ":slow"))
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                #expect(await invocation.waitForOutput(containing: "sleeping-now"), "\(invocation.stderrSoFar)")
+                // The step's container exists while it runs: what follows checks a real removal.
+                #expect(try !Self.containers(from: server.id, host: host).isEmpty)
+                invocation.signal(SIGKILL)
+                _ = await invocation.finish(timeout: .seconds(30))
+                // kill -9 runs no cleanup of ours: the kernel closes the socket and the daemon
+                // cancels the build and force-removes its container (bound as above).
+                let gone = await eventually(timeout: .seconds(60)) { (try? Self.containers(from: server.id, host: host).isEmpty) ?? false }
+                #expect(gone, "an intermediate container is left: \((try? Self.containers(from: server.id, host: host)) ?? [])")
+            }
+        }
     }
 }
