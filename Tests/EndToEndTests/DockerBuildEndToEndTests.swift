@@ -141,5 +141,39 @@ extension DockerEndToEndTests {
                 #expect(gone, "an intermediate container is left: \((try? Self.containers(from: server.id, host: host)) ?? [])")
             }
         }
+        @Test func fromStagePinsTheEarlierImageAndBridgeNeedsAllowNetwork() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let name = DockerE2E.uniqueName()
+                let baseTag = "\(name)-base:ci", appTag = "\(name)-app:ci"
+                defer { DockerE2E.removeImages([appTag, baseTag], host: host) }
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try repo.write("base/Dockerfile", "FROM \(server.tag)\nRUN echo base > /base.txt\n")
+                try repo.write("app/Dockerfile", "FROM \(baseTag)\nRUN cat /base.txt\n")
+                try repo.commit("two images, one built from the other")
+                let yaml = """
+                    version: 1
+                    name: e2e-build-chain
+                    source: { git: ./repo, ref: main }
+                    stages:
+                      base:
+                        docker-build: { context: base, tags: ["\(baseTag)"] }
+                      app:
+                        docker-build: { context: app, tags: ["\(appTag)"], from-stage: base, network: NETWORK }
+
+                    """
+                let refused = try await DockerE2E.run(
+                    try workspace.write("bridge.yaml", yaml.replacingOccurrences(of: "NETWORK", with: "bridge")), workspace: workspace, host: host)
+                #expect(refused.stage("app")?["code"] as? String == "policy-refused", refused.diagnosis)
+                #expect((refused.stage("app")?["error"] as? String ?? "").contains("--allow-network"), refused.diagnosis)
+
+                let result = try await DockerE2E.run(
+                    try workspace.write("chain.yaml", yaml.replacingOccurrences(of: "NETWORK", with: "none")), workspace: workspace, host: host)
+                #expect(result.exitCode == 0, result.diagnosis)
+                let base = try #require(result.outputs(of: "base")["image"] as? String, result.diagnosis)
+                #expect(result.logLines(of: "app").contains { $0.contains("pinned to \(base)") }, result.diagnosis)
+                #expect(result.logLines(of: "app").contains("base"), "the app's step read the base's file: \(result.diagnosis)")
+                #expect(DockerE2E.imageID(appTag, host: host) == result.outputs(of: "app")["image"] as? String)
+            }
+        }
     }
 }
