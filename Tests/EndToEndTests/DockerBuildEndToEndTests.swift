@@ -73,6 +73,13 @@ extension DockerEndToEndTests {
                 #expect(second.stage("image")?["cached"] as? Bool == true, second.diagnosis)
                 #expect(second.outputs(of: "image")["image"] as? String == image)
                 #expect(!second.logLines(of: "image").contains("link-not-followed"), "the rerun built again")
+
+                // `cache verify` treats the entry like docker-load's: gone from the daemon, dropped.
+                DockerE2E.removeImages([image], host: host)
+                let verify = try await SutradharCLI.run(["cache", "verify", "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                let report = try #require(try? JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any], "\(verify.stderr)")
+                let dropped = (report["dropped"] as? [[String: Any]]) ?? []
+                #expect(dropped.contains { $0["kind"] as? String == "docker-build" }, "verify: \(report)")
             }
         }
 
@@ -124,19 +131,24 @@ extension DockerEndToEndTests {
             }
         }
 
-        @Test func killedRunLeavesNoIntermediateContainer() async throws {
+        /// Ctrl-C (SIGINT: the run cancels its request) and kill -9 (no code of ours runs).
+        @Test(.serialized, arguments: [SIGINT, SIGKILL])
+        func interruptedOrKilledRunLeavesNoIntermediateContainer(signal: Int32) async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
                 try Self.sleepingRepository(in: workspace)
                 let pipeline = try workspace.write("build.yaml", Self.pipeline(base: server.tag, tag: DockerE2E.uniqueName() + ":slow"))
                 let invocation = try SutradharCLI.start(
                     ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
-                #expect(await invocation.waitForOutput(containing: "sleeping-now"), "\(invocation.stderrSoFar)")
+                // The step's own output line (not the `Step 3/3 : RUN echo sleeping-now …` line before it).
+                #expect(await invocation.waitForOutput(containing: #""line":"sleeping-now""#), "\(invocation.stderrSoFar)")
                 // The step's container exists while it runs: what follows checks a real removal.
                 #expect(try !Self.containers(from: server.id, host: host).isEmpty)
-                invocation.signal(SIGKILL)
-                _ = await invocation.finish(timeout: .seconds(30))
-                // kill -9 runs no cleanup of ours: the kernel closes the socket and the daemon
-                // cancels the build and force-removes its container (bound as above).
+                invocation.signal(signal)
+                let ended = await invocation.finish(timeout: .seconds(30))
+                if signal == SIGINT { #expect(ended.stage("image")?["status"] as? String == "cancelled", ended.diagnosis) }
+                // Either way the request's connection closes (kill -9 runs no code of ours: the
+                // kernel closes the socket), and the daemon cancels the build and force-removes
+                // its container (bound as above).
                 let gone = await eventually(timeout: .seconds(60)) { (try? Self.containers(from: server.id, host: host).isEmpty) ?? false }
                 #expect(gone, "an intermediate container is left: \((try? Self.containers(from: server.id, host: host)) ?? [])")
             }
