@@ -62,7 +62,8 @@ public struct Dockerfile: Sendable {
         var aliases: Set<String> = []
         var images: [String] = []
         for from in froms {
-            if from.image.lowercased() != "scratch", !aliases.contains(from.image.lowercased()), !images.contains(from.image) {
+            // An image left empty by an ARG without a value is the daemon's to report.
+            if !from.image.isEmpty, from.image.lowercased() != "scratch", !aliases.contains(from.image.lowercased()), !images.contains(from.image) {
                 images.append(from.image)
             }
             if let alias = from.alias { aliases.insert(alias.lowercased()) }

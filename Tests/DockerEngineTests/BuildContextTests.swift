@@ -130,5 +130,6 @@ import Testing
         #expect(file.baseImages == ["mine:2", "app:ci"])
         let rewritten = Dockerfile(file.replacingBases(["app:ci"], with: "sha256:abc"))
         #expect(rewritten.froms.last?.image == "sha256:abc")
+        #expect(Dockerfile("ARG UNSET\nFROM $UNSET\n").baseImages.isEmpty)
     }
 }
