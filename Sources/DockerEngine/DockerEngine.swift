@@ -48,6 +48,8 @@ public struct DockerError: Error, CustomStringConvertible, Sendable {
         case invalidArchive
         /// A Docker host setting cannot be used: not a `unix://` socket, or a broken context.
         case invalidHost
+        /// `POST /build` reported an error (an `errorDetail` line inside its HTTP 200): a step failed.
+        case buildFailed
     }
 
     /// The kind of failure.

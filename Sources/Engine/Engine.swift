@@ -13,6 +13,7 @@ public struct Engine: Sendable {
     public static let executors: [AnyStageExecutor] = [
         AnyStageExecutor(NixBuildExecutor()), AnyStageExecutor(DockerLoadExecutor()),
         AnyStageExecutor(SmokeExecutor()), AnyStageExecutor(ContainerExecutor()),
+        AnyStageExecutor(DockerBuildExecutor()),
     ]
 
     /// The kinds `executors` run; definitions using others are refused at validation.

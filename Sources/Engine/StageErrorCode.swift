@@ -37,6 +37,8 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let nixBuildFailed = StageErrorCode("nix-build-failed")
     /// The daemon refused an image (`POST /images/load` reported an error), or the image script failed.
     public static let loadFailed = StageErrorCode("load-failed")
+    /// A `docker-build` step failed (the daemon's `errorDetail`), or the daemon refused the build.
+    public static let buildFailed = StageErrorCode("build-failed")
     /// An image archive is not a valid docker-archive (bad tar or gzip, hostile headers).
     public static let archiveInvalid = StageErrorCode("archive-invalid")
     /// The image a container stage names is not in the daemon (Sutradhar never pulls).
@@ -79,7 +81,7 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
 
     /// Every code, in the order the README lists them.
     public static let all: [StageErrorCode] = [
-        checkoutFailed, nixBuildFailed, loadFailed, archiveInvalid, imageMissing, policyRefused, serverExited,
+        checkoutFailed, nixBuildFailed, loadFailed, buildFailed, archiveInvalid, imageMissing, policyRefused, serverExited,
         probeFailed, containerFailed, timeout, cancelled, dependencyFailed, daemonError, cacheFailed, .internal,
         daemonUnreachable, storeUnreachable, nixMissing, diskFull, environment,
     ]
@@ -144,6 +146,7 @@ public struct ClassifiedFailure: Sendable {
             case .unreachable: return (.daemonUnreachable, error.message)
             case .invalidArchive: return (.archiveInvalid, error.message)
             case .loadFailed: return (.loadFailed, error.message)
+            case .buildFailed: return (.buildFailed, error.message)
             case .cancelled: return (.cancelled, error.message)
             case .invalidHost: return (.environment, error.message)
             case .badResponse, .notFound, .conflict, .daemonError, .timeout: return (.daemonError, error.message)

@@ -35,6 +35,7 @@ enum DefinitionSchema {
             Level(path: stage + [SmokeSpec.kind, "probe"], title: "a probe field", keys: Probe.keys),
             Level(path: stage + [SmokeSpec.kind, "probe", "sidecar"], title: "a sidecar field", keys: Probe.sidecarKeys),
             Level(path: stage + [ContainerStageSpec.kind], title: "a container field", keys: ContainerStageSpec.keys),
+            Level(path: stage + [DockerBuildSpec.kind], title: "a docker-build field", keys: DockerBuildSpec.keys),
         ]
         for kind in [SmokeSpec.kind, ContainerStageSpec.kind] {
             levels.append(Level(path: stage + [kind, "limits"], title: "a limits field", keys: ContainerLimits.keys))

@@ -10,6 +10,7 @@ enum StageKinds {
         (DockerLoadSpec.self, { DockerLoadSpec.read($0) }),
         (SmokeSpec.self, { SmokeSpec.read($0) }),
         (ContainerStageSpec.self, { ContainerStageSpec.read($0) }),
+        (DockerBuildSpec.self, { DockerBuildSpec.read($0) }),
     ]
 
     static var names: [String] { all.map { $0.spec.kind } }

@@ -306,9 +306,9 @@ final class Gate: Sendable {
 /// What a stage kind can do is declared by the kind, and the registries of Pipeline and Engine agree.
 @Suite struct StageKindTests {
     @Test func capabilitiesAreDeclaredByEachKind() {
-        #expect(Engine.imageProducingKinds == ["docker-load"])
+        #expect(Engine.imageProducingKinds == ["docker-build", "docker-load"])
         #expect(Engine.executors.filter(\.needsNix).map(\.kind) == ["nix-build"])
-        #expect(Set(Engine.executors.filter(\.needsDocker).map(\.kind)) == ["docker-load", "smoke", "container"])
+        #expect(Set(Engine.executors.filter(\.needsDocker).map(\.kind)) == ["docker-load", "smoke", "container", "docker-build"])
     }
 
     @Test func everyKindAPipelineMayUseHasAnExecutorAndTheyAgreeOnImages() {

@@ -46,7 +46,7 @@ import Testing
                 compile: {}
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:7:5: unknown key 'compile' in stage 'a'; a stage has one kind (nix-build, docker-load, smoke, container) and may have needs, timeout, description",
+            "p.yaml:7:5: unknown key 'compile' in stage 'a'; a stage has one kind (nix-build, docker-load, smoke, container, docker-build) and may have needs, timeout, description",
         ])
     }
 
@@ -80,7 +80,7 @@ import Testing
                 timeout: 30s
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container",
+            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container, docker-build",
         ])
     }
 
@@ -277,7 +277,7 @@ import Testing
                 ref: main
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container",
+            "p.yaml:6:3: stage 'a' has no kind; give it one of: nix-build, docker-load, smoke, container, docker-build",
             "p.yaml:7:5: misplaced key 'ref' in stage 'a': 'ref' is a 'source' field; move it into the top-level 'source'",
         ])
     }
@@ -681,8 +681,8 @@ import Testing
                     sidecar: {image: image, command: [wget, -qO-, "http://127.0.0.1/"]}
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:10:14: 'stages.s.smoke.image' names 'image', a nix-build stage; it must name a docker-load stage",
-            "p.yaml:12:26: 'stages.s.smoke.probe.sidecar.image' names 'image', a nix-build stage; it must name a docker-load stage",
+            "p.yaml:10:14: 'stages.s.smoke.image' names 'image', a nix-build stage; it must name a docker-load or docker-build stage",
+            "p.yaml:12:26: 'stages.s.smoke.probe.sidecar.image' names 'image', a nix-build stage; it must name a docker-load or docker-build stage",
         ])
     }
 

@@ -130,7 +130,7 @@ struct CacheVerify: AsyncParsableCommand {
         abstract: "Check every entry's content and drop the entries whose content is gone or wrong.",
         discussion: "Checks that checkout folders exist, that nix builds still have their GC root and a valid store path, and (when a Docker daemon answers) that loaded images are still in it.")
 
-    @Option(name: .customLong("docker-host"), help: ArgumentHelp("The daemon to check docker-load entries against.", valueName: "HOST"))
+    @Option(name: .customLong("docker-host"), help: ArgumentHelp("The daemon to check image entries (docker-load, docker-build) against.", valueName: "HOST"))
     var dockerHost: String?
     @Flag(help: "Print one JSON object: checked, dropped[], in_use[], unreadable[], images_checked.") var json = false
     @OptionGroup var cacheOptions: CacheOptions

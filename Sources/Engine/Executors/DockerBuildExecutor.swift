@@ -1,0 +1,165 @@
+import BuildCache
+import DockerEngine
+import Foundation
+import NIOCore
+import NIOPosix
+import Pipeline
+
+/// Builds a Dockerfile of the checkout with the daemon's classic builder (`POST /build`; BuildKit
+/// would need a gRPC session), streaming the context as a tar with constant memory. Nothing is
+/// pulled: every `FROM` image must be in the daemon already, which is checked first, so a missing
+/// one fails with its name rather than a registry error.
+struct DockerBuildExecutor: StageExecutor {
+    typealias Spec = DockerBuildSpec
+    static let needsDocker = true
+    static let needsNix = false
+    static var defaultTimeout: Duration { .seconds(60 * 60) }
+
+    /// The largest Dockerfile read (it is held in memory to find and rewrite its `FROM` lines).
+    static let maximumDockerfileSize = 1 << 20
+
+    func execute(_ spec: DockerBuildSpec, context: StageContext) async throws -> StageOutcome {
+        let docker = context.docker!
+        if spec.network == .bridge && !context.options.allowNetwork {
+            throw StageFailure(.policyRefused, "the stage asks for 'network: bridge' but the run did not pass --allow-network; "
+                + "pass it to let RUN steps reach the network, or remove 'network'")
+        }
+        let paths = try BuildPaths(checkout: context.checkout, spec: spec)
+        var dockerfileText = try paths.readDockerfile()
+
+        // `from-stage`: FROM lines naming that stage (or one of its tags) are pinned to its image ID.
+        var replacements: [String: [UInt8]] = [:]
+        if let reference = spec.fromStage {
+            guard let image = context.output("image", of: reference.name) else {
+                throw StageFailure("stage '\(reference.name)' produced no image for 'from-stage'")
+            }
+            var names: Set<String> = [reference.name]
+            if case .array(let tags)? = context.outputsByStage[reference.name]?.first(where: { $0.0 == "tags" })?.1 {
+                names.formUnion(tags.compactMap(\.stringValue))
+            }
+            let parsed = Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName)
+            if parsed.froms.contains(where: { names.contains($0.image) }) {
+                dockerfileText = parsed.replacingBases(names, with: image)
+                replacements[paths.dockerfileInContext] = Array(dockerfileText.utf8)
+                context.log("FROM \(names.sorted().joined(separator: ", ")) pinned to \(image) (stage '\(reference.name)')")
+            } else {
+                context.warn("'from-stage: \(reference.name)' but no FROM line names it or its tags (\(names.sorted().joined(separator: ", "))); the Dockerfile is sent as it is")
+            }
+        }
+
+        // The base images, by ID: a base that changed makes a new key.
+        var baseIDs: [String] = []
+        for base in Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName).baseImages {
+            guard let details = try await docker.client.inspectImage(base) else {
+                throw StageFailure(.imageMissing, "the Dockerfile's FROM names '\(base)', which the daemon does not have, and Sutradhar never pulls; "
+                    + "load it first (docker load -i FILE, or a docker-load stage named by 'from-stage'), or build FROM an image the daemon has")
+            }
+            baseIDs.append("\(base)=\(details.id)")
+        }
+
+        let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext, replacements: replacements)
+        let content: String
+        if spec.context == "." || spec.context == "./" {
+            // The whole checkout: its tree ID names every file that could be sent.
+            content = "tree:\(context.treeID)"
+        } else {
+            content = try await "files:" + NIOThreadPool.singleton.runIfActive { try buildContext.digest() }
+        }
+        let key = CacheKey(["docker-build", content, paths.dockerfileInContext, dockerfileText, spec.target ?? "",
+                            spec.buildArgs.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"), spec.network.rawValue]
+                           + baseIDs)
+        let lock = context.cache.folder(.locks).appendingPathComponent("\(Self.kind)-\(key.short).lock")
+        return try await context.exclusively(lock: lock, work: "building the same image") {
+            let cached = context.options.noCache ? nil : context.cache.entry(kind: Self.kind, key: key)
+            var built = false
+            let image: ImageDetails
+            if let entry = cached, let id = entry.outputs["image"], let details = try await docker.client.inspectImage(id) {
+                context.log("cached: the daemon has \(id) from this context, Dockerfile and base images")
+                image = details
+            } else {
+                let request = BuildRequest(tags: spec.tags, dockerfile: paths.dockerfileInContext, target: spec.target,
+                                           buildArgs: spec.buildArgsByName,
+                                           networkMode: spec.network == .bridge ? "bridge" : "none")
+                context.log("building \(spec.dockerfile) in \(spec.context) with the classic builder (network \(request.networkMode), no pull)")
+                let id = try await docker.client.buildImage(context: buildContext.chunks, request, output: { line in
+                    context.log(line, stream: "stdout")
+                })
+                built = true
+                guard let details = try await docker.client.inspectImage(id) else {
+                    throw StageFailure(.buildFailed, "the build named image \(id), which the daemon does not have; see the daemon's log")
+                }
+                image = details
+            }
+            for tag in spec.tags {
+                let (repository, version) = DockerLoadExecutor.split(tag)
+                guard !image.repoTags.contains("\(repository):\(version)") else { continue }
+                try await docker.client.tagImage(image.id, repository: repository, tag: version)
+                context.log("tagged \(tag)")
+            }
+            // As docker-load's: the tags let gc untag exactly these; the size counts the daemon's disk.
+            let outputs = ["image": image.id, "tags": spec.tags.joined(separator: ",")]
+            if cached?.outputs != outputs {
+                try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: outputs, size: image.size)
+            }
+            return StageOutcome(outputs: [
+                ("image", .string(image.id)), ("tags", .array(spec.tags.map(JSONValue.string))), ("built", .bool(built)),
+            ], cached: !built)
+        }
+    }
+}
+
+extension DockerBuildSpec {
+    /// `build-args` as the API's map (a name given twice: the last wins, as in YAML).
+    var buildArgsByName: [String: String] {
+        Dictionary(buildArgs.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+    }
+}
+
+/// The context folder and the Dockerfile, checked to be inside the checkout once links are
+/// resolved: a context or Dockerfile that is a link out of the checkout is refused, not followed.
+struct BuildPaths {
+    /// The context folder, resolved.
+    let context: String
+    /// The Dockerfile's path relative to the context.
+    let dockerfileInContext: String
+    let dockerfile: String
+
+    init(checkout: URL, spec: DockerBuildSpec) throws {
+        let root = try Self.resolved(checkout.path, what: "the checkout")
+        let context = try Self.resolved(checkout.path + "/" + spec.context, what: "the context '\(spec.context)'")
+        guard context == root || context.hasPrefix(root + "/") else {
+            throw StageFailure(.policyRefused, "the context '\(spec.context)' leads out of the checkout (to \(context)); build a folder of the checkout")
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: context, isDirectory: &isFolder), isFolder.boolValue else {
+            throw StageFailure(.buildFailed, "the context '\(spec.context)' is not a folder of the checkout; fix 'context'")
+        }
+        let dockerfile = try Self.resolved(context + "/" + spec.dockerfile, what: "the Dockerfile '\(spec.dockerfile)'")
+        guard dockerfile.hasPrefix(context + "/") else {
+            throw StageFailure(.policyRefused, "the Dockerfile '\(spec.dockerfile)' leads out of the context (to \(dockerfile)); use a file inside it")
+        }
+        self.context = context
+        self.dockerfile = dockerfile
+        self.dockerfileInContext = String(dockerfile.dropFirst(context.count + 1))
+    }
+
+    func readDockerfile() throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: dockerfile),
+              let data = try? handle.read(upToCount: DockerBuildExecutor.maximumDockerfileSize + 1) else {
+            throw StageFailure(.buildFailed, "cannot read the Dockerfile \(dockerfile); check that it is a file")
+        }
+        try? handle.close()
+        guard data.count <= DockerBuildExecutor.maximumDockerfileSize else {
+            throw StageFailure(.buildFailed, "the Dockerfile \(dockerfile) is over 1 MiB; it is read whole to check its FROM lines")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func resolved(_ path: String, what: String) throws -> String {
+        guard let real = realpath(path, nil) else {
+            throw StageFailure(.buildFailed, "\(what) is not in the checkout (\(path): \(String(cString: strerror(errno)))); fix the stage's paths")
+        }
+        defer { free(real) }
+        return String(cString: real)
+    }
+}
