@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "Operations", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting"], exclude: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

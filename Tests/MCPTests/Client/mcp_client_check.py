@@ -168,6 +168,8 @@ async def main():
 
     slow_reader()
     print(f"cancelled-run: {cancelled_run}", flush=True)
+    terminated = sigterm_stops_runs()
+    print(f"terminated-run: {terminated}", flush=True)
 
 
 def slow_reader():
@@ -204,6 +206,32 @@ def slow_reader():
     process.stdin.close()
     process.wait(timeout=CALL_TIMEOUT)
     check(seen == set(range(count + 1)), "whole frames under back-pressure with a slow reader", f"{len(seen)} answers")
+
+
+def sigterm_stops_runs():
+    """SIGTERM during a run: the run is stopped as Ctrl-C stops it, then the server exits 130.
+    Returns the run's ID (the Swift test asks the daemon for its containers)."""
+    process = subprocess.Popen([SUTRADHAR, "mcp", "--cache-dir", CACHE, "--docker-host", DOCKER_HOST], cwd=WORKSPACE,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "term", "version": "1"}}}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "run_pipeline", "arguments": {"pipeline": "sleeper"}, "_meta": {"progressToken": "t"}}}
+    process.stdin.write("".join(json.dumps(r) + "\n" for r in [init, {"jsonrpc": "2.0", "method": "notifications/initialized"}, call]).encode())
+    process.stdin.flush()
+    run = None
+    # Read progress until the sleeping stage has started (the line read blocks; the Swift
+    # test's time limit bounds a server that never gets there).
+    for line in process.stdout:
+        message = json.loads(line).get("params", {}).get("message", "")
+        if message.startswith("run "):
+            run = message.split()[1]
+        if message.startswith("work ") and "started" in message:
+            break
+    process.terminate()
+    status = process.wait(timeout=CALL_TIMEOUT)
+    check(run is not None and status == 130, "SIGTERM stops the runs in flight, then exits 130", f"run={run} status={status}")
+    return run
 
 
 anyio.run(main)
