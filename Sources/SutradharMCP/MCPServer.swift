@@ -115,8 +115,9 @@ public final class SutradharMCPServer: Sendable {
 
     /// The cache whose history the run tools read: as `run` would choose it from the working directory.
     var historyCacheRoot: URL {
-        CacheRoot.resolve(explicit: configuration.cacheDirectory,
-                          definitionPath: Definitions.defaultDefinitionPath(from: configuration.workingDirectory))
+        // No lookup of pipelines/ when --cache-dir settles it: the run tools must answer in milliseconds.
+        if let explicit = configuration.cacheDirectory { return CacheRoot.resolve(explicit: explicit, definitionPath: nil) }
+        return CacheRoot.resolve(definitionPath: Definitions.defaultDefinitionPath(from: configuration.workingDirectory))
     }
 
     /// The run history, opened once (with its integrity check) and kept: the run tools are

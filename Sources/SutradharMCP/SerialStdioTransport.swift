@@ -3,47 +3,79 @@ import Foundation
 import Logging
 import MCP
 
-/// The SDK's stdio transport for reading, with writes made strictly serial.
+/// A stdio transport whose reads and writes each have a thread of their own.
 ///
-/// The SDK's `StdioTransport.send` sleeps when stdout is full (EAGAIN) and, being an actor
-/// method, lets a second `send` write in the middle of the first: under pipe back-pressure two
-/// frames interleave (swift-sdk issue #263). Here every frame is written whole, by one serial
-/// queue, before the next starts; a full pipe blocks that queue's thread (in `poll`), not a frame.
+/// The SDK's `StdioTransport` has two problems here. Its `send` sleeps when stdout is full
+/// (EAGAIN) and, being an actor method, lets a second `send` write in the middle of the first:
+/// under pipe back-pressure two frames interleave (swift-sdk issue #263). And its reader polls a
+/// non-blocking stdin, sleeping 10 ms whenever nothing is there, which adds up to 10 ms to every
+/// request. Here every frame is written whole, by one serial queue, before the next starts (a
+/// full pipe blocks that queue's thread in `poll`, not a frame), and stdin is read by a thread
+/// that blocks in `poll`/`read` and hands each line over as it arrives.
 public actor SerialStdioTransport: Transport {
     public nonisolated let logger: Logger
-    private let reader: StdioTransport
+    private let input: Int32
     private let output: Int32
-    private let queue = DispatchQueue(label: "sutradhar.mcp.stdout")
+    private let writer = DispatchQueue(label: "sutradhar.mcp.stdout")
+    private let reader = DispatchQueue(label: "sutradhar.mcp.stdin")
+    private let frames: AsyncThrowingStream<Data, any Error>
+    private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
+    private var connected = false
 
     /// Reads frames from `input`, writes them to `output` (standard input and output by default).
     public init(input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO, logger: Logger) {
         self.logger = logger
+        self.input = input
         self.output = output
-        // The reader never writes: it gets /dev/null as its output so that it does not touch
-        // (or set non-blocking) the real one.
-        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
-        reader = StdioTransport(input: .init(rawValue: input), output: .init(rawValue: devNull), logger: logger)
+        (frames, continuation) = AsyncThrowingStream.makeStream(of: Data.self)
     }
 
-    public func connect() async throws { try await reader.connect() }
+    /// Starts the reading thread; the stream of frames ends when the input does.
+    public func connect() async throws {
+        guard !connected else { return }
+        connected = true
+        let (input, continuation, logger) = (self.input, self.continuation, self.logger)
+        reader.async { Self.readLines(from: input, into: continuation, logger: logger) }
+    }
 
-    public func disconnect() async { await reader.disconnect() }
+    /// Ends the stream of frames (the reading thread stays blocked until the input ends or
+    /// the process exits: a blocked `read` cannot be interrupted portably).
+    public func disconnect() async {
+        continuation.finish()
+    }
 
-    public func receive() -> AsyncThrowingStream<Data, any Error> {
-        // `receive` is not async in the protocol, but the reader is another actor: hand over
-        // its stream through a relay.
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Data.self)
-        let reader = self.reader
-        let relay = Task {
-            do {
-                for try await frame in await reader.receive() { continuation.yield(frame) }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+    public func receive() -> AsyncThrowingStream<Data, any Error> { frames }
+
+    /// Reads `descriptor` until end of file, yielding each non-empty line.
+    private static func readLines(from descriptor: Int32, into continuation: AsyncThrowingStream<Data, any Error>.Continuation,
+                                  logger: Logger) {
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            if count < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    // A non-blocking stdin (inherited): wait in poll, without a timeout.
+                    var wait = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&wait, 1, -1)
+                    continue
+                }
+                logger.error("cannot read standard input: \(String(cString: strerror(code)))")
+                break
             }
+            pending.append(contentsOf: buffer[..<count])
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if newline > start { continuation.yield(Data(pending[start..<newline])) }
+                start = newline + 1
+            }
+            pending.removeFirst(start)
         }
-        continuation.onTermination = { _ in relay.cancel() }
-        return stream
+        logger.debug("standard input closed")
+        continuation.finish()
     }
 
     /// Writes `message` and a newline as one frame, after every frame sent before it.
@@ -54,7 +86,7 @@ public actor SerialStdioTransport: Transport {
         let frame = line
         let output = self.output
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            queue.async {
+            writer.async {
                 do {
                     try Self.writeAll(frame, to: output)
                     continuation.resume()
@@ -65,8 +97,8 @@ public actor SerialStdioTransport: Transport {
         }
     }
 
-    /// Writes every byte, waiting in `poll` while the pipe is full (stdout may be non-blocking
-    /// when it shares its open file with stdin, which the reader makes non-blocking).
+    /// Writes every byte, waiting in `poll` while the pipe is full (stdout may be non-blocking:
+    /// the flag belongs to the open file, which the process may have inherited so).
     private static func writeAll(_ frame: Data, to descriptor: Int32) throws {
         try frame.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
             var written = 0
