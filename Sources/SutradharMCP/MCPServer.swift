@@ -59,7 +59,7 @@ public final class SutradharMCPServer: Sendable {
     public func serve(transport: any Transport) async throws {
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: ToolCatalog.tools) }
         await server.withMethodHandler(CallTool.self) { [self] parameters in
-            await self.call(parameters)
+            try await self.call(parameters)
         }
         try await server.start(transport: transport)
         logger.info("serving MCP on stdio", metadata: ["pid": "\(getpid())"])
@@ -76,7 +76,9 @@ public final class SutradharMCPServer: Sendable {
 
     /// One tool call: a refusal or failure becomes a tool result with `isError`, never a
     /// protocol error, so that the agent reads why and the server keeps serving.
-    func call(_ parameters: CallTool.Parameters) async -> CallTool.Result {
+    /// - Throws: only `CancellationError`, for a request the client cancelled: the SDK then
+    ///   sends no answer, as the protocol asks.
+    func call(_ parameters: CallTool.Parameters) async throws -> CallTool.Result {
         do {
             guard let accepted = ToolCatalog.accepted(parameters.name) else {
                 let names = ToolCatalog.tools.map(\.name).joined(separator: ", ")
@@ -93,6 +95,8 @@ public final class SutradharMCPServer: Sendable {
             case ToolCatalog.doctor: return try await doctor()
             default: return try await cacheUsage(arguments)
             }
+        } catch is CancellationError {
+            throw CancellationError()
         } catch let refusal as ToolCallRefused {
             logger.notice("tool call refused", metadata: ["tool": "\(parameters.name)", "reason": "\(refusal.message)"])
             return CallTool.Result(content: [Self.text(refusal.message)], isError: true)
