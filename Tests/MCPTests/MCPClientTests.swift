@@ -16,7 +16,7 @@ import Testing
     /// a run cancelled mid-stage, bad input refused while the server keeps serving, whole frames
     /// under back-pressure, and SIGTERM stopping a run. The script checks each (see Client/mcp_client_check.py); here
     /// the daemon is asked whether the cancelled run left a container. The time limit only
-    /// stops a hung test (the script takes about 20 s here).
+    /// stops a hung test (the script takes 5 to 9 s here).
     @Test(.requiresDocker, .enabled(if: pythonAvailable || TestEnvironment.isCI, "the venv with the Python mcp package exists"),
           .timeLimit(.minutes(5)))
     func thePythonClientDrivesEveryTool() async throws {
