@@ -5,7 +5,9 @@
 # 1. installs the Debian packages Sutradhar needs (nix, libgit2, a rootless Docker daemon);
 # 2. creates the unprivileged user that runs pipelines (default: sutradhar; SUTRADHAR_USER=NAME);
 # 3. starts nix-daemon (so that user builds through NIX_REMOTE=daemon);
-# 4. starts a rootless dockerd for that user, unless one already answers on its socket.
+# 4. starts a rootless dockerd for that user, unless one already answers on its socket;
+# 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
+#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once).
 #
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
 # At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
@@ -13,7 +15,8 @@ set -euo pipefail
 
 RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
-          busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils)
+          busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
+          python3-venv)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -98,10 +101,23 @@ start_rootless_docker() {
     die "the rootless daemon did not answer on $socket within 60 s (log above)"
 }
 
+# The MCP tests' external client: the official Python `mcp` package (2.x), in a venv of its own.
+install_mcp_client() {
+    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
+    if "$venv/bin/python3" -c 'import mcp' 2>/dev/null; then
+        say "mcp client: present in $venv"
+        return
+    fi
+    say "mcp client: installing the Python mcp package into $venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'mcp>=2,<3' >&2 || die "pip could not install mcp into $venv (is PyPI reachable?)"
+}
+
 install_packages
 create_user
 start_nix_daemon
 start_rootless_docker
+install_mcp_client
 
 uid="$(id -u "$RUN_USER")"
 cat <<EOF
