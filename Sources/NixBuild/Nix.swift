@@ -132,7 +132,17 @@ public struct Nix: Sendable {
                 started: started
             )
             guard outcome.status.isSuccess else {
-                throw failure(of: outcome, code: .buildFailed, what: "building \(resolved)")
+                let failed = failure(of: outcome, code: .buildFailed, what: "building \(resolved)")
+                // A daemon that dies mid-build makes nix say only "unexpected end-of-file": ask
+                // the store, so that the machine, not the commit, is blamed when it is gone.
+                if failed.code == .buildFailed, outcome.logTail.contains(where: { $0.contains("unexpected end-of-file") }) {
+                    do {
+                        _ = try await pingStore()
+                    } catch let unreachable as NixError where unreachable.code == .storeUnreachable {
+                        throw unreachable
+                    } catch {}
+                }
+                throw failed
             }
             return try Self.parseBuildOutput(outcome)
         } catch {

@@ -32,7 +32,10 @@ import Testing
             }
             try Data("a file\n".utf8).write(to: workspace.appendingPathComponent("src/file.txt"))
             let tag = "sutradhar-mcp-test-\(UUID().uuidString.prefix(8).lowercased()):latest"
-            let archive = try DockerTestSupport.makeTinyImageArchive(at: workspace.appendingPathComponent("image.tar").path, tag: tag)
+            // A label of its own gives the image an ID of its own: other suites load the same tiny
+            // image at the same time and remove it by ID (`rmi -f`), which would untag this one too.
+            let archive = try DockerTestSupport.makeTinyImageArchive(at: workspace.appendingPathComponent("image.tar").path, tag: tag,
+                                                                     labels: ["dev.sutradhar.test.owner": tag])
             try DockerTestSupport.run("/usr/local/bin/docker", ["load", "-i", archive.path], environment: ["DOCKER_HOST": host])
             defer { _ = try? DockerTestSupport.run("/usr/local/bin/docker", ["rmi", "-f", archive.imageID], environment: ["DOCKER_HOST": host]) }
             try pipeline("quick", in: workspace, image: tag, command: "echo hello over mcp")

@@ -19,7 +19,8 @@ import Testing
             }
             #expect(names.first == "run-started")
             #expect(names.last == "run-finished")
-            #expect(summary?.status == .passed, "events: \(names)")
+            let failures = summary?.stages.compactMap { stage in stage.error.map { "\(stage.name): \($0)" } } ?? []
+            #expect(summary?.status == .passed, "events: \(names); \(failures)")
             #expect(logged == ["streamed"])
         }
     }
@@ -110,7 +111,10 @@ import Testing
             try FileManager.default.createDirectory(at: workspace.appendingPathComponent("src"), withIntermediateDirectories: true)
             try Data("a file\n".utf8).write(to: workspace.appendingPathComponent("src/file.txt"))
             let tag = "sutradhar-kit-test-\(UUID().uuidString.prefix(8).lowercased()):latest"
-            let archive = try DockerTestSupport.makeTinyImageArchive(at: workspace.appendingPathComponent("image.tar").path, tag: tag)
+            // A label of its own gives the image an ID of its own: other suites load the same tiny
+            // image at the same time and remove it by ID (`rmi -f`), which would untag this one too.
+            let archive = try DockerTestSupport.makeTinyImageArchive(at: workspace.appendingPathComponent("image.tar").path, tag: tag,
+                                                                     labels: ["dev.sutradhar.test.owner": tag])
             try DockerTestSupport.run("/usr/local/bin/docker", ["load", "-i", archive.path], environment: ["DOCKER_HOST": host])
             defer { _ = try? DockerTestSupport.run("/usr/local/bin/docker", ["rmi", "-f", archive.imageID], environment: ["DOCKER_HOST": host]) }
             try await body(workspace, tag, host)

@@ -21,6 +21,12 @@ extension DockerSession {
             id = try await client.createContainer(name: name, spec)
         } catch let error as DockerError where error.code == .notFound {
             throw StageFailure(.imageMissing, "the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a \(Engine.imageProducingKindsText) stage")
+        } catch {
+            // The daemon may have made the container although its answer never arrived (Ctrl-C
+            // or a timeout cut the request short): remove it by its name, which is ours alone.
+            if let gone = await daemonGone(after: error) { throw gone }
+            await remove(name)
+            throw error
         }
         do {
             let value = try await body(id)

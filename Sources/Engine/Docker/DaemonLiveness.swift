@@ -14,7 +14,7 @@ final class DaemonFate: Sendable {
     /// The error saying the daemon went away, or nil while it is not known to have.
     var goneError: DockerError? { gone.withLock { $0 } }
 
-    fileprivate func noteGone(_ error: DockerError) -> DockerError {
+    func noteGone(_ error: DockerError) -> DockerError {
         gone.withLock { current in
             if let current { return current }
             current = error

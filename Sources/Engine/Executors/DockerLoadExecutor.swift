@@ -91,13 +91,21 @@ struct DockerLoadExecutor: StageExecutor {
     private func load(_ artifact: ImageArtifact, docker: DockerSession, context: StageContext) async throws -> (Int64, LoadResult) {
         let reporter = ProgressReporter(context: context)
         let result: LoadResult
-        switch artifact {
-        case .archive(let path):
-            context.log("loading \(path)")
-            result = try await docker.client.loadImage(fileAt: path, progress: reporter.report)
-        case .script(let path):
-            context.log("running \(path) and streaming its archive to the daemon")
-            result = try await loadFromScript(path, docker: docker, context: context, progress: reporter.report)
+        do {
+            switch artifact {
+            case .archive(let path):
+                context.log("loading \(path)")
+                result = try await docker.client.loadImage(fileAt: path, progress: reporter.report)
+            case .script(let path):
+                context.log("running \(path) and streaming its archive to the daemon")
+                result = try await loadFromScript(path, docker: docker, context: context, progress: reporter.report)
+            }
+        } catch let error as DockerError where !Task.isCancelled && error.code != .invalidArchive {
+            // A daemon that dies mid-upload only cuts the request short: if it no longer answers,
+            // the machine is to blame (exit 3), not the image.
+            if docker.daemonIsGone { throw docker.daemonFate.goneError! }
+            if let gone = await docker.client.unreachableError() { throw docker.daemonFate.noteGone(gone) }
+            throw error
         }
         context.log("sent \(ByteSize(bytes: result.bytesSent))")
         return (result.bytesSent, result)
