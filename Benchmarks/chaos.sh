@@ -11,7 +11,7 @@
 #                load and smoke by a calibration run; where each landed is read from the run's
 #                events), then a normal run: it passes, no container labelled with the killed run,
 #                no temporary folder in the cache, no GC root no nix-build entry names, no `nix`
-#                process of the killed run within 3 s, `cache verify` drops nothing.
+#                process of the killed run 1 s after the kill, `cache verify` drops nothing.
 #   signals      SIGTERM and SIGINT at a random moment: exit 130 within 1 s, the run's containers
 #                gone, history `cancelled`.
 #   diskfull     the cache on a small tmpfs pre-filled to leave a sweep of free sizes: exit 0 or 3
@@ -245,6 +245,7 @@ row_kill9() {
     FAILS=()
     cp -a "$CAL_CACHE" "$cache"  # a warm mirror, as in the calibration run
     local stages=(checkout image load smoke)
+    NIX_AT_KILL=0
     for ((i = 1; i <= ROUNDS; i++)); do
         sha="$(new_commit "k$i")"
         target="${stages[$(( RANDOM % 4 ))]}"
@@ -261,13 +262,16 @@ row_kill9() {
         rid="$(run_id "$WORK/k$i.jsonl")"
         tried=$((tried + 1))
         problems=""
-        # No nix process of the killed run (its command line names the cache) within 3 s.
-        local deadline=$(( ${EPOCHREALTIME/./} / 1000 + 3000 )) left
+        # No nix process of the killed run (its command line names the cache) within 1 s: the
+        # kernel ends a child tied to its parent's death at once; 1 s allows for a loaded machine.
+        local deadline=$(( ${EPOCHREALTIME/./} / 1000 + 1000 )) left first=1
         while :; do
             left="$(grep -lsa "$cache/" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
                 p="${f#/proc/}"; p="${p%/cmdline}"; [ "$(cat "/proc/$p/comm" 2>/dev/null)" = nix ] && echo "$p"; done)"
+            [ -n "$left" ] && [ "$first" = 1 ] && NIX_AT_KILL=$((NIX_AT_KILL + 1))
+            first=0
             [ -z "$left" ] && break
-            [ $(( ${EPOCHREALTIME/./} / 1000 )) -ge "$deadline" ] && { problems+=" nix process $left survived 3 s;"; break; }
+            [ $(( ${EPOCHREALTIME/./} / 1000 )) -ge "$deadline" ] && { problems+=" nix process $left outlived the kill by 1 s;"; break; }
             sleep 0.1
         done
         local t0; t0="$(now)"
@@ -296,7 +300,7 @@ row_kill9() {
     done
     local where=""
     for k in "${!LANDED[@]}"; do where+="$k ${LANDED[$k]}, "; done
-    add_row "kill -9 at a random moment" "$tried" "$held" "${times[*]}" "landed: ${where%, }; time = the next run. $(fails_text)"
+    add_row "kill -9 at a random moment" "$tried" "$held" "${times[*]}" "landed: ${where%, }; a nix process was alive just after $NIX_AT_KILL kills; time = the next run. $(fails_text)"
 }
 
 # --- SIGTERM / SIGINT -----------------------------------------------------------------------
