@@ -238,6 +238,9 @@ say "calibration (ms after launch): $(for k in run checkout image load smoke end
 pick_in() { local span=$(( $2 - $1 )); [ "$span" -gt 0 ] || span=1; echo $(( $1 + (RANDOM * 32768 + RANDOM) % span )); }
 sleep_ms() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 
+# Temporary files and folders in a cache (AtomicFile's, the checkouts' and mirrors'), sorted.
+temporaries() { find "$1" \( -name '.*.tmp' -o -name '.*.tmp-*' -o -name '.*.trash-*' \) -printf '%P\n' 2>/dev/null | sort; }
+
 # --- kill -9 --------------------------------------------------------------------------------
 row_kill9() {
     local cache="$WORK/kill-cache" held=0 tried=0 times=() i sha target moment pid rid landed problems
@@ -248,6 +251,7 @@ row_kill9() {
     NIX_AT_KILL=0
     for ((i = 1; i <= ROUNDS; i++)); do
         sha="$(new_commit "k$i")"
+        temporaries "$cache" >"$WORK/temps-before"
         target="${stages[$(( RANDOM % 4 ))]}"
         read -r start end <<<"${WINDOW[$target]}"
         moment="$(pick_in "$start" "$end")"
@@ -284,8 +288,9 @@ row_kill9() {
         if [ -n "$rid" ] && [ -n "$("$DOCKER" ps -aq --filter "label=dev.sutradhar.run=$rid")" ]; then
             problems+=" a container of $rid is left;"
         fi
-        local temps; temps="$(find "$cache" \( -name '.*.tmp' -o -name '.*.tmp-*' -o -name '.*.trash-*' \) -printf '%P ' 2>/dev/null)"
-        [ -n "$temps" ] && problems+=" temporary files left: ${temps:0:120};"
+        # Temporary files of the killed run (a leftover is reported by the round that left it).
+        local temps; temps="$(temporaries "$cache" | comm -13 "$WORK/temps-before" -)"
+        [ -n "$temps" ] && problems+=" temporary files left: $(echo ${temps:0:160});"
         local root key
         for root in "$cache"/nix/roots/*; do
             [ -e "$root" ] || [ -L "$root" ] || continue
@@ -333,7 +338,8 @@ row_signal() {
             [ "$status" = cancelled ] || problems+=" history says '$status';"
             [ -z "$("$DOCKER" ps -aq --filter "label=dev.sutradhar.run=$rid")" ] || problems+=" its containers are left;"
         fi
-        [ -z "$problems" ] && held=$((held + 1)) || fail_note "round $i (in $(stage_at_end "$WORK/$signal$i.jsonl")):$problems"
+        local cancelled; cancelled="$(summary "$WORK/$signal$i.jsonl" | jq -r '[.stages[] | select(.status == "cancelled") | .name] | join("+")')"
+        [ -z "$problems" ] && held=$((held + 1)) || fail_note "round $i (${cancelled:+cancelled $cancelled}${cancelled:-before any stage}):$problems"
     done
     add_row "$signal at a random moment" "$tried" "$held" "${times[*]}" "time = signal to exit; $finished finished before the signal. $(fails_text)"
 }
