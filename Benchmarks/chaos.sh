@@ -339,7 +339,7 @@ row_signal() {
             [ -z "$("$DOCKER" ps -aq --filter "label=dev.sutradhar.run=$rid")" ] || problems+=" its containers are left;"
         fi
         local cancelled; cancelled="$(summary "$WORK/$signal$i.jsonl" | jq -r '[.stages[] | select(.status == "cancelled") | .name] | join("+")')"
-        [ -z "$problems" ] && held=$((held + 1)) || fail_note "round $i (${cancelled:+cancelled $cancelled}${cancelled:-before any stage}):$problems"
+        [ -z "$problems" ] && held=$((held + 1)) || fail_note "round $i (cancelled: ${cancelled:-no stage}):$problems"
     done
     add_row "$signal at a random moment" "$tried" "$held" "${times[*]}" "time = signal to exit; $finished finished before the signal. $(fails_text)"
 }
