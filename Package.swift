@@ -13,6 +13,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sutradhar", targets: ["sutradhar"]),
+        // What a front end (the CLI, an MCP server, a dashboard) depends on: one product.
+        .library(name: "SutradharKit", targets: ["SutradharKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -61,9 +63,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SQLite's own header (Debian's libsqlite3-dev, which GRDB links too), for the one
+        // variadic call Swift cannot make: BuildCache's database durability settings.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev", "pkg-config"])]
+        ),
         .target(
             name: "BuildCache",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -86,10 +95,26 @@ let package = Package(
             dependencies: ["Engine", "BuildCache", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // The operations above the history: doctor, cache tools, nightly, schedule, watch.
+        .target(
+            name: "Operations",
+            dependencies: [
+                "Engine", "RunHistory", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The library boundary: re-exports what a front end needs and holds the logic every
+        // front end shares (cache root, pipeline lookup, triggers, a run as a stream of events).
+        .target(
+            name: "SutradharKit",
+            dependencies: ["Operations", "Engine", "Pipeline", "RunHistory", "BuildCache"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "sutradhar",
             dependencies: [
-                "Engine", "Pipeline", "RunHistory", "BuildCache",
+                "SutradharKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -99,6 +124,13 @@ let package = Package(
             name: "SutradharTesting",
             swiftSettings: swiftSettings
         ),
+        // A second front end, using only the library product: the proof that the boundary holds.
+        .executableTarget(
+            name: "sutradhar-kit-example",
+            dependencies: ["SutradharKit"],
+            path: "Examples/KitExample",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "GitMirrorTests", dependencies: ["GitMirror", "SutradharTesting"], swiftSettings: swiftSettings),
@@ -106,7 +138,9 @@ let package = Package(
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "CallersTests", dependencies: ["Engine", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "Operations", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -17,13 +17,18 @@ find_docker_cli() {
         || die "the docker CLI cannot reach the daemon at $DOCKER_HOST: start it (scripts/setup.sh) or set DOCKER_HOST"
 }
 
-# Sets SUTRADHAR to the binary to measure: as given, else the release build in .build-bench.
+# Sets SUTRADHAR to the binary to measure: as given, else the release build in .build-bench,
+# stripped as scripts/try-example.sh installs it (.build-bench/installed/sutradhar).
 use_release_binary() {
     if [ -z "${SUTRADHAR:-}" ]; then
         say "building the release binary (swift build -c release --scratch-path .build-bench)"
         (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar >&2) \
             || die "the release build failed"
-        SUTRADHAR="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar"
+        local built
+        built="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar"
+        SUTRADHAR="$REPO/.build-bench/installed/sutradhar"
+        mkdir -p "$(dirname "$SUTRADHAR")"
+        install -m 0755 --strip "$built" "$SUTRADHAR" || die "could not strip $built into $SUTRADHAR (strip(1) is in binutils)"
     fi
     [ -x "$SUTRADHAR" ] || die "SUTRADHAR=$SUTRADHAR is not an executable"
 }

@@ -34,16 +34,20 @@ public struct BuildCache: Sendable {
     public let notices: [String]
     let index: CacheIndex
     let holds: EntryHolds
+    /// The time entries are stamped with when stored and used (tests move it instead of sleeping).
+    let now: @Sendable () -> Date
 
     /// The kind of the entries that record checkouts.
     public static let checkoutKind = "checkout"
 
     /// Opens (creating if needed) the cache at `root` and its index; a missing or corrupt index
-    /// is rebuilt from the entry files (see `notices`).
+    /// is rebuilt from the entry files (see `notices`). `now` is the clock that stamps an entry's
+    /// creation and last use: the real time unless a test sets it.
     /// - Throws: `CacheError` if the folders or the index cannot be created (permissions, full disk).
-    public init(root: URL) throws(CacheError) {
+    public init(root: URL, now: @escaping @Sendable () -> Date = { Date() }) throws(CacheError) {
         let root = root.standardizedFileURL
         self.root = root
+        self.now = now
         for area in CacheArea.allCases {
             let folder = root.appendingPathComponent(area.rawValue)
             do {
@@ -94,7 +98,7 @@ public struct BuildCache: Sendable {
             remove(kind: kind, key: key)
             return nil
         }
-        let now = Date()
+        let now = self.now()
         // The index is a view of the files: failing to update it (a full disk) loses a
         // last-used time, never a result.
         if (try? index.touch(kind: kind, key: key.hex, at: now)) != true {
@@ -112,7 +116,7 @@ public struct BuildCache: Sendable {
     public func store(kind: String, key: CacheKey, pipeline: String, outputs: [String: String],
                       size: Int64? = nil) throws(CacheError) {
         hold(kind: kind, key: key)
-        let now = Date()
+        let now = self.now()
         let entry = CacheEntry(key: key.hex, kind: kind, pipeline: pipeline, outputs: outputs, created: now,
                                size: size ?? Self.measure(outputs))
         let url = entryURL(kind: kind, key: key)
@@ -160,6 +164,14 @@ public struct BuildCache: Sendable {
 
     /// The folder of the checkout of `tree`.
     public func checkoutFolder(tree: String) -> URL { folder(.checkouts).appendingPathComponent(tree) }
+
+    /// Whether the checkout of `tree` is complete on disk: its folder (renamed into place only once
+    /// every file was written) and its entry (written after that) both exist, so a run that was
+    /// killed midway never makes it true. Holds nothing and touches nothing: `hold` it before use.
+    public func hasCheckout(tree: String) -> Bool {
+        FileManager.default.fileExists(atPath: checkoutFolder(tree: tree).path)
+            && FileManager.default.fileExists(atPath: entryURL(kind: Self.checkoutKind, key: Self.checkoutKey(tree: tree)).path)
+    }
 
     /// Records (or marks used) the checkout of `tree` under `checkouts/TREE` as an entry of kind
     /// `checkout`, sized by its folder, and holds it for the run.

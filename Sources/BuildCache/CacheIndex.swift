@@ -95,9 +95,11 @@ final class CacheIndex: Sendable {
     }
 
     private static func openChecked(_ url: URL) throws -> CacheIndex {
+        try SQLiteDurability.checkHeader(of: url.path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "sutradhar-cache-index"
+        SQLiteDurability.configure(&configuration)
         let pool = try DatabasePool(path: url.path, configuration: configuration)
         try pool.write { db in
             try db.execute(sql: """
@@ -126,7 +128,7 @@ final class CacheIndex: Sendable {
     }
 
     static func isCorruption(_ error: any Error) -> Bool {
-        if error is QuickCheckFailed { return true }
+        if error is QuickCheckFailed || error is SQLiteDurability.DamagedHeader { return true }
         guard let error = error as? DatabaseError else { return false }
         return error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
     }

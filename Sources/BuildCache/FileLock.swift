@@ -41,6 +41,19 @@ public enum FileLock {
         return try await body()
     }
 
+    /// Runs `body` holding the lock at `url`, waiting in flock(2) on the calling thread. Only for
+    /// short critical sections in synchronous code (opening a database), where the holder is
+    /// never a long-running process.
+    /// - Throws: `CacheError` if the lock file cannot be opened or locked, or what `body` throws.
+    public static func withBlockingLock<T, E: Error>(at url: URL, _ body: () throws(E) -> T) throws -> T {
+        guard case .locked(let descriptor) = LockFiles.acquire(url.path, exclusive: true, blocking: true) else {
+            throw CacheError(.lockFailed, "cannot lock \(url.path); check that \(url.deletingLastPathComponent().path) is writable",
+                             root: url.deletingLastPathComponent().path)
+        }
+        defer { close(descriptor) }  // closing releases the lock
+        return try body()
+    }
+
     private static func openLockFile(_ url: URL) throws(CacheError) -> Int32 {
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

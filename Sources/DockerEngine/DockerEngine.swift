@@ -42,7 +42,9 @@ public struct DockerError: Error, CustomStringConvertible, Sendable {
         case timeout
         /// The calling Task was cancelled.
         case cancelled
-        /// An image archive is not a readable docker-archive (tar or gzip-compressed tar).
+        /// An image archive is not a readable docker-archive (tar or gzip-compressed tar): it
+        /// cannot be opened, is truncated, or has a malformed tar header (a negative or oversized
+        /// size, a bad checksum, a broken pax record). A stage reports it as `archive-invalid`.
         case invalidArchive
         /// A Docker host setting cannot be used: not a `unix://` socket, or a broken context.
         case invalidHost

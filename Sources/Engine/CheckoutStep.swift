@@ -4,18 +4,18 @@ import GitMirror
 import Pipeline
 
 /// Which source a run builds, after `--source` and `--commit` are applied.
-struct SourceSelection: Sendable, CustomStringConvertible {
-    enum Mode: Sendable {
+package struct SourceSelection: Sendable, CustomStringConvertible {
+    package enum Mode: Sendable {
         /// Fetch a repository into its mirror and check out `ref`.
         case git(String)
         /// Snapshot a folder as it is.
         case snapshot(String)
     }
 
-    let mode: Mode
-    let ref: String?
+    package let mode: Mode
+    package let ref: String?
 
-    init(definition: PipelineDefinition, options: RunOptions) {
+    package init(definition: PipelineDefinition, options: RunOptions) {
         if let override = options.sourceOverride {
             if SourceSpec.isURL(override) {
                 mode = .git(override)
@@ -37,7 +37,7 @@ struct SourceSelection: Sendable, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    package var description: String {
         switch mode {
         case .git(let location): return location
         case .snapshot(let path): return path
@@ -53,7 +53,7 @@ struct SourceSelection: Sendable, CustomStringConvertible {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
         let exists = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
         guard !exists(".git"), !(exists("HEAD") && exists("objects")) else { return }
-        throw StageFailure("\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
+        throw StageFailure(.checkoutFailed, "\(path) is a folder, not a git repository: it has no commit\(ref.map { " '\($0)'" } ?? "s") to check out. "
             + "A folder is built as it is with 'source: { path: … }' or --source FOLDER without --commit; "
             + "to build a commit, name its repository.")
     }
@@ -67,8 +67,8 @@ struct CheckoutResult: Sendable {
 
 /// The implicit first step: resolve the source to a commit (fetching only when needed) and
 /// write its tree once into `checkouts/TREE`, shared by every run of that tree.
-enum CheckoutStep {
-    static let name = PipelineLoader.checkoutStageName
+package enum CheckoutStep {
+    package static let name = PipelineLoader.checkoutStageName
 
     static func run(_ source: SourceSelection, cache: BuildCache, recorder: RunRecorder) async -> CheckoutResult? {
         recorder.emit(.stageStarted(stage: name, kind: "checkout"))
@@ -83,7 +83,10 @@ enum CheckoutStep {
             case .git(let location):
                 try source.checkIsARepository(location)
                 mirror = GitMirror(source: location, mirrorsRoot: cache.folder(.mirrors))
-                commit = try await mirror.resolve(ref: source.ref, progress: progress)
+                // A tree already checked out is not read from the mirror again: resolving need
+                // not check that each of its files is there.
+                commit = try await mirror.resolve(ref: source.ref, progress: progress,
+                                                  isCheckedOut: { cache.hasCheckout(tree: $0) })
             case .snapshot(let path):
                 progress("snapshotting \(path) as it is (uncommitted and untracked changes included)")
                 (mirror, commit) = try await GitMirror.snapshot(folder: URL(fileURLWithPath: path), mirrorsRoot: cache.folder(.mirrors))
@@ -110,10 +113,15 @@ enum CheckoutStep {
                           ("path", .string(directory.path))]))
             return result
         } catch {
-            let status: StageStatus = Task.isCancelled ? .cancelled : .failed
-            recorder.record(StageResult(name: name, kind: "checkout", status: status, cached: false,
+            // The same classification as every stage's: a full disk here blames the machine too.
+            let cancelled = Task.isCancelled
+            let failure = ClassifiedFailure(error)
+            if !cancelled, let problem = failure.environmentProblem {
+                recorder.noteEnvironmentProblem(problem, code: failure.code)
+            }
+            recorder.record(StageResult(name: name, kind: "checkout", status: cancelled ? .cancelled : .failed, cached: false,
                                         durationMilliseconds: started.duration(to: .now).milliseconds,
-                                        error: "\(error)"))
+                                        error: failure.message, code: cancelled ? .cancelled : failure.code))
             return nil
         }
     }

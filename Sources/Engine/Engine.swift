@@ -8,20 +8,42 @@ import Synchronization
 /// Runs a plan: checks what the run needs, checks the source out, then schedules the stages
 /// (in parallel where independent, up to `--jobs`), reporting everything as events.
 public struct Engine: Sendable {
-    /// Every stage kind this build can run, with its executor.
-    public static let executors: [any StageExecutor] = [
-        NixBuildExecutor(), DockerLoadExecutor(), SmokeExecutor(), ContainerExecutor(),
+    /// Every stage kind this build can run, with its executor: a new kind is one line here
+    /// (and its spec's line in Pipeline's `StageKinds.all`).
+    public static let executors: [AnyStageExecutor] = [
+        AnyStageExecutor(NixBuildExecutor()), AnyStageExecutor(DockerLoadExecutor()),
+        AnyStageExecutor(SmokeExecutor()), AnyStageExecutor(ContainerExecutor()),
     ]
 
     /// The kinds `executors` run; definitions using others are refused at validation.
-    public static var implementedKinds: Set<String> { Set(executors.map { type(of: $0).kind }) }
+    public static var implementedKinds: Set<String> { Set(executors.map(\.kind)) }
 
-    static func executor(for kind: String) -> (any StageExecutor)? {
-        executors.first { type(of: $0).kind == kind }
+    /// The kinds whose stages put an image in the daemon, sorted: their cache entries name images
+    /// (which `cache verify` checks and gc untags) and messages name them.
+    public static var imageProducingKinds: [String] { executors.filter(\.producesImage).map(\.kind).sorted() }
+
+    /// `imageProducingKinds` for a message: "docker-load", "docker-build or docker-load".
+    package static var imageProducingKindsText: String { imageProducingKinds.joined(separator: " or ") }
+
+    /// The executors this engine runs stages with.
+    let executors: [AnyStageExecutor]
+
+    /// Creates an engine with every stage kind this build can run.
+    public init() {
+        self.init(executors: Self.executors)
     }
 
-    /// Creates an engine.
-    public init() {}
+    /// Creates an engine that runs stages with `executors` only (e.g. fakes in tests): a stage of
+    /// another kind fails with the code `internal`. Checkout, events, timeouts, skips and
+    /// cancellation work as with the real ones.
+    public init(executors: [AnyStageExecutor]) {
+        self.executors = executors
+    }
+
+    /// The executor of stages of kind `kind`, if this engine has one.
+    func executor(for kind: String) -> AnyStageExecutor? {
+        executors.first { $0.kind == kind }
+    }
 
     /// Runs `plan` and returns its summary (also sent as the last event). Never throws: every
     /// failure becomes a stage or run status, and `environmentProblem` marks what should exit 3.
@@ -31,15 +53,24 @@ public struct Engine: Sendable {
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
+        options.warnings.forEach(run.warn)
+        GitMirror.prepareLibrary()  // every run checks out: its slow initialisation overlaps what comes first
+        let needsDocker = plan.stages.contains { executor(for: $0.kind)?.needsDocker ?? false }
         do {
-            let cache = try BuildCache(root: options.cacheRoot)
-            cache.notices.forEach(run.warn)
-            return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
-                try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run)
+            return try await DockerSession.opening(needed: needsDocker, options: options, runID: run.runID,
+                                                   pipeline: plan.definition.name, warn: run.warn) { docker in
+                let cache = try BuildCache(root: options.cacheRoot)
+                cache.notices.forEach(run.warn)
+                return try await RunSlots.withSlot(in: cache, count: options.maxRuns, onQueued: { run.emit(.queued(reason: $0)) }) {
+                    try await runHoldingSlot(plan, options: options, cache: cache, source: source, run: run, docker: docker)
+                }
             }
         } catch {
-            // Nothing ran: the environment is not ready (exit 3), or the run was cancelled while queued.
-            return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error))
+            // No stage ran: the environment is not ready (exit 3: the cache, nix, the daemon), or
+            // the run was cancelled before its stages.
+            let code = ClassifiedFailure(error).code
+            return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error),
+                              code: code.isEnvironmentProblem ? code : .environment)
         }
     }
 
@@ -56,30 +87,31 @@ public struct Engine: Sendable {
     /// The run proper, once it holds one of the cache's run slots. Environment problems are
     /// thrown (the caller turns them into exit 3); everything else becomes a stage result.
     private func runHoldingSlot(_ plan: Plan, options: RunOptions, cache: BuildCache, source: SourceSelection,
-                                run: RunRecorder) async throws -> RunSummary {
+                                run: RunRecorder, docker pending: PendingSession) async throws -> RunSummary {
         cache.holdRunLock()  // released by CacheLimits.apply or with the cache: `cache clear` waits for no live run
-        let kinds = plan.stages.compactMap { Self.executor(for: $0.kind) }.map { type(of: $0) }
+        let kinds = plan.stages.compactMap { executor(for: $0.kind) }
         let nixExecutable = kinds.contains(where: { $0.needsNix })
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
                       options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
-        let needsDocker = kinds.contains { $0.needsDocker }
-        return try await DockerSession.with(needed: needsDocker, options: options, runID: run.runID,
-                                            pipeline: plan.definition.name, warn: run.warn) { docker in
-            guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
-                return run.finish(commit: "", skipping: plan.stages)
-            }
-            let scheduler = Scheduler(plan: plan, options: options, cache: cache, nix: nix, docker: docker,
-                                      checkout: checkout, recorder: run)
-            let started = Date()
-            await scheduler.run()
-            await docker?.recordAuditTrail(since: started) { line in
-                run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
-            }
-            await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
-                                    options: options, recorder: run)
-            return run.finish(commit: checkout.commit.sha, skipping: [])
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+            // The daemon's start-up may still report something (a leftover removed): it has
+            // ended before the summary, which is always the last event.
+            _ = try? await pending.session
+            return run.finish(commit: "", skipping: plan.stages)
         }
+        // Opened (and its policy checked) while all of the above ran; nothing was created in it.
+        let docker = try await pending.session
+        let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,
+                                  docker: docker, checkout: checkout, recorder: run)
+        let started = Date()
+        await scheduler.run()
+        await docker?.recordAuditTrail(since: started) { line in
+            run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
+        }
+        await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
+                                options: options, recorder: run)
+        return run.finish(commit: checkout.commit.sha, skipping: [])
     }
 
     /// A sortable, unique run ID: UTC time plus random hex, e.g. `20261129-065212-4f3a`.
@@ -103,6 +135,7 @@ final class RunRecorder: Sendable {
         var results: [StageResult] = []
         var warnings: [String] = []
         var environmentProblem: String?
+        var environmentProblemCode: StageErrorCode?
     }
 
     init(runID: String, pipeline: String, sink: @escaping EventSink) {
@@ -130,18 +163,27 @@ final class RunRecorder: Sendable {
 
     /// A stage failed because of the machine, not the commit: the run ends as an environment
     /// problem (exit 3). The first one noted is the one reported.
-    func noteEnvironmentProblem(_ message: String) {
-        state.withLock { $0.environmentProblem = $0.environmentProblem ?? message }
+    func noteEnvironmentProblem(_ message: String, code: StageErrorCode) {
+        state.withLock {
+            guard $0.environmentProblem == nil else { return }
+            $0.environmentProblem = message
+            $0.environmentProblemCode = code
+        }
     }
 
-    /// Marks `unreached` stages skipped (or cancelled), then emits and returns the summary.
-    func finish(commit: String, skipping unreached: [PlannedStage], environmentProblem: String? = nil) -> RunSummary {
+    /// Marks `unreached` stages skipped (or cancelled), then emits and returns the summary. A
+    /// stage the environment kept from starting gets `code`, the environment problem's.
+    func finish(commit: String, skipping unreached: [PlannedStage], environmentProblem: String? = nil,
+                code: StageErrorCode? = nil) -> RunSummary {
         let cancelled = Task.isCancelled
-        let environmentProblem = environmentProblem ?? state.withLock { $0.environmentProblem }
+        let (noted, notedCode) = state.withLock { ($0.environmentProblem, $0.environmentProblemCode) }
+        let environmentProblem = environmentProblem ?? noted
         for stage in unreached where !results.contains(where: { $0.name == stage.name }) {
             let reason = environmentProblem != nil ? "not started: the environment is not ready" : (cancelled ? "the run was interrupted" : "the checkout failed")
+            let reasonCode: StageErrorCode = environmentProblem != nil ? (code ?? notedCode ?? .environment)
+                : (cancelled ? .cancelled : .dependencyFailed)
             record(StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .skipped,
-                               cached: false, durationMilliseconds: 0, error: reason))
+                               cached: false, durationMilliseconds: 0, error: reason, code: reasonCode))
         }
         let results = self.results
         let status: RunStatus

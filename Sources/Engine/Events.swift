@@ -1,12 +1,12 @@
 import Foundation
 
 /// How a stage ended.
-public enum StageStatus: String, Sendable {
+public enum StageStatus: String, Sendable, CaseIterable {
     case passed, failed, skipped, cancelled
 }
 
 /// How a run ended.
-public enum RunStatus: String, Sendable {
+public enum RunStatus: String, Sendable, CaseIterable {
     case passed, failed, cancelled
 }
 
@@ -26,10 +26,13 @@ public struct StageResult: Sendable {
     public let outputs: [(String, JSONValue)]
     /// Why it failed, was skipped or cancelled.
     public let error: String?
+    /// The `StageErrorCode` of `error`, for machines; set exactly when `error` is.
+    public private(set) var code: String?
 
-    /// Creates a result.
+    /// Creates a result; `code` says what kind of `error` it is (`internal` when there is an
+    /// error and no code).
     public init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
-                outputs: [(String, JSONValue)] = [], error: String? = nil) {
+                outputs: [(String, JSONValue)] = [], error: String? = nil, code: StageErrorCode? = nil) {
         self.name = name
         self.kind = kind
         self.status = status
@@ -37,6 +40,16 @@ public struct StageResult: Sendable {
         self.durationMilliseconds = durationMilliseconds
         self.outputs = outputs
         self.error = error
+        self.code = error == nil ? nil : (code ?? .internal).rawValue
+    }
+
+    /// Recreates a result as it was written, keeping a code this build does not know (a newer
+    /// writer's) instead of turning it into `internal`.
+    init(name: String, kind: String, status: StageStatus, cached: Bool, durationMilliseconds: Int64,
+         outputs: [(String, JSONValue)], error: String?, writtenCode: String?) {
+        self.init(name: name, kind: kind, status: status, cached: cached, durationMilliseconds: durationMilliseconds,
+                  outputs: outputs, error: error)
+        self.code = writtenCode
     }
 
     var json: JSONValue {
@@ -45,6 +58,7 @@ public struct StageResult: Sendable {
             ("cached", .bool(cached)), ("duration_ms", .int(durationMilliseconds)), ("outputs", .object(outputs)),
         ]
         if let error { pairs.append(("error", .string(error))) }
+        if let code { pairs.append(("code", .string(code))) }
         return .object(pairs)
     }
 }
@@ -62,6 +76,19 @@ public struct RunSummary: Sendable {
     public let warnings: [String]
     /// Set when the run could not start because something it needs is missing (exit 3).
     public let environmentProblem: String?
+
+    /// Creates a summary (front ends and tests; the engine makes its own at the end of a run).
+    public init(run: String, pipeline: String, commit: String, status: RunStatus, durationMilliseconds: Int64,
+                stages: [StageResult], warnings: [String] = [], environmentProblem: String? = nil) {
+        self.run = run
+        self.pipeline = pipeline
+        self.commit = commit
+        self.status = status
+        self.durationMilliseconds = durationMilliseconds
+        self.stages = stages
+        self.warnings = warnings
+        self.environmentProblem = environmentProblem
+    }
 }
 
 /// One thing that happened during a run. The JSON form (`jsonLine`) is a contract: the README

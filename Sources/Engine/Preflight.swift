@@ -16,7 +16,7 @@ enum Preflight {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else {
             throw EnvironmentError("nix was not found on PATH. Install Nix 2.4 or newer with flakes "
-                + "(on Debian: apt-get install nix-bin; scripts/setup.sh does)")
+                + "(on Debian: apt-get install nix-bin; scripts/setup.sh does)", code: .nixMissing)
         }
         let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         let modified = (try? FileManager.default.attributesOfItem(atPath: resolved)[.modificationDate] as? Date)?
@@ -27,7 +27,7 @@ enum Preflight {
         do {
             _ = try await Nix(executable: path).version()
         } catch let error as NixError {
-            throw EnvironmentError(error.message)
+            throw EnvironmentError(error.message, code: .nixMissing)
         }
         try? AtomicFile.write(Data(stamp.utf8), to: memo)
         return path

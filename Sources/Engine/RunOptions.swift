@@ -25,6 +25,9 @@ public struct RunOptions: Sendable {
     public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
+    /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
+    /// file): each becomes a `warning` event right after run-started, and goes into the summary.
+    public var warnings: [String] = []
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,
@@ -54,23 +57,36 @@ extension RunOptions {
 public struct EnvironmentError: Error, Sendable, CustomStringConvertible {
     /// What is wrong and how to fix it.
     public let message: String
+    /// The stable code the stages it kept from starting report (one that blames the machine).
+    public let code: StageErrorCode
 
     /// Creates the error.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, code: StageErrorCode = .environment) {
+        self.message = message
+        self.code = code
+    }
     public var description: String { message }
 }
 
 /// A stage failed in a way its own log explains (a failing build, a probe that never passed).
 public struct StageFailure: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure, for machines (the `code` beside `error` in the events).
+    public let code: StageErrorCode
     /// Why, in one line.
     public let message: String
     /// Outputs gathered before the failure (e.g. the container's exit code).
     public let outputs: [(String, JSONValue)]
 
-    /// Creates the failure.
-    public init(_ message: String, outputs: [(String, JSONValue)] = []) {
+    /// Creates the failure with its code.
+    public init(_ code: StageErrorCode, _ message: String, outputs: [(String, JSONValue)] = []) {
+        self.code = code
         self.message = message
         self.outputs = outputs
+    }
+
+    /// Creates a failure with the code `internal`: prefer `init(_:_:outputs:)` with a code that says what failed.
+    public init(_ message: String, outputs: [(String, JSONValue)] = []) {
+        self.init(.internal, message, outputs: outputs)
     }
     public var description: String { message }
 }

@@ -10,6 +10,7 @@ import Pipeline
 struct Scheduler: Sendable {
     let plan: Plan
     let options: RunOptions
+    let executors: [AnyStageExecutor]
     let cache: BuildCache
     let nix: Nix
     let docker: DockerSession?
@@ -31,12 +32,14 @@ struct Scheduler: Sendable {
                     for (index, stage) in pending.enumerated() {
                         let blockers = stage.dependencies.compactMap { finished[$0] }.filter { $0.status != .passed }
                         if Task.isCancelled {
-                            skip(stage, status: .cancelled, reason: "the run was interrupted", into: &finished)
+                            skip(stage, status: .cancelled, reason: "the run was interrupted", code: .cancelled, into: &finished)
                         } else if let blocker = blockers.first {
-                            skip(stage, status: .skipped, reason: "'\(blocker.name)' \(blocker.status.rawValue)", into: &finished)
+                            skip(stage, status: .skipped, reason: "'\(blocker.name)' \(blocker.status.rawValue)", code: .dependencyFailed,
+                                 into: &finished)
                         } else if running < options.jobs, stage.dependencies.allSatisfy({ finished[$0] != nil }) {
                             let context = makeContext(for: stage, outputs: outputs)
-                            group.addTask { await StageRunner.run(stage, context: context, recorder: recorder) }
+                            let executor = executors.first { $0.kind == stage.kind }
+                            group.addTask { await StageRunner.run(stage, executor: executor, context: context, recorder: recorder) }
                             running += 1
                         } else {
                             continue
@@ -54,9 +57,10 @@ struct Scheduler: Sendable {
         }
     }
 
-    private func skip(_ stage: PlannedStage, status: StageStatus, reason: String, into finished: inout [String: StageResult]) {
+    private func skip(_ stage: PlannedStage, status: StageStatus, reason: String, code: StageErrorCode,
+                      into finished: inout [String: StageResult]) {
         let result = StageResult(name: stage.name, kind: stage.kind, status: status, cached: false,
-                                 durationMilliseconds: 0, error: reason)
+                                 durationMilliseconds: 0, error: reason, code: code)
         recorder.record(result)
         finished[stage.name] = result
     }
@@ -70,53 +74,55 @@ struct Scheduler: Sendable {
 
 /// Runs one stage under its timeout and turns every way it can end into a `StageResult`.
 enum StageRunner {
-    static func run(_ stage: PlannedStage, context: StageContext, recorder: RunRecorder) async -> StageResult {
+    /// Runs `stage` with `executor` (nil: this engine has none for its kind, a failure coded
+    /// `internal`) under the stage's timeout, or its kind's default.
+    static func run(_ stage: PlannedStage, executor: AnyStageExecutor?, context: StageContext,
+                    recorder: RunRecorder) async -> StageResult {
         recorder.emit(.stageStarted(stage: stage.name, kind: stage.kind))
         let started = ContinuousClock.now
-        let executor = Engine.executor(for: stage.kind)!
-        let timeout = stage.definition.timeout ?? type(of: executor).defaultTimeout
+        let timeout = timeout(of: stage, executor: executor)
         let result: StageResult
         do {
+            guard let executor else {
+                throw StageFailure(.internal, "this engine has no executor for stages of kind '\(stage.kind)'")
+            }
             let outcome = try await withDeadline(timeout) {
                 try await executor.execute(stage.definition.spec, context: context)
             }
             result = StageResult(name: stage.name, kind: stage.kind, status: .passed, cached: outcome.cached,
                                  durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outcome.outputs)
         } catch {
-            let status: StageStatus = Task.isCancelled ? .cancelled : .failed
-            if status == .failed, let problem = environmentProblem(in: error) {
-                recorder.noteEnvironmentProblem(problem)
+            let cancelled = Task.isCancelled
+            let failure = ClassifiedFailure(error)
+            if !cancelled, let problem = failure.environmentProblem {
+                recorder.noteEnvironmentProblem(problem, code: failure.code)
             }
-            let failure = error as? StageFailure
-            let message = Task.isCancelled ? "the run was interrupted" : describe(error, timeout: timeout)
-            result = StageResult(name: stage.name, kind: stage.kind, status: status, cached: false,
+            let message = cancelled ? "the run was interrupted" : describe(error, failure: failure, timeout: timeout)
+            result = StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .failed, cached: false,
                                  durationMilliseconds: started.duration(to: .now).milliseconds,
-                                 outputs: failure?.outputs ?? [], error: message)
+                                 outputs: (error as? StageFailure)?.outputs ?? [], error: message,
+                                 code: cancelled ? .cancelled : failure.code)
         }
         recorder.record(result)
         return result
     }
 
-    /// The failures that say nothing about the commit being built: the machine must be fixed
-    /// (exit 3), and an agent must not blame the change.
-    static func environmentProblem(in error: any Error) -> String? {
-        switch error {
-        case let error as NixError where error.code == .storeUnreachable || error.code == .nixMissing:
-            return error.message
-        case let error as DockerError where error.code == .unreachable:
-            return error.message
-        case let error as CacheError where error.code == .diskFull:
-            return error.message
-        default:
-            return nil
-        }
+    /// The stage's own `timeout:`, else its kind's default (nix-build 2 h, smoke 5 min, others 30 min).
+    static func timeout(of stage: PlannedStage, executor: AnyStageExecutor?) -> Duration {
+        stage.definition.timeout ?? executor?.defaultTimeout ?? .seconds(30 * 60)
     }
 
-    private static func describe(_ error: any Error, timeout: Duration) -> String {
+    /// The failures that say nothing about the commit being built: the machine must be fixed
+    /// (exit 3), and an agent must not blame the change. `ClassifiedFailure` decides.
+    static func environmentProblem(in error: any Error) -> String? {
+        ClassifiedFailure(error).environmentProblem
+    }
+
+    private static func describe(_ error: any Error, failure: ClassifiedFailure, timeout: Duration) -> String {
         if error is StageTimeout {
             return "timed out after \(DurationText.format(timeout)); raise the stage's 'timeout' if it needs longer"
         }
-        return "\(error)"
+        return failure.message
     }
 }
 
@@ -125,7 +131,7 @@ struct StageTimeout: Error {}
 
 /// Runs `body`, cancelling it when `timeout` passes (the body's cleanup still runs) and then
 /// throwing `StageTimeout`.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -144,7 +150,3 @@ func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable 
     }
 }
 
-extension StageExecutor {
-    /// The timeout of a stage that sets none.
-    static var defaultTimeout: Duration { .seconds(30 * 60) }
-}

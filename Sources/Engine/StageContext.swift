@@ -74,17 +74,67 @@ public struct StageOutcome: Sendable {
     }
 }
 
-/// Runs one kind of stage. A kind is one executor plus one line in `StageExecutors.all`.
+/// Runs one kind of stage. A kind is its spec (in Pipeline, with one line in `StageKinds.all`),
+/// its executor and one line in `Engine.executors`. What a kind can do is declared here, and
+/// the engine, the cache tools and the messages ask these capabilities, never the kind's name.
 public protocol StageExecutor: Sendable {
-    /// The kind it runs, e.g. `nix-build`.
-    static var kind: String { get }
+    /// The settings this executor runs; its `kind` is the executor's kind.
+    associatedtype Spec: StageSpec
     /// Whether stages of this kind need the Docker daemon (checked before the run starts).
     static var needsDocker: Bool { get }
     /// Whether stages of this kind need nix.
     static var needsNix: Bool { get }
+    /// The timeout of a stage of this kind that sets none. A requirement (not an extension
+    /// default), so that it is dispatched through the registry's type erasure.
+    static var defaultTimeout: Duration { get }
     /// Runs the stage. Throws `StageFailure` (or a module's error) when it fails; must honour
     /// cancellation and leave nothing running.
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome
+    func execute(_ spec: Spec, context: StageContext) async throws -> StageOutcome
+}
+
+extension StageExecutor {
+    /// The kind it runs, e.g. `nix-build`: its spec's.
+    public static var kind: String { Spec.kind }
+    /// Whether its stages put an image in the daemon that containers can run (and that cache
+    /// tools untag): its spec's, since the planner checks `image:` references with it.
+    public static var producesImage: Bool { Spec.producesImage }
+}
+
+/// An executor with its spec type erased: the one place where a stage's `any StageSpec` is
+/// matched to the executor's own `Spec`.
+public struct AnyStageExecutor: Sendable {
+    /// The kind it runs.
+    public let kind: String
+    /// Whether its stages need the Docker daemon.
+    public let needsDocker: Bool
+    /// Whether its stages need nix.
+    public let needsNix: Bool
+    /// Whether its stages put an image in the daemon.
+    public let producesImage: Bool
+    /// The timeout of a stage that sets none.
+    public let defaultTimeout: Duration
+    private let run: @Sendable (any StageSpec, StageContext) async throws -> StageOutcome
+
+    /// Wraps `executor`.
+    public init<Executor: StageExecutor>(_ executor: Executor) {
+        kind = Executor.kind
+        needsDocker = Executor.needsDocker
+        needsNix = Executor.needsNix
+        producesImage = Executor.producesImage
+        defaultTimeout = Executor.defaultTimeout
+        run = { spec, context in
+            guard let spec = spec as? Executor.Spec else {
+                throw StageFailure(.internal, "the \(Executor.kind) executor was given \(type(of: spec).kind) settings")
+            }
+            return try await executor.execute(spec, context: context)
+        }
+    }
+
+    /// Runs a stage of this kind (see `StageExecutor.execute`).
+    /// - Throws: `StageFailure` (`internal`) if `spec` is of another kind; what the executor throws.
+    public func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
+        try await run(spec, context)
+    }
 }
 
 /// Who holds a stage's lock: a run and its stage, written into the lock file as `RUN STAGE`.

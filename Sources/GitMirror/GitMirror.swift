@@ -70,36 +70,53 @@ public struct GitMirror: Sendable {
     /// - Parameters:
     ///   - ref: a branch, tag, full or abbreviated commit id, or nil for the source's HEAD.
     ///   - progress: receives short human-readable lines ("cloning …", "fetching …").
+    ///   - isCheckedOut: says whether the files of a tree (by its ID) are already written out
+    ///     completely elsewhere, so that they will not be read from the mirror: the walk that
+    ///     checks every file of the commit's tree is in the mirror is then skipped. By default no
+    ///     tree is, and every file is checked.
     /// - Throws: `GitError` with `.unknownRef` (no such ref or commit), `.unreachableSource`
     ///   (cannot connect or read the source), `.corruptMirror` (still broken after re-creating),
     ///   `.io`, `.libgit2`; `CancellationError` when the task is cancelled.
-    public func resolve(ref: String?, progress: @escaping @Sendable (String) -> Void) async throws -> ResolvedCommit {
+    public func resolve(ref: String?, progress: @escaping @Sendable (String) -> Void,
+                        isCheckedOut: @escaping @Sendable (_ treeID: String) -> Bool = { _ in false }) async throws -> ResolvedCommit {
         try await onGitThread { cancellation in
             try createMirrorsRoot()
             return try surfacingErrors(ref: ref) {
                 try withMirrorLock(mirrorPath, cancellation: cancellation) {
                     removeStaleSiblings(of: mirrorPath)
-                    return try resolveLocked(ref: ref, progress: progress, cancellation: cancellation)
+                    return try resolveLocked(ref: ref, progress: progress, cancellation: cancellation, isCheckedOut: isCheckedOut)
                 }
             }
         }
     }
 
+    /// Initialises libgit2 now, on a thread of its own, and returns at once, so that the first
+    /// `resolve` or `snapshot` need not wait for it: Debian's libgit2 (built with mbedTLS) parses
+    /// the system's whole CA bundle when it initialises, 10-15 ms of CPU even for a source that is
+    /// never reached over TLS. Call it as early as a run knows it will need a checkout.
+    public static func prepareLibrary() {
+        let thread = Thread { ensureLibGit2() }
+        thread.name = "sutradhar-git-init"
+        thread.start()
+    }
+
     // MARK: - Resolving (called on the git thread, holding the mirror lock)
 
-    func resolveLocked(ref: String?, progress: (String) -> Void, cancellation: CancellationFlag) throws -> ResolvedCommit {
+    func resolveLocked(ref: String?, progress: (String) -> Void, cancellation: CancellationFlag,
+                       isCheckedOut: (String) -> Bool = { _ in false }) throws -> ResolvedCommit {
         return try repairingCorruption(ref: ref, progress: progress) {
             if kind == .snapshot {
-                return try withOpenedMirror { repo in try resolveInSnapshot(repo, ref: ref) }
+                return try withOpenedMirror { repo in try resolveInSnapshot(repo, ref: ref, isCheckedOut: isCheckedOut) }
             }
             if FileManager.default.fileExists(atPath: mirrorPath.path) {
                 return try withOpenedMirror { repo in
                     try validateMirror(repo)
-                    return try resolve(ref, in: repo, isNew: false, progress: progress, cancellation: cancellation)
+                    return try resolve(ref, in: repo, isNew: false, progress: progress, cancellation: cancellation,
+                                       isCheckedOut: isCheckedOut)
                 }
             }
             return try cloneMirror(progress: progress, cancellation: cancellation) { repo in
-                try resolve(ref, in: repo, isNew: true, progress: progress, cancellation: cancellation)
+                try resolve(ref, in: repo, isNew: true, progress: progress, cancellation: cancellation, isCheckedOut: isCheckedOut)
             }
         }
     }
@@ -128,9 +145,10 @@ public struct GitMirror: Sendable {
     }
 
     /// Resolves `ref` in `repo`, fetching only when the commit is not already there.
-    private func resolve(_ ref: String?, in repo: OpaquePointer, isNew: Bool,
-                         progress: (String) -> Void, cancellation: CancellationFlag) throws -> ResolvedCommit {
-        if !isNew, let ref, looksLikeCommitID(ref), let commit = try localCommit(repo, id: ref, ref: ref, fetched: false) {
+    private func resolve(_ ref: String?, in repo: OpaquePointer, isNew: Bool, progress: (String) -> Void,
+                         cancellation: CancellationFlag, isCheckedOut: (String) -> Bool) throws -> ResolvedCommit {
+        if !isNew, let ref, looksLikeCommitID(ref),
+           let commit = try localCommit(repo, id: ref, ref: ref, fetched: false, isCheckedOut: isCheckedOut) {
             progress("using cached commit \(commit.sha.prefix(12))")
             return commit
         }
@@ -144,25 +162,25 @@ public struct GitMirror: Sendable {
                 } else {
                     progress("using cached commit \(target.id.hex.prefix(12))")
                 }
-                return try commitPointedTo(by: target, in: repo, ref: ref, fetched: fetched)
+                return try commitPointedTo(by: target, in: repo, ref: ref, fetched: fetched, isCheckedOut: isCheckedOut)
             }
             guard let ref, looksLikeCommitID(ref) else { throw unknownRef(ref) }
             try fetch(remote, callbacks: callbacks, ref: ref, isNew: isNew, progress: progress, cancellation: cancellation)
-            guard let commit = try localCommit(repo, id: ref, ref: ref, fetched: true) else { throw unknownRef(ref) }
+            guard let commit = try localCommit(repo, id: ref, ref: ref, fetched: true, isCheckedOut: isCheckedOut) else { throw unknownRef(ref) }
             return commit
         }
     }
 
     /// Snapshot mirrors have nothing to fetch from: only their own refs and commits resolve.
-    private func resolveInSnapshot(_ repo: OpaquePointer, ref: String?) throws -> ResolvedCommit {
+    private func resolveInSnapshot(_ repo: OpaquePointer, ref: String?, isCheckedOut: (String) -> Bool) throws -> ResolvedCommit {
         let name = (ref == nil || ref == "HEAD") ? Self.snapshotRef : ref!
-        if looksLikeCommitID(name), let commit = try localCommit(repo, id: name, ref: ref, fetched: false) {
+        if looksLikeCommitID(name), let commit = try localCommit(repo, id: name, ref: ref, fetched: false, isCheckedOut: isCheckedOut) {
             return commit
         }
         let refName = name.hasPrefix("refs/") ? name : "refs/heads/\(name)"
         var id = git_oid()
         guard git_reference_name_to_id(&id, repo, refName) == 0 else { throw unknownRef(ref) }
-        return try commitPointedTo(by: (refName, id), in: repo, ref: ref, fetched: false)
+        return try commitPointedTo(by: (refName, id), in: repo, ref: ref, fetched: false, isCheckedOut: isCheckedOut)
     }
 
     /// The advertised ref `ref` names, in git's own order of precedence (`git rev-parse`).

@@ -166,7 +166,8 @@ extension GitMirror {
     /// Existence is asked of the object database's indexes first: an object that is listed there
     /// but cannot be read means damage, not absence (libgit2's prefix lookup reports both as "not
     /// found").
-    func localCommit(_ repo: OpaquePointer, id: String, ref: String?, fetched: Bool) throws -> ResolvedCommit? {
+    func localCommit(_ repo: OpaquePointer, id: String, ref: String?, fetched: Bool,
+                     isCheckedOut: (String) -> Bool = { _ in false }) throws -> ResolvedCommit? {
         var prefix = git_oid()
         guard git_oid_fromstrn(&prefix, id, id.utf8.count) == 0 else { return nil }
         var fullID = git_oid()
@@ -180,24 +181,27 @@ extension GitMirror {
         guard result == 0 else {
             throw CorruptMirror(reason: "looking up \(id) failed: \(lastErrorDetail())")
         }
-        return try commitPointedTo(by: (id, fullID), in: repo, ref: ref, fetched: fetched)
+        return try commitPointedTo(by: (id, fullID), in: repo, ref: ref, fetched: fetched, isCheckedOut: isCheckedOut)
     }
 
     /// The commit an advertised or local ref points to (peeling annotated tags).
     func commitPointedTo(by target: (name: String, id: git_oid), in repo: OpaquePointer,
-                         ref: String?, fetched: Bool) throws -> ResolvedCommit {
+                         ref: String?, fetched: Bool, isCheckedOut: (String) -> Bool = { _ in false }) throws -> ResolvedCommit {
         var id = target.id
         var object: OpaquePointer?
         guard git_object_lookup(&object, repo, &id, GIT_OBJECT_ANY) == 0, let object else {
             throw CorruptMirror(reason: "\(target.name) (\(target.id.hex)) cannot be read: \(lastErrorDetail())")
         }
         defer { git_object_free(object) }
-        return try peelToCommit(object, in: repo, ref: ref, fetched: fetched)
+        return try peelToCommit(object, in: repo, ref: ref, fetched: fetched, isCheckedOut: isCheckedOut)
     }
 
     /// Peels `object` to a commit and reads the commit's whole tree structure, so a mirror whose
-    /// objects are damaged is caught here rather than halfway through a checkout.
-    private func peelToCommit(_ object: OpaquePointer, in repo: OpaquePointer, ref: String?, fetched: Bool) throws -> ResolvedCommit {
+    /// objects are damaged is caught here rather than halfway through a checkout. A tree that
+    /// `isCheckedOut` says is already written out completely is not walked: no checkout will read
+    /// its files from the mirror, so their damage could not matter to this run.
+    private func peelToCommit(_ object: OpaquePointer, in repo: OpaquePointer, ref: String?, fetched: Bool,
+                              isCheckedOut: (String) -> Bool) throws -> ResolvedCommit {
         var peeled: OpaquePointer?
         let result = git_object_peel(&peeled, object, GIT_OBJECT_COMMIT)
         if result == GIT_EPEEL.rawValue || result == GIT_EINVALIDSPEC.rawValue {
@@ -213,7 +217,9 @@ extension GitMirror {
         guard let treeID = git_commit_tree_id(commit)?.pointee else {
             throw CorruptMirror(reason: "commit \(sha) has no tree")
         }
-        try verifyTree(treeID, in: repo, commit: sha)
+        if !isCheckedOut(treeID.hex) {
+            try verifyTree(treeID, in: repo, commit: sha)
+        }
         return ResolvedCommit(sha: sha, treeID: treeID.hex, fetched: fetched)
     }
 

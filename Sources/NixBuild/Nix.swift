@@ -34,7 +34,8 @@ public struct NixBuildResult: Sendable, Hashable {
 /// and each of ``options`` as `--option NAME VALUE`. nix runs in a session of its own; when the
 /// calling task is cancelled it is stopped (SIGTERM to its process group, SIGKILL after
 /// ``terminationGracePeriod``), reaped, and the call throws ``NixError`` with code `.cancelled`
-/// (never `CancellationError`).
+/// (never `CancellationError`). When the calling process dies, even by SIGKILL, nix is stopped
+/// the same way by a watchdog started with it (`/bin/sh`, in nix's process group).
 public struct Nix: Sendable {
     /// How many of nix's last stderr lines a ``NixError`` keeps in ``NixError/logTail``.
     public static let logTailLimit = 50

@@ -86,7 +86,8 @@ extension Nix {
     /// nix runs in a session (and so a process group) of its own. If the calling task is
     /// cancelled, that group gets SIGTERM, then SIGKILL after ``terminationGracePeriod``; nix is
     /// always reaped; then whatever nix had started (its builders, which nix puts in sessions of
-    /// their own) and that still runs is SIGKILLed too (see ``ProcessTree``).
+    /// their own) and that still runs is SIGKILLed too (see ``ProcessTree``). If this process
+    /// dies, even by SIGKILL, nix's watchdog stops it (see ``ParentWatchdog``).
     ///
     /// A non-zero exit is returned, not thrown.
     /// - Throws: ``NixError`` `.nixMissing` if the executable cannot be found, `.cancelled` if the
@@ -116,13 +117,20 @@ extension Nix {
         let collector = OutputCollector(tailLimit: Self.logTailLimit, standardOutputLimit: Self.standardOutputLimit)
         let status: TerminationStatus
         do {
+            // nix is found here, not by the wrapper's `exec`, so a missing nix is still `.nixMissing`.
+            let path = executable.contains("/")
+                ? executable : try await Executable.name(executable).resolveExecutablePath(in: subprocessEnvironment).string
+            // Dies with this process, even on SIGKILL (see ``ParentWatchdog``).
+            let watchdog = try ParentWatchdog()
+            defer { watchdog.closeBothEnds() }
+            let wrapped = ParentWatchdog.wrapping([path] + arguments, grace: terminationGracePeriod)
             let result = try await run(
-                executable.contains("/") ? .path(FilePath(executable)) : .name(executable),
-                arguments: Arguments(arguments),
+                .path(FilePath(wrapped.executable)),
+                arguments: Arguments(wrapped.arguments),
                 environment: subprocessEnvironment,
                 workingDirectory: workingDirectory.map { FilePath($0.path) },
                 platformOptions: platformOptions,
-                input: .none,
+                input: .fileDescriptor(FileDescriptor(rawValue: watchdog.readEnd), closeAfterSpawningProcess: false),
                 output: .sequence,
                 error: .sequence
             ) { execution in
@@ -159,6 +167,8 @@ extension Nix {
             status = result.terminationStatus
         } catch let error as SubprocessError where error.code == .executableNotFound {
             throw nixMissingError(command: command, underlyingError: error)
+        } catch let error as NixError {
+            throw error
         } catch {
             if Task.isCancelled {
                 await ProcessTree.killSurvivors(collector.descendantsAtCancellation)

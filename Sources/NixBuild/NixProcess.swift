@@ -8,8 +8,9 @@ import Darwin
 
 /// A nix process named so that it can be found again by a later process: its PID and its start
 /// time, which together never match a recycled PID. A run killed with SIGKILL cannot stop the
-/// nix it started (nix runs in its own session); the next run that takes the same build's lock
-/// finds the record and stops it, so nothing Sutradhar started outlives it for long.
+/// nix it started itself (nix runs in its own session); its watchdog does (``ParentWatchdog``).
+/// Should that fail too (the watchdog killed along with it), the next run that takes the same
+/// build's lock finds the record and stops it, so nothing Sutradhar started outlives it for long.
 public struct NixProcess: Sendable, Equatable, CustomStringConvertible {
     let record: ProcessRecord
 

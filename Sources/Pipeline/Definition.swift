@@ -107,15 +107,44 @@ public struct StageReference: Sendable, Hashable {
     public let field: String
     /// Where it is written.
     public let position: SourcePosition
-    /// The kind the named stage must have (e.g. `from` must name a nix-build stage), if any.
-    public let requiredKind: String?
+    /// What the named stage must be (e.g. `from` must name a nix-build stage), if anything.
+    public let requirement: Requirement?
+
+    /// What a reference asks of the stage it names.
+    public enum Requirement: Sendable, Hashable {
+        /// A stage of exactly this kind.
+        case kind(String)
+        /// A stage whose kind produces an image (`StageSpec.producesImage`), e.g. `docker-load`.
+        case producesImage
+
+        /// Whether a stage of kind `kind` meets it.
+        func isMet(byKind kind: String) -> Bool {
+            switch self {
+            case .kind(let required): return kind == required
+            case .producesImage: return StageKinds.imageProducing.contains(kind)
+            }
+        }
+
+        /// The kinds that meet it, for messages: "nix-build", "docker-load or docker-build".
+        var kindsText: String {
+            switch self {
+            case .kind(let required): return required
+            case .producesImage: return StageKinds.imageProducing.joined(separator: " or ")
+            }
+        }
+    }
 
     /// Creates a reference.
-    public init(name: String, field: String, position: SourcePosition, requiredKind: String? = nil) {
+    public init(name: String, field: String, position: SourcePosition, requirement: Requirement? = nil) {
         self.name = name
         self.field = field
         self.position = position
-        self.requiredKind = requiredKind
+        self.requirement = requirement
+    }
+
+    /// Creates a reference to a stage of kind `requiredKind`, if given.
+    public init(name: String, field: String, position: SourcePosition, requiredKind: String?) {
+        self.init(name: name, field: field, position: position, requirement: requiredKind.map(Requirement.kind))
     }
 }
 
@@ -128,4 +157,7 @@ public protocol StageSpec: Sendable {
     var references: [StageReference] { get }
     /// A canonical text of every setting that changes the stage's result, for cache keys.
     var cacheIdentity: String { get }
+    /// Whether stages of this kind put an image in the daemon that `image:` may name. A
+    /// requirement, so that it is dispatched through `any StageSpec.Type`.
+    static var producesImage: Bool { get }
 }

@@ -24,8 +24,9 @@ final class DefinitionReader {
     }
 
     /// A reference to another stage written at `node`, recorded in `references`.
-    func reference(to name: String, field: String, at node: Node?, requiredKind: String? = nil) -> StageReference {
-        let reference = StageReference(name: name, field: field, position: position(of: node), requiredKind: requiredKind)
+    func reference(to name: String, field: String, at node: Node?,
+                   requirement: StageReference.Requirement? = nil) -> StageReference {
+        let reference = StageReference(name: name, field: field, position: position(of: node), requirement: requirement)
         references.append(reference)
         return reference
     }

@@ -90,9 +90,9 @@ public enum Planner {
                     diagnostics.append(Diagnostic(reference.position, "'\(reference.field)': stage '\(stage.name)' cannot depend on itself"))
                     continue
                 }
-                if let kind = reference.requiredKind, let targetKind = target.kind, targetKind != kind {
+                if let requirement = reference.requirement, let targetKind = target.kind, !requirement.isMet(byKind: targetKind) {
                     diagnostics.append(Diagnostic(reference.position,
-                        "'\(reference.field)' names '\(reference.name)', a \(targetKind) stage; it must name a \(kind) stage"))
+                        "'\(reference.field)' names '\(reference.name)', a \(targetKind) stage; it must name a \(requirement.kindsText) stage"))
                 }
                 if !targets.contains(reference.name) { targets.append(reference.name) }
             }

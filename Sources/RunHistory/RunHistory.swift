@@ -4,30 +4,161 @@ import Foundation
 import GRDB
 
 /// The record of every run: one SQLite database (WAL, safe for several processes at once)
-/// beside the cache index, and each stage's log as a plain file.
+/// beside the cache index, and each run's events and logs as plain files.
 ///
 /// ```
-/// CACHE/runs/history.sqlite     runs and their stages
-/// CACHE/runs/RUN/STAGE.log      every log line of a stage, as it arrived
+/// CACHE/runs/history.sqlite       runs and their stages (rebuilt from the run folders if corrupt)
+/// CACHE/runs/RUN/run.json         the run's row as recorded at its start
+/// CACHE/runs/RUN/events.jsonl     every event of the run, one JSON line each, as it happened
+/// CACHE/runs/RUN/STAGE.log        every log line of a stage, as it arrived
+/// CACHE/locks/history.lock        held while the database is opened, migrated or recovered
 /// ```
 public final class RunHistory: Sendable {
     /// The folder holding the database and the logs.
     public let folder: URL
+    /// What opening had to repair (a corrupt database moved aside and rebuilt), in words for the
+    /// user; a run turns each into a `warning` event.
+    public let notices: [String]
+    /// Set when opening found the database corrupt and recovered it.
+    public let recovery: Recovery?
     private let database: DatabasePool
 
-    /// Opens (creating if needed) the history under `cacheRoot/runs`.
-    /// - Throws: `RunHistoryError` if the folder or database cannot be opened.
-    public init(cacheRoot: URL) throws {
-        folder = cacheRoot.appendingPathComponent("runs")
+    /// How a corrupt history was recovered.
+    public struct Recovery: Sendable {
+        /// Where the corrupt database was moved (`history.sqlite.corrupt-TIME`, with its -wal and -shm).
+        public let movedAside: URL
+        /// How many runs were rebuilt from their folders' `run.json` and `events.jsonl`.
+        public let rebuiltRuns: Int
+        /// What SQLite said about the file.
+        public let cause: String
+    }
+
+    /// Opens (creating if needed) the history under `cacheRoot/runs`. Opening and migrating hold
+    /// `CACHE/locks/history.lock`, so processes opening a fresh history at once do not race on
+    /// the schema. A database SQLite reports as corrupt or not a database (or that fails
+    /// `PRAGMA quick_check`) is moved aside to `history.sqlite.corrupt-TIME` and a new one is
+    /// rebuilt from the run folders (see `recovery` and `notices`).
+    ///
+    /// `checkingIntegrity: false` skips `quick_check`, which reads the whole file (about 14 ms
+    /// for 5,000 runs): a run opens the history that way, so a run's start-up does not grow with
+    /// the history. A file that is not a database at all is still found at once; damage inside
+    /// is found by the next `runs` command or `doctor`, which check.
+    /// - Throws: `RunHistoryError` if the folder or database cannot be opened or created.
+    public init(cacheRoot: URL, checkingIntegrity: Bool = true) throws {
+        let folder = cacheRoot.appendingPathComponent("runs")
+        let url = folder.appendingPathComponent("history.sqlite")
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            database = try DatabasePool(path: folder.appendingPathComponent("history.sqlite").path, configuration: configuration)
-            try Self.migrator.migrate(database)
         } catch {
-            throw RunHistoryError("cannot open the run history in \(folder.path): \(CacheError.describe(error))")
+            throw RunHistoryError("cannot create the run history folder \(folder.path): \(CacheError.describe(error))")
         }
+        let opened: (DatabasePool, Recovery?)
+        do {
+            opened = try FileLock.withBlockingLock(at: cacheRoot.appendingPathComponent("locks/history.lock")) {
+                () throws(RunHistoryError) in try Self.openOrRecover(url, folder: folder, checkingIntegrity: checkingIntegrity)
+            }
+        } catch let error as RunHistoryError {
+            throw error
+        } catch {
+            throw RunHistoryError("cannot open the run history in \(folder.path): \(error)")
+        }
+        self.folder = folder
+        database = opened.0
+        recovery = opened.1
+        notices = recovery.map {
+            ["the run history \(url.path) was corrupt (\($0.cause)); moved it aside to \($0.movedAside.path) "
+             + "and rebuilt \($0.rebuiltRuns) run\($0.rebuiltRuns == 1 ? "" : "s") from the run folders"]
+        } ?? []
+    }
+
+    /// Opens the database at `url`; if it is corrupt, moves it aside and rebuilds it from the run
+    /// folders. Called holding the history lock, so only one process ever moves a file aside.
+    private static func openOrRecover(_ url: URL, folder: URL, checkingIntegrity: Bool) throws(RunHistoryError) -> (DatabasePool, Recovery?) {
+        do {
+            return (try openChecked(url, checkingIntegrity: checkingIntegrity), nil)
+        } catch let error where isCorruption(error) {
+            let aside = moveAside(url)
+            do {
+                let database = try openChecked(url)
+                let rebuilt = try rebuild(database, from: folder)
+                return (database, Recovery(movedAside: aside, rebuiltRuns: rebuilt, cause: describe(error)))
+            } catch {
+                throw RunHistoryError("cannot create a new run history at \(url.path): \(CacheError.describe(error))")
+            }
+        } catch {
+            throw RunHistoryError("cannot open the run history \(url.path): \(CacheError.describe(error))")
+        }
+    }
+
+    /// Opens the database, migrates it and (unless told not to) checks it.
+    private static func openChecked(_ url: URL, checkingIntegrity: Bool = true) throws -> DatabasePool {
+        // The log outlives each close (SQLiteDurability), so a database file overwritten since
+        // could look whole for a while: its header is checked first.
+        try SQLiteDurability.checkHeader(of: url.path)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        SQLiteDurability.configure(&configuration)
+        let database = try DatabasePool(path: url.path, configuration: configuration)
+        try migrator.migrate(database)
+        guard checkingIntegrity else { return database }
+        let verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+        guard verdict == "ok" else { throw QuickCheckFailed(verdict: verdict ?? "no answer") }
+        return database
+    }
+
+    /// `PRAGMA quick_check` found damage.
+    private struct QuickCheckFailed: Error, CustomStringConvertible {
+        let verdict: String
+        var description: String { "quick_check: \(verdict.prefix(200))" }
+    }
+
+    private static func isCorruption(_ error: any Error) -> Bool {
+        if error is QuickCheckFailed || error is SQLiteDurability.DamagedHeader { return true }
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "SQLite error \(error.resultCode.rawValue): \(error.message ?? "\(error.resultCode)")"
+        }
+        return "\(error)"
+    }
+
+    /// Renames the database and its WAL files to `history.sqlite.corrupt-TIME…` (kept for inspection).
+    private static func moveAside(_ url: URL) -> URL {
+        var seconds = time_t(Date().timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                           parts.tm_hour, parts.tm_min, parts.tm_sec)
+        let aside = url.path + ".corrupt-" + stamp
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: url.path + suffix) {
+            if rename(url.path + suffix, aside + suffix) != 0 { unlink(url.path + suffix) }
+        }
+        return URL(fileURLWithPath: aside)
+    }
+
+    /// Fills a new database from the run folders: each `run.json` gives a run's row, and the
+    /// run-finished line of its `events.jsonl`, if any, its stages and summary.
+    /// - Returns: how many runs were rebuilt.
+    private static func rebuild(_ database: DatabasePool, from folder: URL) throws -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        var rebuilt = 0
+        for name in names.sorted() {
+            let runFolder = folder.appendingPathComponent(name)
+            guard let data = try? Data(contentsOf: runFolder.appendingPathComponent(RunFiles.record)),
+                  let record = try? JSONDecoder().decode(RunRecord.self, from: data) else { continue }
+            let finished = (try? String(contentsOf: runFolder.appendingPathComponent(RunFiles.events), encoding: .utf8))?
+                .split(separator: "\n").last { $0.contains(#""event":"run-finished""#) }
+                .flatMap { line in (try? RunSummary(runFinishedLine: line)).map { (String(line), $0) } }
+            try database.write { db in
+                try record.insert(db, onConflict: .ignore)
+                if let (line, summary) = finished { try finish(db, run: record.id, summary: summary, summaryLine: line) }
+            }
+            rebuilt += 1
+        }
+        return rebuilt
     }
 
     private static var migrator: DatabaseMigrator {
@@ -65,6 +196,11 @@ public final class RunHistory: Sendable {
         folder.appendingPathComponent(run).appendingPathComponent("\(stage).log")
     }
 
+    /// The file every event of a run is appended to, one JSON line each (see `follow(run:)`).
+    public func eventsFile(run: String) -> URL {
+        folder.appendingPathComponent(run).appendingPathComponent(RunFiles.events)
+    }
+
     func insert(_ run: RunRecord) throws {
         try database.write { db in try run.insert(db) }
     }
@@ -72,19 +208,37 @@ public final class RunHistory: Sendable {
     /// Records how the run ended: its status and stages, and `summaryLine`, the run-finished
     /// event exactly as the run printed it.
     func finish(run id: String, summary: RunSummary, summaryLine: String) throws {
-        try database.write { db in
-            try db.execute(sql: "UPDATE run SET status = ?, commitSHA = ?, durationMilliseconds = ?, summary = ? WHERE id = ?",
-                           arguments: [summary.status.rawValue, summary.commit, summary.durationMilliseconds, summaryLine, id])
-            for stage in summary.stages {
-                try StageRecord(runID: id, name: stage.name, kind: stage.kind, status: stage.status.rawValue, cached: stage.cached,
-                                durationMilliseconds: stage.durationMilliseconds, error: stage.error).save(db)
-            }
+        try database.write { db in try Self.finish(db, run: id, summary: summary, summaryLine: summaryLine) }
+    }
+
+    private static func finish(_ db: Database, run id: String, summary: RunSummary, summaryLine: String) throws {
+        try db.execute(sql: "UPDATE run SET status = ?, commitSHA = ?, durationMilliseconds = ?, summary = ? WHERE id = ?",
+                       arguments: [summary.status.rawValue, summary.commit, summary.durationMilliseconds, summaryLine, id])
+        for stage in summary.stages {
+            try StageRecord(runID: id, name: stage.name, kind: stage.kind, status: stage.status.rawValue, cached: stage.cached,
+                            durationMilliseconds: stage.durationMilliseconds, error: stage.error).save(db)
+        }
+    }
+
+    /// How many runs are recorded.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func count() throws -> Int {
+        try reading { db in try RunRecord.fetchCount(db) }
+    }
+
+    /// Reads, turning any database error into a `RunHistoryError` (an environment problem).
+    private func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try database.read(body)
+        } catch {
+            throw RunHistoryError("cannot read the run history in \(folder.path): \(Self.describe(error))")
         }
     }
 
     /// Runs, newest first, optionally filtered.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
     public func runs(pipeline: String? = nil, status: String? = nil, limit: Int = 20) throws -> [RunRecord] {
-        try database.read { db in
+        try reading { db in
             var request = RunRecord.order(Column("startedAt").desc)
             if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
             guard let status else { return try request.limit(limit).fetchAll(db).map { $0.withLiveness() } }
@@ -101,19 +255,20 @@ public final class RunHistory: Sendable {
     /// The statuses a run can have, as `runs(status:)` takes them.
     public static let statuses = ["running", "passed", "failed", "cancelled", "abandoned"]
 
-    /// One run (by full ID or a unique prefix) and its stages.
-    public func run(_ id: String) throws -> (RunRecord, [StageRecord])? {
-        try database.read { db in
+    /// One run (by full ID or a unique prefix), its stages and, once finished, its summary.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func run(_ id: String) throws -> RunDetails? {
+        try reading { db in
             let matches = try RunRecord.filter(Column("id") == id || Column("id").like("\(id)%")).limit(2).fetchAll(db)
             guard let run = matches.first(where: { $0.id == id }) ?? (matches.count == 1 ? matches.first : nil) else { return nil }
             let stages = try StageRecord.filter(Column("runID") == run.id).order(Column.rowID).fetchAll(db)
-            return (run.withLiveness(), stages)
+            return RunDetails(record: run.withLiveness(), stages: stages, summary: run.summary.flatMap { try? RunSummary(runFinishedLine: $0) })
         }
     }
 
     /// The latest run of `pipeline` with `trigger`, other than `excluding`.
     public func latest(pipeline: String, trigger: String, excluding: String? = nil) throws -> RunRecord? {
-        try database.read { db in
+        try reading { db in
             var request = RunRecord.filter(Column("pipeline") == pipeline && Column("trigger") == trigger)
             if let excluding { request = request.filter(Column("id") != excluding) }
             return try request.order(Column("startedAt").desc).fetchOne(db)
@@ -141,6 +296,24 @@ public final class RunHistory: Sendable {
     }
 }
 
+/// One run as the history has it: its row, its stages, and the summary it ended with.
+public struct RunDetails: Sendable {
+    /// The run's row (status `abandoned` if it was running and its process is gone).
+    public let record: RunRecord
+    /// Its stages, in the order they finished (empty until the run finished).
+    public let stages: [StageRecord]
+    /// The run-finished event, decoded; nil while running, or if the run never finished.
+    public let summary: RunSummary?
+}
+
+/// The names of the files in a run's folder.
+enum RunFiles {
+    /// The run's row, as JSON, written at its start: what a rebuild of the database starts from.
+    static let record = "run.json"
+    /// Every event, one JSON line each.
+    static let events = "events.jsonl"
+}
+
 /// One run as recorded.
 public struct RunRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "run"
@@ -158,6 +331,33 @@ public struct RunRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     public var pid: Int32
     /// The run-finished event line, once finished.
     public var summary: String?
+
+    /// Creates a record (the recorder makes them; front ends and tests may too).
+    public init(id: String, pipeline: String, source: String, ref: String?, commitSHA: String, trigger: String, status: String,
+                startedAt: Date, durationMilliseconds: Int64?, pid: Int32, summary: String?) {
+        self.id = id
+        self.pipeline = pipeline
+        self.source = source
+        self.ref = ref
+        self.commitSHA = commitSHA
+        self.trigger = trigger
+        self.status = status
+        self.startedAt = startedAt
+        self.durationMilliseconds = durationMilliseconds
+        self.pid = pid
+        self.summary = summary
+    }
+
+    /// The run as one line of JSON, as `runs ls --json` prints it: `run`, `pipeline`, `source`,
+    /// `ref`, `commit`, `trigger`, `status`, `started` (RFC 3339), `duration_ms`, in that order.
+    public var jsonLine: String {
+        JSONValue.object([
+            ("run", .string(id)), ("pipeline", .string(pipeline)), ("source", .string(source)),
+            ("ref", ref.map(JSONValue.string) ?? .null), ("commit", .string(commitSHA)), ("trigger", .string(trigger)),
+            ("status", .string(status)), ("started", .string(RunEvent.rfc3339(startedAt))),
+            ("duration_ms", durationMilliseconds.map(JSONValue.int) ?? .null),
+        ]).serialized()
+    }
 
     /// A run still marked running whose process is gone was killed: say so.
     func withLiveness() -> RunRecord {
@@ -182,6 +382,7 @@ public struct StageRecord: Codable, Sendable, FetchableRecord, PersistableRecord
 
 /// The history could not be read or written.
 public struct RunHistoryError: Error, Sendable, CustomStringConvertible {
+    /// What failed and what to do.
     public let message: String
     init(_ message: String) { self.message = message }
     public var description: String { message }

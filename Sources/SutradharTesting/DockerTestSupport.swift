@@ -14,7 +14,7 @@ import Darwin
 /// The daemon is `DOCKER_HOST` (a `unix://` one) if set, else the rootless daemon of the user
 /// `sutradhar` at `/run/user/<its uid>/docker.sock`, which `scripts/setup.sh` starts. It counts as
 /// available if it answers `GET /_ping`. Tests marked ``Testing/Trait/requiresDocker`` are skipped
-/// without it — except under `CI=true`, where they run and fail at ``requireDaemon()`` with the reason.
+/// without it — except in CI (``TestEnvironment/isCI``), where they run and fail at ``requireDaemon()`` with the reason.
 public enum DockerTestSupport {
     /// The socket the tests use (whether or not something answers there), or nil when
     /// `DOCKER_HOST` names something other than a unix socket.
@@ -23,18 +23,12 @@ public enum DockerTestSupport {
     /// Why the daemon is unavailable, or nil when it answers `GET /_ping`.
     public static let unavailableReason: String? = checkDaemon()
 
-    /// Whether this runs in CI (`CI=true`), where a missing daemon fails the test instead of skipping it.
-    public static var isCI: Bool {
-        let value = ProcessInfo.processInfo.environment["CI"]?.lowercased()
-        return value == "true" || value == "1"
-    }
-
     /// The socket path of a daemon that answers.
     ///
     /// - Throws: ``DockerTestSupportError`` saying what was tried and how to start the daemon.
     public static func requireDaemon() throws -> String {
         if let unavailableReason {
-            throw DockerTestSupportError(message: unavailableReason + (isCI ? " (CI=true: a missing daemon is a failure, not a skip)" : ""))
+            throw DockerTestSupportError(message: unavailableReason + (TestEnvironment.isCI ? " (CI=true: a missing daemon is a failure, not a skip)" : ""))
         }
         return socketPath!
     }
@@ -144,7 +138,7 @@ extension Trait where Self == ConditionTrait {
     /// `CI=true` the test always runs, so a missing daemon fails it instead of skipping it.
     public static var requiresDocker: Self {
         .enabled(
-            if: DockerTestSupport.unavailableReason == nil || DockerTestSupport.isCI,
+            if: DockerTestSupport.unavailableReason == nil || TestEnvironment.isCI,
             Comment(rawValue: DockerTestSupport.unavailableReason ?? "a Docker daemon answers")
         )
     }

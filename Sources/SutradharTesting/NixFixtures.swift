@@ -17,11 +17,6 @@ public enum NixFixtures {
     /// The last line the failing fixture's builder writes to stderr before it exits 1.
     public static let failureLine = "sutradhar-fixture: this build fails on purpose"
 
-    /// Whether `CI=true` is set: nix integration tests must then run, and fail if nix is missing.
-    public static var isCI: Bool {
-        ProcessInfo.processInfo.environment["CI"] == "true"
-    }
-
     /// `nil` when `nix --version` runs and reports 2.4 or newer; otherwise why nix is not usable.
     /// Checked once per test process.
     public static let unavailableReason: String? = checkNix()
@@ -29,7 +24,7 @@ public enum NixFixtures {
     /// Whether nix integration tests should run: nix is usable, or CI requires them (and then
     /// ``requireNix()`` fails them with the reason).
     public static var integrationTestsEnabled: Bool {
-        unavailableReason == nil || isCI
+        unavailableReason == nil || TestEnvironment.isCI
     }
 
     /// Throws with the reason when nix is not usable. Call it first in a nix integration test,

@@ -86,6 +86,11 @@ public enum SutradharCLI {
             (try? String(contentsOf: folder.appendingPathComponent("stdout"), encoding: .utf8)) ?? ""
         }
 
+        /// What it has printed on stderr so far.
+        public var stderrSoFar: String {
+            (try? String(contentsOf: folder.appendingPathComponent("stderr"), encoding: .utf8)) ?? ""
+        }
+
         /// Sends a signal (e.g. SIGINT, as Ctrl-C does).
         public func signal(_ number: Int32) {
             kill(process.processIdentifier, number)

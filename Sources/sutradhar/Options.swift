@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import SutradharKit
 
 /// `--cache-dir`, shared by every command that touches the cache.
 struct CacheOptions: ParsableArguments {
@@ -9,22 +9,10 @@ struct CacheOptions: ParsableArguments {
         valueName: "DIR"))
     var cacheDirectory: String?
 
-    /// The cache root for a definition file (nil when none is involved).
+    /// The cache root for a definition file (nil when none is involved): `CacheRoot.resolve`
+    /// with `--cache-dir` first.
     func resolve(definitionPath: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let cacheDirectory { return URL(fileURLWithPath: cacheDirectory).standardizedFileURL }
-        if let fromEnvironment = environment["SUTRADHAR_CACHE"], !fromEnvironment.isEmpty {
-            return URL(fileURLWithPath: fromEnvironment).standardizedFileURL
-        }
-        if let definitionPath {
-            // Every caller of one project shares the project's cache, whatever its working directory.
-            let folder = URL(fileURLWithPath: definitionPath).standardizedFileURL.deletingLastPathComponent()
-            if folder.lastPathComponent == "pipelines" {
-                return folder.deletingLastPathComponent().appendingPathComponent("cache")
-            }
-        }
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache").path
-        return URL(fileURLWithPath: base).appendingPathComponent("sutradhar")
+        CacheRoot.resolve(explicit: cacheDirectory, definitionPath: definitionPath, environment: environment)
     }
 }
 

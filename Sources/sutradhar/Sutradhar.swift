@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SutradharKit
 
 /// `sutradhar`: holds the strings of a build. Parses arguments and prints; the libraries do the work.
 @main
@@ -27,8 +28,8 @@ struct Sutradhar: AsyncParsableCommand {
 }
 
 extension Sutradhar {
-    /// Parses, runs, and maps every way out to the documented exit codes (argument-parser's
-    /// usage errors become 2, not its default 64).
+    /// Parses, runs, and ends with the exit code and message `Exit.outcome` gives for whatever
+    /// the command threw.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -37,19 +38,12 @@ extension Sutradhar {
             } else {
                 try command.run()
             }
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
-            Foundation.exit(failure.code.rawValue)
-        } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
         } catch {
-            let code = exitCode(for: error)
-            let message = fullMessage(for: error)
-            if code == .validationFailure {
-                FileHandle.standardError.write(Data("\(message)\n".utf8))
-                Foundation.exit(Exit.invalidDefinition.rawValue)
+            let outcome = Exit.outcome(for: error)
+            if let message = outcome.message {
+                (outcome.toStandardOutput ? FileHandle.standardOutput : FileHandle.standardError).write(Data("\(message)\n".utf8))
             }
-            Self.exit(withError: error)
+            Foundation.exit(outcome.code)
         }
     }
 }

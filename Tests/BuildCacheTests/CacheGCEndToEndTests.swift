@@ -101,7 +101,7 @@ import Testing
         let host = try requireDockerHost()
         let workspace = try CacheWorkspace.make()
         defer { workspace.remove(dockerHost: host) }
-        try workspace.makeImageLoadSlowly(seconds: 4)
+        let gate = try workspace.makeImageLoadWaitForItsGate()
         let pipeline = try workspace.pipeline("killed-load", docker: true)
 
         let victim = try workspace.start(pipeline, ["--docker-host", host])
@@ -111,6 +111,7 @@ import Testing
         _ = await victim.finish(timeout: .seconds(10))
         #expect(workspace.entryFiles(kind: "docker-load").isEmpty, "a killed load left an entry: \(workspace.entryFiles(kind: "docker-load"))")
 
+        try FileManager.default.removeItem(at: gate)
         let rerun = try await workspace.run(pipeline, ["--docker-host", host])
         #expect(rerun.exitCode == 0, rerun.diagnosis)
         #expect(rerun.cached("image") == true && rerun.cached("load") == false, rerun.diagnosis)
@@ -149,21 +150,25 @@ import Testing
 }
 
 extension CacheWorkspace {
-    /// Makes the image an executable that sleeps `seconds` before writing its archive (as a
-    /// `streamLayeredImage` script writes one), so a run can be killed while it loads.
-    func makeImageLoadSlowly(seconds: Int) throws {
+    /// Makes the image an executable (as a `streamLayeredImage` script is) that writes its
+    /// archive only once the returned gate file is gone (or after 120 s), so a run can be killed
+    /// while it loads, however slow the machine, and a later run loads at once.
+    func makeImageLoadWaitForItsGate() throws -> URL {
+        let gate = root.appendingPathComponent("load-gate")
+        try Data().write(to: gate)
         let script = repository.directory.appendingPathComponent("build-image.sh")
         var text = try String(contentsOf: script, encoding: .utf8)
         let last = "gzip -n >\"$out\"\n"
         #expect(text.contains(last), "the example's build script changed; update this fixture")
         text = text.replacingOccurrences(of: last, with: """
             gzip -n >"$work/image.tar.gz"
-            printf '#!/bin/sh\\nsleep \(seconds)\\nexec tail -n +4 "$0"\\n' >"$out"
+            printf '#!/bin/sh\\ni=0; while [ -e "\(gate.path)" ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done\\nexec tail -n +4 "$0"\\n' >"$out"
             cat "$work/image.tar.gz" >>"$out"
             chmod +x "$out"
 
             """)
         try text.write(to: script, atomically: true, encoding: .utf8)
         _ = try repository.git("commit", "-q", "-am", "a slow image script")
+        return gate
     }
 }

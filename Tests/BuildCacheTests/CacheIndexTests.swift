@@ -8,7 +8,8 @@ import Testing
 @Suite struct CacheIndexTests {
     @Test func storedEntryIsIndexedWithItsSizeAndAHitUpdatesLastUsed() throws {
         try withCacheRoot { root in
-            let cache = try BuildCache(root: root)
+            let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+            let cache = try BuildCache(root: root, now: clock.now)
             let content = try makeContent(in: root, name: "product", bytes: 100_000)
             let key = CacheKey(["test", "sized"])
             try cache.store(kind: "nix-build", key: key, pipeline: "p", outputs: ["out": content.path])
@@ -16,11 +17,11 @@ import Testing
             #expect(stored.key == key.hex && stored.kind == "nix-build" && stored.pipeline == "p")
             #expect(stored.sizeBytes >= 100_000 && stored.sizeBytes < 200_000)
 
-            Thread.sleep(forTimeInterval: 0.05)
-            let hit = try #require(BuildCache(root: root).entry(kind: "nix-build", key: key))
+            clock.advance(by: 60)
+            let hit = try #require(BuildCache(root: root, now: clock.now).entry(kind: "nix-build", key: key))
             #expect(hit.outputs["out"] == content.path)
             let touched = try #require(try cache.records().first)
-            #expect(touched.lastUsed > stored.lastUsed)
+            #expect(abs(touched.lastUsed.timeIntervalSince(stored.lastUsed) - 60) < 0.01, "\(stored.lastUsed) then \(touched.lastUsed)")
             #expect(touched.created == stored.created)
         }
     }
@@ -87,7 +88,9 @@ import Testing
 
     @Test func gcEvictsLeastRecentlyUsedUnderTheLimitButNeverWhatALiveRunHolds() throws {
         try withCacheRoot { root in
-            let writer = try BuildCache(root: root)
+            // The entries were last used an hour ago, a second apart, oldest first.
+            let clock = ManualClock(Date().addingTimeInterval(-3600))
+            let writer = try BuildCache(root: root, now: clock.now)
             var keys: [CacheKey] = []
             for index in 0..<4 {
                 let key = CacheKey(["lru", "\(index)"])
@@ -95,7 +98,7 @@ import Testing
                 try writer.store(kind: "nix-build", key: key, pipeline: "p", outputs: ["out": content.path])
                 try symlink(root.appendingPathComponent("nix/roots/p-image-\(key.short)"), to: content)
                 keys.append(key)
-                Thread.sleep(forTimeInterval: 0.02)
+                clock.advance(by: 1)
             }
             writer.releaseHolds()
             waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))

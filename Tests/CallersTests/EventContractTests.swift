@@ -34,6 +34,22 @@ struct EventContractTests {
         }
     }
 
+    @Test func aFailedStageCarriesItsErrorCodeRightAfterItsError() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let repository = try workspace.flakeRepository(files: ["message.txt": "failing\n", "fail.txt": "the build is broken\n"])
+            let definition = try workspace.writePipeline(fixturePipeline(name: "failing", repository: repository.directory))
+
+            let result = try await workspace.sutradhar(["run", definition, "--json"])
+
+            #expect(result.exitCode == 1, "\(result.transcript)")
+            let failed = try #require(result.stdout.split(separator: "\n").first {
+                $0.contains(#""event":"stage-finished""#) && $0.contains(#""status":"failed""#)
+            }, "\(result.transcript)")
+            try GoldenFiles.expectMatches(String(failed), file: "stage-finished-failed")
+        }
+    }
+
     @Test func secondRunWithMaxRunsOneQueuesThenPasses() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in

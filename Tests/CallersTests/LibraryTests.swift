@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import GitMirror
+import Operations
 import SutradharTesting
 import Testing
 
@@ -45,18 +46,23 @@ import Testing
         try await GitFixtures.withTemporaryDirectory { folder in
             try FileManager.default.createDirectory(at: folder.appendingPathComponent(".git"), withIntermediateDirectories: true)
             // A debounce well above the burst's gaps, so a loaded machine still sees one burst as one batch.
+            // The reader tells the writer when it has the batch with the burst's last write: the later
+            // write then lands in a batch of its own without guessing how long the debounce takes.
+            let (burstSeen, burstSeenContinuation) = AsyncStream<Void>.makeStream()
             let batches = try await FileWatcher.withChanges(under: folder, debounce: .seconds(1)) { changes in
-                try await withThrowingTaskGroup(of: [FileChanges].self) { group in
+                try await withThrowingTaskGroup(of: [FileChanges]?.self) { group in
                     group.addTask {
                         var seen: [FileChanges] = []
                         for await batch in changes {
                             seen.append(batch)
+                            if batch.paths.contains("new/deeper/last.txt") { burstSeenContinuation.yield() }
                             if batch.paths.contains("top.txt") { break }
                         }
                         return seen
                     }
                     group.addTask {
-                        // A burst of writes 50 ms apart, in a folder made after the watch began.
+                        // A burst of writes 50 ms apart (well inside the debounce: they shape the burst,
+                        // they do not wait for anything), in a folder made after the watch began.
                         let sub = folder.appendingPathComponent("new/deeper")
                         try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
                         try await Task.sleep(for: .milliseconds(50))
@@ -64,16 +70,25 @@ import Testing
                             try Data("\(index)".utf8).write(to: sub.appendingPathComponent("file.txt"))
                             try await Task.sleep(for: .milliseconds(50))
                         }
+                        try Data("last".utf8).write(to: sub.appendingPathComponent("last.txt"))
                         // git's own writes are not changes.
                         try Data("x".utf8).write(to: folder.appendingPathComponent(".git/index"))
-                        try await Task.sleep(for: .seconds(2.5))
+                        for await _ in burstSeen { break }
                         try Data("later".utf8).write(to: folder.appendingPathComponent("top.txt"))
-                        try await Task.sleep(for: .seconds(20))
+                        return nil
+                    }
+                    group.addTask {
+                        // Not a wait but a bound, generous for a loaded machine: if the reader misses a
+                        // batch, the empty answer fails the test instead of hanging it.
+                        try await Task.sleep(for: .seconds(60))
                         return []
                     }
-                    // The reader ends first unless it misses a batch (then the writer's empty answer fails the test).
-                    let first = try await group.next() ?? []
+                    var first: [FileChanges] = []
+                    while let next = try await group.next() {
+                        if let next { first = next; break }
+                    }
                     group.cancelAll()
+                    burstSeenContinuation.finish()
                     return first
                 }
             }
@@ -81,6 +96,7 @@ import Testing
             // (on an idle machine one; a loaded CI machine may split it at a slow step).
             #expect(batches.count >= 2, "\(batches.map(\.paths))")
             #expect(batches.dropLast().flatMap(\.paths).contains("new/deeper/file.txt"), "\(batches.map(\.paths))")
+            #expect(batches.dropLast().flatMap(\.paths).contains("new/deeper/last.txt"), "\(batches.map(\.paths))")
             #expect(batches.allSatisfy { !$0.paths.contains { $0.hasPrefix(".git") } }, "\(batches.map(\.paths))")
             #expect(batches.last?.paths == ["top.txt"], "\(batches.map(\.paths))")
         }

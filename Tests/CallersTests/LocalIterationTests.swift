@@ -106,7 +106,12 @@ struct LocalIterationTests {
             try repository.write(".git/sutradhar-test", "git's own business\n")
             let touched = repository.directory.appendingPathComponent("message.txt")
             try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: touched.path)
-            try await Task.sleep(for: .seconds(2))
+            // The watch says what it decided for each settled batch; batches settle in order, so once it
+            // has called the batch with the last change (the touch) as built, no rerun can follow.
+            let unchangedNotices = { watch.stderrSoFar.split(separator: "\n").filter { $0.contains("the snapshot is as built") } }
+            #expect(await eventually(timeout: .seconds(60)) { unchangedNotices().contains { $0.contains("message.txt") } },
+                    "the watch never reported the touch: \(watch.stderrSoFar)")
+            #expect(!watch.stderrSoFar.contains("running again"), "\(watch.stderrSoFar)")
             #expect(finishedRuns() == 1, "\(watch.stdoutSoFar)")
             #expect(events(in: watch.stdoutSoFar).filter { $0["event"] as? String == "run-started" }.count == 1)
 

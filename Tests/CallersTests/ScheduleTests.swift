@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Operations
 import SutradharTesting
 import Testing
 

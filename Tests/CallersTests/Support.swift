@@ -6,49 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// A temporary folder for one test: pipeline files, repositories, a world-writable `state/`
-/// folder for builders' PID files, and a fresh cache (never the repository's own cache/).
-struct Workspace: Sendable {
-    /// The temporary folder.
-    let root: URL
-
-    /// The cache root passed as `--cache-dir`.
-    var cache: URL { root.appendingPathComponent("cache") }
-
-    /// Where builders write PID files (they may run as `nixbld` users).
-    var state: URL { root.appendingPathComponent("state") }
-
-    /// Runs `body` with a fresh workspace and removes it afterwards, also when `body` throws.
-    static func with<T>(_ body: (Workspace) async throws -> T) async throws -> T {
-        // 0755: nix's build users must reach the state folder and the checkouts below it.
-        let root = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-callers-test")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let workspace = Workspace(root: root)
-        try FileManager.default.createDirectory(at: workspace.state, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: workspace.state.path)
-        return try await body(workspace)
-    }
-
-    /// Writes `yaml` to `FOLDER/NAME.yaml` in the workspace and returns its path.
-    @discardableResult
-    func writePipeline(_ yaml: String, named name: String = "pipeline", in folder: String = ".") throws -> String {
-        let directory = root.appendingPathComponent(folder)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let file = directory.appendingPathComponent("\(name).yaml").standardizedFileURL
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
-        return file.path
-    }
-
-    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` from the workspace folder.
-    func sutradhar(_ arguments: [String], timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
-        try await SutradharCLI.run(arguments + ["--cache-dir", cache.path], workingDirectory: root, timeout: timeout)
-    }
-
-    /// Starts `sutradhar ARGUMENTS --cache-dir CACHE` without waiting for it.
-    func startSutradhar(_ arguments: [String]) throws -> SutradharCLI.Invocation {
-        try SutradharCLI.start(arguments + ["--cache-dir", cache.path], workingDirectory: root)
-    }
-
+extension Workspace {
     /// Ends the wait of every fixture build with a `delay.txt` (see ``CallersFlake``).
     func releaseBuilds() throws {
         try Data().write(to: state.appendingPathComponent("release"))

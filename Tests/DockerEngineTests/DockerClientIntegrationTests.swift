@@ -136,7 +136,7 @@ struct DockerClientIntegrationTests {
             #expect(progress.values.last == Int64(fileSize))
             #expect(progress.values == progress.values.sorted())
 
-            let expectedID = try ImageArchive.imageID(ofArchiveAt: tiny.path).id
+            let expectedID = try await ImageArchive.imageID(ofArchiveAt: tiny.path).id
             #expect(expectedID == tiny.imageID)
             let details = try #require(try await client.inspectImage(tiny.tag))
             #expect(details.id == expectedID)
@@ -368,8 +368,8 @@ struct DockerClientIntegrationTests {
             )
             let wait = try await client.waitContainer(id, timeout: .seconds(60))
             try await client.startContainer(id)
+            // waitContainer returned once the daemon answered the head: the wait is in flight.
             let task = Task { try await wait.value }
-            try await Task.sleep(for: .milliseconds(200))
             let started = ContinuousClock.now
             task.cancel()
             let result = await task.result

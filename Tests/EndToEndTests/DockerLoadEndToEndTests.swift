@@ -6,8 +6,9 @@ extension DockerEndToEndTests {
     /// `nix-build` → `docker-load` through the real executable: a plain archive, a
     /// `streamLayeredImage`-style script, and truncated archives.
     @Suite struct DockerLoad {
-        /// A pipeline building the flake in `folder` and loading it with `tags`.
-        static func loadPipeline(folder: String, tags: [String]) -> String {
+        /// A pipeline building the flake in `folder` and loading it with `tags` (within
+        /// `timeout`, e.g. `2s`, if given).
+        static func loadPipeline(folder: String, tags: [String], timeout: String? = nil) -> String {
             """
             version: 1
             name: e2e-load
@@ -18,7 +19,7 @@ extension DockerEndToEndTests {
               image:
                 nix-build: { installable: .#docker-image }
               load:
-                needs: [image]
+                needs: [image]\(timeout.map { "\n    timeout: \($0)" } ?? "")
                 docker-load: { from: image, tags: [\(tags.map { "\"\($0)\"" }.joined(separator: ", "))] }
 
             """

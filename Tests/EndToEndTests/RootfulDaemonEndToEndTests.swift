@@ -9,7 +9,7 @@ import Glibc
 extension DockerEndToEndTests {
     /// A rootful daemon, started by the test as root on its own socket and data root: refused
     /// before anything is created on it, accepted loudly with `--allow-rootful`.
-    @Suite(.enabled(if: getuid() == 0 || DockerTestSupport.isCI, "starting a rootful dockerd needs root"))
+    @Suite(.enabled(if: getuid() == 0 || TestEnvironment.isCI, "starting a rootful dockerd needs root"))
     struct RootfulDaemon {
         @Test func rootfulDaemonIsRefusedUnlessAllowedAndThenWarnedAbout() async throws {
             try NixFixtures.requireNix()

@@ -196,6 +196,105 @@ extension DockerEndToEndTests {
             }
         }
 
+        /// Concurrent runs of one commit share one smoke verdict: one run starts the server and
+        /// probes, the others wait for its lock and reuse its verdict. The probe waits for a gate
+        /// (a file the test creates in the mounted checkout) that opens only once every run has
+        /// reached the smoke stage, so without the lock all four would run it, however fast or
+        /// slow the machine.
+        @Test func concurrentRunsOfOneCommitRunTheSmokeStageOnce() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                _ = try workspace.write("src/gate/.keep", "")
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "180s", extra: """
+                          mounts: [gate:/gate]
+                    """, probe: """
+                            exec: [sh, -c, "test -e /gate/open && wget -qO- http://127.0.0.1:8080/health"]
+                            expect-stdout: ok
+                            attempts: 1000
+                            interval: 200ms
+                    """))
+                let runs = try (0..<4).map { _ in
+                    try SutradharCLI.start(["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path,
+                                            "--docker-host", host, "--max-runs", "4"])
+                }
+                func events(_ run: SutradharCLI.Invocation) -> [[String: Any]] {
+                    run.stdoutSoFar.split(separator: "\n").compactMap {
+                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                    }
+                }
+                // A run has reached the smoke stage once it started a server or waits for another's.
+                func atSmoke(_ run: SutradharCLI.Invocation) -> Bool {
+                    events(run).contains { event in
+                        event["stage"] as? String == "smoke" && (event["event"] as? String == "stage-waiting"
+                            || (event["line"] as? String)?.hasPrefix("started ") == true)
+                    }
+                }
+                let allThere = await eventually(timeout: .seconds(120)) { runs.allSatisfy(atSmoke) }
+                let checkout = runs.lazy.flatMap(events).first {
+                    $0["event"] as? String == "stage-finished" && $0["stage"] as? String == "checkout"
+                }.flatMap { ($0["outputs"] as? [String: Any])?["path"] as? String }
+                if let checkout {
+                    try Data().write(to: URL(fileURLWithPath: checkout).appendingPathComponent("gate/open"))
+                }
+                var results: [SutradharCLI.Result] = []
+                for run in runs { results.append(await run.finish(timeout: .seconds(240))) }
+                #expect(allThere, "not every run reached the smoke stage: \(runs.map(\.stdoutSoFar))")
+                #expect(checkout != nil, "no checkout path in the events")
+
+                for result in results { #expect(result.exitCode == 0, result.diagnosis) }
+                let smokes = results.compactMap { $0.stage("smoke")?["cached"] as? Bool }
+                #expect(smokes.count == 4)
+                #expect(smokes.filter { !$0 }.count == 1, "the smoke stage ran \(smokes.filter { !$0 }.count) times: \(smokes)")
+                let waited = results.filter { result in
+                    result.events.contains { $0["event"] as? String == "stage-waiting" && $0["stage"] as? String == "smoke" }
+                }
+                #expect(waited.count == 3, "\(waited.count) runs waited for the smoke verdict")
+                for result in results { try expectNoContainersLeft(result, host: host) }
+            }
+        }
+
+        /// The daemon goes away mid-smoke (a proxy in front of the real one is killed, so the
+        /// shared daemon lives on): the run must say so at once, as an environment problem
+        /// (exit 3), not after the probe's and the audit trail's deadlines.
+        @Test func aDaemonThatDiesMidSmokeIsReportedWithinSecondsAsAnEnvironmentProblem() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let proxy = try DaemonProxy(socketPath: workspace.root.appendingPathComponent("d.sock").path,
+                                            upstreamPath: try DockerTestSupport.requireDaemon())
+                defer { proxy.kill() }
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "120s", probe: """
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/nothing-here"]
+                            attempts: 1000
+                            interval: 200ms
+                    """))
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", "unix://" + proxy.socketPath])
+                let probing = await invocation.waitForOutput(containing: "probe attempt 2/1000", timeout: .seconds(60))
+                let runID = DockerE2E.runID(inJSONLines: invocation.stdoutSoFar)
+                // The run cannot remove its containers from a daemon it cannot reach.
+                defer {
+                    if let runID, let left = try? DockerE2E.containers(ofRun: runID, host: host), !left.isEmpty {
+                        _ = try? DockerE2E.docker(["rm", "-f"] + left, host: host)
+                    }
+                }
+                #expect(probing, "the probe never ran: \(invocation.stdoutSoFar)")
+
+                let killed = ContinuousClock.now
+                proxy.kill()
+                let result = await invocation.finish(timeout: .seconds(60))
+                let noticed = killed.duration(to: .now)
+                print("daemon gone mid-smoke: the run ended \(noticed) after the daemon's socket closed")
+                #expect(result.exitCode == 3, result.diagnosis)
+                #expect(result.summary?["environment_problem"] is String, result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "failed", result.diagnosis)
+                let error = result.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("went away"), "error: \(error)")
+                #expect(result.logLines(of: "docker-audit").contains { $0.hasPrefix("no audit trail: ") },
+                        "the audit trail was not skipped: \(result.logLines(of: "docker-audit"))")
+                // The target is under 2 s; 5 s so that a loaded 2-core machine does not flake.
+                // Before the fix, the audit trail alone waited 5 s more for the dead daemon.
+                #expect(noticed < .seconds(5), "the dead daemon was reported after \(noticed): \(result.stdout.suffix(3000))")
+            }
+        }
+
         /// A pipeline with one smoke stage on `image` (already in the daemon) over the plain
         /// source `src/`; `extra` adds smoke settings, `probe` replaces the health probe.
         static func smokePipeline(image: String, timeout: String = "60s", extra: String = "", probe: String? = nil) -> String {

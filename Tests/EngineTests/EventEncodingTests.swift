@@ -44,16 +44,24 @@ import Testing
             == expected("warning", #""stage":"smoke","message":"limits not enforced"}"#))
     }
 
-    @Test func stageFinishedCarriesTheResultWithOutputsAndError() {
+    @Test func stageFinishedCarriesTheResultWithOutputsAndErrorAndItsCode() {
         let passed = StageResult(name: "image", kind: "nix-build", status: .passed, cached: true, durationMilliseconds: 42,
                                  outputs: [("out", "/nix/store/abc-image"), ("drv", "/nix/store/abc.drv")])
         #expect(line(.stageFinished(passed)) == expected("stage-finished",
             #""stage":"image","kind":"nix-build","status":"passed","cached":true,"duration_ms":42,"#
             + #""outputs":{"out":"/nix/store/abc-image","drv":"/nix/store/abc.drv"}}"#))
         let failed = StageResult(name: "smoke", kind: "smoke", status: .failed, cached: false, durationMilliseconds: 0,
-                                 outputs: [("exit_code", .int(137))], error: "probe failed")
+                                 outputs: [("exit_code", .int(137))], error: "probe failed", code: .probeFailed)
         #expect(line(.stageFinished(failed)) == expected("stage-finished",
-            #""stage":"smoke","kind":"smoke","status":"failed","cached":false,"duration_ms":0,"outputs":{"exit_code":137},"error":"probe failed"}"#))
+            #""stage":"smoke","kind":"smoke","status":"failed","cached":false,"duration_ms":0,"outputs":{"exit_code":137},"error":"probe failed","code":"probe-failed"}"#))
+    }
+
+    @Test func anErrorWithoutACodeIsCodedInternalAndNoErrorHasNoCode() {
+        let uncoded = StageResult(name: "x", kind: "smoke", status: .failed, cached: false, durationMilliseconds: 0, error: "odd")
+        #expect(uncoded.code == "internal")
+        let passed = StageResult(name: "x", kind: "smoke", status: .passed, cached: false, durationMilliseconds: 0, code: .timeout)
+        #expect(passed.code == nil)
+        #expect(!line(.stageFinished(passed)).contains(#""code""#))
     }
 
     @Test func runFinishedIsTheWholeSummary() {
@@ -61,7 +69,7 @@ import Testing
             StageResult(name: "checkout", kind: "checkout", status: .passed, cached: false, durationMilliseconds: 5,
                         outputs: [("fetched", false)]),
             StageResult(name: "image", kind: "nix-build", status: .skipped, cached: false, durationMilliseconds: 0,
-                        error: "not started"),
+                        error: "not started", code: .nixMissing),
         ]
         let summary = RunSummary(run: "20261129-065212-00ff", pipeline: "example", commit: String(repeating: "a", count: 40),
                                  status: .failed, durationMilliseconds: 1234, stages: stages, warnings: ["careful"],
@@ -69,7 +77,7 @@ import Testing
         #expect(line(.runFinished(summary)) == expected("run-finished",
             #""pipeline":"example","commit":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","status":"failed","duration_ms":1234,"stages":["#
             + #"{"name":"checkout","kind":"checkout","status":"passed","cached":false,"duration_ms":5,"outputs":{"fetched":false}},"#
-            + #"{"name":"image","kind":"nix-build","status":"skipped","cached":false,"duration_ms":0,"outputs":{},"error":"not started"}],"#
+            + #"{"name":"image","kind":"nix-build","status":"skipped","cached":false,"duration_ms":0,"outputs":{},"error":"not started","code":"nix-missing"}],"#
             + #""warnings":["careful"],"environment_problem":"nix is missing"}"#))
         let clean = RunSummary(run: "r", pipeline: "p", commit: "", status: .passed, durationMilliseconds: 1,
                                stages: [], warnings: [], environmentProblem: nil)

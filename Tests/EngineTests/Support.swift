@@ -6,60 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// A temporary folder for one test: the pipeline files, the repositories and a fresh cache
-/// (never the repository's own cache/). Removed afterwards, also when the test throws.
-struct Workspace: Sendable {
-    /// The temporary folder.
-    let root: URL
-
-    /// The cache root passed as `--cache-dir`; it does not exist until a run creates it.
-    var cache: URL { root.appendingPathComponent("cache") }
-
-    /// Runs `body` with a fresh workspace and removes it afterwards.
-    static func with<T>(_ body: (Workspace) async throws -> T) async throws -> T {
-        // 0755: nix's build users must reach the PID files and checkouts below it.
-        let root = try NixFixtures.makeTemporaryDirectory(prefix: "sutradhar-engine-test")
-        defer { try? FileManager.default.removeItem(at: root) }
-        return try await body(Workspace(root: root))
-    }
-
-    /// Writes `yaml` to `NAME.yaml` in the workspace and returns its path.
-    func writePipeline(_ yaml: String, named name: String = "pipeline") throws -> String {
-        let file = root.appendingPathComponent("\(name).yaml")
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
-        return file.path
-    }
-
-    /// A world-writable folder for the PID files builders write (they run as `nixbld` users).
-    func stateFolder() throws -> URL {
-        let state = root.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: state.path)
-        return state
-    }
-
-    /// The names of what is in `area` of the cache (e.g. `git/mirrors`, `nix/roots`), sorted;
-    /// empty when the folder does not exist.
-    func cacheContents(_ area: String) -> [String] {
-        let folder = cache.appendingPathComponent(area)
-        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
-    }
-
-    /// Runs `sutradhar ARGUMENTS --cache-dir CACHE` (from the workspace folder); `validate`
-    /// takes no cache, so it gets no `--cache-dir`.
-    func sutradhar(_ arguments: [String], environment: [String: String] = [:],
-                   timeout: Duration = .seconds(180)) async throws -> SutradharCLI.Result {
-        let cacheArguments = arguments.first == "validate" ? [] : ["--cache-dir", cache.path]
-        return try await SutradharCLI.run(arguments + cacheArguments, environment: environment,
-                                          workingDirectory: root, timeout: timeout)
-    }
-
-    /// Starts `sutradhar ARGUMENTS --cache-dir CACHE` without waiting for it.
-    func startSutradhar(_ arguments: [String]) throws -> SutradharCLI.Invocation {
-        try SutradharCLI.start(arguments + ["--cache-dir", cache.path], workingDirectory: root)
-    }
-}
-
 /// A nix-only pipeline definition: `source: {git: REPOSITORY, ref: main}`, no binary cache
 /// (the machine is offline), and one `nix-build` stage per entry.
 func nixPipeline(name: String = "nixonly", repository: URL, ref: String = "main",
@@ -122,9 +68,20 @@ enum ScriptFlake {
         return try repository.commit(message, files: files)
     }
 
-    /// A builder that sleeps `seconds`, then writes its name to `$out`.
-    static func sleeping(_ seconds: Double) -> String {
-        "sleep \(seconds)\necho \"built after \(seconds)s\" > \"$out\"\n"
+    /// A builder that marks in `folder` that `name` started, then waits until `other` has marked
+    /// its start too (polling its file, at most 120 s) and fails if it never does: it succeeds only
+    /// when both builds run at once. `tag` keeps the marks of one run apart from another's.
+    static func meeting(_ name: String, _ other: String, in folder: URL, tag: String) -> String {
+        let mine = folder.appendingPathComponent("\(tag)-\(name).started").path
+        let theirs = folder.appendingPathComponent("\(tag)-\(other).started").path
+        return """
+            touch '\(mine)'
+            i=0
+            while [ ! -e '\(theirs)' ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+            if [ ! -e '\(theirs)' ]; then echo "\(name): \(other) was never built at the same time" >&2; exit 1; fi
+            echo 'met \(other)' > "$out"
+
+            """
     }
 
     /// A builder that writes `text` to `$out` at once.

@@ -1,6 +1,7 @@
 import Foundation
 import NixBuild
 import SutradharTesting
+import Synchronization
 import Testing
 
 /// Behaviour of the process handling, checked against shell scripts standing in for `nix`:
@@ -126,6 +127,38 @@ import Testing
         let error = await #expect(throws: NixError.self) { try await Nix(executable: fake.path).version() }
         #expect(error?.code == .nixTooOld)
         #expect(error?.message.contains("2.3.16") == true)
+    }
+
+    /// nix runs under a watchdog that stops it if this process dies; a nix that finishes must
+    /// keep its own PID and exit status, and leave no watchdog behind in its process group.
+    @Test func aFinishedNixKeepsItsStatusAndLeavesNoWatchdogBehind() async throws {
+        let fake = try writeFakeNix("""
+            echo "pid $$" >&2
+            echo "error: failing on purpose" >&2
+            exit 7
+            """)
+        defer { try? FileManager.default.removeItem(at: fake.deletingLastPathComponent()) }
+        let folder = fake.deletingLastPathComponent()
+        let recorder = LineRecorder()
+        let started = Mutex<Int32?>(Int32?.none)
+        let error = await #expect(throws: NixError.self) {
+            try await Nix(executable: fake.path).build(
+                installable: ".", workingDirectory: folder, outLink: folder.appendingPathComponent("result"),
+                log: recorder.log, started: { pid in started.withLock { $0 = pid } })
+        }
+        #expect(error?.exitCode == 7)
+        let pid = try #require(started.withLock { $0 })
+        #expect(recorder.lines.first == "pid \(pid)", "nix does not have the PID that was reported: \(recorder.lines)")
+        // The watchdog leaves once the write end is closed; 10 s is generous for a loaded machine.
+        let alone = await eventually(timeout: .seconds(10)) { processes(inGroup: pid).isEmpty }
+        #expect(alone, "processes left in nix's group \(pid): \(processes(inGroup: pid))")
+    }
+
+    @Test func aNixNotOnPathIsMissingNotAFailedBuild() async throws {
+        let error = await #expect(throws: NixError.self) {
+            try await Nix(executable: "sutradhar-no-such-nix", environment: ["PATH": "/usr/bin:/bin"]).version()
+        }
+        #expect(error?.code == .nixMissing)
     }
 
     /// nix puts its builders in sessions of their own, so a group signal does not reach them;

@@ -1,5 +1,6 @@
 import Foundation
 import NixBuild
+import Synchronization
 import SutradharTesting
 import Testing
 
@@ -56,16 +57,20 @@ struct NixIntegrationTests {
         try NixFixtures.requireNix()
         try await NixFixtures.withFlake(.slow) { flake in
             let nix = self.nix
+            let sleeping = Mutex(false)
             let build = Task {
                 try await nix.build(
                     installable: flake.installable, workingDirectory: flake.directory,
-                    outLink: flake.suggestedOutLink, log: { _ in })
+                    outLink: flake.suggestedOutLink, log: { line in
+                        if line.contains("sleeping until stopped") { sleeping.withLock { $0 = true } }
+                    })
             }
             let builderStarted = await eventually(timeout: .seconds(30)) { flake.builderPIDs() != nil }
             try #require(builderStarted, "the slow builder never wrote its PIDs")
             let pids = try #require(flake.builderPIDs())
             #expect(pids.allSatisfy { !processIsGone($0) })
-            try await Task.sleep(for: .seconds(1))
+            // The builder's own word that it waits, through nix's log: the build is under way.
+            #expect(await eventually(timeout: .seconds(30)) { sleeping.withLock { $0 } }, "nix never passed on the builder's log")
 
             await expectCancellationStops(build, processes: pids, within: .seconds(30))
             #expect(!FileManager.default.fileExists(atPath: flake.suggestedOutLink.path))

@@ -77,3 +77,16 @@ struct ToolFailed: Error, CustomStringConvertible {
     let status: Int32
     var description: String { "\(command.joined(separator: " ")) exited with \(status)" }
 }
+
+/// The PIDs of the living (not zombie) processes whose process group is `group`, from `/proc`.
+func processes(inGroup group: Int32) -> [Int32] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap(Int32.init).filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        // After ")": state(3) ppid(4) pgrp(5).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && fields[0] != "Z" && Int32(fields[2]) == group
+    }
+}

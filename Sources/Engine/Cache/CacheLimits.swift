@@ -23,7 +23,7 @@ enum CacheLimits {
         }
         guard !report.evicted.isEmpty || !report.inUse.isEmpty else { return }
         var cleanup = GCCleanup()
-        await CacheTools(cache: cache, environment: options.environment)
+        await CacheCleaner(cache: cache, environment: options.environment)
             .removeImages(of: report.evicted, into: &cleanup, dockerHost: options.dockerHost)
         let limits = [settings.maxSize.map { "max-size \($0)" }, settings.maxAge.map { "max-age \(DurationText.format($0))" }]
             .compactMap { $0 }.joined(separator: ", ")

@@ -34,18 +34,33 @@ public struct GCCleanup: Sendable {
     public var busyMirrors: [String] = []
     /// Set when mirrors were not looked at (no pipelines known for this cache).
     public var mirrorsNotCollected: String?
+
+    package init() {}
 }
 
-extension CacheTools {
+/// The clean-up after an eviction that `cache gc` (Operations) and a run's pipeline cache limits
+/// (`CacheLimits`) share: it lives in Engine because a run applies its pipeline's limits.
+package struct CacheCleaner: Sendable {
+    /// The cache.
+    package let cache: BuildCache
+    /// The environment Docker discovery sees.
+    package let environment: [String: String]
+
+    package init(cache: BuildCache, environment: [String: String]) {
+        self.cache = cache
+        self.environment = environment
+    }
+
     /// Removes from the daemon the images of evicted docker-load entries that no remaining
     /// entry names: first the entries' tags that still point at the image
     /// (`DELETE /images/{repo:tag}`), then the image by ID, never forced
     /// (`DELETE /images/{id}?force=0`), so an image a container uses stays (and is noted).
     /// A load of the same key running meanwhile (its lock is busy) keeps its image.
-    func removeImages(of evicted: [Eviction], into cleanup: inout GCCleanup, dockerHost: String?) async {
-        let loads = evicted.map(\.record).filter { $0.kind == "docker-load" && $0.outputs["image"] != nil }
+    package func removeImages(of evicted: [Eviction], into cleanup: inout GCCleanup, dockerHost: String?) async {
+        let loads = evicted.map(\.record).filter { Engine.imageProducingKinds.contains($0.kind) && $0.outputs["image"] != nil }
         guard !loads.isEmpty else { return }
-        let stillNamed = Set(((try? cache.records()) ?? []).filter { $0.kind == "docker-load" }.compactMap { $0.outputs["image"] })
+        let stillNamed = Set(((try? cache.records()) ?? []).filter { Engine.imageProducingKinds.contains($0.kind) }
+            .compactMap { $0.outputs["image"] })
         var candidates: [(record: CacheRecord, id: String, tags: [String])] = []
         for record in loads {
             let id = record.outputs["image"]!
@@ -69,8 +84,8 @@ extension CacheTools {
                 var found = GCCleanup()
                 var done = Set<String>()
                 for candidate in candidates where !done.contains(candidate.id) {
-                    // The executor loads under this lock: a run loading the same key right now keeps its image.
-                    let lock = cache.folder(.locks).appendingPathComponent("docker-load-\(candidate.record.shortKey).lock")
+                    // The executor loads under this lock (KIND-KEY.lock): a run loading the same key right now keeps its image.
+                    let lock = cache.folder(.locks).appendingPathComponent("\(candidate.record.kind)-\(candidate.record.shortKey).lock")
                     let outcome: (removed: GCCleanup.RemovedImage?, notes: [String])?
                     do {
                         outcome = try await FileLock.withLockIfFree(at: lock) {
@@ -126,7 +141,7 @@ extension CacheTools {
     /// holds (their `<mirror>.lock` flock(2) is taken without waiting) and, with `maxAge`, that
     /// were not used for longer (the newer mtime of `FETCH_HEAD` and the folder). With no
     /// pipelines found, or one that cannot be loaded, every mirror is kept and the reason given.
-    func collectMirrors(maxAge: Duration?, now: Date, into cleanup: inout GCCleanup) {
+    package func collectMirrors(maxAge: Duration?, now: Date, into cleanup: inout GCCleanup) {
         let names = PipelineLocator.knownPipelines(from: cache.root)
         guard !names.isEmpty else {
             cleanup.mirrorsNotCollected = "no pipelines/ folder at or above \(cache.root.path): every mirror kept"

@@ -6,16 +6,28 @@ import Foundation
 /// A live run's containers are never touched: its process answers kill(pid, 0).
 enum Leftovers {
     /// Lists the labelled containers (`GET /containers/json?all=1&filters={"label":["dev.sutradhar=1"]}`),
-    /// keeps those whose `dev.sutradhar.host` is this host and whose `dev.sutradhar.pid` is dead
-    /// (kill(2) with signal 0 fails with ESRCH), and force-removes them
-    /// (`DELETE /containers/{id}?force=1`), reporting each through `report`. Failures are
-    /// reported, never thrown: a leftover must not stop the next run.
-    static func reap(client: DockerClient, report: @Sendable (String) -> Void) async {
+    /// or says why it could not. Removes nothing, so a run asks for it while it asks the daemon
+    /// other things, and reaps once the daemon is accepted.
+    static func list(client: DockerClient) async -> Result<[ContainerSummary], any Error> {
+        do {
+            return .success(try await client.listContainers(labels: [DockerSession.Label.marker: "1"], all: true))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Of the `listing`, keeps the containers whose `dev.sutradhar.host` is this host and whose
+    /// `dev.sutradhar.pid` is dead (kill(2) with signal 0 fails with ESRCH), and force-removes them
+    /// (`DELETE /containers/{id}?force=1`), reporting each through `report`. Failures (the listing's
+    /// too) are reported, never thrown: a leftover must not stop the next run.
+    static func reap(_ listing: Result<[ContainerSummary], any Error>, client: DockerClient,
+                     report: @Sendable (String) -> Void) async {
         let host = ProcessInfo.processInfo.hostName
         let containers: [ContainerSummary]
-        do {
-            containers = try await client.listContainers(labels: [DockerSession.Label.marker: "1"], all: true)
-        } catch {
+        switch listing {
+        case .success(let listed):
+            containers = listed
+        case .failure(let error):
             report("could not list containers left by earlier runs: \(error)")
             return
         }

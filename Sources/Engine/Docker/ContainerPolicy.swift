@@ -50,12 +50,12 @@ struct ContainerPolicy {
     /// - Throws: `StageFailure` saying what to change.
     func check() throws {
         if settings.network == .bridge, !allowNetwork {
-            throw StageFailure("the stage asks for 'network: bridge' but the run did not pass --allow-network; "
+            throw StageFailure(.policyRefused, "the stage asks for 'network: bridge' but the run did not pass --allow-network; "
                 + "containers have no network unless the caller allows it")
         }
         let unenforced = limits.filter { !$0.enforced }.map(\.name)
         if settings.limits.requireEnforced, !unenforced.isEmpty {
-            throw StageFailure("limits \(unenforced.joined(separator: ", ")) would not be enforced: the daemon's cgroup driver is "
+            throw StageFailure(.policyRefused, "limits \(unenforced.joined(separator: ", ")) would not be enforced: the daemon's cgroup driver is "
                 + "'\(daemon.cgroupDriver)' (limits: require-enforced is set). Use the rlimits data, cpu-seconds, nproc "
                 + "instead, or a daemon with cgroup v2 delegation")
         }
@@ -107,7 +107,7 @@ struct ContainerPolicy {
             let source = checkout.appendingPathComponent(mount.source).standardizedFileURL.resolvingSymlinksInPath().path
             // A symlink in the checkout must not lead the mount outside it.
             guard source == root || source.hasPrefix(root + "/") else {
-                throw StageFailure("mount '\(mount.source)' resolves outside the checkout (\(source)); only checkout paths can be mounted")
+                throw StageFailure(.policyRefused, "mount '\(mount.source)' resolves outside the checkout (\(source)); only checkout paths can be mounted")
             }
             return "\(source):\(mount.target):\(mount.readOnly ? "ro" : "rw")"
         } + extra

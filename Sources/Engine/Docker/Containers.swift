@@ -15,16 +15,21 @@ extension DockerSession {
         _ spec: ContainerSpec, name: String, _ body: (String) async throws -> T
     ) async throws -> T {
         let id: String
+        // Noted before the call: a create that fails on our side may still have made one.
+        containersRequested.raise()
         do {
             id = try await client.createContainer(name: name, spec)
         } catch let error as DockerError where error.code == .notFound {
-            throw StageFailure("the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a docker-load stage")
+            throw StageFailure(.imageMissing, "the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a \(Engine.imageProducingKindsText) stage")
         }
         do {
             let value = try await body(id)
             await remove(id)
             return value
         } catch {
+            // A daemon that died cannot remove anything: report it now, not after the removal's
+            // connect timeouts.
+            if let gone = await daemonGone(after: error) { throw gone }
             await remove(id)
             throw error
         }
@@ -35,7 +40,7 @@ extension DockerSession {
         do {
             try await client.startContainer(id)
         } catch let error as DockerError where (error.daemonMessage ?? error.message).contains("error setting rlimit") {
-            throw StageFailure("the daemon could not apply the container's rlimits: its own hard limits are lower "
+            throw StageFailure(.policyRefused, "the daemon could not apply the container's rlimits: its own hard limits are lower "
                 + "(\(error.daemonMessage ?? error.message)). Lower 'limits' (nofile, nproc) in the stage, "
                 + "or start the daemon from a session with higher ulimits")
         }
@@ -44,6 +49,7 @@ extension DockerSession {
     /// Stops and removes a container in a task of its own, so that it runs to completion even
     /// when the caller was cancelled (an HTTP call in a cancelled task would be cut short).
     func remove(_ id: String) async {
+        guard !daemonIsGone else { return }
         let client = self.client
         await Task {
             try? await client.stopContainer(id, gracePeriod: Self.stopGracePeriod)
@@ -62,7 +68,7 @@ extension DockerSession {
             return image
         case .reference(let name):
             guard let details = try await client.inspectImage(name) else {
-                throw StageFailure("the image \(name) is not in the daemon; Sutradhar never pulls: load it first (docker-load stage)")
+                throw StageFailure(.imageMissing, "the image \(name) is not in the daemon; Sutradhar never pulls: load it first (\(Engine.imageProducingKindsText) stage)")
             }
             return details.id
         }

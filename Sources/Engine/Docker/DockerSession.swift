@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import Synchronization
 
 /// The run's connection to the Docker daemon: opened once, after the policy check, for runs
 /// that have Docker stages. Knows the labels every container of the run carries.
@@ -12,6 +13,11 @@ public struct DockerSession: Sendable {
     public let info: DaemonInfo
     /// Labels on everything the run creates: who made it, for which run, pipeline, process and host.
     public let runLabels: [String: String]
+    /// Whether the daemon went away during the run (see ``DaemonFate``).
+    let daemonFate = DaemonFate()
+    /// Whether the run has asked the daemon for a container yet: a run that never did has no
+    /// audit trail to read.
+    let containersRequested = OnceFlag()
 
     /// The label keys Sutradhar puts on what it creates.
     public enum Label {
@@ -40,9 +46,12 @@ public struct DockerSession: Sendable {
         let host = try discoverHost(options)
         do {
             return try await DockerClient.withClient(host: host) { client in
+                // Independent questions to the daemon, asked at once; nothing is removed before
+                // the policy has accepted the daemon.
+                async let leftovers = Leftovers.list(client: client)
                 let info = try await client.info()
                 try checkPolicy(info: info, host: host, options: options, warn: warn)
-                await Leftovers.reap(client: client, report: warn)
+                await Leftovers.reap(await leftovers, client: client, report: warn)
                 let labels = [
                     Label.marker: "1", Label.run: runID, Label.pipeline: pipeline,
                     Label.pid: String(getpid()), Label.host: ProcessInfo.processInfo.hostName,
@@ -51,11 +60,51 @@ public struct DockerSession: Sendable {
             }
         } catch let error as DockerError where error.code == .unreachable || error.code == .badResponse {
             throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "
-                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host")
+                + "Start the rootless daemon (scripts/setup.sh does), or name its socket with --docker-host", code: .daemonUnreachable)
         }
     }
 
-    static func discoverHost(_ options: RunOptions) throws -> DockerHost {
+    /// Runs `body` at once while a child task opens the session (`with`, when `needed`): what a
+    /// run does before its stages (the cache, a run slot, the checkout) waits on other things
+    /// than the daemon, whose start-up (its `/info` alone takes ~10 ms) then costs nothing extra.
+    /// `body` awaits `PendingSession.session` where it needs the daemon. The session stays open
+    /// until `body` returns, and is closed (or its opening cancelled) before this returns.
+    /// - Throws: what `body` throws; `session` throws what opening it threw.
+    static func opening<T: Sendable>(
+        needed: Bool, options: RunOptions, runID: String, pipeline: String,
+        warn: @escaping @Sendable (String) -> Void,
+        _ body: (PendingSession) async throws -> T
+    ) async throws -> T {
+        let pending = PendingSession()
+        let finished = OneShot<Void>()
+        let outcome = await withTaskGroup(of: Void.self, returning: Result<T, any Error>.self) { group in
+            group.addTask {
+                do {
+                    try await with(needed: needed, options: options, runID: runID, pipeline: pipeline, warn: warn) { session in
+                        pending.opened.set(.success(session))
+                        await finished.value  // held open for the stages
+                    }
+                } catch {
+                    pending.opened.set(.failure(error))
+                }
+            }
+            let outcome: Result<T, any Error>
+            do {
+                outcome = .success(try await body(pending))
+            } catch {
+                outcome = .failure(error)
+            }
+            finished.set(())
+            // A run that ended before it needed the daemon (its checkout failed) does not wait
+            // for a daemon that is slow to answer.
+            group.cancelAll()
+            await group.waitForAll()
+            return outcome
+        }
+        return try outcome.get()
+    }
+
+    package static func discoverHost(_ options: RunOptions) throws -> DockerHost {
         do {
             return try DockerHost.discover(explicit: options.dockerHost, environment: options.environment,
                                            homeDirectory: options.environment["HOME"])
@@ -73,5 +122,60 @@ public struct DockerSession: Sendable {
                 + "or pass --allow-rootful to accept this one knowingly")
         }
         warn("ROOTFUL daemon accepted (--allow-rootful) at \(host): a container escape would be root on this host")
+    }
+}
+
+/// A flag that is only ever raised, shared by the copies of a value that holds it.
+final class OnceFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    func raise() { raised.store(true, ordering: .relaxed) }
+    var isRaised: Bool { raised.load(ordering: .relaxed) }
+}
+
+/// The run's session while it is being opened: `DockerSession.opening` hands it to the run.
+final class PendingSession: Sendable {
+    fileprivate let opened = OneShot<Result<DockerSession?, any Error>>()
+
+    /// The session (nil when the run needs no daemon), once open.
+    /// - Throws: `EnvironmentError` when no daemon answers or the policy refuses it.
+    var session: DockerSession? {
+        get async throws { try await opened.value.get() }
+    }
+}
+
+/// A value set once and awaited by any number of tasks.
+final class OneShot<Value: Sendable>: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<Value, Never>])
+        case set(Value)
+    }
+    private let state = Mutex(State.waiting([]))
+
+    /// Sets the value and wakes those waiting; later calls are ignored.
+    func set(_ value: Value) {
+        let waiting = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+            guard case .waiting(let continuations) = state else { return [] }
+            state = .set(value)
+            return continuations
+        }
+        waiting.forEach { $0.resume(returning: value) }
+    }
+
+    /// The value, waiting until it is set. Whoever creates a `OneShot` must set it on every path.
+    var value: Value {
+        get async {
+            await withCheckedContinuation { continuation in
+                let value = state.withLock { state -> Value? in
+                    switch state {
+                    case .set(let value): return value
+                    case .waiting(let continuations):
+                        state = .waiting(continuations + [continuation])
+                        return nil
+                    }
+                }
+                if let value { continuation.resume(returning: value) }
+            }
+        }
     }
 }

@@ -49,12 +49,21 @@ struct PreparedContainerStage {
 
     /// Runs `body` unless its passing verdict is cached (`tree` for stages that see the
     /// checkout), and records a pass.
+    ///
+    /// One run at a time per verdict key, across runs and processes (as nix builds and loads
+    /// are): concurrent runs of one commit would otherwise all miss the cache and each start the
+    /// same containers. The one that waited looks again inside the lock and reuses the verdict;
+    /// if the holder failed (failures are not cached), it runs the work itself.
     func runUnlessPassed(kind: String, identity: String, tree: String?, context: StageContext,
                          _ body: () async throws -> StageOutcome) async throws -> StageOutcome {
         let verdicts = VerdictCache(kind: kind, image: image, identity: identity, policy: policy, tree: tree)
         if let cached = verdicts.lookup(context) { return cached }
-        let outcome = try await body()
-        try verdicts.store(image: image, context: context)
-        return outcome
+        let lock = context.cache.folder(.locks).appendingPathComponent("\(kind)-\(verdicts.key.short).lock")
+        return try await context.exclusively(lock: lock, work: "running the same \(kind) stage on this image") {
+            if let cached = verdicts.lookup(context) { return cached }
+            let outcome = try await body()
+            try verdicts.store(image: image, context: context)
+            return outcome
+        }
     }
 }

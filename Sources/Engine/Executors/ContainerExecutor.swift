@@ -5,12 +5,12 @@ import Pipeline
 /// Runs a one-shot command in an image under the smoke stage's isolation, with the checkout
 /// mounted read-only at `/src`; passes on the expected exit code.
 struct ContainerExecutor: StageExecutor {
-    static let kind = ContainerStageSpec.kind
+    typealias Spec = ContainerStageSpec
     static let needsDocker = true
     static let needsNix = false
+    static var defaultTimeout: Duration { .seconds(30 * 60) }
 
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
-        let spec = spec as! ContainerStageSpec
+    func execute(_ spec: ContainerStageSpec, context: StageContext) async throws -> StageOutcome {
         let stage = try await PreparedContainerStage(settings: spec.container, image: spec.image, context: context)
         // The checkout is mounted at /src, so the tree is part of what the verdict depends on.
         return try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity, tree: context.treeID, context: context) {
@@ -43,7 +43,7 @@ struct ContainerExecutor: StageExecutor {
             ]
             guard code.statusCode == spec.expectExit else {
                 let oom = state?.oomKilled == true ? " (killed by the OOM killer)" : ""
-                throw StageFailure("the command exited with code \(code.statusCode)\(oom), expected \(spec.expectExit)", outputs: outputs)
+                throw StageFailure(.containerFailed, "the command exited with code \(code.statusCode)\(oom), expected \(spec.expectExit)", outputs: outputs)
             }
             return StageOutcome(outputs: outputs, cached: false)
         }

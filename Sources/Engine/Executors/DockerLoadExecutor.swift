@@ -16,12 +16,12 @@ import SystemPackage
 /// nixpkgs' `streamLayeredImage` makes) with constant memory, then tags it. An image the daemon
 /// already has is not sent again: its ID is read from the archive's manifest first.
 struct DockerLoadExecutor: StageExecutor {
-    static let kind = DockerLoadSpec.kind
+    typealias Spec = DockerLoadSpec
     static let needsDocker = true
     static let needsNix = false
+    static var defaultTimeout: Duration { .seconds(30 * 60) }
 
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
-        let spec = spec as! DockerLoadSpec
+    func execute(_ spec: DockerLoadSpec, context: StageContext) async throws -> StageOutcome {
         let docker = context.docker!
         guard let storePath = context.output("out", of: spec.from.name) else {
             throw StageFailure("stage '\(spec.from.name)' produced no output path to load")
@@ -29,17 +29,17 @@ struct DockerLoadExecutor: StageExecutor {
         let artifact = try ImageArtifact(path: storePath)
         // The store path names its content, so it is the key of what was loaded from it.
         let key = CacheKey(["docker-load", storePath])
-        let lock = context.cache.folder(.locks).appendingPathComponent("docker-load-\(key.short).lock")
+        let lock = context.cache.folder(.locks).appendingPathComponent("\(Self.kind)-\(key.short).lock")
         return try await context.exclusively(lock: lock, work: "loading the same image") {
             let image: ImageDetails
             var loaded = false
             var bytes: Int64 = 0
-            if !context.options.noCache, let entry = context.cache.entry(kind: Self.kind, key: key), let id = entry.outputs["image"],
-               let details = try await docker.client.inspectImage(id) {
+            let cached = context.options.noCache ? nil : context.cache.entry(kind: Self.kind, key: key)
+            if let entry = cached, let id = entry.outputs["image"], let details = try await docker.client.inspectImage(id) {
                 context.log("cached: the daemon has \(id) from \(storePath)")
                 image = details
             } else if case .archive = artifact {
-                let info = try ImageArchive.imageID(ofArchiveAt: storePath)
+                let info = try await ImageArchive.imageID(ofArchiveAt: storePath)
                 if let details = try await docker.client.inspectImage(info.id) {
                     context.log("the daemon already has \(info.id); not sending it again")
                     image = details
@@ -47,7 +47,7 @@ struct DockerLoadExecutor: StageExecutor {
                     (bytes, _) = try await load(artifact, docker: docker, context: context)
                     loaded = true
                     guard let details = try await docker.client.inspectImage(info.id) else {
-                        throw StageFailure("the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
+                        throw StageFailure(.loadFailed, "the daemon accepted the archive but has no image \(info.id) (the ID its manifest names)")
                     }
                     image = details
                 }
@@ -56,20 +56,30 @@ struct DockerLoadExecutor: StageExecutor {
                 (bytes, result) = try await load(artifact, docker: docker, context: context)
                 loaded = true
                 guard let reference = result.references.first, let details = try await docker.client.inspectImage(reference) else {
-                    throw StageFailure("the image script's archive loaded, but the daemon named no image it has")
+                    throw StageFailure(.loadFailed, "the image script's archive loaded, but the daemon named no image it has")
                 }
                 image = details
             }
             let id = image.id
             for tag in spec.tags {
                 let (repository, version) = Self.split(tag)
+                // A tag that already names this image (the inspect above listed it) is left alone.
+                guard !image.repoTags.contains("\(repository):\(version)") else {
+                    context.log("\(tag) already names it")
+                    continue
+                }
                 try await docker.client.tagImage(id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }
             // The tags go into the entry so that gc can untag exactly what this stage tagged; its
             // size is the image's in the daemon, so that cache limits count the daemon's disk too.
-            try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
-                                    outputs: ["image": id, "tags": spec.tags.joined(separator: ",")], size: image.size)
+            // An entry that already says exactly this is not written again (a cached rerun writes
+            // nothing): entries are only ever renamed into place whole, so one that reads back is
+            // complete, and `entry` above has marked it used.
+            let outputs = ["image": id, "tags": spec.tags.joined(separator: ",")]
+            if cached?.outputs != outputs {
+                try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: outputs, size: image.size)
+            }
             return StageOutcome(outputs: [
                 ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
                 ("loaded", .bool(loaded)), ("bytes", .int(bytes)),
@@ -125,7 +135,7 @@ struct DockerLoadExecutor: StageExecutor {
             }
         }
         guard outcome.terminationStatus.isSuccess else {
-            throw StageFailure("the image script \(path) failed (\(outcome.terminationStatus)); its stderr is in the log")
+            throw StageFailure(.loadFailed, "the image script \(path) failed (\(outcome.terminationStatus)); its stderr is in the log")
         }
         return outcome.closureResult
     }

@@ -7,13 +7,12 @@ import Pipeline
 /// and the nix options: a hit whose store path is still valid skips nix entirely, and the
 /// out-link under `nix/roots` keeps the path alive (a GC root) while the entry lives.
 struct NixBuildExecutor: StageExecutor {
-    static let kind = NixBuildSpec.kind
+    typealias Spec = NixBuildSpec
     static let needsDocker = false
     static let needsNix = true
     static var defaultTimeout: Duration { .seconds(2 * 3600) }
 
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
-        let spec = spec as! NixBuildSpec
+    func execute(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
         let key = CacheKey(["nix-build", context.treeID, spec.installable]
             + context.nix.options.flatMap { [$0.name, $0.value] })
         let outLink = context.cache.folder(.nixRoots).appendingPathComponent("\(context.pipeline)-\(context.stage.name)-\(key.short)")
@@ -45,7 +44,8 @@ struct NixBuildExecutor: StageExecutor {
     }
 
     /// Notes which nix builds this key, for the case where this process is killed (SIGKILL
-    /// leaves no chance to stop it: nix runs in a session of its own).
+    /// leaves it no chance to stop nix, which runs in a session of its own; nix's watchdog
+    /// stops it, and this record lets the next run make sure).
     private static func record(_ pid: Int32, in pidFile: URL) {
         guard let process = NixProcess(pid: pid) else { return }
         try? AtomicFile.write(Data(process.description.utf8), to: pidFile)

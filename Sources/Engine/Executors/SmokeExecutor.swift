@@ -6,13 +6,12 @@ import Pipeline
 /// sidecar that shares only the server's loopback — until the probe passes, the attempts run
 /// out, or the server dies. The stage's timeout bounds the whole; the containers never outlive it.
 struct SmokeExecutor: StageExecutor {
-    static let kind = SmokeSpec.kind
+    typealias Spec = SmokeSpec
     static let needsDocker = true
     static let needsNix = false
     static var defaultTimeout: Duration { .seconds(5 * 60) }
 
-    func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
-        let spec = spec as! SmokeSpec
+    func execute(_ spec: SmokeSpec, context: StageContext) async throws -> StageOutcome {
         let stage = try await PreparedContainerStage(settings: spec.container, image: spec.image, context: context)
         return try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity,
                                                tree: spec.container.mounts.isEmpty ? nil : context.treeID, context: context) {
@@ -40,7 +39,7 @@ struct SmokeExecutor: StageExecutor {
                     let code = try await exit.value
                     let state = try? await docker.client.inspectContainer(serverID)
                     let oom = state?.oomKilled == true ? " (killed by the OOM killer)" : ""
-                    throw StageFailure("the server container exited with code \(code.statusCode)\(oom) before the probe passed",
+                    throw StageFailure(.serverExited, "the server container exited with code \(code.statusCode)\(oom) before the probe passed",
                                        outputs: [("exit_code", .int(Int64(code.statusCode)))])
                 }
                 group.addTask {
@@ -74,7 +73,7 @@ struct SmokeExecutor: StageExecutor {
                 ("probe_stdout", .string(String(output.prefix(1024)))), ("limits", policy.limitOutputs),
             ], cached: false)
         }
-        throw StageFailure("the probe did not pass in \(probe.attempts) attempts: \(lastProblem)",
+        throw StageFailure(.probeFailed, "the probe did not pass in \(probe.attempts) attempts: \(lastProblem)",
                            outputs: [("probe_attempts", .int(Int64(probe.attempts)))])
     }
 

@@ -2,6 +2,8 @@
 /// under the same isolation as a smoke stage, with the checkout mounted read-only at `/src`.
 public struct ContainerStageSpec: StageSpec, Hashable {
     public static let kind = "container"
+    /// Its stages produce no image.
+    public static let producesImage = false
     /// Where the checkout appears inside the container.
     public static let checkoutMountPoint = "/src"
 

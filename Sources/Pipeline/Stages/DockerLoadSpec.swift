@@ -1,6 +1,8 @@
 /// `docker-load:` loads a nix-built image archive into the daemon and tags it.
 public struct DockerLoadSpec: StageSpec, Hashable {
     public static let kind = "docker-load"
+    /// Its stages put an image in the daemon (`image:` may name them).
+    public static let producesImage = true
 
     /// `from:` the nix-build stage whose output is the image archive (or a script writing it).
     public let from: StageReference
@@ -22,7 +24,7 @@ public struct DockerLoadSpec: StageSpec, Hashable {
         }
         guard let from = block.string("from", required: true) else { return nil }
         let reference = block.reader.reference(to: from, field: block.fieldPath("from"), at: block.value("from"),
-                                               requiredKind: NixBuildSpec.kind)
+                                               requirement: .kind(NixBuildSpec.kind))
         return DockerLoadSpec(from: reference, tags: tags)
     }
 }

@@ -1,4 +1,4 @@
-/// An image a container runs: the image a `docker-load` stage loaded, or a named image already
+/// An image a container runs: the image a stage that produces one (`docker-load`) made, or a named image already
 /// in the daemon (images are never pulled: no registry is assumed to be reachable).
 public enum ImageSource: Sendable, Hashable {
     /// The image loaded by this stage.
@@ -14,7 +14,7 @@ public enum ImageSource: Sendable, Hashable {
             return .reference(text)
         }
         return .stage(block.reader.reference(to: text, field: block.fieldPath(key), at: block.value(key),
-                                             requiredKind: DockerLoadSpec.kind))
+                                             requirement: .producesImage))
     }
 
     var cacheIdentity: String {

@@ -1,6 +1,8 @@
 /// `nix-build:` builds a flake output of the checkout; its output `out` is the store path.
 public struct NixBuildSpec: StageSpec, Hashable {
     public static let kind = "nix-build"
+    /// Its stages produce no image.
+    public static let producesImage = false
     /// The default installable: the flake output the bommalata flake exposes.
     public static let defaultInstallable = ".#docker-image"
 

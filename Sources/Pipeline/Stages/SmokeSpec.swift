@@ -2,6 +2,8 @@
 /// the attempts run out or the stage's timeout expires.
 public struct SmokeSpec: StageSpec, Hashable {
     public static let kind = "smoke"
+    /// Its stages produce no image.
+    public static let producesImage = false
 
     /// `image:` the docker-load stage (or an image already in the daemon) to start.
     public let image: ImageSource

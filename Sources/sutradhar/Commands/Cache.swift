@@ -1,9 +1,6 @@
 import ArgumentParser
-import BuildCache
-import Engine
 import Foundation
-import Pipeline
-import RunHistory
+import SutradharKit
 
 /// `sutradhar cache …`: see, check and bound the build cache.
 struct CacheCommand: AsyncParsableCommand {
@@ -43,26 +40,14 @@ enum CacheCommandSupport {
 
     static func size(_ bytes: Int64) -> String { ByteSize(bytes: bytes).description }
 
-    static func time(_ date: Date) -> String { RunEvent.rfc3339(date) }
-
-    static func json(_ record: CacheRecord) -> JSONValue {
-        .object([
-            ("kind", .string(record.kind)), ("key", .string(record.key)), ("pipeline", .string(record.pipeline)),
-            ("size_bytes", .int(record.sizeBytes)), ("created", .string(time(record.created))),
-            ("last_used", .string(time(record.lastUsed))),
-            ("outputs", .object(record.outputs.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-        ])
-    }
-
-    static func json(_ eviction: Eviction) -> JSONValue {
-        guard case .object(var pairs) = json(eviction.record) else { return .null }
-        pairs += [("reason", .string(eviction.reason)), ("removed", .array(eviction.removedPaths.map(JSONValue.string)))]
-        return .object(pairs)
+    /// A report as its one JSON line (the library's typed report, keys in their documented order).
+    static func printJSON(_ report: some Encodable) throws {
+        print(try OrderedJSONEncoder().serialized(report))
     }
 
     /// `kind key16 (pipeline, size, last used …)`.
-    static func line(_ record: CacheRecord) -> String {
-        "\(record.kind) \(record.shortKey) (\(record.pipeline), \(size(record.sizeBytes)), last used \(time(record.lastUsed)))"
+    static func line(_ entry: CacheEntryReport) -> String {
+        "\(entry.kind) \(entry.key.prefix(16)) (\(entry.pipeline), \(size(entry.sizeBytes)), last used \(entry.lastUsed))"
     }
 
     static func pad(_ text: String, _ width: Int) -> String {
@@ -81,28 +66,22 @@ struct CacheList: AsyncParsableCommand {
 
     func run() async throws {
         let tools = try CacheCommandSupport.open(cacheOptions)
-        let records: [CacheRecord]
+        let report: CacheListReport
         do {
-            records = try tools.list().filter { (pipeline == nil || $0.pipeline == pipeline) && (kind == nil || $0.kind == kind) }
+            report = try tools.listReport(pipeline: pipeline, kind: kind)
         } catch {
             throw CacheCommandSupport.failure(error)
         }
-        let total = records.reduce(Int64(0)) { $0 + $1.sizeBytes }
-        if json {
-            print(JSONValue.object([
-                ("cache_root", .string(tools.cache.root.path)), ("total_bytes", .int(total)),
-                ("entries", .array(records.map(CacheCommandSupport.json))),
-            ]).serialized())
-            return
-        }
         typealias S = CacheCommandSupport
+        if json { return try S.printJSON(report) }
         print(S.pad("KIND", 12) + S.pad("KEY", 17) + S.pad("PIPELINE", 16) + S.pad("SIZE", 10) + S.pad("LAST USED", 25) + "OUTPUT")
-        for record in records {
-            let output = record.outputs["out"] ?? record.outputs["image"] ?? record.outputs["path"] ?? ""
-            print(S.pad(record.kind, 12) + S.pad(record.shortKey, 17) + S.pad(record.pipeline, 16)
-                + S.pad(S.size(record.sizeBytes), 10) + S.pad(S.time(record.lastUsed), 25) + output)
+        for entry in report.entries {
+            let output = entry.outputs["out"] ?? entry.outputs["image"] ?? entry.outputs["path"] ?? ""
+            print(S.pad(entry.kind, 12) + S.pad(String(entry.key.prefix(16)), 17) + S.pad(entry.pipeline, 16)
+                + S.pad(S.size(entry.sizeBytes), 10) + S.pad(entry.lastUsed, 25) + output)
         }
-        print("\(records.count) entr\(records.count == 1 ? "y" : "ies"), \(S.size(total)), in \(tools.cache.root.path)")
+        let count = report.entries.count
+        print("\(count) entr\(count == 1 ? "y" : "ies"), \(S.size(report.totalBytes)), in \(report.cacheRoot)")
     }
 }
 
@@ -118,33 +97,21 @@ struct CacheUsageCommand: AsyncParsableCommand {
 
     func run() async throws {
         let tools = try CacheCommandSupport.open(cacheOptions)
-        let usage: CacheUsage
+        let usage: CacheUsageReport
         do {
-            usage = try await tools.usage(closure: !noClosure)
+            usage = try await tools.usageReport(closure: !noClosure)
         } catch {
             throw CacheCommandSupport.failure(error)
         }
-        if json {
-            func part(_ part: CacheUsage.Part, key: String) -> JSONValue {
-                var pairs: [(String, JSONValue)] = [(key, .string(part.name)), ("bytes", .int(part.bytes)), ("entries", .int(Int64(part.entries)))]
-                if let closure = part.closureBytes { pairs.append(("closure_bytes", .int(closure))) }
-                return .object(pairs)
-            }
-            print(JSONValue.object([
-                ("cache_root", .string(usage.root)), ("total_bytes", .int(usage.totalBytes)),
-                ("kinds", .array(usage.kinds.map { part($0, key: "kind") })),
-                ("pipelines", .array(usage.pipelines.map { part($0, key: "pipeline") })),
-            ]).serialized())
-            return
-        }
         typealias S = CacheCommandSupport
-        print("\(usage.root): \(S.size(usage.totalBytes)) on disk")
+        if json { return try S.printJSON(usage) }
+        print("\(usage.cacheRoot): \(S.size(usage.totalBytes)) on disk")
         print("by kind:")
         for part in usage.kinds {
             var detail = part.name == "mirrors" ? "\(part.entries) mirrors" : "\(part.entries) entries"
             if part.name == "other" { detail = "locks and files no entry names" }
             if part.name == "runs" { detail = "run history and logs" }
-            if part.name == "docker-load" { detail += "; the images live in the daemon" }
+            if Engine.imageProducingKinds.contains(part.name) { detail += "; the images live in the daemon" }
             if let closure = part.closureBytes { detail += "; closure \(S.size(closure)) in the nix store" }
             print("  " + S.pad(part.name, 14) + S.pad(S.size(part.bytes), 11) + detail)
         }
@@ -170,26 +137,17 @@ struct CacheVerify: AsyncParsableCommand {
 
     func run() async throws {
         let tools = try CacheCommandSupport.open(cacheOptions)
-        let report: VerifyReport
+        let report: CacheVerifyReport
         do {
-            report = try await tools.verify(dockerHost: dockerHost)
+            report = try await tools.verifyReport(dockerHost: dockerHost)
         } catch {
             throw CacheCommandSupport.failure(error)
         }
         typealias S = CacheCommandSupport
-        if json {
-            var pairs: [(String, JSONValue)] = [
-                ("cache_root", .string(tools.cache.root.path)), ("checked", .int(Int64(report.checked))),
-                ("dropped", .array(report.dropped.map(S.json))), ("in_use", .array(report.inUse.map(S.json))),
-                ("unreadable", .array(report.unreadable.map(JSONValue.string))), ("images_checked", .bool(report.imagesChecked)),
-            ]
-            if let reason = report.imagesNotChecked { pairs.append(("images_not_checked", .string(reason))) }
-            print(JSONValue.object(pairs).serialized())
-            return
-        }
+        if json { return try S.printJSON(report) }
         for path in report.unreadable { print("removed unreadable entry file \(path)") }
-        for eviction in report.dropped { print("dropped \(S.line(eviction.record)): \(eviction.reason)") }
-        for eviction in report.inUse { print("kept \(S.line(eviction.record)) although \(eviction.reason): a live run holds it") }
+        for eviction in report.dropped { print("dropped \(S.line(eviction.entry)): \(eviction.reason)") }
+        for eviction in report.inUse { print("kept \(S.line(eviction.entry)) although \(eviction.reason): a live run holds it") }
         if let reason = report.imagesNotChecked { print("note: \(reason)") }
         print("checked \(report.checked) entries: \(report.dropped.count) dropped, \(report.unreadable.count) unreadable removed, "
             + "\(report.inUse.count) wrong but in use")
@@ -242,71 +200,39 @@ struct CacheGC: AsyncParsableCommand {
         let tools = try CacheCommandSupport.open(cacheOptions)
         let policy = GCPolicy(maxSize: maxSize.flatMap { ByteSize(parsing: $0)?.bytes }, maxAge: maxAge.flatMap(DurationText.parse),
                               keepLast: keepLast)
-        let (report, cleanup, nixGC): (GCReport, GCCleanup, NixStoreGC?)
+        let report: CacheGCReport
         do {
-            (report, cleanup, nixGC) = try await tools.collectGarbage(policy, nixStoreGC: nix, dockerHost: dockerHost)
+            report = try await tools.gcReport(policy, nixStoreGC: nix, dockerHost: dockerHost)
         } catch {
             throw CacheCommandSupport.failure(error)
         }
-        let history = pruneHistory(root: tools.cache.root, maxAge: policy.maxAge)
         typealias S = CacheCommandSupport
-        let freed = report.evicted.reduce(Int64(0)) { $0 + $1.record.sizeBytes }
+        let nixGC = report.nixGC
         if json {
-            var pairs: [(String, JSONValue)] = [
-                ("cache_root", .string(tools.cache.root.path)),
-                ("evicted", .array(report.evicted.map(S.json))), ("evicted_bytes", .int(freed)),
-                ("in_use", .array(report.inUse.map(S.json))), ("orphans", .array(report.orphans.map(JSONValue.string))),
-                ("orphan_sweep_skipped", .bool(report.orphanSweepSkipped)),
-                ("remaining_bytes", .int(report.remainingBytes)), ("remaining_entries", .int(Int64(report.remainingEntries))),
-            ]
-            pairs += [
-                ("removed_images", .array(cleanup.removedImages.map { .object([("id", .string($0.id)), ("untagged", .array($0.untagged.map(JSONValue.string)))]) })),
-                ("image_notes", .array(cleanup.imageNotes.map(JSONValue.string))),
-                ("images_not_removed", cleanup.imagesNotRemoved.map(JSONValue.string) ?? .null),
-                ("removed_mirrors", .array(cleanup.removedMirrors.map { .object([("path", .string($0.path)), ("source", .string($0.source))]) })),
-                ("busy_mirrors", .array(cleanup.busyMirrors.map(JSONValue.string))),
-                ("mirrors_not_collected", cleanup.mirrorsNotCollected.map(JSONValue.string) ?? .null),
-                ("pruned_runs", history.pruned.map { .int(Int64($0)) } ?? .null),
-                ("history_not_pruned", history.problem.map(JSONValue.string) ?? .null),
-            ]
-            pairs.append(("nix_gc", nixGC.map { .object([("succeeded", .bool($0.succeeded)), ("summary", .string($0.summary))]) } ?? .null))
-            print(JSONValue.object(pairs).serialized())
+            try S.printJSON(report)
         } else {
-            for eviction in report.evicted { print("evicted \(S.line(eviction.record)): \(eviction.reason)") }
-            for record in report.inUse { print("kept \(S.line(record)): a live run holds it") }
+            for eviction in report.evicted { print("evicted \(S.line(eviction.entry)): \(eviction.reason)") }
+            for entry in report.inUse { print("kept \(S.line(entry)): a live run holds it") }
             for path in report.orphans { print("removed \(path): no entry names it") }
-            for image in cleanup.removedImages {
+            for image in report.removedImages {
                 print("removed image \(image.id) from the daemon" + (image.untagged.isEmpty ? "" : " (untagged \(image.untagged.joined(separator: ", ")))"))
             }
-            for note in cleanup.imageNotes { print("note: \(note)") }
-            if let reason = cleanup.imagesNotRemoved { print("note: \(reason)") }
-            for mirror in cleanup.removedMirrors {
+            for note in report.imageNotes { print("note: \(note)") }
+            if let reason = report.imagesNotRemoved { print("note: \(reason)") }
+            for mirror in report.removedMirrors {
                 print("removed mirror \(mirror.path)" + (mirror.source.isEmpty ? "" : " of \(mirror.source)") + ": no pipeline uses its source")
             }
-            for path in cleanup.busyMirrors { print("kept mirror \(path): a live run holds it") }
-            if let reason = cleanup.mirrorsNotCollected { print("note: \(reason)") }
-            if let pruned = history.pruned { print("pruned \(pruned) run\(pruned == 1 ? "" : "s") from the history") }
-            if let problem = history.problem { print("note: \(problem)") }
+            for path in report.busyMirrors { print("kept mirror \(path): a live run holds it") }
+            if let reason = report.mirrorsNotCollected { print("note: \(reason)") }
+            if let pruned = report.prunedRuns { print("pruned \(pruned) run\(pruned == 1 ? "" : "s") from the history") }
+            if let problem = report.historyNotPruned { print("note: \(problem)") }
             if report.orphanSweepSkipped { print("note: a run is live, so checkouts and GC roots without an entry were left alone") }
             if !policy.hasLimit { print("note: no --max-size or --max-age given: no entry was due") }
-            print("evicted \(report.evicted.count) entries (\(S.size(freed))); \(report.remainingEntries) entries left, "
+            print("evicted \(report.evicted.count) entries (\(S.size(report.evictedBytes))); \(report.remainingEntries) entries left, "
                 + "\(S.size(report.remainingBytes))\(maxSize.map { " (limit \($0))" } ?? "")")
             if let nixGC { print("nix store gc: \(nixGC.summary.isEmpty ? (nixGC.succeeded ? "done" : "failed") : nixGC.summary)") }
         }
         if let nixGC, !nixGC.succeeded { throw Exit.environmentProblem }
-    }
-}
-
-extension CacheGC {
-    /// With `maxAge`, prunes the run history (keeping the last 20 runs of each pipeline):
-    /// how many runs went, or why none could.
-    func pruneHistory(root: URL, maxAge: Duration?) -> (pruned: Int?, problem: String?) {
-        guard let maxAge else { return (nil, nil) }
-        do {
-            return (try RunHistory(cacheRoot: root).prune(olderThan: maxAge, keepingLast: 20).count, nil)
-        } catch {
-            return (nil, "the run history was not pruned: \(error)")
-        }
     }
 }
 
@@ -322,19 +248,13 @@ struct CacheClear: AsyncParsableCommand {
 
     func run() async throws {
         let tools = try CacheCommandSupport.open(cacheOptions)
-        let report: ClearReport
+        let report: CacheClearReport
         do {
-            report = try tools.clear()
+            report = try tools.clearReport()
         } catch {
             throw CacheCommandSupport.failure(error)
         }
-        if json {
-            print(JSONValue.object([
-                ("cache_root", .string(tools.cache.root.path)), ("entries", .int(Int64(report.entries))),
-                ("bytes", .int(report.bytes)), ("removed", .array(report.removedPaths.map(JSONValue.string))),
-            ]).serialized())
-            return
-        }
-        print("cleared \(tools.cache.root.path): \(report.entries) entries, \(CacheCommandSupport.size(report.bytes)) removed")
+        if json { return try CacheCommandSupport.printJSON(report) }
+        print("cleared \(report.cacheRoot): \(report.entries) entries, \(CacheCommandSupport.size(report.bytes)) removed")
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
-import Engine
 import Foundation
-import Pipeline
+import SutradharKit
 
 /// `sutradhar doctor`: is everything a run needs here?
 struct DoctorCommand: AsyncParsableCommand {
@@ -19,28 +18,34 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: Self.defaultDefinitionPath()),
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful)
-        let checks = await Doctor.checks(options: options)
+        var report = await Doctor.report(options: options)
+        for index in report.checks.indices {
+            report.checks[index].fix = Self.advice(for: report.checks[index])
+        }
         if json {
-            let items = checks.map { check -> JSONValue in
-                .object([("name", .string(check.name)), ("ok", .bool(check.ok)), ("detail", .string(check.detail)),
-                         ("fix", check.fix.map(JSONValue.string) ?? .null)])
-            }
-            print(JSONValue.object([("ok", .bool(checks.allSatisfy(\.ok))), ("checks", .array(items))]).serialized())
+            print(try OrderedJSONEncoder().serialized(report))
         } else {
-            for check in checks {
+            for check in report.checks {
                 let mark = check.ok ? "ok  " : "FAIL"
                 print("\(mark) \(check.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(check.detail)")
                 if !check.ok, let fix = check.fix { print("     \(String(repeating: " ", count: 14)) fix: \(fix)") }
             }
         }
-        if !checks.allSatisfy(\.ok) { throw Exit.environmentProblem }
+        if !report.ok { throw Exit.environmentProblem }
+    }
+
+    /// A check's fix as the CLI words it: the library names the setting (`remedy`), the CLI its flag.
+    static func advice(for check: DoctorCheck) -> String? {
+        switch check.remedy {
+        case .chooseCacheRoot: "choose a writable folder with --cache-dir or SUTRADHAR_CACHE"
+        case .allowRootful: "use a rootless daemon (scripts/setup.sh starts one) or pass --allow-rootful knowingly"
+        case .chooseDockerHost: "start it (scripts/setup.sh), or name another socket with --docker-host"
+        case nil: check.fix
+        }
     }
 
     /// The cache doctor checks is the one `run` would use from here: that of the nearest pipelines/.
     static func defaultDefinitionPath() -> String? {
-        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        return Pipeline.PipelineLocator.knownPipelines(from: here).first.flatMap {
-            Pipeline.PipelineLocator.locate($0, from: here)
-        }
+        Definitions.defaultDefinitionPath()
     }
 }

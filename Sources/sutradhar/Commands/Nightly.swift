@@ -1,8 +1,8 @@
 import ArgumentParser
-import Engine
 import Foundation
 import Pipeline
 import RunHistory
+import SutradharKit
 
 /// `sutradhar nightly [PIPELINE...]`: rebuild every stage of each pipeline at its ref head and
 /// write a report.
@@ -93,11 +93,12 @@ struct Nightly: AsyncParsableCommand {
     /// One pipeline's nightly run, recorded in its cache's history as `nightly`.
     private func rebuild(_ plan: Plan, definitionFile: String) async -> NightlyReport.Entry {
         let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
-        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
+        var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: allowNetwork, maxRuns: maxRuns)
-        let history = RunHistory.openOrWarn(cacheRoot: options.cacheRoot)
-        let recorder = history.map { HistoryRecorder(history: $0, trigger: Run.Trigger.nightly.rawValue) }
+        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.nightly.rawValue)
+        let history = recorder?.history
+        options.warnings += notices
         let renderer = TerminalRenderer.make(quiet: quiet)
         let pipeline = plan.definition.name
         let entry = await NightlyRebuild.run(plan, definitionFile: absolute, options: options, sink: { event in
@@ -119,21 +120,10 @@ struct Nightly: AsyncParsableCommand {
 }
 
 extension RunHistory {
-    /// The history of `cacheRoot`, or nil (with a warning) if it cannot be opened: a broken
-    /// history never stops a build.
-    static func openOrWarn(cacheRoot: URL) -> RunHistory? {
-        do {
-            return try RunHistory(cacheRoot: cacheRoot)
-        } catch {
-            FileHandle.standardError.write(Data("warning: \(error); this run is not recorded\n".utf8))
-            return nil
-        }
-    }
-
     /// The latest nightly run of `pipeline` other than `excluding`, with its stage durations.
     func previousNightly(of pipeline: String, excluding: String) -> NightlyRebuild.PreviousRun? {
         guard let record = try? latest(pipeline: pipeline, trigger: Run.Trigger.nightly.rawValue, excluding: excluding),
-              let (run, stages) = try? run(record.id) else { return nil }
+              let (run, stages) = (try? run(record.id)).map({ ($0.record, $0.stages) }) else { return nil }
         return NightlyRebuild.PreviousRun(
             run: run.id, startedAt: run.startedAt, commit: run.commitSHA, status: run.status,
             stageDurations: Dictionary(stages.map { ($0.name, $0.durationMilliseconds) }, uniquingKeysWith: { first, _ in first }))

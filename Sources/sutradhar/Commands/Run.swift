@@ -1,8 +1,6 @@
 import ArgumentParser
-import Engine
 import Foundation
-import Pipeline
-import RunHistory
+import SutradharKit
 
 /// `sutradhar run PIPELINE`: one run of a pipeline, end to end.
 struct Run: AsyncParsableCommand {
@@ -46,13 +44,14 @@ struct Run: AsyncParsableCommand {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
         try stages.checkStage(in: plan, definedIn: path)
-        let options = RunOptions(
+        var options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
         let renderer = stages.makeRenderer()
-        let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
-        let summary = await Interrupts.cancellingOnSignal {
+        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
+        options.warnings += notices
+        let summary = await Interrupts.cancellingOnSignal { [options] in
             await Engine().run(plan, options: options, sink: { event in
                 recorder?.record(event)
                 renderer.render(event)
@@ -64,57 +63,41 @@ struct Run: AsyncParsableCommand {
 }
 
 extension Run {
-    /// What started a run, recorded in the history.
-    enum Trigger: String, ExpressibleByArgument, CaseIterable {
-        case agent, nightly, local, manual
-    }
+    /// What started a run, recorded in the history (the library's `RunTrigger`).
+    typealias Trigger = RunTrigger
 
-    /// A folder source is a developer iterating; JSON without a terminal is a machine.
+    /// `RunTrigger.inferred`: a folder source is a developer iterating; JSON without a terminal is a machine.
     var inferredTrigger: Trigger {
-        if let source, !SourceSpec.isURL(source) { return .local }
-        if stages.json, isatty(STDOUT_FILENO) == 0 { return .agent }
-        return .manual
+        RunTrigger.inferred(source: source, jsonEvents: stages.json, outputIsTerminal: isatty(STDOUT_FILENO) != 0)
     }
 }
 
-extension HistoryRecorder {
-    /// A recorder for the cache's history, or nil (with a warning) if it cannot be opened:
-    /// a broken history never stops a build.
-    static func open(cacheRoot: URL, trigger: String) -> HistoryRecorder? {
-        RunHistory.openOrWarn(cacheRoot: cacheRoot).map { HistoryRecorder(history: $0, trigger: trigger) }
-    }
-}
+extension RunTrigger: ExpressibleByArgument {}
 
-/// A failure the CLI reports in one line on stderr before exiting with `code`.
-struct CommandFailure: Error, CustomStringConvertible {
-    let code: ExitCode
-    let message: String
-
-    init(_ code: ExitCode, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    var description: String { message }
-}
-
-/// Finding and loading definitions, with the CLI's error reporting.
+/// Finding and loading definitions through the library; `Exit.outcome` turns the failures
+/// into exit code 2 and their messages.
 enum DefinitionFiles {
+    /// - Throws: `CommandFailure` (exit 2) with the library's `PipelineNotFound` message, which
+    ///   `validate` reports as that argument's diagnostic.
     static func locate(_ argument: String) throws -> String {
-        let workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        if let path = PipelineLocator.locate(argument, from: workingDirectory) { return path }
-        let known = PipelineLocator.knownPipelines(from: workingDirectory)
-        let hint = known.isEmpty ? "" : "; known pipelines: \(known.joined(separator: ", "))"
-        throw CommandFailure(Exit.invalidDefinition, "no pipeline '\(argument)': not a file, and no pipelines/\(argument).yaml here or above\(hint)")
+        do {
+            return try Definitions.locate(argument)
+        } catch {
+            throw CommandFailure(Exit.invalidDefinition, error.message)
+        }
     }
 
     static func load(_ path: String) throws -> Plan {
         do {
-            return try PipelineLoader.load(path: path, implementedKinds: Engine.implementedKinds)
+            return try Definitions.load(path)
         } catch {
-            let count = error.diagnostics.count
-            throw CommandFailure(Exit.invalidDefinition,
-                "\(error.description)\n\(path): \(count) problem\(count == 1 ? "" : "s") found; nothing was run")
+            throw DefinitionLoadFailure(path: path, error: error)
         }
     }
+}
+
+/// A definition that did not load: the library's diagnostics, and the file the CLI names.
+struct DefinitionLoadFailure: Error {
+    let path: String
+    let error: DefinitionError
 }

@@ -27,10 +27,10 @@ struct Runs: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let history = try RunHistory(cacheRoot: cacheOptions.resolveForHistory())
-            let runs = try history.runs(pipeline: pipeline, status: status, limit: limit)
+            let history = try cacheOptions.openHistory()
+            let runs = try Runs.historyCall { try history.runs(pipeline: pipeline, status: status, limit: limit) }
             if json {
-                for run in runs { print(RunJSON.encode(run)) }
+                for run in runs { print(run.jsonLine) }
                 return
             }
             if runs.isEmpty { print("no runs recorded in \(history.folder.path)") }
@@ -51,12 +51,11 @@ struct Runs: AsyncParsableCommand {
         @OptionGroup var cacheOptions: CacheOptions
 
         func run() async throws {
-            let history = try RunHistory(cacheRoot: cacheOptions.resolveForHistory())
-            guard let (run, stages) = try history.run(id) else {
-                throw CommandFailure(Exit.invalidDefinition, "no run '\(id)' in \(history.folder.path); see 'sutradhar runs ls'")
-            }
+            let history = try cacheOptions.openHistory()
+            let details = try Runs.find(id, in: history)
+            let (run, stages) = (details.record, details.stages)
             if json {
-                print(run.summary ?? RunJSON.encode(run))
+                print(run.summary ?? run.jsonLine)
                 return
             }
             print("run \(run.id): \(run.pipeline) \(run.status) (\(run.trigger))")
@@ -68,9 +67,8 @@ struct Runs: AsyncParsableCommand {
                     + "\(Double(stage.durationMilliseconds) / 1000)s\(stage.error.map { " — \($0)" } ?? "")")
             }
             // The summary keeps what the stages do not: warnings, and why the machine stopped the run.
-            let summary = run.summary.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            for warning in summary?["warnings"] as? [String] ?? [] { print("  warning: \(warning)") }
-            if let problem = summary?["environment_problem"] as? String { print("  environment problem: \(problem)") }
+            for warning in details.summary?.warnings ?? [] { print("  warning: \(warning)") }
+            if let problem = details.summary?.environmentProblem { print("  environment problem: \(problem)") }
         }
     }
 
@@ -83,51 +81,42 @@ struct Runs: AsyncParsableCommand {
         @OptionGroup var cacheOptions: CacheOptions
 
         func run() async throws {
-            let history = try RunHistory(cacheRoot: cacheOptions.resolveForHistory())
-            guard let (run, stages) = try history.run(id) else {
-                throw CommandFailure(Exit.invalidDefinition, "no run '\(id)' in \(history.folder.path); see 'sutradhar runs ls'")
-            }
-            let runFolder = history.folder.appendingPathComponent(run.id)
+            let history = try cacheOptions.openHistory()
+            let details = try Runs.find(id, in: history)
             // Written straight to the descriptor, not through print's buffer: with --follow the
             // lines must reach a pipe (`| grep`) as they come.
             let output = LineWriter(.standardOutput)
-            var offsets: [String: UInt64] = [:]
-            while true {
-                let names = stage.map { [$0] } ?? Self.stageNames(in: runFolder, recorded: stages.map(\.name))
-                for name in names {
-                    let url = history.logFile(run: run.id, stage: name)
-                    guard let handle = try? FileHandle(forReadingFrom: url) else { continue }
-                    defer { try? handle.close() }
-                    try handle.seek(toOffset: offsets[name] ?? 0)
-                    let data = handle.readDataToEndOfFile()
-                    offsets[name, default: 0] += UInt64(data.count)
-                    let prefix = stage == nil ? "\(name): " : ""
-                    let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-                    if !lines.isEmpty { output.write(lines.map { prefix + $0 + "\n" }.joined()) }
-                }
-                guard follow, let current = try history.run(run.id)?.0, current.status == "running" else { break }
-                try await Task.sleep(for: .milliseconds(300))
+            let prefix = { (line: LogLine) in stage == nil ? "\(line.stage): " : "" }
+            guard follow else {
+                let lines = history.logLines(run: details, stage: stage)
+                if !lines.isEmpty { output.write(lines.map { prefix($0) + $0.line + "\n" }.joined()) }
+                return
+            }
+            // No polling: the history wakes this at each event the run writes (see RunHistory.follow).
+            let lines = try Runs.historyCall { try history.followLogs(run: details.record.id, stage: stage) }
+            do {
+                for try await line in lines { output.write(prefix(line) + line.line + "\n") }
+            } catch {
+                throw CommandFailure(Exit.environmentProblem, "cannot follow run \(details.record.id): \(error)")
             }
         }
-
-        /// Stages in run order where known, then any other log files.
-        static func stageNames(in folder: URL, recorded: [String]) -> [String] {
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
-                .filter { $0.hasSuffix(".log") }.map { String($0.dropLast(4)) }
-            return recorded.filter(files.contains) + files.filter { !recorded.contains($0) }.sorted()
-        }
     }
-}
 
-/// The JSON form of a recorded run in `runs ls --json`.
-enum RunJSON {
-    static func encode(_ run: RunRecord) -> String {
-        JSONValue.object([
-            ("run", .string(run.id)), ("pipeline", .string(run.pipeline)), ("source", .string(run.source)),
-            ("ref", run.ref.map(JSONValue.string) ?? .null), ("commit", .string(run.commitSHA)), ("trigger", .string(run.trigger)),
-            ("status", .string(run.status)), ("started", .string(RunEvent.rfc3339(run.startedAt))),
-            ("duration_ms", run.durationMilliseconds.map(JSONValue.int) ?? .null),
-        ]).serialized()
+    /// The run `id` names, or exit 2 saying there is none.
+    static func find(_ id: String, in history: RunHistory) throws -> RunDetails {
+        guard let details = try historyCall({ try history.run(id) }) else {
+            throw CommandFailure(Exit.invalidDefinition, "no run '\(id)' in \(history.folder.path); see 'sutradhar runs ls'")
+        }
+        return details
+    }
+
+    /// A history that cannot be read is an environment problem: exit 3, saying why.
+    static func historyCall<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as RunHistoryError {
+            throw CommandFailure(Exit.environmentProblem, error.message)
+        }
     }
 }
 
@@ -135,5 +124,10 @@ extension CacheOptions {
     /// The cache whose history the `runs` commands read: as `run` would choose it from here.
     func resolveForHistory() -> URL {
         resolve(definitionPath: DoctorCommand.defaultDefinitionPath())
+    }
+
+    /// Opens that history; one that cannot be opened exits 3 (an environment problem).
+    func openHistory() throws -> RunHistory {
+        try Runs.historyCall { try RunHistory(cacheRoot: resolveForHistory()) }
     }
 }

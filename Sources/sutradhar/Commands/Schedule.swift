@@ -1,7 +1,7 @@
 import ArgumentParser
-import Engine
 import Foundation
 import Pipeline
+import SutradharKit
 
 /// `sutradhar schedule …`: systemd user timers that run `sutradhar nightly`.
 struct Schedule: AsyncParsableCommand {
@@ -66,7 +66,7 @@ struct Schedule: AsyncParsableCommand {
             do {
                 outcome = try await unitOptions.manager.install(units)
             } catch {
-                throw CommandFailure(error.code == .io ? Exit.environmentProblem : Exit.invalidDefinition, error.description)
+                throw CommandFailure(error.code == .io ? Exit.environmentProblem : Exit.invalidDefinition, Schedule.advised(error))
             }
             for file in outcome.files { print("wrote \(file.path)") }
             print("runs: \(units.executable) nightly \(units.definitionFile)   on: \(units.schedule)")
@@ -118,7 +118,7 @@ struct Schedule: AsyncParsableCommand {
             do {
                 outcome = try await manager.remove(pipeline: name)
             } catch {
-                throw CommandFailure(error.code == .io ? Exit.environmentProblem : Exit.invalidDefinition, error.description)
+                throw CommandFailure(error.code == .io ? Exit.environmentProblem : Exit.invalidDefinition, Schedule.advised(error))
             }
             for file in outcome.files { print("removed \(file.path)") }
             Schedule.report(outcome.activation, done: "the user manager is up to date")
@@ -133,5 +133,15 @@ struct Schedule: AsyncParsableCommand {
         }
         print("systemctl was not run: \(activation.detail ?? "no user manager"). Run:")
         for command in activation.commands { print("  \(command)") }
+    }
+}
+
+extension Schedule {
+    /// A caller error as the CLI words it: the library names the remedy, the CLI its flag.
+    static func advised(_ error: CallerError) -> String {
+        switch error.remedy {
+        case .chooseUnitFolder: "\(error.message) with --user-unit-dir" + (error.cause.map { " (cause: \($0))" } ?? "")
+        case nil: error.description
+        }
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Engine
 import Foundation
 import Pipeline
 import RunHistory
+import SutradharKit
 
 /// `sutradhar watch PIPELINE --source PATH`: rerun a pipeline on a working tree as it changes.
 struct Watch: AsyncParsableCommand {
@@ -48,7 +48,9 @@ struct Watch: AsyncParsableCommand {
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: stages.allowNetwork, onlyStage: stages.stage)
         let loop = WatchLoop(plan: plan, options: options, folder: folder, debounce: DurationText.parse(debounce) ?? .milliseconds(500))
-        let recorder = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.local.rawValue)
+        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.local.rawValue)
+        // Said once, not in every rerun's events: the history was repaired when the watch began.
+        for notice in notices { FileHandle.standardError.write(Data("warning: \(notice)\n".utf8)) }
         let stages = self.stages
         let outcome: Result<Void, any Error> = await Interrupts.cancellingOnSignal {
             do {

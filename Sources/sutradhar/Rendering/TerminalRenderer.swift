@@ -167,13 +167,20 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     private func draw() {
         guard live else { return }
         clearBlock()
+        // Every row must take exactly one physical row, or `clearBlock` moves up too little and
+        // leaves copies of the table behind. The width is asked for at every draw (one ioctl),
+        // which also follows SIGWINCH: the ticker draws at least every 250 ms, so a resized window
+        // is fitted within that without a signal handler beside Interrupts' ones. The last column
+        // stays free: some terminals wrap as soon as it is written.
+        let columns = (TerminalText.width(of: STDOUT_FILENO) ?? 80) - 1
         var text = ""
         let width = max(14, rows.map(\.stage.count).max() ?? 0)
         for row in rows {
             let elapsed = row.finished ?? row.started.duration(to: .now)
             let state = row.finished == nil ? cyan(row.state) : colour(for: row.state)
-            let detail = row.detail.map { "  " + dim(String($0.prefix(90))) } ?? ""
-            text += "  \(row.stage.padding(toLength: width, withPad: " ", startingAt: 0)) \(state) \(format(elapsed))\(detail)\n"
+            let detail = row.detail.map { "  " + dim(TerminalText.printable($0.prefix(90))) } ?? ""
+            let line = "  \(TerminalText.printable(row.stage.padding(toLength: width, withPad: " ", startingAt: 0))) \(state) \(format(elapsed))\(detail)"
+            text += TerminalText.fit(line, width: columns) + "\n"
         }
         output.write(text)
         drawnLines = rows.count

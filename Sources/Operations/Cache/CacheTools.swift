@@ -1,5 +1,6 @@
 import BuildCache
 import DockerEngine
+import Engine
 import Foundation
 import NixBuild
 import Subprocess
@@ -90,7 +91,7 @@ public struct CacheTools: Sendable {
         let records = try cache.records()
         var report = VerifyReport(checked: records.count, unreadable: reconciled.unreadable)
         let nix = Nix(options: [NixOption(name: "substituters", value: "")], environment: [:])
-        let images = records.filter { $0.kind == "docker-load" }.compactMap { $0.outputs["image"] }
+        let images = records.filter { Engine.imageProducingKinds.contains($0.kind) }.compactMap { $0.outputs["image"] }
         let presentImages = images.isEmpty ? [:] : await imagesPresent(images, dockerHost: dockerHost, report: &report)
         for record in records {
             guard let problem = await problem(with: record, nix: nix, presentImages: presentImages) else { continue }
@@ -121,7 +122,7 @@ public struct CacheTools: Sendable {
             }
             guard await nix.isValid(storePath: out) else { return "nix no longer has \(out)" }
             return nil
-        case "docker-load":
+        case let kind where Engine.imageProducingKinds.contains(kind):
             guard let image = record.outputs["image"] else { return "it names no image" }
             return presentImages[image] == false ? "the daemon no longer has \(image)" : nil
         default:
@@ -141,7 +142,7 @@ public struct CacheTools: Sendable {
             report.imagesChecked = true
             return answer
         } catch {
-            report.imagesNotChecked = "no Docker daemon answered (\(error)); docker-load entries were not checked"
+            report.imagesNotChecked = "no Docker daemon answered (\(error)); \(Engine.imageProducingKindsText) entries were not checked"
             return [:]
         }
     }
@@ -156,8 +157,9 @@ public struct CacheTools: Sendable {
                                now: Date = Date()) async throws(CacheError) -> (GCReport, GCCleanup, NixStoreGC?) {
         let report = try cache.collectGarbage(policy, now: now)
         var cleanup = GCCleanup()
-        await removeImages(of: report.evicted, into: &cleanup, dockerHost: dockerHost)
-        collectMirrors(maxAge: policy.maxAge, now: now, into: &cleanup)
+        let cleaner = CacheCleaner(cache: cache, environment: environment)
+        await cleaner.removeImages(of: report.evicted, into: &cleanup, dockerHost: dockerHost)
+        cleaner.collectMirrors(maxAge: policy.maxAge, now: now, into: &cleanup)
         guard nixStoreGC else { return (report, cleanup, nil) }
         return (report, cleanup, await Self.runNixStoreGC(environment: environment))
     }

@@ -1,9 +1,11 @@
 import BuildCache
 import DockerEngine
+import Engine
 import Foundation
 import GitMirror
 import NixBuild
 import Pipeline
+import RunHistory
 
 /// One line of `sutradhar doctor`: a thing the runs need, and whether it is there.
 public struct DoctorCheck: Sendable {
@@ -13,14 +15,29 @@ public struct DoctorCheck: Sendable {
     public let ok: Bool
     /// What was found.
     public let detail: String
-    /// What to do when it is not fine.
-    public let fix: String?
+    /// What to do when it is not fine, in words that name no front end's flags.
+    public var fix: String?
+    /// When the fix is a setting a front end offers (a CLI flag, a form field), which one: the
+    /// front end words its own advice (the CLI's is `--cache-dir`, `--allow-rootful`, `--docker-host`).
+    public let remedy: Remedy?
 
-    init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil) {
+    /// A setting of the run that would fix a failed check.
+    public enum Remedy: String, Sendable, Codable, CaseIterable {
+        /// Choose another cache root (`RunOptions.cacheRoot`).
+        case chooseCacheRoot = "choose-cache-root"
+        /// Accept a daemon that is not rootless (`RunOptions.allowRootful`).
+        case allowRootful = "allow-rootful"
+        /// Name the daemon's socket (`RunOptions.dockerHost`).
+        case chooseDockerHost = "choose-docker-host"
+    }
+
+    /// Creates a check's line (libraries above the engine add their own, e.g. the run history's).
+    public init(_ name: String, ok: Bool, _ detail: String, fix: String? = nil, remedy: Remedy? = nil) {
         self.name = name
         self.ok = ok
         self.detail = detail
         self.fix = fix
+        self.remedy = remedy
     }
 }
 
@@ -38,6 +55,7 @@ public enum Doctor {
         if nix.ok { checks.append(await nixStoreCheck()) }
         checks.append(DoctorCheck("libgit2", ok: true, "libgit2 \(GitMirror.libgit2Version) (linked)"))
         checks.append(contentsOf: cacheChecks(root: options.cacheRoot))
+        checks.append(RunHistory.doctorCheck(cacheRoot: options.cacheRoot))
         checks.append(contentsOf: await dockerChecks(options: options))
         return checks
     }
@@ -75,7 +93,7 @@ public enum Doctor {
             try? FileManager.default.removeItem(at: probe)
         } catch {
             return [DoctorCheck("cache", ok: false, "\(root.path) is not writable: \(error)",
-                                fix: "choose a writable folder with --cache-dir or SUTRADHAR_CACHE")]
+                                fix: "choose a writable folder as the cache root (or set SUTRADHAR_CACHE)", remedy: .chooseCacheRoot)]
         }
         var stats = statvfs()
         guard statvfs(root.path, &stats) == 0 else {
@@ -107,8 +125,9 @@ public enum Doctor {
             let rootless = info.isRootless
             checks.append(DoctorCheck("rootless", ok: rootless || options.allowRootful,
                 rootless ? "yes (security options: \(info.securityOptions.joined(separator: ", ")))"
-                         : "NO: this daemon runs as root\(options.allowRootful ? " (accepted with --allow-rootful)" : "")",
-                fix: rootless ? nil : "use a rootless daemon (scripts/setup.sh starts one) or pass --allow-rootful knowingly"))
+                         : "NO: this daemon runs as root\(options.allowRootful ? " (accepted knowingly: rootful daemons are allowed for these runs)" : "")",
+                fix: rootless ? nil : "use a rootless daemon (scripts/setup.sh starts one) or accept this one knowingly",
+                remedy: rootless ? nil : .allowRootful))
             checks.append(DoctorCheck("storage", ok: true, "driver \(info.storageDriver)"))
             let limits = info.enforcesResourceLimits
                 ? "memory, pids and cpus limits are enforced"
@@ -116,7 +135,7 @@ public enum Doctor {
             checks.append(DoctorCheck("cgroups", ok: true, "driver \(info.cgroupDriver), version \(info.cgroupVersion.isEmpty ? "?" : info.cgroupVersion): \(limits)"))
         } catch {
             checks.append(DoctorCheck("docker", ok: false, "the daemon at \(host.socketPath) did not answer: \(error)",
-                                      fix: "start it (scripts/setup.sh), or name another socket with --docker-host"))
+                                      fix: "start it (scripts/setup.sh), or name another socket", remedy: .chooseDockerHost))
         }
         return checks
     }

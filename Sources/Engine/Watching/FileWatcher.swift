@@ -43,7 +43,7 @@ public enum FileWatcher {
         try watch.start()
         return try await body(stream)
         #else
-        throw CallerError(.watchFailed, "watching a folder needs Linux's inotify; on this system run 'sutradhar run --source PATH' by hand")
+        throw CallerError(.watchFailed, "watching a folder needs Linux's inotify; on this system run the pipeline on the folder by hand")
         #endif
     }
 }

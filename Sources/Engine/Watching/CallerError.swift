@@ -17,12 +17,22 @@ public struct CallerError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The underlying error or system message, if any.
     public let cause: String?
+    /// When what to do is a setting a front end offers, which one: the front end words its own
+    /// advice (the CLI names its flag); `message` names no flag.
+    public let remedy: Remedy?
+
+    /// A setting that would avoid the failure.
+    public enum Remedy: String, Sendable {
+        /// Write the units into another folder (`SystemdUserManager(unitDirectory:)`).
+        case chooseUnitFolder = "choose-unit-folder"
+    }
 
     /// Creates an error; `message` says what failed and what to do.
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, cause: String? = nil, remedy: Remedy? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
+        self.remedy = remedy
     }
 
     /// The message, followed by the underlying cause when there is one.

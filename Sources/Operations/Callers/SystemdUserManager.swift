@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Subprocess
 
@@ -71,8 +72,8 @@ public struct SystemdUserManager: Sendable {
             try Data(units.service.utf8).write(to: service, options: .atomic)
             try Data(units.timer.utf8).write(to: timer, options: .atomic)
         } catch {
-            throw CallerError(.io, "cannot write the units into \(unitDirectory.path); check that the folder is writable, or pass --user-unit-dir",
-                              cause: "\(error)")
+            throw CallerError(.io, "cannot write the units into \(unitDirectory.path); check that the folder is writable, or choose another unit folder",
+                              cause: "\(error)", remedy: .chooseUnitFolder)
         }
         let commands: [[String]] = isDefaultDirectory
             ? [["daemon-reload"], ["enable", "--now", units.timerName]]

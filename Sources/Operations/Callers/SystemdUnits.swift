@@ -1,4 +1,5 @@
 import DockerEngine
+import Engine
 import Foundation
 
 /// The systemd user service and timer that run `sutradhar nightly DEFINITION` on a schedule:

@@ -1,4 +1,5 @@
 import BuildCache
+import Engine
 import Foundation
 import GitMirror
 import Pipeline

@@ -1,0 +1,170 @@
+import Engine
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line of a stage's log.
+public struct LogLine: Sendable, Equatable {
+    /// The stage that logged it.
+    public let stage: String
+    /// `stdout` or `stderr`; nil when read from a stage's log file, which does not keep it.
+    public let stream: String?
+    /// The line, without its newline.
+    public let line: String
+
+    /// Creates a line.
+    public init(stage: String, stream: String?, line: String) {
+        self.stage = stage
+        self.stream = stream
+        self.line = line
+    }
+}
+
+extension RunHistory {
+    /// How often a follower looks again without being told: the safety net for a change that
+    /// inotify cannot report (a writer on another machine sharing the cache over NFS) and the
+    /// interval at which a follower notices that the run's process died (a kill -9 writes nothing).
+    public static let followRecheckInterval: Duration = .seconds(2)
+
+    /// The events of a run, from its first, as they are written, ending after the run-finished
+    /// event, or once the run's process is gone (the run was abandoned) and everything it wrote
+    /// has been read.
+    ///
+    /// Driven by the writer: `HistoryRecorder` appends each event to the run's `events.jsonl`,
+    /// which is watched with inotify(7), so a follower sees an event as soon as it is written;
+    /// besides, it reads again every `recheckEvery` (default `followRecheckInterval`, 2 s). So
+    /// the latency is that of inotify (immediate) on one machine, and at most `recheckEvery` in
+    /// any case; an abandoned run ends the sequence within `recheckEvery` of its process dying.
+    /// A run recorded before events files were written yields its summary (if it finished) and ends.
+    /// - Throws: `RunHistoryError` if there is no such run or the history cannot be read; while
+    ///   iterating, `EventDecodingError` for a line that is not an event, or `CallerError` if the
+    ///   folder cannot be watched.
+    public func follow(run id: String, recheckEvery: Duration = RunHistory.followRecheckInterval) throws
+        -> AsyncThrowingStream<RunEvent, any Error> {
+        guard let details = try run(id) else {
+            throw RunHistoryError("no run '\(id)' in \(folder.path); list the runs with 'runs ls'")
+        }
+        let record = details.record
+        let events = eventsFile(run: record.id)
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: RunEvent.self)
+        guard FileManager.default.fileExists(atPath: events.path) || record.status == "running" else {
+            if let line = record.summary, let event = try? RunEvent(jsonLine: line) { continuation.yield(event) }
+            continuation.finish()
+            return stream
+        }
+        let task = Task {
+            do {
+                try await Self.follow(events, pid: record.pid, recheckEvery: recheckEvery) { continuation.yield($0) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// The log lines of a run (of one stage if `stage` is given), as `follow(run:)` sees them:
+    /// from the first, ending with the run.
+    /// - Throws: as `follow(run:)`.
+    public func followLogs(run id: String, stage: String? = nil, recheckEvery: Duration = RunHistory.followRecheckInterval) throws
+        -> AsyncThrowingStream<LogLine, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: LogLine.self)
+        if let details = try run(id), details.record.status != "running",
+           !FileManager.default.fileExists(atPath: eventsFile(run: details.record.id).path) {
+            // Recorded before events files were written: its stage files hold every line.
+            logLines(run: details, stage: stage).forEach { continuation.yield($0) }
+            continuation.finish()
+            return stream
+        }
+        let events = try follow(run: id, recheckEvery: recheckEvery)
+        let task = Task {
+            do {
+                for try await event in events {
+                    guard case .log(let name, let output, let line) = event.body, stage == nil || stage == name else { continue }
+                    continuation.yield(LogLine(stage: name, stream: output, line: line))
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// Every log line of a finished (or running) run as its stage files hold it now: stage by
+    /// stage, in the order the stages finished, then any other stage's file by name.
+    public func logLines(run details: RunDetails, stage: String? = nil) -> [LogLine] {
+        let runFolder = folder.appendingPathComponent(details.record.id)
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: runFolder.path)) ?? [])
+            .filter { $0.hasSuffix(".log") }.map { String($0.dropLast(4)) }
+        let recorded = details.stages.map(\.name)
+        let names = stage.map { [$0] } ?? (recorded.filter(files.contains) + files.filter { !recorded.contains($0) }.sorted())
+        return names.flatMap { name -> [LogLine] in
+            guard let data = FileManager.default.contents(atPath: logFile(run: details.record.id, stage: name).path) else { return [] }
+            return String(decoding: data, as: UTF8.self).split(separator: "\n").map { LogLine(stage: name, stream: nil, line: String($0)) }
+        }
+    }
+
+    /// Reads `events` as it grows, woken by inotify on its folder and every `recheckEvery`.
+    private static func follow(_ events: URL, pid: Int32, recheckEvery: Duration,
+                               yield: @escaping @Sendable (RunEvent) -> Void) async throws {
+        let folder = events.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // Watching starts before the first read, so nothing written in between is missed.
+        // No debounce: a follower wants each line at once, not once the writer pauses.
+        try await FileWatcher.withChanges(under: folder, debounce: .zero) { changes in
+            let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in changes { wake.yield() }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: recheckEvery)
+                        wake.yield()
+                    }
+                }
+                defer { group.cancelAll() }
+                var tail = LineTail(url: events)
+                wake.yield()
+                for await _ in wakeups {
+                    try Task.checkCancellation()
+                    // Liveness first, then the read: whatever the process wrote before dying is read.
+                    let gone = kill(pid, 0) != 0 && errno == ESRCH
+                    for line in tail.readLines() {
+                        let event = try RunEvent(jsonLine: line)
+                        yield(event)
+                        if case .runFinished = event.body { return }
+                    }
+                    if gone { return }
+                }
+            }
+        }
+    }
+}
+
+/// The complete lines appended to a file since the last read; a partial last line is kept
+/// until its newline arrives.
+private struct LineTail {
+    let url: URL
+    private var offset: UInt64 = 0
+    private var partial = Data()
+
+    init(url: URL) { self.url = url }
+
+    mutating func readLines() -> [String] {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.readToEnd(), !data.isEmpty else { return [] }
+        offset += UInt64(data.count)
+        partial.append(data)
+        guard let last = partial.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+        let complete = partial[partial.startIndex..<last]
+        partial = Data(partial[(last + 1)...])
+        return complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,25 @@
+import Pipeline
+
+/// What started a run, recorded in the run history (its `trigger` column holds `rawValue`).
+public enum RunTrigger: String, Sendable, Codable, CaseIterable {
+    /// A program (an agent, a CI job) reading the JSON events.
+    case agent
+    /// The nightly rebuild (`sutradhar nightly`, a systemd timer).
+    case nightly
+    /// A developer iterating on a working tree (`--source FOLDER`, `watch`).
+    case local
+    /// A person at a terminal.
+    case manual
+
+    /// The trigger when none is given: a folder source is a developer iterating; JSON events read
+    /// by no terminal are a machine; anything else is a person.
+    /// - Parameters:
+    ///   - source: the source override (`--source`), if any: a URL or a folder.
+    ///   - jsonEvents: whether the events are printed as JSON lines.
+    ///   - outputIsTerminal: whether standard output is a terminal.
+    public static func inferred(source: String?, jsonEvents: Bool, outputIsTerminal: Bool) -> RunTrigger {
+        if let source, !SourceSpec.isURL(source) { return .local }
+        if jsonEvents, !outputIsTerminal { return .agent }
+        return .manual
+    }
+}

@@ -1,0 +1,251 @@
+import Dispatch
+import Engine
+import Foundation
+import Operations
+import RunHistory
+import SutradharTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The run history as a library, without nix or a daemon: opening under a lock, recovering a
+/// corrupt database, the typed records and their JSON, and following a run as it is written.
+@Suite struct HistoryLibraryTests {
+    @Test func eightFirstOpensOfAFreshHistoryAtOnceAllRecordTheirRun() async throws {
+        // Ten fresh caches in turn: without the lock one round in two or three lost a run, so ten
+        // rounds make a lost run near certain were the race back.
+        for _ in 0..<10 {
+            try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+                let failures = Mutex<[String]>([])
+                // Eight threads released together, as eight first runs on a fresh cache start together:
+                // each opens the history (creating and migrating it) and records a run.
+                DispatchQueue.concurrentPerform(iterations: 8) { index in
+                    do {
+                        let history = try RunHistory(cacheRoot: cache)
+                        Self.record(run: "run-\(index)", into: HistoryRecorder(history: history, trigger: "agent"), finishing: true)
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+                #expect(failures.withLock { $0 } == [])
+                let history = try RunHistory(cacheRoot: cache)
+                #expect(try history.count() == 8)
+                #expect(Set(try history.runs(limit: 20).map(\.id)) == Set((0..<8).map { "run-\($0)" }))
+            }
+        }
+    }
+
+    @Test func aCorruptDatabaseIsMovedAsideRebuiltFromTheRunFoldersAndSaidSo() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            do {
+                let history = try RunHistory(cacheRoot: cache)
+                Self.record(run: "before", into: HistoryRecorder(history: history, trigger: "nightly"), finishing: true)
+                #expect(history.recovery == nil && history.notices.isEmpty)
+            }
+            let database = cache.appendingPathComponent("runs/history.sqlite")
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
+            let garbage = Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) })
+            try garbage.write(to: database)
+
+            let history = try RunHistory(cacheRoot: cache)
+
+            let recovery = try #require(history.recovery)
+            #expect(recovery.movedAside.lastPathComponent.hasPrefix("history.sqlite.corrupt-"))
+            #expect(FileManager.default.contents(atPath: recovery.movedAside.path) == garbage)
+            #expect(recovery.rebuiltRuns == 1)
+            #expect(history.notices.count == 1 && history.notices[0].contains(recovery.movedAside.path), "\(history.notices)")
+            // The rebuilt run is as it was: its row from run.json, its stages and summary from events.jsonl.
+            let rebuilt = try #require(try history.run("before"))
+            #expect(rebuilt.record.trigger == "nightly" && rebuilt.record.status == "passed" && rebuilt.record.commitSHA == "abc")
+            #expect(rebuilt.stages.map(\.name) == ["build"])
+            #expect(rebuilt.summary?.stages.first?.outputs.first?.0 == "out")
+            // The next run is recorded, and the next open finds nothing to repair.
+            Self.record(run: "after", into: HistoryRecorder(history: history, trigger: "agent"), finishing: true)
+            let reopened = try RunHistory(cacheRoot: cache)
+            #expect(reopened.recovery == nil)
+            #expect(try reopened.runs().map(\.id).sorted() == ["after", "before"])
+            let check = RunHistory.doctorCheck(cacheRoot: cache)
+            #expect(check.ok && check.detail.contains("2 runs") && check.detail.contains(recovery.movedAside.path), "\(check.detail)")
+        }
+    }
+
+    @Test func doctorReportsARecoveryItPerformsAndAHealthyHistory() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let healthy = RunHistory.doctorCheck(cacheRoot: cache)
+            #expect(healthy.ok && healthy.detail == "ok, 0 runs", "\(healthy.detail)")
+            try Data("not a database at all, just text".utf8).write(to: cache.appendingPathComponent("runs/history.sqlite"))
+            let recovered = RunHistory.doctorCheck(cacheRoot: cache)
+            #expect(recovered.name == "run history")
+            #expect(recovered.ok && recovered.detail.hasPrefix("recovered from a corrupt file"), "\(recovered.detail)")
+            #expect(recovered.detail.contains("moved aside to \(cache.path)/runs/history.sqlite.corrupt-"), "\(recovered.detail)")
+        }
+    }
+
+    @Test func aHistoryThatCannotBeOpenedIsAnErrorNotACrash() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            // A file where the runs folder should be.
+            try Data("x".utf8).write(to: cache.appendingPathComponent("runs"))
+            #expect(throws: RunHistoryError.self) { try RunHistory(cacheRoot: cache) }
+            let opened = HistoryRecorder.open(cacheRoot: cache, trigger: "agent")
+            #expect(opened.recorder == nil)
+            #expect(opened.notices.first?.contains("this run is not recorded") == true, "\(opened.notices)")
+            #expect(!RunHistory.doctorCheck(cacheRoot: cache).ok)
+        }
+    }
+
+    @Test func oneRecorderKeepsOverlappingRunsApart() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "local")
+            // As watch does when it starts a rerun before the cancelled run has finished.
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: "/c"))) }
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .log(stage: "build", stream: "stdout", line: "from \(run)"))) }
+            for run in ["a", "b"] { recorder.record(RunEvent(run: run, .runFinished(Self.summary(run: run)))) }
+
+            for run in ["a", "b"] {
+                let lines = try String(contentsOf: history.eventsFile(run: run), encoding: .utf8).split(separator: "\n")
+                let events = try lines.map { try RunEvent(jsonLine: $0) }
+                #expect(events.map(\.name) == ["run-started", "log", "run-finished"])
+                #expect(events.allSatisfy { $0.run == run })
+                let details = try #require(try history.run(run))
+                #expect(history.logLines(run: details).map(\.line) == ["from \(run)"])
+                #expect(details.summary?.run == run && details.record.status == "passed")
+            }
+        }
+    }
+
+    @Test func theListingJSONIsTheSchemaOneLine() throws {
+        let record = RunRecord(id: "20261129-065212-4f3a", pipeline: "example", source: "/src/\"q\"", ref: nil, commitSHA: "abc",
+                               trigger: "agent", status: "passed", startedAt: try #require(RunEvent.date(rfc3339: "2026-11-29T06:52:12.345Z")),
+                               durationMilliseconds: 1234, pid: 1, summary: nil)
+        // Byte for byte what `runs ls --json` printed before the listing moved into the library.
+        #expect(record.jsonLine == #"{"run":"20261129-065212-4f3a","pipeline":"example","source":"/src/\"q\"","ref":null,"commit":"abc","trigger":"agent","status":"passed","started":"2026-11-29T06:52:12.345Z","duration_ms":1234}"#)
+        var running = record
+        running.ref = "main"
+        running.durationMilliseconds = nil
+        #expect(running.jsonLine.hasSuffix(#""ref":"main","commit":"abc","trigger":"agent","status":"passed","started":"2026-11-29T06:52:12.345Z","duration_ms":null}"#))
+    }
+
+    @Test func aFollowerSeesEachEventAsItIsWrittenInOrderAndEndsAtRunFinished() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "agent")
+            recorder.record(RunEvent(run: "live", .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: cache.path)))
+            // A re-check far beyond the test's bounds: every event seen in time was announced by inotify.
+            let follower = Follower(try history.follow(run: "live", recheckEvery: .seconds(3600)))
+            // 30 s: inotify answers in milliseconds; the bound only guards a hang on a loaded machine.
+            #expect(await eventually(timeout: .seconds(30)) { follower.lines.count == 1 })
+            // One event at a time, each written only after the follower saw the previous one.
+            let later: [RunEvent.Body] = [
+                .stageStarted(stage: "build", kind: "nix-build"),
+                .log(stage: "build", stream: "stderr", line: "line 1"),
+                .log(stage: "build", stream: "stdout", line: "line 2"),
+                .stageFinished(Self.buildResult),
+                .runFinished(Self.summary(run: "live")),
+            ]
+            var written: [String] = [follower.lines.first ?? ""]
+            var latencies: [Duration] = []
+            for body in later {
+                let event = RunEvent(run: "live", body)
+                let writtenAt = ContinuousClock.now
+                recorder.record(event)
+                written.append(event.jsonLine())
+                #expect(await eventually(timeout: .seconds(30)) { follower.lines.count == written.count }, "\(follower.lines)")
+                if let seen = follower.seenAt.last { latencies.append(writtenAt.duration(to: seen)) }
+            }
+            // A figure for the record, not an assertion: on a loaded machine it varies.
+            print("follow latency, write to follower: max \(latencies.max() ?? .zero) over \(latencies.count) events")
+            #expect(follower.lines == written)
+            #expect(await eventually(timeout: .seconds(30)) { follower.ended }, "the follow goes on after run-finished")
+            #expect(follower.failure == nil)
+
+            // The log follow of a finished run gives its lines and ends.
+            var lines: [LogLine] = []
+            for try await line in try history.followLogs(run: "live", stage: "build") { lines.append(line) }
+            #expect(lines == [LogLine(stage: "build", stream: "stderr", line: "line 1"), LogLine(stage: "build", stream: "stdout", line: "line 2")])
+        }
+    }
+
+    @Test func followingARunWhoseProcessDiesEnds() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            // The run's process: a child that we kill, as kill -9 would end a run.
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            child.arguments = ["600"]
+            try child.run()
+            let recorder = HistoryRecorder(history: history, trigger: "agent", pid: child.processIdentifier)
+            recorder.record(RunEvent(run: "doomed", .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: cache.path)))
+            recorder.record(RunEvent(run: "doomed", .stageStarted(stage: "build", kind: "nix-build")))
+            let follower = Follower(try history.follow(run: "doomed", recheckEvery: .milliseconds(200)))
+            #expect(await eventually(timeout: .seconds(30)) { follower.lines.count == 2 })
+            #expect(!follower.ended)
+
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+
+            // Generous: the follower notices within one re-check (200 ms) once it is scheduled.
+            #expect(await eventually(timeout: .seconds(30)) { follower.ended })
+            #expect(follower.failure == nil && follower.lines.count == 2)
+            #expect(try history.run("doomed")?.record.status == "abandoned")
+        }
+    }
+
+    // MARK: Helpers
+
+    static let buildResult = StageResult(name: "build", kind: "nix-build", status: .passed, cached: false, durationMilliseconds: 7,
+                                         outputs: [("out", .string("/nix/store/x"))])
+
+    static func summary(run: String) -> RunSummary {
+        RunSummary(run: run, pipeline: "p", commit: "abc", status: .passed, durationMilliseconds: 9, stages: [buildResult])
+    }
+
+    /// The events of a small run, as the engine would send them.
+    static func record(run: String, into recorder: HistoryRecorder, finishing: Bool) {
+        recorder.record(RunEvent(run: run, .runStarted(pipeline: "p", source: "/s", ref: "main", cacheRoot: "/c")))
+        recorder.record(RunEvent(run: run, .log(stage: "build", stream: "stderr", line: "building")))
+        guard finishing else { return }
+        recorder.record(RunEvent(run: run, .stageFinished(buildResult)))
+        recorder.record(RunEvent(run: run, .runFinished(summary(run: run))))
+    }
+}
+
+/// Reads a followed run's events in a task of its own, so the test can write and check in turn.
+final class Follower: Sendable {
+    private struct State {
+        var lines: [String] = []
+        var seenAt: [ContinuousClock.Instant] = []
+        var ended = false
+        var failure: String?
+    }
+    private let state = Mutex(State())
+
+    /// Starts reading; the task ends with the sequence.
+    init(_ events: AsyncThrowingStream<RunEvent, any Error>) {
+        Task { [self] in
+            do {
+                for try await event in events {
+                    state.withLock {
+                        $0.lines.append(event.jsonLine())
+                        $0.seenAt.append(.now)
+                    }
+                }
+            } catch {
+                state.withLock { $0.failure = "\(error)" }
+            }
+            state.withLock { $0.ended = true }
+        }
+    }
+
+    /// The event lines seen so far.
+    var lines: [String] { state.withLock { $0.lines } }
+    /// When each was seen.
+    var seenAt: [ContinuousClock.Instant] { state.withLock { $0.seenAt } }
+    /// Whether the sequence ended.
+    var ended: Bool { state.withLock { $0.ended } }
+    /// Why it ended with an error, if it did.
+    var failure: String? { state.withLock { $0.failure } }
+}
