@@ -372,7 +372,7 @@ row_diskfull() {
         case "$rc" in
             0) ;;
             3) [ "$env_problem" = true ] || problems+=" exit 3 without environment_problem;" ;;
-            *) problems+=" exit $rc at $stage ($(grep -m1 -o '"error":"[^"]*' "$WORK/full-$n.jsonl" | cut -c10-120));" ;;
+            *) problems+=" exit $rc at $stage ($(summary "$WORK/full-$n.jsonl" | jq -r '[.stages[]? | select(.status == "failed") | .error] | first // "no summary"' | cut -c1-140));" ;;
         esac
         local entry
         for entry in "$cache"/entries/*/*.json; do
