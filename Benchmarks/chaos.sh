@@ -160,9 +160,12 @@ sed -i "s|hello-server:latest|$IMAGE_REPO:\$(cat \"\$www/round.txt\")|" "$SRC/bu
 grep -q "$IMAGE_REPO" "$SRC/build-image.sh" || die "could not retag Examples/hello-server/build-image.sh"
 git_quiet() { git -C "$1" -c user.name=Chaos -c user.email=chaos@example.invalid "${@:2}"; }
 git -C "$SRC" init -q -b main
-# new_commit LABEL: a commit whose image differs from every other (www/round.txt), printed.
+# new_commit LABEL: a commit whose image differs from every other (www/round.txt), printed. The
+# suite's nonce makes the image differ from every other suite run's too: an image the daemon
+# already has (from an earlier or a concurrent suite run) is only tagged, not loaded.
+NONCE="$$-${EPOCHSECONDS:-$(date +%s)}"
 new_commit() {
-    echo "$1" >"$SRC/www/round.txt"
+    echo "$1-$NONCE" >"$SRC/www/round.txt"
     git_quiet "$SRC" add -A && git_quiet "$SRC" commit -q -m "$1" && git -C "$SRC" rev-parse HEAD
 }
 new_commit base >/dev/null
