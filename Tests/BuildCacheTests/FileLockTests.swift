@@ -65,3 +65,30 @@ import Testing
         _ = try? await holder.value
     }
 }
+
+/// A writer killed between creating its temporary file and renaming it leaves the file behind;
+/// the next write of the same entry removes it (the chaos suite found one in 100 kills).
+@Suite struct AtomicFileLeftoverTests {
+    @Test func aDeadWritersTemporaryFileIsRemovedByTheNextWriteOfTheSameFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-atomic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("key.json")
+        // A PID that is surely dead: a child that has exited and been reaped.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let dead = folder.appendingPathComponent(".key.json.\(child.processIdentifier).12345.tmp")
+        let live = folder.appendingPathComponent(".key.json.1.777.tmp")  // PID 1 is alive
+        let other = folder.appendingPathComponent(".other.json.\(child.processIdentifier).1.tmp")
+        for url in [dead, live, other] { try Data("half".utf8).write(to: url) }
+
+        try AtomicFile.write(Data("{}".utf8), to: target)
+
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(FileManager.default.fileExists(atPath: other.path))
+        #expect(try String(contentsOf: target, encoding: .utf8) == "{}")
+    }
+}
