@@ -18,17 +18,22 @@ extension DockerSession {
         // Noted before the call: a create that fails on our side may still have made one.
         containersRequested.raise()
         do {
-            id = try await client.createContainer(name: name, spec)
+            // Not cancelled mid-flight: a create cut short may still be carried out by the daemon
+            // after the removal below has looked for it. Creating takes milliseconds; once the ID
+            // is known, a cancelled run removes the container like any other.
+            let client = self.client
+            id = try await Task { try await client.createContainer(name: name, spec) }.value
         } catch let error as DockerError where error.code == .notFound {
             throw StageFailure(.imageMissing, "the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a \(Engine.imageProducingKindsText) stage")
         } catch {
-            // The daemon may have made the container although its answer never arrived (Ctrl-C
-            // or a timeout cut the request short): remove it by its name, which is ours alone.
+            // The daemon may have made the container although its answer never arrived (the
+            // request's deadline cut it short): remove it by its name, which is ours alone.
             if let gone = await daemonGone(after: error) { throw gone }
             await remove(name)
             throw error
         }
         do {
+            try Task.checkCancellation()
             let value = try await body(id)
             await remove(id)
             return value
