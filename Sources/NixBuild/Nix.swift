@@ -133,9 +133,10 @@ public struct Nix: Sendable {
             )
             guard outcome.status.isSuccess else {
                 let failed = failure(of: outcome, code: .buildFailed, what: "building \(resolved)")
-                // A daemon that dies mid-build makes nix say only "unexpected end-of-file": ask
-                // the store, so that the machine, not the commit, is blamed when it is gone.
-                if failed.code == .buildFailed, outcome.logTail.contains(where: { $0.contains("unexpected end-of-file") }) {
+                // A daemon that dies mid-build makes nix say "unexpected end-of-file", a broken pipe
+                // or a reset connection: ask the store (one `nix store ping`, tens of ms, only
+                // for a failed build), so that the machine, not the commit, is blamed when it is gone.
+                if failed.code == .buildFailed {
                     do {
                         _ = try await pingStore()
                     } catch let unreachable as NixError where unreachable.code == .storeUnreachable {

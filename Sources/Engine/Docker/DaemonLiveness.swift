@@ -28,7 +28,7 @@ extension DockerSession {
     var daemonIsGone: Bool { daemonFate.goneError != nil }
 
     /// After `error` ended a stage's work with the daemon, checks at once (a `connect(2)`, then
-    /// a ping bounded by 2 s) whether the daemon is still there.
+    /// a ping bounded by 1 s, so that a death is reported within 2 s) whether the daemon is still there.
     /// - Returns: the error to report instead (`.unreachable`, an environment problem), if the
     ///   daemon is gone; nil if it answers, if `error` was no transport failure, or if the task
     ///   was cancelled (a timeout or Ctrl-C is reported as such).
@@ -36,7 +36,7 @@ extension DockerSession {
         if let known = daemonFate.goneError { return known }
         guard !Task.isCancelled, let error = error as? DockerError,
               [.unreachable, .badResponse, .timeout].contains(error.code),
-              let gone = await client.unreachableError()
+              let gone = await client.unreachableError(within: .seconds(1))
         else { return nil }
         return daemonFate.noteGone(DockerError(
             .unreachable,

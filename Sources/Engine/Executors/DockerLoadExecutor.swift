@@ -104,7 +104,9 @@ struct DockerLoadExecutor: StageExecutor {
             // A daemon that dies mid-upload only cuts the request short: if it no longer answers,
             // the machine is to blame (exit 3), not the image.
             if docker.daemonIsGone { throw docker.daemonFate.goneError! }
-            if let gone = await docker.client.unreachableError() { throw docker.daemonFate.noteGone(gone) }
+            // The load has failed already: a daemon that accepts a connection but does not answer
+            // a ping within 1 s is taken for gone (the run must say so within 2 s of its death).
+            if let gone = await docker.client.unreachableError(within: .seconds(1)) { throw docker.daemonFate.noteGone(gone) }
             throw error
         }
         context.log("sent \(ByteSize(bytes: result.bytesSent))")
