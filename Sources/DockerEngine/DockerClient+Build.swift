@@ -66,16 +66,9 @@ extension DockerClient {
         let what = "build an image from \(request.dockerfile)"
         let deadline = Deadline(after: timeout)
         return try await withDeadline(deadline, call.endpoint, what, host: host) {
-            let response = try await execute(call, http: self.http, host: self.host, version: self.version, deadline: deadline, logger: self.logger)
-            let status = Int(response.status.code)
-            guard (200..<300).contains(status) else {
-                let answer = try await response.body.collect(upTo: 1 << 20)
-                let said = daemonMessage(in: answer)
-                throw DockerError(
-                    .buildFailed, "the daemon refused the build (HTTP \(status))\(said.map { ": \($0)" } ?? ""); check the Dockerfile's path and the build settings",
-                    endpoint: call.endpoint, status: status, daemonMessage: said
-                )
-            }
+            let response = try await self.executeAccepted(call, deadline: deadline, failing: .buildFailed,
+                                                     refusal: "the daemon refused the build",
+                                                     advice: "check the Dockerfile's path and the build settings")
             var parser = BuildResponseParser(endpoint: call.endpoint, output: output)
             for try await chunk in response.body {
                 try parser.feed(chunk)

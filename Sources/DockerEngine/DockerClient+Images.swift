@@ -98,17 +98,9 @@ extension DockerClient {
         let what = "load an image archive"
         let deadline = Deadline(after: timeout)
         return try await withDeadline(deadline, call.endpoint, what, host: host) {
-            let response = try await execute(call, http: self.http, host: self.host, version: self.version, deadline: deadline, logger: self.logger)
-            let status = Int(response.status.code)
-            guard (200..<300).contains(status) else {
-                let answer = try await response.body.collect(upTo: 1 << 20)
-                let said = daemonMessage(in: answer)
-                throw DockerError(
-                    .loadFailed,
-                    "the daemon refused the image archive (HTTP \(status))\(said.map { ": \($0)" } ?? ""); check that it is a docker-archive",
-                    endpoint: call.endpoint, status: status, daemonMessage: said
-                )
-            }
+            let response = try await self.executeAccepted(call, deadline: deadline, failing: .loadFailed,
+                                                     refusal: "the daemon refused the image archive",
+                                                     advice: "check that it is a docker-archive")
             var parser = ImageLoadResponseParser(endpoint: call.endpoint)
             for try await chunk in response.body {
                 try parser.feed(chunk)
@@ -354,4 +346,21 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(file: file) }
+}
+
+extension DockerClient {
+    /// Sends a call whose answer streams (a load, a build) and returns the response once the daemon
+    /// has accepted it; a refusal (not 2xx) throws `code`, saying `refusal`, the status, the
+    /// daemon's own words and `advice`.
+    func executeAccepted(_ call: Call, deadline: Deadline, failing code: DockerError.Code,
+                         refusal: String, advice: String) async throws -> HTTPClientResponse {
+        let response = try await execute(call, http: http, host: host, version: version, deadline: deadline, logger: logger)
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let said = daemonMessage(in: try await response.body.collect(upTo: 1 << 20))
+            throw DockerError(code, "\(refusal) (HTTP \(status))\(said.map { ": \($0)" } ?? ""); \(advice)",
+                              endpoint: call.endpoint, status: status, daemonMessage: said)
+        }
+        return response
+    }
 }
