@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
@@ -122,11 +124,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Charts drawn on the server as SVG text: pure functions of typed series, no I/O.
+        .target(
+            name: "Charts",
+            swiftSettings: swiftSettings
+        ),
+        // The dashboard front end (issue 10): `sutradhar serve`, HTML pages, SSE, JSON API and
+        // metrics on Hummingbird 2, thin over SutradharKit.
+        .target(
+            name: "SutradharDashboard",
+            dependencies: [
+                "SutradharKit",
+                "Charts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "sutradhar",
             dependencies: [
                 "SutradharKit",
                 "SutradharMCP",
+                "SutradharDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -154,6 +175,8 @@ let package = Package(
         .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )
