@@ -468,7 +468,7 @@ concurrent() {
     local failed=0
     for ((k = 0; k < 8; k++)); do wait "${pids[$k]}" || failed=$((failed + 1)); done
     TIME="$(ms_since "$t0")"
-    [ "$failed" -eq 0 ] || problems+=" $failed of 8 runs failed ($(cat "$WORK/$label-"*.jsonl.err | grep -m1 -i error | cut -c1-120));"
+    [ "$failed" -eq 0 ] || problems+=" $failed of 8 runs failed ($(python3 "$HELPER" why-failed "$WORK/$label-"*.jsonl | head -3 | tr '\n' ' '));"
     local stage fresh
     for stage in image load smoke; do
         fresh=0

@@ -260,6 +260,27 @@ def mutate_archives(argv):
             f.write(data)
 
 
+# --- why a run failed -------------------------------------------------------------------------
+
+def why_failed(argv):
+    """The first failed stage of each run whose summary (the last JSON line of FILE) did not pass:
+    "STAGE CODE: ERROR" — what a row's note says instead of a bare count."""
+    for path in argv:
+        try:
+            summary = json.loads(open(path).read().strip().splitlines()[-1])
+        except (OSError, IndexError, ValueError):
+            print("%s: no summary" % path.rsplit("/", 1)[-1])
+            continue
+        if summary.get("status") == "passed":
+            continue
+        failed = [s for s in summary.get("stages", []) if s.get("status") == "failed"]
+        if failed:
+            stage = failed[0]
+            print("%s %s: %s" % (stage["name"], stage.get("code", "?"), stage.get("error", "")[:160]))
+        else:
+            print("%s: %s" % (summary.get("status"), summary.get("environment_problem", "")[:160]))
+
+
 # --- report -----------------------------------------------------------------------------------
 
 def report(argv):
@@ -280,4 +301,4 @@ def report(argv):
 
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
-    {"proxy": proxy, "mutate-defs": mutate_defs, "mutate-archives": mutate_archives, "report": report}[command](rest)
+    {"proxy": proxy, "mutate-defs": mutate_defs, "mutate-archives": mutate_archives, "report": report, "why-failed": why_failed}[command](rest)

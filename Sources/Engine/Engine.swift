@@ -110,6 +110,7 @@ public struct Engine: Sendable {
         await docker?.recordAuditTrail(since: started) { line in
             run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
         }
+        if !Task.isCancelled { await docker?.reapLateLeftovers(warn: run.warn) }
         await CacheLimits.apply(plan.definition.cache, pipeline: plan.definition.name, cache: cache,
                                 options: options, recorder: run)
         return run.finish(commit: checkout.commit.sha, skipping: [])

@@ -1,42 +1,83 @@
 import Dispatch
 import Foundation
 
-/// Turns Ctrl-C (SIGINT) and SIGTERM into Task cancellation, so every scoped resource of the
-/// run (containers, subprocesses, locks) is cleaned up on the way out. A second signal while
-/// cleanup runs exits at once with 130.
+/// SIGINT (Ctrl-C) and SIGTERM, for the whole process. `install()` runs first thing in `main`,
+/// before the arguments are parsed, so there is no moment at which a signal takes the default
+/// action (exit 143 for SIGTERM, with nothing cleaned up and nothing said). What a signal does
+/// depends on what is running:
+/// - inside `handling(onSignal:_:)`, the first signal calls `onSignal` (a run cancels its Task, so
+///   every scoped resource — containers, subprocesses, locks — is cleaned up on the way out);
+/// - outside it, nothing has been started that needs cleaning up, so the process exits with 130;
+/// - a second signal, while cleanup runs, exits at once with 130.
 enum Interrupts {
-    static func cancellingOnSignal<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        let task = Task { await body() }
-        let signals = [SIGINT, SIGTERM]
-        let queue = DispatchQueue(label: "sutradhar.signals")
-        let received = Counter()
-        let sources = signals.map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                if received.increment() > 1 {
-                    FileHandle.standardError.write(Data("\ninterrupted again: exiting without cleanup\n".utf8))
-                    exit(130)
-                }
-                FileHandle.standardError.write(Data("\ninterrupted: stopping and cleaning up (again to force)\n".utf8))
-                task.cancel()
-            }
-            source.resume()
-            return source
-        }
-        let value = await task.value
-        sources.forEach { $0.cancel() }
-        return value
+    /// Takes SIGINT and SIGTERM over from their default action. Call once, before anything else.
+    static func install() {
+        router.install()
     }
 
-    private final class Counter: @unchecked Sendable {
+    /// Runs `body`; the first SIGINT or SIGTERM while it runs calls `onSignal` instead of exiting.
+    static func handling<T>(onSignal: @escaping @Sendable (Int32) -> Void, _ body: () async throws -> T) async rethrows -> T {
+        router.setAction(onSignal)
+        defer { router.setAction(nil) }
+        return try await body()
+    }
+
+    /// Runs `body` in a Task that the first SIGINT or SIGTERM cancels.
+    static func cancellingOnSignal<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await body() }
+        return await handling(onSignal: { _ in
+            FileHandle.standardError.write(Data("\ninterrupted: stopping and cleaning up (again to force)\n".utf8))
+            task.cancel()
+        }) {
+            await task.value
+        }
+    }
+
+    private static let router = SignalRouter()
+
+    /// The process's one handler of SIGINT and SIGTERM and what it should do now.
+    private final class SignalRouter: @unchecked Sendable {
         private let lock = NSLock()
-        private var count = 0
-        func increment() -> Int {
+        private var sources: [any DispatchSourceSignal] = []
+        private var action: (@Sendable (Int32) -> Void)?
+        private var received = 0
+
+        func install() {
             lock.lock()
             defer { lock.unlock() }
-            count += 1
-            return count
+            guard sources.isEmpty else { return }
+            let queue = DispatchQueue(label: "sutradhar.signals")
+            sources = [SIGINT, SIGTERM].map { number in
+                // The dispatch source only sees the signal once its default action is off.
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { [self] in handle(number) }
+                source.resume()
+                return source
+            }
+        }
+
+        func setAction(_ newAction: (@Sendable (Int32) -> Void)?) {
+            lock.lock()
+            defer { lock.unlock() }
+            action = newAction
+        }
+
+        private func handle(_ number: Int32) {
+            lock.lock()
+            received += 1
+            let isFirst = received == 1
+            let action = action
+            lock.unlock()
+            guard isFirst else {
+                FileHandle.standardError.write(Data("\ninterrupted again: exiting without cleanup\n".utf8))
+                Foundation.exit(130)
+            }
+            guard let action else {
+                FileHandle.standardError.write(Data("\ninterrupted\n".utf8))
+                Foundation.exit(130)
+            }
+            action(number)
         }
     }
 }

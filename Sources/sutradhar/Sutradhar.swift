@@ -31,6 +31,7 @@ extension Sutradhar {
     /// Parses, runs, and ends with the exit code and message `Exit.outcome` gives for whatever
     /// the command threw.
     static func main() async {
+        Interrupts.install()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

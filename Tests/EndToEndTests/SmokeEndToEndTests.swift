@@ -196,6 +196,54 @@ extension DockerEndToEndTests {
             }
         }
 
+        /// A run killed while its create request was in flight leaves a container the daemon makes
+        /// only after the kill, which can be after the next run's first look for leftovers (the
+        /// chaos suite's kill -9 row, 1 in 100). Such a container — labelled for this host and a
+        /// dead process — made while a run is under way must be gone when that run ends.
+        @Test func aLeftoverMadeDuringARunIsRemovedWhenTheRunEnds() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                _ = try workspace.write("src/gate/.keep", "")
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "120s", extra: """
+                          mounts: [gate:/gate]
+                    """, probe: """
+                            exec: [sh, -c, "test -e /gate/open && wget -qO- http://127.0.0.1:8080/health"]
+                            expect-stdout: ok
+                            attempts: 1000
+                            interval: 200ms
+                    """))
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                let probing = await invocation.waitForOutput(containing: "probe attempt 2/1000", timeout: .seconds(60))
+                // A process that has exited: the "killed run" the leftover claims to belong to.
+                let gone = Process()
+                gone.executableURL = URL(fileURLWithPath: "/bin/true")
+                try gone.run()
+                gone.waitUntilExit()
+                let leftover = try DockerE2E.docker([
+                    "create", "--label", "dev.sutradhar=1", "--label", "dev.sutradhar.run=killed-\(gone.processIdentifier)",
+                    "--label", "dev.sutradhar.host=\(ProcessInfo.processInfo.hostName)",
+                    "--label", "dev.sutradhar.pid=\(gone.processIdentifier)", "--network", "none", server.tag,
+                ], host: host)
+                let checkout = invocation.stdoutSoFar.split(separator: "\n").lazy.compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }.first { $0["event"] as? String == "stage-finished" && $0["stage"] as? String == "checkout" }
+                    .flatMap { ($0["outputs"] as? [String: Any])?["path"] as? String }
+                if let checkout {
+                    try Data().write(to: URL(fileURLWithPath: checkout).appendingPathComponent("gate/open"))
+                } else {
+                    invocation.signal(SIGKILL)
+                }
+                let result = await invocation.finish(timeout: .seconds(120))
+                #expect(probing, "the probe never ran: \(invocation.stdoutSoFar)")
+                #expect(result.exitCode == 0, result.diagnosis)
+                let left = try DockerE2E.docker(["ps", "-a", "-q", "--no-trunc", "--filter", "id=\(leftover)"], host: host)
+                #expect(left.isEmpty, "the leftover made during the run is still there")
+                if !left.isEmpty { _ = try? DockerE2E.docker(["rm", "-f", leftover], host: host) }
+                #expect(result.events.contains { ($0["message"] as? String)?.contains("whose process \(gone.processIdentifier) is gone") == true },
+                        "the run did not say it removed the leftover: \(result.diagnosis)")
+            }
+        }
+
         /// Concurrent runs of one commit share one smoke verdict: one run starts the server and
         /// probes, the others wait for its lock and reuse its verdict. The probe waits for a gate
         /// (a file the test creates in the mounted checkout) that opens only once every run has

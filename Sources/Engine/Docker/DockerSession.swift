@@ -65,6 +65,14 @@ public struct DockerSession: Sendable {
         }
     }
 
+    /// A second look for leftovers, as the run ends (a cancelled run skips it, so Ctrl-C still
+    /// ends at once). A run killed while its create request was in flight leaves a container
+    /// the daemon makes only after the kill — possibly after the next run's first look, at its
+    /// start (the chaos suite's kill -9 row, 1 in 100). Listing again costs one request.
+    func reapLateLeftovers(warn: @escaping @Sendable (String) -> Void) async {
+        await Leftovers.reap(await Leftovers.list(client: client), client: client, report: warn)
+    }
+
     /// Runs `body` at once while a child task opens the session (`with`, when `needed`): what a
     /// run does before its stages (the cache, a run slot, the checkout) waits on other things
     /// than the daemon, whose start-up (its `/info` alone takes ~10 ms) then costs nothing extra.

@@ -42,36 +42,24 @@ struct MCPCommand: AsyncParsableCommand {
                                                   allowedSources: allowSource),
             logger: logger)
         let signalled = Signalled()
-        let queue = DispatchQueue(label: "sutradhar.mcp.signals")
-        let signals: [Int32] = [SIGINT, SIGTERM]
-        let sources = signals.map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                guard signalled.raise() else {
-                    FileHandle.standardError.write(Data("interrupted again: exiting without cleanup\n".utf8))
-                    Foundation.exit(130)
-                }
-                logger.notice("signal \(number): stopping the runs in flight, then exiting")
-                Task { await server.stop() }
-            }
-            source.resume()
-            return source
+        try await Interrupts.handling(onSignal: { number in
+            signalled.raise()
+            logger.notice("signal \(number): stopping the runs in flight, then exiting")
+            Task { await server.stop() }
+        }) {
+            try await server.serve(transport: SerialStdioTransport(logger: logger))
         }
-        defer { sources.forEach { $0.cancel() } }
-        try await server.serve(transport: SerialStdioTransport(logger: logger))
         if signalled.isRaised { throw ExitCode(130) }
     }
 
+    /// Whether a signal asked the server to stop, so that the exit says so (130).
     private final class Signalled: @unchecked Sendable {
         private let lock = NSLock()
         private var raised = false
-        /// Raises the flag; false when it was already raised.
-        func raise() -> Bool {
+        func raise() {
             lock.lock()
             defer { lock.unlock() }
-            defer { raised = true }
-            return !raised
+            raised = true
         }
         var isRaised: Bool {
             lock.lock()
