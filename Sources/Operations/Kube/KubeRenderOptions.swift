@@ -115,7 +115,7 @@ public struct KubeRenderOptions: Sendable, Equatable {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard path.hasPrefix("/"), path.count > 1, !parts.contains("."), !parts.contains(".."),
               path.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
-            throw KubeError(.invalidArgument, "\(what)'\(path)' is not an absolute path on the node; give one like /run/user/1000/docker.sock "
+            throw KubeError(.invalidArgument, "\(what) '\(path)' is not an absolute path on the node; give one like /run/user/1000/docker.sock "
                 + "or /var/lib/sutradhar/cache (no spaces, no '.' or '..')")
         }
     }

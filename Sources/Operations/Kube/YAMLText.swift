@@ -48,9 +48,17 @@ enum YAMLWriter {
             for (key, value) in pairs { writeEntry(prefix: pad + scalar(key) + ":", value, indent: indent, into: &lines) }
         case .sequence(let items):
             for item in items { writeItem(item, indent: indent, into: &lines) }
+        case .string(let text) where usesBlock(text):
+            lines.append(pad + blockHeader(text))
+            appendBlock(text, indent: indent + 2, into: &lines)
         default:
             lines.append(pad + inline(node)!)
         }
+    }
+
+    /// A literal block's lines, indented; empty lines stay empty.
+    private static func appendBlock(_ text: String, indent: Int, into lines: inout [String]) {
+        for line in blockLines(text) { lines.append(line.isEmpty ? "" : String(repeating: " ", count: indent) + line) }
     }
 
     /// `key: value`, or `key:` with the block below it.
@@ -59,7 +67,7 @@ enum YAMLWriter {
             lines.append(prefix + " " + inline)
         } else if case .string(let text) = value {
             lines.append(prefix + " " + blockHeader(text))
-            for line in blockLines(text) { lines.append(line.isEmpty ? "" : String(repeating: " ", count: indent + 2) + line) }
+            appendBlock(text, indent: indent + 2, into: &lines)
         } else if case .sequence = value {
             // Sequences under a key are not indented further (kubectl's own style).
             lines.append(prefix)
@@ -75,6 +83,11 @@ enum YAMLWriter {
         let pad = String(repeating: " ", count: indent)
         if let inline = inline(item) {
             lines.append(pad + "- " + inline)
+            return
+        }
+        if case .string(let text) = item {
+            lines.append(pad + "- " + blockHeader(text))
+            appendBlock(text, indent: indent + 2, into: &lines)
             return
         }
         var nested: [String] = []
