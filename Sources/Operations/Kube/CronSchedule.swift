@@ -159,11 +159,12 @@ public struct CronSchedule: Sendable, Equatable {
         return result
     }
 
-    /// The shortest common cron form of a set: `*`, `*/15`, `5-59/15`, `1-5`, `1,3,5`, `0,6`.
+    /// The shortest common cron form of a set: `*`, `*/15`, `5-59/10`, `1-5`, `1,3,5`, `0,6`; a step
+    /// only for four values or more (`5,25,45` reads more plainly than `5-59/20`).
     static func field(_ values: Set<Int>, in range: ClosedRange<Int>) -> String {
         let sorted = values.sorted()
         if sorted.count == range.count { return "*" }
-        if sorted.count >= 3, let first = sorted.first {
+        if sorted.count >= 4, let first = sorted.first {
             let step = sorted[1] - first
             let isStride = zip(sorted, sorted.dropFirst()).allSatisfy { $1 - $0 == step }
             if isStride, step > 1, sorted.last! + step > range.upperBound, first < step {
