@@ -47,8 +47,8 @@ struct KubeValidatorTests {
                 try Data(rendering.yaml.utf8).write(to: file)
                 files.append(file.path)
             }
-            let (status, output) = try runTool(Self.validator, ["--strict", "-k", version] + files)
-            #expect(status == 0, "\(output)")
+            // Throws, with the validator's output, if it exits non-zero.
+            let output = try DockerTestSupport.run(Self.validator, ["--strict", "-k", version] + files)
             // Each object was checked, not skipped as an unknown kind: 3 + 3 + 2 objects.
             let majorMinor = version.split(separator: ".").prefix(2).joined(separator: ".")
             #expect(output.components(separatedBy: "passed for resource").count - 1 == 8, "\(output)")
@@ -66,10 +66,11 @@ struct KubeValidatorTests {
         try await GitFixtures.withTemporaryDirectory("sutradhar-kube") { folder in
             let file = folder.appendingPathComponent("broken.yaml")
             try Data(yaml.replacingOccurrences(of: field, with: broken).utf8).write(to: file)
-            let (status, output) = try runTool(Self.validator, ["--strict", "-k", "1.31.0", file.path])
-            #expect(status != 0, "\(output)")
-            #expect(output.contains("did not validate"), "\(output)")
-            #expect(output.contains(named), "\(output)")
+            let error = try #require(throws: DockerTestSupportError.self) {
+                try DockerTestSupport.run(Self.validator, ["--strict", "-k", "1.31.0", file.path])
+            }
+            #expect(error.message.contains("did not validate"), "\(error.message)")
+            #expect(error.message.contains(named), "\(error.message)")
         }
     }
 }

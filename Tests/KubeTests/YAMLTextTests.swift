@@ -12,6 +12,7 @@ struct YAMLTextTests {
         "*alias", "&anchor", "!tag", "%directive", "@at", "`tick", "{a}", "[a]", "a,b", "?", "|", ">",
         "multi\nline\n", "no final newline\nhere", "two final\n\n", " leading space\nline\n", "trailing \nspace\n",
         "\nleading newline\n", "cafe", "3f2c1e9", "unix:///run/sutradhar/docker.sock", "0 3 * * 1-5", "bell\u{7}",
+        "del\u{7F}", "c1\u{9B}", "nel\u{85}here\n", "ls\u{2028}ps\u{2029}\n", "tabs\tin\na block\n",
     ]
 
     @Test(arguments: awkward)

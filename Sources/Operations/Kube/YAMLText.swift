@@ -117,7 +117,7 @@ enum YAMLWriter {
         guard !body.hasSuffix("\n"), !body.isEmpty else { return false }
         guard !body.hasPrefix(" ") else { return false }
         return body.split(separator: "\n", omittingEmptySubsequences: false).allSatisfy { line in
-            !line.hasSuffix(" ") && line.unicodeScalars.allSatisfy { $0 == "\t" || $0.value >= 0x20 && $0.value != 0x7F }
+            !line.hasSuffix(" ") && line.unicodeScalars.allSatisfy { $0 == "\t" || !needsEscape($0) }
         }
     }
 
@@ -147,6 +147,15 @@ enum YAMLWriter {
         return !looksNumeric
     }
 
+    /// What YAML cannot hold as it is (outside its printable set, c-printable) or would read as a
+    /// line break (YAML 1.1's NEL, LS, PS): JSON's escaping is not enough here, it leaves DEL, C1
+    /// controls and those breaks as they are.
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        return value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029 || value == 0xFFFE || value == 0xFFFF
+    }
+
+    /// Double-quoted, with `\uXXXX` for what `needsEscape` finds.
     private static func quoted(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
@@ -157,7 +166,7 @@ enum YAMLWriter {
             case "\t": result += "\\t"
             case "\r": result += "\\r"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
+                if needsEscape(scalar) {
                     let hex = String(scalar.value, radix: 16)
                     result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {

@@ -13,14 +13,17 @@ struct Kube: AsyncParsableCommand {
             abstract: "Print a ConfigMap, a Job per commit and a nightly CronJob for a pipeline.",
             discussion: """
                 Prints YAML for 'kubectl apply -f -'; nothing is applied. The objects:
-                  ConfigMap sutradhar-pipeline-NAME   the definition file, mounted at /etc/sutradhar/pipelines
-                  Job sutradhar-NAME-SHA12            (with --commit) sutradhar run NAME --commit SHA --json;
-                                                      backoffLimit 0, ttlSecondsAfterFinished one day,
-                                                      activeDeadlineSeconds = the stages' timeouts added up
-                                                      (each stage's own, else its kind's default) + 15 min
-                  CronJob sutradhar-nightly-NAME      sutradhar nightly NAME on the pipeline's schedule:
-                                                      (default \(SystemdUnits.defaultSchedule)), converted from
-                                                      systemd OnCalendar to cron; concurrencyPolicy Forbid
+
+                ConfigMap sutradhar-pipeline-NAME: the definition file, mounted at /etc/sutradhar/pipelines.
+
+                Job sutradhar-NAME-SHA12 (only with --commit): sutradhar run NAME --commit SHA --json. \
+                backoffLimit 0 (a failed build is a verdict, not a flake), ttlSecondsAfterFinished one day, \
+                activeDeadlineSeconds = every stage's timeout (its own, else its kind's default) added up, \
+                plus 15 minutes.
+
+                CronJob sutradhar-nightly-NAME: sutradhar nightly NAME on the pipeline's schedule: (default \
+                \(SystemdUnits.defaultSchedule)), converted from systemd OnCalendar to cron (refused where cron \
+                cannot say it); concurrencyPolicy Forbid.
 
                 The pods run as --uid (the owner of the rootless Docker socket; default: the UID in a \
                 /run/user/UID/ socket path, else 1000), non-root, no privilege escalation, all capabilities \
@@ -33,9 +36,9 @@ struct Kube: AsyncParsableCommand {
                 schedule cron cannot express, 3 the definition could not be read.
 
                 Examples:
-                  sutradhar kube render bommalata --commit "$(git rev-parse HEAD)" | kubectl apply -f -
-                  sutradhar kube render bommalata --namespace ci --cache pvc:sutradhar-cache
-                  sutradhar kube render example --socket /run/user/1001/docker.sock > example.yaml
+                  sutradhar kube render bommalata --commit SHA | kubectl apply -f -
+                  sutradhar kube render bommalata --namespace ci --cache pvc:ci-cache
+                  sutradhar kube render example --socket /run/user/1001/docker.sock
                 """)
 
         @Argument(help: "A definition file, or NAME for pipelines/NAME.yaml.")
