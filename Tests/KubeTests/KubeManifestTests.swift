@@ -51,7 +51,7 @@ struct KubeManifestTests {
         #expect(job[path: "spec.ttlSecondsAfterFinished"] == .int(86_400))
         #expect(job[path: "spec.template.spec.restartPolicy"] == .string("Never"))
         #expect(job[path: "spec.template.spec.containers.0.command"]?.items
-            == ["sutradhar", "run", "demo", "--commit", KubeFixtures.commit, "--json", "--cache-dir", "/var/cache/sutradhar"].map(YAMLNode.string))
+            == ["sutradhar", "run", "demo", "--commit", KubeFixtures.commit, "--json", "--cache-dir", "/var/lib/sutradhar/cache"].map(YAMLNode.string))
         #expect(job[path: "spec.template.spec.containers.0.workingDir"] == .string("/etc/sutradhar"))
     }
 
@@ -97,7 +97,7 @@ struct KubeManifestTests {
         #expect(cron[path: "spec.failedJobsHistoryLimit"] == .int(3))
         #expect(cron[path: "spec.jobTemplate.spec.backoffLimit"] == .int(0))
         #expect(cron[path: "spec.jobTemplate.spec.template.spec.containers.0.command"]?.items
-            == ["sutradhar", "nightly", "demo", "--cache-dir", "/var/cache/sutradhar"].map(YAMLNode.string))
+            == ["sutradhar", "nightly", "demo", "--cache-dir", "/var/lib/sutradhar/cache"].map(YAMLNode.string))
     }
 
     @Test func aPipelineWithoutAScheduleGetsTheSystemdTimersDefault() throws {
@@ -159,6 +159,9 @@ struct KubeManifestTests {
         #expect(mounts["nix-store"]?["readOnly"] == .bool(true))
         #expect(mounts["pipelines"]?["readOnly"] == .bool(true))
         #expect(mounts["cache"]?["readOnly"] == nil)
+        // At the node's own path: the node's daemon resolves the checkout's bind mounts there.
+        #expect(mounts["cache"]?["mountPath"] == .string("/srv/cache"))
+        #expect(pod[path: "containers.0.command"]?.items.suffix(2) == [.string("--cache-dir"), .string("/srv/cache")])
         #expect(mounts["tmp"]?["mountPath"] == .string("/tmp"))
         let environment = try #require(pod[path: "containers.0.env"]).items
         #expect(environment.contains(.mapping([("name", .string("DOCKER_HOST")), ("value", .string("unix:///run/sutradhar/docker.sock"))])))
@@ -171,6 +174,21 @@ struct KubeManifestTests {
         let cache = try #require(pod["volumes"]?.items.first { $0["name"] == .string("cache") })
         #expect(cache["persistentVolumeClaim"] == .mapping([("claimName", .string("sutradhar-cache"))]))
         #expect(pod[path: "securityContext.fsGroup"] == .int(1000))
+        #expect(pod[path: "containers.0.volumeMounts"]?.items.first { $0["name"] == .string("cache") }?["mountPath"] == .string("/var/cache/sutradhar"))
+    }
+
+    @Test func aPVCCacheIsWarnedAboutWhenAStageMountsTheCheckout() throws {
+        let plan = try KubeFixtures.plan(stages: """
+              test:
+                container: { image: "busybox:latest", command: ["true"] }
+
+            """)
+        let pvc = try KubeRenderOptions(cache: .persistentVolumeClaim("ci-cache"))
+        let warnings = try KubeFixtures.render(plan, options: pvc).warnings
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("use --cache hostpath:DIR") == true, "\(warnings)")
+        #expect(try KubeFixtures.render(plan, options: try KubeRenderOptions()).warnings.isEmpty)
+        #expect(try KubeFixtures.render(try KubeFixtures.plan(timeout: nil), options: pvc).warnings.isEmpty)
     }
 
     @Test func theConfigMapHoldsTheDefinitionFileAsWritten() throws {

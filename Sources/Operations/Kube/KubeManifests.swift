@@ -50,7 +50,7 @@ public struct KubeManifests: Sendable {
         var job: KubeJob?
         if let commit = options.commit {
             let jobLabels = labels + [("app.kubernetes.io/component", "build"), ("sutradhar.dev/commit", commit)]
-            let command = ["sutradhar", "run", stem, "--commit", commit, "--json", "--cache-dir", Paths.cache]
+            let command = ["sutradhar", "run", stem, "--commit", commit, "--json", "--cache-dir", Paths.cache(options.cache)]
             job = KubeJob(
                 metadata: KubeObjectMeta(name: "sutradhar-\(base)-\(commit.prefix(12))", namespace: options.namespace, labels: jobLabels),
                 spec: KubeJobSpec(activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: KubeJobSpec.finishedJobLifetime,
@@ -62,8 +62,17 @@ public struct KubeManifests: Sendable {
             schedule: schedule,
             jobSpec: KubeJobSpec(activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: nil,
                              template: KubePodTemplate(labels: nightlyLabels, options: options, configMap: configMap.metadata.name,
-                                                   command: ["sutradhar", "nightly", stem, "--cache-dir", Paths.cache])))
+                                                   command: ["sutradhar", "nightly", stem, "--cache-dir", Paths.cache(options.cache)])))
         var warnings: [String] = []
+        let bindsCheckout = plan.stages.contains { stage in
+            if let smoke = stage.definition.spec as? SmokeSpec { return !smoke.container.mounts.isEmpty }
+            return stage.definition.spec is ContainerStageSpec
+        }
+        if bindsCheckout, case .persistentVolumeClaim(let claim) = options.cache {
+            warnings.append("pipeline '\(definition.name)' has stages that mount the checkout into their containers, which the node's "
+                + "Docker daemon resolves on the node, where the claim '\(claim)' is not at \(Paths.cache(options.cache)): "
+                + "use --cache hostpath:DIR for this pipeline")
+        }
         if case .path(let folder) = definition.source.location {
             warnings.append("pipeline '\(definition.name)' builds a folder (source path: \(URL(fileURLWithPath: folder).lastPathComponent)), "
                 + "which the ConfigMap does not carry: the pods build it only if the image holds it where the definition points "
@@ -98,8 +107,15 @@ public struct KubeManifests: Sendable {
         public static let workingDirectory = "/etc/sutradhar"
         /// The ConfigMap's mount.
         public static let pipelines = "/etc/sutradhar/pipelines"
-        /// The cache volume's mount, passed as `--cache-dir`.
-        public static let cache = "/var/cache/sutradhar"
+        /// The cache volume's mount, passed as `--cache-dir`: a hostPath folder at its own path,
+        /// because container stages bind-mount the checkout from the cache and the node's daemon
+        /// resolves that path on the node; a PVC at `/var/cache/sutradhar`.
+        public static func cache(_ volume: KubeCacheVolume) -> String {
+            switch volume {
+            case .hostPath(let folder): return folder
+            case .persistentVolumeClaim: return "/var/cache/sutradhar"
+            }
+        }
         /// The node's Docker socket's mount; `DOCKER_HOST` points at it.
         public static let dockerSocket = "/run/sutradhar/docker.sock"
         /// The nix daemon's socket, at the same path as on the node (nix clients look there).
@@ -271,7 +287,7 @@ public struct KubePodTemplate: Sendable {
             KubeVolume(name: "nix-daemon-socket", source: .hostPath(path: KubeManifests.Paths.nixDaemonSocket, type: "Socket"),
                    mountPath: KubeManifests.Paths.nixDaemonSocket, readOnly: false),
             KubeVolume(name: "nix-store", source: .hostPath(path: KubeManifests.Paths.nixStore, type: "Directory"), mountPath: KubeManifests.Paths.nixStore, readOnly: true),
-            KubeVolume(name: "cache", source: cache, mountPath: KubeManifests.Paths.cache, readOnly: false),
+            KubeVolume(name: "cache", source: cache, mountPath: KubeManifests.Paths.cache(options.cache), readOnly: false),
             KubeVolume(name: "tmp", source: .emptyDir(sizeLimit: "1Gi"), mountPath: "/tmp", readOnly: false),
         ]
         container = KubeContainer(image: options.image, command: command, environment: [
