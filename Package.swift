@@ -178,5 +178,6 @@ let package = Package(
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -7,7 +7,8 @@
 # 3. starts nix-daemon (so that user builds through NIX_REMOTE=daemon);
 # 4. starts a rootless dockerd for that user, unless one already answers on its socket;
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
-#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once).
+#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), and
+#    kubernetes-validate, which the Kubernetes tests check rendered manifests with.
 #
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
 # At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
@@ -113,11 +114,26 @@ install_mcp_client() {
     "$venv/bin/pip" install --quiet 'mcp>=2,<3' >&2 || die "pip could not install mcp into $venv (is PyPI reachable?)"
 }
 
+# The Kubernetes tests' validator: kubernetes-validate checks `kube render`'s manifests offline
+# against the schemas of each Kubernetes release (no cluster runs here). Pinned: a later release
+# may drop the 1.28 schemas the tests ask for.
+install_kubernetes_validate() {
+    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
+    if [ -x "$venv/bin/kubernetes-validate" ]; then
+        say "kubernetes-validate: present in $venv"
+        return
+    fi
+    [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
+    say "kubernetes-validate: installing into $venv"
+    "$venv/bin/pip" install --quiet 'kubernetes-validate==1.37.0' >&2 || die "pip could not install kubernetes-validate into $venv (is PyPI reachable?)"
+}
+
 install_packages
 create_user
 start_nix_daemon
 start_rootless_docker
 install_mcp_client
+install_kubernetes_validate
 
 uid="$(id -u "$RUN_USER")"
 cat <<EOF
