@@ -6,6 +6,12 @@ public struct NixCopyResult: Sendable, Hashable {
     public let paths: Int
     /// Their NAR size, summed: what a cache holds once they are all there (compressed, less).
     public let bytes: Int64
+
+    /// Creates a result; normally made by ``Nix/copy(closureOf:to:)``.
+    public init(paths: Int, bytes: Int64) {
+        self.paths = paths
+        self.bytes = bytes
+    }
 }
 
 /// Remote builders and binary caches: `nix store ping --store`, `nix copy`, and reading nix's

@@ -100,6 +100,9 @@ private final class BuildSources: Sendable {
             }
         } else if let (_, cache) = Nix.substitution(in: line) {
             state.withLock { state in
+                // A remote build's result comes back as "copying path … from 'ssh-ng://builder'":
+                // a copy from a machine that built, not a substitution.
+                guard !state.machines.contains(cache) else { return }
                 if !state.caches.contains(cache) { state.caches.append(cache) }
                 state.substituted += 1
             }
