@@ -5,7 +5,7 @@
 #   scripts/second-host.sh start     # idempotent; prints the environment below
 #   scripts/second-host.sh env       # prints SECOND_HOST_* for a running host (exit 3 if stopped)
 #   scripts/second-host.sh status    # exit 0 when running, 3 when stopped
-#   scripts/second-host.sh exec CMD… # runs CMD in the second host's mount namespace (its own /nix)
+#   scripts/second-host.sh exec CMD… # runs CMD with the second host's /nix (its store and daemon)
 #   scripts/second-host.sh stop      # idempotent; leaves nothing running (state folder kept)
 #   scripts/second-host.sh wipe      # stop, then delete the state folder (keys and the second store)
 #
@@ -54,7 +54,7 @@ running() { [ -n "$(sshd_pid)" ] && [ -n "$(daemon_pid)" ]; }
 
 ensure_tools() {
     local tool
-    for tool in ip sshd ssh-keygen unshare nsenter nix-daemon; do
+    for tool in ip sshd ssh-keygen unshare nix-daemon; do
         command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] \
             || die "$tool is missing: run scripts/setup.sh (it installs openssh-server and iproute2)"
     done
@@ -214,9 +214,12 @@ case "${1:-}" in
     exec)
         shift
         [ "$#" -gt 0 ] || die "usage: $0 exec COMMAND [ARG…]"
-        pid="$(sshd_pid)"
-        [ -n "$pid" ] || die "the second host is not running: $0 start"
-        exec nsenter --target "$pid" --mount -- "$@"
+        running || die "the second host is not running: $0 start"
+        # A new mount namespace made from the caller's (so the caller's own mounts stay visible)
+        # with the second host's /nix and nix.conf bound in: its nix-daemon answers on the socket
+        # under that /nix.
+        exec unshare --mount --propagation private -- /bin/sh -c '
+            mount --bind "$0/nix" /nix && mount --bind "$0/nix.conf" /etc/nix/nix.conf && exec "$@"' "$STATE" "$@"
         ;;
     stop)
         stop_host

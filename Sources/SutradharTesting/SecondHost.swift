@@ -54,8 +54,8 @@ public struct SecondHost: Sendable {
         return FileManager.default.fileExists(atPath: nixRoot + storePath.dropFirst("/nix".count))
     }
 
-    /// Runs `sutradhar ARGUMENTS` on the second host: in its mount namespace (its own `/nix`,
-    /// through its own nix-daemon; everything else, the Docker socket included, is this machine's).
+    /// Runs `sutradhar ARGUMENTS` on the second host (`second-host.sh exec`): with its own `/nix`,
+    /// through its own nix-daemon; everything else, the Docker socket included, is this machine's.
     public func sutradhar(_ arguments: [String], workingDirectory: URL, environment: [String: String] = [:],
                           timeout: Duration = .seconds(300)) async throws -> SutradharCLI.Result {
         try await SutradharCLI.run(arguments, environment: environment.merging(["NIX_REMOTE": "daemon"]) { $1 },
