@@ -18,7 +18,8 @@ public struct NixCopyResult: Sendable, Hashable {
 /// log lines that say where a derivation was built and where a path came from.
 extension Nix {
     /// How long ssh may take to connect when ``pingStore(uri:connectTimeout:)`` asks a remote
-    /// store. ssh's own default is the kernel's TCP timeout (about two minutes).
+    /// store or ``copy(closureOf:to:)`` pushes over ssh. ssh's own default is the kernel's TCP
+    /// timeout (about two minutes).
     public static let defaultConnectTimeout = 10
 
     /// Asks the store at `uri` (e.g. `ssh-ng://builder@host?ssh-key=/k`) whether it answers:
@@ -28,12 +29,8 @@ extension Nix {
     /// - Throws: ``NixError`` `.builderUnreachable` with nix's own reason when it does not answer,
     ///   `.nixMissing`, or `.cancelled`.
     public func pingStore(uri: String, connectTimeout: Int = defaultConnectTimeout) async throws -> String {
-        let sshOptions = [environment["NIX_SSHOPTS"] ?? ProcessInfo.processInfo.environment["NIX_SSHOPTS"],
-                          "-o ConnectTimeout=\(connectTimeout) -o BatchMode=yes"].compactMap { $0 }.joined(separator: " ")
-        let pinging = Nix(executable: executable, options: options,
-                          environment: environment.merging(["NIX_SSHOPTS": sshOptions]) { $1 },
-                          terminationGracePeriod: terminationGracePeriod)
-        let outcome = try await pinging.execute(["store", "ping", "--store", uri] + commonFlags, workingDirectory: nil)
+        let outcome = try await boundingSSH(connectTimeout: connectTimeout)
+            .execute(["store", "ping", "--store", uri] + commonFlags, workingDirectory: nil)
         guard outcome.status.isSuccess else {
             let cause = Self.lastErrorLine(in: outcome.logTail) ?? outcome.logTail.last ?? "no error line in its log"
             throw NixError(
@@ -56,7 +53,8 @@ extension Nix {
     /// Cancelling the calling task stops nix, as for a build.
     /// - Throws: ``NixError`` `.pushFailed` with nix's reason, `.nixMissing`, or `.cancelled`.
     public func copy(closureOf path: String, to destination: String) async throws -> NixCopyResult {
-        let outcome = try await execute(["copy", "--to", destination, path] + commonFlags, workingDirectory: nil)
+        let outcome = try await boundingSSH(connectTimeout: Self.defaultConnectTimeout)
+            .execute(["copy", "--to", destination, path] + commonFlags, workingDirectory: nil)
         guard outcome.status.isSuccess else {
             let cause = Self.lastErrorLine(in: outcome.logTail) ?? "no error line in its log"
             throw NixError(code: .pushFailed,
@@ -68,6 +66,17 @@ extension Nix {
         let entries = info.status.isSuccess
             ? (try? JSONDecoder().decode([Entry].self, from: Data(info.standardOutput))) ?? [] : []
         return NixCopyResult(paths: entries.count, bytes: entries.reduce(0) { $0 + ($1.narSize ?? 0) })
+    }
+
+    /// This nix with `NIX_SSHOPTS` adding `-o ConnectTimeout=N -o BatchMode=yes` to what it
+    /// was: for the ssh connections nix opens itself (`--store ssh://…`, `nix copy --to ssh://…`),
+    /// so that a host that drops packets, or a key that would need a passphrase, fails in
+    /// seconds instead of waiting for the kernel's TCP timeout or a prompt nobody answers.
+    func boundingSSH(connectTimeout: Int) -> Nix {
+        let sshOptions = [environment["NIX_SSHOPTS"] ?? ProcessInfo.processInfo.environment["NIX_SSHOPTS"],
+                          "-o ConnectTimeout=\(connectTimeout) -o BatchMode=yes"].compactMap { $0 }.joined(separator: " ")
+        return Nix(executable: executable, options: options, environment: environment.merging(["NIX_SSHOPTS": sshOptions]) { $1 },
+                   terminationGracePeriod: terminationGracePeriod)
     }
 
     /// The derivation and machine of a remote build, from nix's line "building '/nix/store/…drv'

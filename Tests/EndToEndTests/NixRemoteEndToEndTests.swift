@@ -2,6 +2,10 @@ import Foundation
 import SutradharTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension DockerEndToEndTests {
     /// Beyond one machine, for real: the second host of `scripts/second-host.sh` (sshd in a
     /// network namespace, an empty `/nix` in a mount namespace) as a remote builder over
@@ -142,6 +146,57 @@ extension DockerEndToEndTests {
                 #expect(built.isEmpty, "the second host built: \(built)")
                 #expect(second.storeHolds(out))
                 try expectNoContainersLeft(resultB, host: host)
+            }
+        }
+
+        /// A push that never ends (the cache's `nix-cache-info` is a FIFO nobody writes, so
+        /// `nix copy` blocks opening it) holds the run at its end; Ctrl-C then cancels it: the run
+        /// ends, the verdict stands, a warning says so, and no `nix copy` is left running.
+        @Test func ctrlCWhileAPushIsPendingStopsItAndLeavesNothingRunning() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            try await DockerE2E.withWorkspace { workspace in
+                try workspace.makeHelloServerFlake(repoTag: DockerE2E.uniqueName() + ":never-loaded")
+                let cache = workspace.root.appendingPathComponent("stuck-cache")
+                try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+                #expect(mkfifo(cache.appendingPathComponent("nix-cache-info").path, 0o600) == 0)
+                let key = workspace.root.appendingPathComponent("stuck.sec").path
+                try "stuck-1:\(Data(repeating: 1, count: 64).base64EncodedString())\n".write(toFile: key, atomically: true, encoding: .utf8)
+                let pipeline = try workspace.write("stuck.yaml", """
+                    version: 1
+                    name: e2e-stuck-push
+                    source: { path: ./hello-server }
+                    nix:
+                      options: { substituters: "" }
+                    cache: { nix-push: "file://\(cache.path)", nix-push-key: "\(key)" }
+                    stages:
+                      image:
+                        nix-build: { installable: .#docker-image }
+
+                    """)
+                let invocation = try SutradharCLI.start(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
+                #expect(await invocation.waitForOutput(containing: #""event":"stage-finished""#), "\(invocation.stderrSoFar)")
+                // The push runs: a `nix copy` naming this test's key (unique to the workspace).
+                let pushing = await eventually(timeout: .seconds(60)) { !Self.processes(mentioning: key).isEmpty }
+                #expect(pushing, "no nix copy started: \(invocation.stdoutSoFar)")
+                #expect(!invocation.stdoutSoFar.contains("run-finished"), "the run ended before its push")
+                invocation.signal(SIGINT)
+                // Bounded generously for a loaded machine: nix gets SIGTERM, then SIGKILL after 3 s.
+                let ended = await invocation.finish(timeout: .seconds(60))
+                #expect(ended.stage("image")?["status"] as? String == "passed", ended.diagnosis)
+                #expect(ended.stdout.contains("nix-push: the push of"), ended.diagnosis)
+                let left = Self.processes(mentioning: key)
+                #expect(left.isEmpty, "left running: \(left)")
+            }
+        }
+
+        /// The PIDs of processes whose command line contains `text`.
+        static func processes(mentioning text: String) -> [Int32] {
+            let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
+            return pids.filter { pid in
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+                return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text)
             }
         }
 
