@@ -10,6 +10,10 @@
 #    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), and
 #    kubernetes-validate, which the Kubernetes tests check rendered manifests with.
 #
+# openssh-server is there for scripts/second-host.sh (a second nix host in namespaces, for the
+# remote-builder and binary-cache tests), which runs its own sshd with its own config; note that on
+# a systemd machine Debian's package also enables the host's ssh service, as it always does.
+#
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
 # At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
 set -euo pipefail
@@ -17,7 +21,7 @@ set -euo pipefail
 RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
           busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
-          python3 python3-venv)
+          python3 python3-venv openssh-server)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +53,42 @@ create_user() {
     grep -q "^$RUN_USER:" /etc/subgid || echo "$RUN_USER:200000:65536" >>/etc/subgid
     getent group nix-users >/dev/null && usermod -aG nix-users "$RUN_USER"
     say "user: $RUN_USER (uid $(id -u "$RUN_USER"))"
+}
+
+# nix-daemon takes some settings only from its trusted users (Nix 2.8): `builders` among them,
+# and a substituter only if nix.conf lists it in trusted-substituters, with its key in
+# trusted-public-keys. Both are opt-in, because both change what the pipeline user may do
+# (README, "Beyond one machine"):
+#   SUTRADHAR_NIX_TRUSTED=1                  adds the user to trusted-users (root-equivalent in nix);
+#   SUTRADHAR_NIX_SUBSTITUTER=URI SUTRADHAR_NIX_SUBSTITUTER_KEY=NAME:KEY
+#                                            lets any user use that binary cache, signed by that key.
+# nix-daemon reads nix.conf when it starts: restart it after a change (this script says so).
+configure_nix_trust() {
+    local conf="${SUTRADHAR_NIX_CONF:-/etc/nix/nix.conf}" changed=""
+    mkdir -p /etc/nix
+    touch "$conf"
+    add_setting() {  # NAME VALUE: appends VALUE to the setting NAME unless it is there already
+        local line
+        line="$(grep -E "^$1 *=" "$conf" | tail -n 1 || true)"
+        case " ${line#*=} " in *" $2 "*) return ;; esac
+        if [ -n "$line" ]; then
+            sed -i "s|^$1 *=\(.*\)\$|$1 =\1 $2|" "$conf"
+        else
+            echo "$1 = $([ "$1" = trusted-users ] && echo "root ")$2" >>"$conf"
+        fi
+        changed=1
+        say "nix: $1 += $2 in $conf"
+    }
+    [ "${SUTRADHAR_NIX_TRUSTED:-0}" = 1 ] && add_setting trusted-users "$RUN_USER"
+    if [ -n "${SUTRADHAR_NIX_SUBSTITUTER:-}" ]; then
+        [ -n "${SUTRADHAR_NIX_SUBSTITUTER_KEY:-}" ] || die "SUTRADHAR_NIX_SUBSTITUTER needs SUTRADHAR_NIX_SUBSTITUTER_KEY (NAME:BASE64)"
+        add_setting extra-trusted-substituters "$SUTRADHAR_NIX_SUBSTITUTER"
+        add_setting extra-trusted-public-keys "$SUTRADHAR_NIX_SUBSTITUTER_KEY"
+    fi
+    if [ -n "$changed" ] && pgrep -x nix-daemon >/dev/null; then
+        say "nix: restart nix-daemon for the change to take effect (it reads $conf when it starts)"
+    fi
+    return 0
 }
 
 start_nix_daemon() {
@@ -130,6 +170,7 @@ install_kubernetes_validate() {
 
 install_packages
 create_user
+configure_nix_trust
 start_nix_daemon
 start_rootless_docker
 install_mcp_client

@@ -44,12 +44,13 @@ public enum SutradharCLI {
     }
 
     /// Starts `sutradhar ARGUMENTS` without waiting; stdout and stderr go to files that
-    /// `finish` reads, so a chatty run never blocks on a full pipe.
+    /// `finish` reads, so a chatty run never blocks on a full pipe. A `launcher` (a command and
+    /// its arguments, e.g. `second-host.sh exec`) runs the executable instead of this process.
     public static func start(_ arguments: [String], environment: [String: String] = [:],
-                             workingDirectory: URL? = nil) throws -> Invocation {
+                             workingDirectory: URL? = nil, launcher: [String] = []) throws -> Invocation {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        process.executableURL = launcher.first.map(URL.init(fileURLWithPath:)) ?? executable
+        process.arguments = launcher.isEmpty ? arguments : launcher.dropFirst() + [executable.path] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.currentDirectoryURL = workingDirectory ?? repositoryRoot
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-cli-\(UUID().uuidString)")
@@ -66,8 +67,9 @@ public enum SutradharCLI {
 
     /// Runs `sutradhar ARGUMENTS` to completion (killed after `timeout`).
     public static func run(_ arguments: [String], environment: [String: String] = [:],
-                           workingDirectory: URL? = nil, timeout: Duration = .seconds(300)) async throws -> Result {
-        let invocation = try start(arguments, environment: environment, workingDirectory: workingDirectory)
+                           workingDirectory: URL? = nil, timeout: Duration = .seconds(300),
+                           launcher: [String] = []) async throws -> Result {
+        let invocation = try start(arguments, environment: environment, workingDirectory: workingDirectory, launcher: launcher)
         return await invocation.finish(timeout: timeout)
     }
 

@@ -15,6 +15,7 @@ import Testing
         let machine: [any Error] = [
             NixError(code: .storeUnreachable, message: "nix cannot reach the nix daemon"),
             NixError(code: .nixMissing, message: "nix is not installed"),
+            NixError(code: .builderUnreachable, message: "nix could not use the builder ssh-ng://b"),
             DockerError(.unreachable, "cannot connect to the Docker daemon"),
             CacheError(.diskFull, "the disk under the cache is full", root: "/cache"),
         ]
@@ -47,6 +48,7 @@ import Testing
         let cases: [(any Error, String)] = [
             (NixError(code: .storeUnreachable, message: "m"), "store-unreachable"),
             (NixError(code: .nixMissing, message: "m"), "nix-missing"),
+            (NixError(code: .builderUnreachable, message: "m"), "builder-unreachable"),
             (NixError(code: .buildFailed, message: "m"), "nix-build-failed"),
             (NixError(code: .evalFailed, message: "m"), "nix-build-failed"),
             (DockerError(.unreachable, "m"), "daemon-unreachable"),
@@ -71,7 +73,8 @@ import Testing
             #expect(StageErrorCode(rawValue: code) == failure.code)
         }
         let environmental = StageErrorCode.all.filter(\.isEnvironmentProblem).map(\.rawValue)
-        #expect(environmental == ["daemon-unreachable", "store-unreachable", "nix-missing", "disk-full", "environment"])
+        #expect(environmental == ["daemon-unreachable", "store-unreachable", "builder-unreachable", "nix-missing", "disk-full",
+                                  "environment"])
         #expect(Set(StageErrorCode.all.map(\.rawValue)).count == StageErrorCode.all.count, "codes are unique")
     }
 

@@ -1,6 +1,7 @@
 import BuildCache
 import Engine
 import Foundation
+import Pipeline
 import RunHistory
 
 /// The cache tools as a front end calls them: each returns the typed report its `--json` prints.
@@ -64,7 +65,15 @@ public struct DoctorReport: Codable, Sendable, Equatable {
 extension Doctor {
     /// Runs every check (see `checks(options:)`) into a report.
     public static func report(options: RunOptions) async -> DoctorReport {
-        DoctorReport(checks: await checks(options: options))
+        await report(options: options, pipelines: [])
+    }
+
+    /// Runs every check (see `checks(options:)`), then pings the remote builders and checks the
+    /// push keys of `pipelines` (see `distributionChecks(for:)`).
+    public static func report(options: RunOptions, pipelines: [PipelineDefinition]) async -> DoctorReport {
+        var checks = await checks(options: options)
+        for pipeline in pipelines { checks += await distributionChecks(for: pipeline) }
+        return DoctorReport(checks: checks)
     }
 }
 

@@ -7,7 +7,11 @@ struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
         abstract: "Check nix, libgit2, the cache folder, free disk and the Docker daemon; one line each.",
-        discussion: "Exits 0 when everything needed is there, 3 if anything is missing (each problem says how to fix it).")
+        discussion: "Exits 0 when everything needed is there, 3 if anything is missing (each problem says how to fix it). "
+            + "Name pipelines to also ping their remote builders (nix.builders) and check their push key (cache.nix-push).")
+
+    @Argument(help: "Pipelines (NAME or file) whose remote builders and binary cache to check too.")
+    var pipelines: [String] = []
 
     @Flag(help: "Print the checks as one JSON object.")
     var json = false
@@ -18,7 +22,8 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: Self.defaultDefinitionPath()),
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful)
-        var report = await Doctor.report(options: options)
+        let definitions = try pipelines.map { try DefinitionFiles.load(DefinitionFiles.locate($0)).definition }
+        var report = await Doctor.report(options: options, pipelines: definitions)
         for index in report.checks.indices {
             report.checks[index].fix = Self.advice(for: report.checks[index])
         }
