@@ -387,3 +387,23 @@ public struct RunHistoryError: Error, Sendable, CustomStringConvertible {
     init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+extension RunHistory {
+    /// The names of the pipelines that have runs, sorted (the dashboard's pipeline list).
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func pipelineNames() throws -> [String] {
+        try reading { db in try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM run ORDER BY pipeline") }
+    }
+
+    /// The stages of the newest `runs` runs (of any pipeline), with how many runs that was: what
+    /// a cache hit ratio over the last runs is counted from. One query, however many runs.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func stagesOfLatestRuns(_ runs: Int) throws -> (runs: Int, stages: [StageRecord]) {
+        try reading { db in
+            let latest = "SELECT id FROM run ORDER BY startedAt DESC LIMIT ?"
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(latest))", arguments: [runs]) ?? 0
+            let stages = try StageRecord.fetchAll(db, sql: "SELECT * FROM stage WHERE runID IN (\(latest))", arguments: [runs])
+            return (count, stages)
+        }
+    }
+}
