@@ -398,12 +398,6 @@ public struct RunHistoryError: Error, Sendable, CustomStringConvertible {
 }
 
 extension RunHistory {
-    /// The names of the pipelines that have runs, sorted (the dashboard's pipeline list).
-    /// - Throws: `RunHistoryError` if the database cannot be read.
-    public func pipelineNames() throws -> [String] {
-        try reading { db in try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM run ORDER BY pipeline") }
-    }
-
     /// The stages of the newest `runs` runs (of any pipeline), with how many runs that was: what
     /// a cache hit ratio over the last runs is counted from. One query, however many runs.
     /// - Throws: `RunHistoryError` if the database cannot be read.
@@ -413,6 +407,25 @@ extension RunHistory {
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(latest))", arguments: [runs]) ?? 0
             let stages = try StageRecord.fetchAll(db, sql: "SELECT * FROM stage WHERE runID IN (\(latest))", arguments: [runs])
             return (count, stages)
+        }
+    }
+
+    /// How many runs each pipeline has in each status (`abandoned` told apart from `running` by
+    /// the process table, as `runs` does): what `/metrics` reports. One grouped query, plus a
+    /// look at the runs still marked running.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func runCounts() throws -> [(pipeline: String, status: String, count: Int)] {
+        try reading { db in
+            var counts: [String: [String: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT pipeline, status, COUNT(*) AS n FROM run WHERE status != 'running' GROUP BY pipeline, status") {
+                counts[row["pipeline"], default: [:]][row["status"] as String] = row["n"]
+            }
+            for run in try RunRecord.filter(Column("status") == "running").fetchAll(db) {
+                counts[run.pipeline, default: [:]][run.withLiveness().status, default: 0] += 1
+            }
+            return counts.sorted { $0.key < $1.key }.flatMap { pipeline, statuses in
+                statuses.sorted { $0.key < $1.key }.map { (pipeline: pipeline, status: $0.key, count: $0.value) }
+            }
         }
     }
 }

@@ -59,6 +59,10 @@ extension Dashboard {
         RunPages.register(on: router, services: services)
         RunAPI.register(on: router, services: services)
         TriggerRoutes.register(on: router, services: services)
+        PipelinePages.register(on: router, services: services)
+        CachePages.register(on: router, services: services)
+        DoctorPage.register(on: router, services: services)
+        MetricsRoute.register(on: router, services: services)
         return router
     }
 
