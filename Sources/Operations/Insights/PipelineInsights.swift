@@ -107,9 +107,9 @@ public struct PipelineInsights: Codable, Sendable, Equatable {
         let finished = considered.filter { $0.status != "running" }
         var series: [StageSeries] = []
         var position: [String: Int] = [:]
+        let stages = try history.stages(ofRuns: considered.map(\.id))
         for record in considered.reversed() {
-            guard let details = try history.run(record.id) else { continue }  // pruned meanwhile
-            for stage in details.stages {
+            for stage in stages[record.id] ?? [] {
                 let point = StagePoint(run: record.id, started: RunEvent.rfc3339(record.startedAt),
                                        durationMilliseconds: stage.durationMilliseconds, status: stage.status,
                                        cached: stage.cached, trigger: record.trigger)
