@@ -46,6 +46,21 @@ import Testing
         }
     }
 
+    @Test func aRecentRunIsWrittenExactlyAsRunsLsJSONWritesIt() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-insights") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            Self.record("done", pipeline: "web", trigger: "nightly", status: .passed, at: Date(timeIntervalSince1970: 1_800_000_000.25),
+                        history: history, stages: [])
+            Self.record("going", pipeline: "web", trigger: "agent", status: nil, at: Date(timeIntervalSince1970: 1_800_000_100),
+                        history: history, stages: [])
+            let records = try history.runs(pipeline: "web")
+            #expect(records.count == 2)
+            for record in records {
+                #expect(try OrderedJSONEncoder().serialized(PipelineInsights.Run(record)) == record.jsonLine)
+            }
+        }
+    }
+
     @Test func theSeriesCoverTheLastThirtyRunsAndTheListTheLastTwenty() async throws {
         try await GitFixtures.withTemporaryDirectory("sutradhar-insights") { cache in
             let history = try RunHistory(cacheRoot: cache)
