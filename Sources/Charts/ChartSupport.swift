@@ -36,15 +36,11 @@ public enum ChartStyle {
     /// The CSS: light colours by default, dark ones under `prefers-color-scheme: dark`.
     public static let css = """
     svg.chart { font: 12px system-ui, sans-serif; max-width: 100%; height: auto; }
-    svg.chart text { fill: var(--chart-text, #333); }
-    svg.chart .axis { stroke: var(--chart-axis, #888); stroke-width: 1; }
-    svg.chart .grid { stroke: var(--chart-grid, #ddd); stroke-width: 1; }
-    svg.chart .no-data { fill: var(--chart-muted, #777); font-style: italic; }
-    svg.chart .line { fill: none; stroke-width: 1.5; }
-    svg.chart .mark.cached { fill-opacity: 0.25; }
-    svg.chart .mark.failed { stroke: var(--chart-failed, #c62828); stroke-width: 2; }
-    svg.chart .mark.nightly { stroke: var(--chart-text, #333); stroke-width: 1.5; }
-    svg.chart .bar { fill: var(--chart-bar, #1565c0); }
+    svg.chart text { fill: #333; stroke: none; }
+    svg.chart line.axis { stroke: #888; stroke-width: 1; }
+    svg.chart line.grid { stroke: #ddd; stroke-width: 1; }
+    svg.chart text.no-data { fill: #777; font-style: italic; }
+    svg.chart rect.bar { fill: #1565c0; }
     svg.chart .series-0 { stroke: #1565c0; fill: #1565c0; }
     svg.chart .series-1 { stroke: #ef6c00; fill: #ef6c00; }
     svg.chart .series-2 { stroke: #2e7d32; fill: #2e7d32; }
@@ -53,9 +49,16 @@ public enum ChartStyle {
     svg.chart .series-5 { stroke: #ad1457; fill: #ad1457; }
     svg.chart .series-6 { stroke: #5d4037; fill: #5d4037; }
     svg.chart .series-7 { stroke: #827717; fill: #827717; }
-    svg.chart .legend text, svg.chart .label { fill: var(--chart-text, #333); }
+    svg.chart polyline.line { fill: none; stroke-width: 1.5; }
+    svg.chart .mark.cached { fill-opacity: 0.25; }
+    svg.chart .mark.nightly { stroke: #333; stroke-width: 1.5; }
+    svg.chart .mark.failed { stroke: #c62828; stroke-width: 2.5; }
     @media (prefers-color-scheme: dark) {
-      svg.chart { --chart-text: #ddd; --chart-axis: #999; --chart-grid: #444; --chart-muted: #aaa; --chart-bar: #64b5f6; --chart-failed: #ef5350; }
+      svg.chart text { fill: #ddd; }
+      svg.chart line.axis { stroke: #999; }
+      svg.chart line.grid { stroke: #444; }
+      svg.chart text.no-data { fill: #aaa; }
+      svg.chart rect.bar { fill: #64b5f6; }
       svg.chart .series-0 { stroke: #64b5f6; fill: #64b5f6; }
       svg.chart .series-1 { stroke: #ffb74d; fill: #ffb74d; }
       svg.chart .series-2 { stroke: #81c784; fill: #81c784; }
@@ -64,6 +67,9 @@ public enum ChartStyle {
       svg.chart .series-5 { stroke: #f48fb1; fill: #f48fb1; }
       svg.chart .series-6 { stroke: #bcaaa4; fill: #bcaaa4; }
       svg.chart .series-7 { stroke: #dce775; fill: #dce775; }
+      svg.chart polyline.line { fill: none; }
+      svg.chart .mark.nightly { stroke: #ddd; }
+      svg.chart .mark.failed { stroke: #ef5350; }
     }
     """
 }
