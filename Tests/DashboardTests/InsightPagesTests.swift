@@ -226,7 +226,7 @@ struct InsightsFixture {
     /// Three entries a minute apart — 5,000 bytes of `web`, an image of a pipeline named like a
     /// script tag, 300 bytes of `web` — then a gc to 500 bytes, which evicts the first (max-size).
     func storeEntriesAndCollect() async throws {
-        let box = ClockBox(Self.start)
+        let box = InsightsClock(Self.start)
         let writer = try BuildCache(root: cache, now: { box.now })
         try writer.store(kind: "nix-build", key: CacheKey(["evicted"]), pipeline: "web", outputs: ["out": "/nowhere/e"], size: 5000)
         box.advance()
@@ -248,7 +248,7 @@ struct InsightsFixture {
 }
 
 /// A clock the fixture moves on by a minute at a time, for the cache's `now`.
-final class ClockBox: Sendable {
+final class InsightsClock: Sendable {
     let clock: Mutex<Date>
     init(_ start: Date) { clock = Mutex(start) }
     var now: Date { clock.withLock { $0 } }
