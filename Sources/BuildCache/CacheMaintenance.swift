@@ -196,6 +196,7 @@ extension BuildCache {
     /// Evicts entries (of `pipeline` only, if given) by `policy`, least recently used first,
     /// skipping what live runs hold; then, for a cache-wide gc with no run live, removes orphans:
     /// checkout folders and GC roots no entry names, and temporary files of writers that died.
+    /// What it did is kept in `lastGCFile` (see `lastGC()`).
     /// - Throws: `CacheError` if the index cannot be read or repaired.
     public func collectGarbage(_ policy: GCPolicy, pipeline: String? = nil, now: Date = Date()) throws(CacheError) -> GCReport {
         var report = GCReport()
@@ -229,6 +230,7 @@ extension BuildCache {
                 report.orphanSweepSkipped = true
             }
         }
+        saveLastGC(LastGC(report, policy: policy, pipeline: pipeline, now: now))
         return report
     }
 

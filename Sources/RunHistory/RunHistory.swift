@@ -226,6 +226,9 @@ public final class RunHistory: Sendable {
         try reading { db in try RunRecord.fetchCount(db) }
     }
 
+    /// `reading`, for the extensions of the history in other files.
+    func runsDatabaseRead<T>(_ body: (Database) throws -> T) throws -> T { try reading(body) }
+
     /// Reads, turning any database error into a `RunHistoryError` (an environment problem).
     private func reading<T>(_ body: (Database) throws -> T) throws -> T {
         do {
@@ -235,22 +238,28 @@ public final class RunHistory: Sendable {
         }
     }
 
-    /// Runs, newest first, optionally filtered.
+    /// Runs, newest first, optionally filtered (by pipeline, status and trigger), skipping the
+    /// first `offset` that match (for paging).
     /// - Throws: `RunHistoryError` if the database cannot be read.
-    public func runs(pipeline: String? = nil, status: String? = nil, limit: Int = 20) throws -> [RunRecord] {
+    public func runs(pipeline: String? = nil, status: String? = nil, trigger: String? = nil, limit: Int = 20, offset: Int = 0) throws -> [RunRecord] {
         try reading { db in
-            var request = RunRecord.order(Column("startedAt").desc)
+            var request = RunRecord.order(Column("startedAt").desc, Column("id").desc)
             if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
-            guard let status else { return try request.limit(limit).fetchAll(db).map { $0.withLiveness() } }
+            if let trigger { request = request.filter(Column("trigger") == trigger) }
+            let offset = max(0, offset)
+            guard let status else { return try request.limit(limit, offset: offset).fetchAll(db).map { $0.withLiveness() } }
             // "abandoned" is never stored: it is a "running" run whose process is gone, and
             // only the process table tells the two apart.
             guard status == "running" || status == "abandoned" else {
-                return try request.filter(Column("status") == status).limit(limit).fetchAll(db)
+                return try request.filter(Column("status") == status).limit(limit, offset: offset).fetchAll(db)
             }
             let unfinished = try request.filter(Column("status") == "running").fetchAll(db).map { $0.withLiveness() }
-            return Array(unfinished.filter { $0.status == status }.prefix(limit))
+            return Array(unfinished.filter { $0.status == status }.dropFirst(offset).prefix(limit))
         }
     }
+
+    /// The triggers a run can have, as `runs(trigger:)` takes them.
+    public static let triggers = ["agent", "nightly", "local", "manual"]
 
     /// The statuses a run can have, as `runs(status:)` takes them.
     public static let statuses = ["running", "passed", "failed", "cancelled", "abandoned"]
@@ -386,4 +395,47 @@ public struct RunHistoryError: Error, Sendable, CustomStringConvertible {
     public let message: String
     init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension RunHistory {
+    /// The stages of the newest `runs` runs (of any pipeline), with how many runs that was: what
+    /// a cache hit ratio over the last runs is counted from. One query, however many runs.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func stagesOfLatestRuns(_ runs: Int) throws -> (runs: Int, stages: [StageRecord]) {
+        try reading { db in
+            let latest = "SELECT id FROM run ORDER BY startedAt DESC LIMIT ?"
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(latest))", arguments: [runs]) ?? 0
+            let stages = try StageRecord.fetchAll(db, sql: "SELECT * FROM stage WHERE runID IN (\(latest))", arguments: [runs])
+            return (count, stages)
+        }
+    }
+
+    /// The stages of the runs `ids` (exact IDs), each run's in the order they finished: one
+    /// query for a pipeline page's 30 runs instead of one per run.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func stages(ofRuns ids: [String]) throws -> [String: [StageRecord]] {
+        guard !ids.isEmpty else { return [:] }
+        return try reading { db in
+            Dictionary(grouping: try StageRecord.filter(ids.contains(Column("runID"))).order(Column.rowID).fetchAll(db), by: \.runID)
+        }
+    }
+
+    /// How many runs each pipeline has in each status (`abandoned` told apart from `running` by
+    /// the process table, as `runs` does): what `/metrics` reports. One grouped query, plus a
+    /// look at the runs still marked running.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func runCounts() throws -> [(pipeline: String, status: String, count: Int)] {
+        try reading { db in
+            var counts: [String: [String: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT pipeline, status, COUNT(*) AS n FROM run WHERE status != 'running' GROUP BY pipeline, status") {
+                counts[row["pipeline"], default: [:]][row["status"] as String] = row["n"]
+            }
+            for run in try RunRecord.filter(Column("status") == "running").fetchAll(db) {
+                counts[run.pipeline, default: [:]][run.withLiveness().status, default: 0] += 1
+            }
+            return counts.sorted { $0.key < $1.key }.flatMap { pipeline, statuses in
+                statuses.sorted { $0.key < $1.key }.map { (pipeline: pipeline, status: $0.key, count: $0.value) }
+            }
+        }
+    }
 }

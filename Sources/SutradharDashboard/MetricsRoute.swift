@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import Prometheus
+import SutradharKit
+
+/// `/metrics` in the Prometheus text format (0.0.4), through swift-prometheus:
+///
+/// - `sutradhar_runs{pipeline,status}` (gauge): runs in the history, by pipeline and status;
+/// - `sutradhar_stage_duration_seconds{kind}` (histogram): every recorded stage's wall time;
+/// - `sutradhar_cache_bytes{kind}` (gauge): bytes under the cache root by kind, as `cache du`.
+///
+/// The registry is built afresh on each scrape from the history and the cache: the runs are
+/// made by other processes (the CLI, agents, nightly), which this server never sees happen, so
+/// the files are the only truth, and a scrape then always agrees with the pages. The run counts
+/// are gauges, not counters, because `cache gc --max-age` prunes the history (a counter must
+/// never go down); the histograms are rebuilt from every recorded stage, so they only go down
+/// when runs are pruned.
+public enum MetricsRoute {
+    /// The histogram's buckets, in seconds: from a cache hit (milliseconds) to a long nix build.
+    static let durationBuckets: [Double] = [0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600]
+
+    /// Registers `/metrics`.
+    public static func register(on router: Router<DashboardRequestContext>, services: DashboardServices) {
+        router.get("/metrics") { _, _ in
+            let text = try await exposition(services)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
+    /// The metrics as text.
+    /// - Throws: `RunHistoryError` or `CacheError` if the history or the cache index cannot be read.
+    static func exposition(_ services: DashboardServices) async throws -> String {
+        let registry = PrometheusCollectorRegistry()
+        let runs = MetricNameDescriptor(namespace: "sutradhar", metricName: "runs", unitName: "",
+                                        helpText: "Runs in the history, by pipeline and status")
+        for count in try services.history.runCounts() {
+            registry.makeGauge(descriptor: runs, labels: [("pipeline", count.pipeline), ("status", count.status)]).set(Double(count.count))
+        }
+        let durations = MetricNameDescriptor(namespace: "sutradhar", metricName: "stage_duration", unitName: "seconds",
+                                             helpText: "Wall time of each recorded stage, by stage kind")
+        var histograms: [String: ValueHistogram] = [:]
+        for stage in try services.history.stagesOfLatestRuns(Int(Int32.max)).stages {
+            let histogram = histograms[stage.kind] ?? registry.makeValueHistogram(descriptor: durations, labels: [("kind", stage.kind)],
+                                                                                   buckets: durationBuckets)
+            histograms[stage.kind] = histogram
+            histogram.record(Double(stage.durationMilliseconds) / 1000)
+        }
+        let bytes = MetricNameDescriptor(namespace: "sutradhar", metricName: "cache", unitName: "bytes",
+                                         helpText: "Bytes under the cache root, by kind (as sutradhar cache du)")
+        for part in try await CacheTools(root: services.cacheRoot).usageReport(closure: false).kinds {
+            registry.makeGauge(descriptor: bytes, labels: [("kind", part.name)]).set(Double(part.bytes))
+        }
+        return registry.emitToString()
+    }
+}
