@@ -92,7 +92,7 @@ struct DockerBuildExecutor: StageExecutor {
             }
             for tag in spec.tags {
                 let (repository, version) = DockerLoadExecutor.split(tag)
-                guard !image.repoTags.contains("\(repository):\(version)") else { continue }
+                guard !image.isTagged("\(repository):\(version)") else { continue }
                 try await docker.client.tagImage(image.id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }
