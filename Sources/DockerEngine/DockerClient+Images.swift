@@ -23,11 +23,19 @@ extension DockerClient {
     /// - Throws: ``DockerError`` for anything but 404.
     public func inspectImage(_ reference: String) async throws -> ImageDetails? {
         let call = Call(.GET, "/images/\(percentEncoded(reference, keepingSeparators: true))/json")
-        do {
-            let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
-            return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
-        } catch let error as DockerError where error.code == .notFound {
-            return nil
+        var attempt = 1
+        while true {
+            do {
+                let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
+                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
+            } catch let error as DockerError where error.code == .notFound {
+                return nil
+            } catch let error as DockerError where engine == .podman && attempt < 3 && error.status == 500
+                        && error.daemonMessage?.contains("image not known") == true {
+                // Podman 4.3 resolves a short name by reading every image; one removed meanwhile
+                // (by anyone) fails the lookup with a 500 "image not known". Asking again is safe.
+                attempt += 1
+            }
         }
     }
 
@@ -73,7 +81,10 @@ extension DockerClient {
     /// The body is pulled only as fast as the socket drains, so memory does not grow with the
     /// archive; a script's stdout (nixpkgs `streamLayeredImage`) can be passed as it is produced.
     /// The daemon's JSON-lines answer is parsed as it arrives; an `error`/`errorDetail` in it fails
-    /// the load even though the HTTP status is 200.
+    /// the load even though the HTTP status is 200. Podman answers with one JSON object, and
+    /// refuses with an HTTP 500 whose `message` becomes the `.loadFailed` error's; it takes no
+    /// gzip, so for Podman a gzipped body is inflated on the fly (constant memory, sent chunked:
+    /// `bytesSent` then counts the inflated tar).
     ///
     /// Uses `POST /images/load?quiet=1` (`quiet` always explicit: the daemon's default differs from the spec).
     /// - Parameters:
@@ -87,6 +98,16 @@ extension DockerClient {
         length: Int64? = nil,
         progress: (@Sendable (Int64) -> Void)?,
         timeout: Duration = DockerClient.defaultLoadTimeout
+    ) async throws -> LoadResult where Body.Element == ByteBuffer {
+        if engine == .podman {
+            // Podman (4.3) refuses a gzipped archive ("invalid tar header"): inflate it on the way.
+            return try await sendLoad(GunzipIfGzipped(base: body, what: "the image archive"), length: nil, progress: progress, timeout: timeout)
+        }
+        return try await sendLoad(body, length: length, progress: progress, timeout: timeout)
+    }
+
+    private func sendLoad<Body: AsyncSequence & Sendable>(
+        _ body: Body, length: Int64?, progress: (@Sendable (Int64) -> Void)?, timeout: Duration
     ) async throws -> LoadResult where Body.Element == ByteBuffer {
         let counter = ByteCounter(progress: progress)
         let paced = EventLoopPacedSequence(base: body, loops: Array(http.eventLoopGroup.makeIterator()))
@@ -127,11 +148,6 @@ extension DockerClient {
         progress: (@Sendable (Int64) -> Void)?,
         timeout: Duration = DockerClient.defaultLoadTimeout
     ) async throws -> LoadResult {
-        if engine == .podman, try ArchiveFile(path: path).closing({ try $0.startsWithGzipMagic() }) {
-            let inflated = try InflatedFile(path: path)
-            defer { inflated.close() }
-            return try await loadImage(InflatedFileChunks(file: inflated), length: nil, progress: progress, timeout: timeout)
-        }
         let file = try ReadOnlyFile(path: path)
         defer { file.close() }
         return try await loadImage(FileChunks(file: file), length: file.size, progress: progress, timeout: timeout)
@@ -349,81 +365,6 @@ struct FileChunks: AsyncSequence, Sendable {
 
     struct AsyncIterator: AsyncIteratorProtocol {
         let file: ReadOnlyFile
-
-        mutating func next() async throws -> ByteBuffer? {
-            let file = self.file
-            return try await NIOThreadPool.singleton.runIfActive {
-                try file.readBlocking(upTo: FileChunks.chunkSize)
-            }
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(file: file) }
-}
-
-extension ArchiveFile {
-    /// Runs `body` with the file, then closes it.
-    func closing<T>(_ body: (ArchiveFile) throws -> T) throws -> T {
-        defer { close() }
-        return try body(self)
-    }
-}
-
-/// A gzipped archive inflated as it is read (``GzipSource``), for an engine that takes only
-/// plain tars. Reads and `close` are serialised by a lock, as ``ReadOnlyFile``'s are.
-final class InflatedFile: Sendable {
-    private struct Open: @unchecked Sendable {
-        // Only touched under the lock.
-        var file: ArchiveFile?
-        var source: GzipSource?
-    }
-    private let state: Mutex<Open>
-    let path: String
-
-    init(path: String) throws {
-        let file = try ArchiveFile(path: path)
-        do {
-            state = Mutex(Open(file: file, source: try GzipSource(file)))
-        } catch {
-            file.close()
-            throw error
-        }
-        self.path = path
-    }
-
-    /// Inflates up to `count` bytes, blocking; nil at the end of the gzip data.
-    func readBlocking(upTo count: Int) throws -> ByteBuffer? {
-        try state.withLock { open -> ByteBuffer? in
-            guard let source = open.source else {
-                throw DockerError(.cancelled, "the image archive \(path) was closed while it was being sent")
-            }
-            var buffer = ByteBufferAllocator().buffer(capacity: count)
-            var failure: (any Error)?
-            let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer -> Int in
-                do { return try source.read(into: UnsafeMutableRawBufferPointer(rebasing: pointer[0..<count])) } catch { failure = error; return 0 }
-            }
-            if let failure { throw failure }
-            return got == 0 ? nil : buffer
-        }
-    }
-
-    func close() {
-        state.withLock { open in
-            open.source = nil
-            open.file?.close()
-            open.file = nil
-        }
-    }
-}
-
-/// The inflated contents of an ``InflatedFile`` as chunks of up to 1 MiB, inflated on NIO's
-/// thread pool.
-struct InflatedFileChunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let file: InflatedFile
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let file: InflatedFile
 
         mutating func next() async throws -> ByteBuffer? {
             let file = self.file

@@ -239,7 +239,11 @@ func execute(
 func statusError(_ status: Int, body: ByteBuffer, endpoint: String, what: String, hint: String? = nil) -> DockerError {
     let daemonMessage = daemonMessage(in: body)
     let said = daemonMessage.map { ": \($0)" } ?? ""
-    switch status {
+    // Podman answers a conflict with HTTP 500 and says which in `cause`: the same code as Docker's 409.
+    let podmanConflicts = ["that name is already in use", "container state improper"]
+    let conflict = status == 409
+        || (status == 500 && (try? JSONDecoder().decode(Wire.ErrorMessage.self, from: body).cause).flatMap { $0 }.map(podmanConflicts.contains) == true)
+    switch conflict ? 409 : status {
     case 404:
         return DockerError(.notFound, "cannot \(what)\(said); \(hint ?? "it does not exist (any more)")", endpoint: endpoint, status: status, daemonMessage: daemonMessage)
     case 409:

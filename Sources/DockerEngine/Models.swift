@@ -96,16 +96,20 @@ public struct ImageDetails: Sendable, Equatable {
     /// The labels in its config.
     public let labels: [String: String]
 
-    /// Whether `tag` (`name:tag`) names this image, also in Podman's form `localhost/name:tag`
-    /// (Podman qualifies an unqualified name with `localhost/` when it loads or tags).
+    /// Whether `tag` (`name:tag`) names this image, also in Podman's forms `localhost/name:tag`
+    /// and `docker.io/library/name:tag` (Podman qualifies an unqualified name when it loads or tags).
     public func isTagged(_ tag: String) -> Bool {
         repoTags.contains { ImageDetails.sameTag($0, tag) }
     }
 
-    /// Whether two `name:tag` references are the same, reading `localhost/name:tag` as `name:tag`.
+    /// Whether two `name:tag` references are the same, reading `localhost/name:tag` (Podman's
+    /// load) and `docker.io/library/name:tag` (Podman's tag endpoint) as `name:tag`.
     public static func sameTag(_ first: String, _ second: String) -> Bool {
         func unqualified(_ tag: String) -> Substring {
-            tag.hasPrefix("localhost/") ? tag.dropFirst("localhost/".count) : Substring(tag)
+            for prefix in ["localhost/", "docker.io/library/"] where tag.hasPrefix(prefix) {
+                return tag.dropFirst(prefix.count)
+            }
+            return Substring(tag)
         }
         return unqualified(first) == unqualified(second)
     }
@@ -336,6 +340,8 @@ enum Wire {
 
     struct ErrorMessage: Decodable {
         var message: String
+        /// Podman's error class (`that name is already in use`, `container state improper`…).
+        var cause: String?
     }
 }
 
