@@ -248,6 +248,9 @@ extension DockerTestSupport {
             "created": "1970-01-01T00:00:01Z",
             "config": ["Cmd": command, "Env": ["PATH=/bin"], "WorkingDir": "/", "Labels": labels],
             "rootfs": ["type": "layers", "diff_ids": [layerDigest]],
+            // One history entry per layer, as image builders write: Podman's builder (buildah
+            // 1.28) fails to commit a step on a base image whose history lists fewer layers.
+            "history": [["created": "1970-01-01T00:00:01Z", "created_by": "sutradhar test fixture"]],
         ]
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
         try configData.write(to: URL(fileURLWithPath: work + "/config.json"))

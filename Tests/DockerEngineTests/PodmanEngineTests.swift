@@ -67,6 +67,14 @@ import Glibc
         #expect(result.images == ["localhost/tiny:1"])
     }
 
+    @Test func buildahsHistoryFailureSaysWhatToChange() throws {
+        var parser = BuildResponseParser(output: { _ in })
+        let line = #"{"errorDetail":{"message":"committing container for step {RUN true}: copying layers: internal error: history lists 2 non-empty layers, but we have 3 layers on disk"},"error":"x"}"# + "\n"
+        let error = #expect(throws: DockerError.self) { try parser.feed(ByteBuffer(string: line)) }
+        #expect(error?.code == .buildFailed)
+        #expect(error?.message.contains("`history` entry per layer") == true, "\(String(describing: error))")
+    }
+
     @Test func aGzippedArchiveIsSentInflatedToPodmanAndItsAnswerIsRead() async throws {
         try await withArchive(gzip: true) { archive, folder in
             let engine = try FakeEngine(at: folder + "/podman.sock", podman: true,
