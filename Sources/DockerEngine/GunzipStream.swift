@@ -111,15 +111,7 @@ struct GunzipIfGzipped<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable 
                     }
                 }
                 inputOffset += consumed
-                switch status {
-                case Z_STREAM_END:
-                    memberEnded = true
-                case Z_OK, Z_BUF_ERROR:
-                    break
-                default:
-                    let detail = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                    throw DockerError(.invalidArchive, "cannot inflate \(what): \(detail); the gzip data is corrupt")
-                }
+                if try memberEnds(after: status, of: stream, what: what) { memberEnded = true }
                 if output.readableBytes == Self.outputBytes { return output }
                 // Input used up with output to give: hand it on rather than wait for the next chunk.
                 if output.readableBytes > 0 && inputOffset == input.count { return output }
@@ -130,4 +122,18 @@ struct GunzipIfGzipped<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable 
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), what: what) }
+}
+
+/// Reads the status of one `inflate` call: whether a gzip member ended.
+/// - Throws: ``DockerError`` `.invalidArchive` with zlib's words when the data is corrupt.
+func memberEnds(after status: Int32, of stream: UnsafeMutablePointer<z_stream>, what: String) throws -> Bool {
+    switch status {
+    case Z_STREAM_END:
+        return true
+    case Z_OK, Z_BUF_ERROR:
+        return false
+    default:
+        let detail = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+        throw DockerError(.invalidArchive, "cannot inflate \(what): \(detail); the gzip data is corrupt")
+    }
 }
