@@ -18,6 +18,10 @@
 #   SUTRADHAR=PATH      the binary to measure; default: build the release binary with
 #                       `swift build -c release --scratch-path .build-bench --product sutradhar`
 #                       and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
+#   ENGINE=docker       `docker`: the rootless Docker daemon, compared with `docker load -i`;
+#                       `podman`: rootless Podman's API service (SUTRADHAR_PODMAN_HOST, default
+#                       unix:///run/user/1001/podman/podman.sock), compared with `podman load -i`
+#                       run as its user (SUTRADHAR_USER, default sutradhar)
 #   DOCKER_HOST         default unix:///run/user/1001/docker.sock (the rootless daemon)
 #   WORK_PARENT=/tmp    where the temporary work folder goes (needs ~3 x SIZE_MIB free)
 #
@@ -41,7 +45,13 @@ SIZE_MIB="${SIZE_MIB:-512}"
 ITERATIONS="${ITERATIONS:-5}"
 COMPRESS="${COMPRESS:-none}"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+ENGINE="${ENGINE:-docker}"
+case "$ENGINE" in
+    docker) export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}" ;;
+    podman) export DOCKER_HOST="${SUTRADHAR_PODMAN_HOST:-unix:///run/user/1001/podman/podman.sock}" ;;
+    *) printf 'load-benchmark: ENGINE must be docker or podman (got %s)\n' "$ENGINE" >&2; exit 2 ;;
+esac
+ENGINE_USER="${SUTRADHAR_USER:-sutradhar}"
 TARGET_RATIO=1.05
 TARGET_RSS_MIB=64
 TAG="sutradhar-load-benchmark:latest"
@@ -59,6 +69,15 @@ command -v jq >/dev/null || die "jq is missing: apt-get install jq (scripts/setu
 command -v nix >/dev/null || die "nix is missing: run scripts/setup.sh"
 [ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static (scripts/setup.sh installs it)"
 find_docker_cli "the comparison"
+# The engine's own client, for the comparison load: `docker load` against DOCKER_HOST, or
+# `podman load` as the user who owns the rootless Podman store (what a user of Podman types).
+engine_load() {
+    if [ "$ENGINE" = podman ]; then
+        su -s /bin/sh "$ENGINE_USER" -c "cd / && XDG_RUNTIME_DIR=/run/user/$(id -u "$ENGINE_USER") exec podman load -q -i '$1'"
+    else
+        "$DOCKER" load -i "$1"
+    fi
+}
 
 # --- the binary ----------------------------------------------------------------------------
 use_release_binary
@@ -203,7 +222,13 @@ rm -f "$WORK/image.tar"  # both clients load the store path; one copy on disk is
 measure() {
     local timing="$WORK/time.txt" pid="" status=0 key value _
     OWN_RSS_KIB=0
-    /usr/bin/time -f '%e %M' -o "$timing" "$@" >"$OUT" 2>"$ERR" &
+    if [ "$(type -t "$1")" = function ]; then
+        # A shell function (engine_load) cannot be exec'd by time: export it to a bash child.
+        export -f "$1"; export ENGINE ENGINE_USER DOCKER
+        /usr/bin/time -f '%e %M' -o "$timing" bash -c '"$@"' _ "$@" >"$OUT" 2>"$ERR" &
+    else
+        /usr/bin/time -f '%e %M' -o "$timing" "$@" >"$OUT" 2>"$ERR" &
+    fi
     SAMPLED_PID=$!
     while [ -z "$pid" ] && kill -0 "$SAMPLED_PID" 2>/dev/null; do
         pid="$(pgrep -P "$SAMPLED_PID" || true)"
@@ -231,9 +256,9 @@ max() { sort -g | tail -n 1; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 : >"$WORK/rows"
-say "timing $ITERATIONS pairs (sutradhar, then docker load) of $(mib "$((ARCHIVE_BYTES / 1024))") MiB"
+say "timing $ITERATIONS pairs (sutradhar, then $ENGINE load) of $(mib "$((ARCHIVE_BYTES / 1024))") MiB"
 printf '\n%-4s  %14s  %14s  %14s  %10s  %12s  %12s  %12s\n' \
-    iter "sutradhar load" "sutradhar proc" "docker load" ratio "own RSS MiB" "tree RSS MiB" "docker RSS"
+    iter "sutradhar load" "sutradhar proc" "$ENGINE load" ratio "own RSS MiB" "tree RSS MiB" "$ENGINE RSS"
 for i in $(seq 1 "$ITERATIONS"); do
     remove_image
     sync
@@ -251,12 +276,12 @@ for i in $(seq 1 "$ITERATIONS"); do
     remove_image
     sync
     OUT="$WORK/docker.out" ERR="$WORK/docker.err"
-    if ! measure "$DOCKER" load -i "$STORE_PATH"; then
+    if ! measure engine_load "$STORE_PATH"; then
         cat "$ERR" >&2
-        die "docker load failed in iteration $i (its stderr is above)"
+        die "$ENGINE load failed in iteration $i (its stderr is above)"
     fi
     d_wall=$WALL d_rss=$TREE_RSS_KIB
-    "$DOCKER" image inspect "$IMAGE_ID" >/dev/null 2>&1 || die "iteration $i: the daemon has no $IMAGE_ID after docker load"
+    "$DOCKER" image inspect "$IMAGE_ID" >/dev/null 2>&1 || die "iteration $i: the daemon has no $IMAGE_ID after $ENGINE load"
 
     s_load=$(awk -v ms="$load_ms" 'BEGIN { printf "%.2f", ms / 1000 }')
     ratio=$(awk -v s="$s_load" -v d="$d_wall" 'BEGIN { printf "%.3f", s / d }')
@@ -283,17 +308,17 @@ cat <<REPORT
 
 Image load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
   machine:    $(nproc) CPUs ($cpu), ${mem_gib} GiB memory, $(uname -sr)
-  daemon:     Docker $("$DOCKER" version --format '{{.Server.Version}}') (rootless) at $DOCKER_HOST; CLI $("$DOCKER" version --format '{{.Client.Version}}') at $DOCKER
+  daemon:     $ENGINE $("$DOCKER" version --format '{{.Server.Version}}') (rootless) at $DOCKER_HOST; compared with \`$ENGINE load -i\`$([ "$ENGINE" = podman ] && echo " as $ENGINE_USER")
   sutradhar:  $SUTRADHAR (source $revision)
   archive:    $(mib "$((ARCHIVE_BYTES / 1024))") MiB docker-archive, $([ "$COMPRESS" = gzip ] && echo "gzip -1" || echo "plain tar, not compressed"), random layer content; $ITERATIONS iterations
-  reproduce:  sudo SIZE_MIB=$SIZE_MIB ITERATIONS=$ITERATIONS COMPRESS=$COMPRESS Benchmarks/load-benchmark.sh
+  reproduce:  sudo ENGINE=$ENGINE SIZE_MIB=$SIZE_MIB ITERATIONS=$ITERATIONS COMPRESS=$COMPRESS Benchmarks/load-benchmark.sh
 
   median sutradhar load stage (duration_ms):   ${med_load} s
   median sutradhar whole process:              ${med_proc} s   (includes checkout snapshot and nix build of the built path)
-  median docker load -i:                       ${med_docker} s
-  median ratio load stage / docker load:       ${med_ratio}   target <= ${TARGET_RATIO}: $(verdict "$ratio_ok")
-  median ratio whole process / docker load:    ${med_proc_ratio}
+  median $ENGINE load -i:                       ${med_docker} s
+  median ratio load stage / $ENGINE load:       ${med_ratio}   target <= ${TARGET_RATIO}: $(verdict "$ratio_ok")
+  median ratio whole process / $ENGINE load:    ${med_proc_ratio}
   sutradhar peak RSS (own VmHWM, max):         ${own_rss_mib} MiB   target < ${TARGET_RSS_MIB} MiB: $(verdict "$rss_ok")
   sutradhar peak RSS incl. nix children (%M):  ${tree_rss_mib} MiB
-  docker CLI peak RSS (%M):                    ${docker_rss_mib} MiB
+  $ENGINE CLI peak RSS (%M):                    ${docker_rss_mib} MiB
 REPORT

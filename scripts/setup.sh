@@ -6,6 +6,8 @@
 # 2. creates the unprivileged user that runs pipelines (default: sutradhar; SUTRADHAR_USER=NAME);
 # 3. starts nix-daemon (so that user builds through NIX_REMOTE=daemon);
 # 4. starts a rootless dockerd for that user, unless one already answers on its socket;
+#    and, the same way, a rootless Podman API service (`podman system service --time 0`) on
+#    $XDG_RUNTIME_DIR/podman/podman.sock; SUTRADHAR_ENGINE=podman points DOCKER_HOST at Podman;
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
 #    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), and
 #    kubernetes-validate, which the Kubernetes tests check rendered manifests with.
@@ -15,13 +17,15 @@
 # a systemd machine Debian's package also enables the host's ssh service, as it always does.
 #
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
-# At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
+# At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE), and
+# SUTRADHAR_PODMAN_HOST (the Podman socket, which the tests' second engine pass uses).
 set -euo pipefail
 
 RUN_USER="${SUTRADHAR_USER:-sutradhar}"
+ENGINE="${SUTRADHAR_ENGINE:-docker}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
           busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
-          python3 python3-venv openssh-server)
+          python3 python3-venv openssh-server podman catatonit)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -142,6 +146,38 @@ start_rootless_docker() {
     die "the rootless daemon did not answer on $socket within 60 s (log above)"
 }
 
+# Podman's Docker-compatible API as the same user. Without `--time 0` the service exits after 5
+# idle seconds. catatonit is Podman's init (the hardened create asks for one).
+start_rootless_podman() {
+    local uid runtime_dir socket log
+    uid="$(id -u "$RUN_USER")"
+    runtime_dir="/run/user/$uid"
+    socket="$runtime_dir/podman/podman.sock"
+    if docker_answers "$socket"; then
+        say "rootless podman: answering on $socket"
+        return
+    fi
+    mkdir -p "$runtime_dir"
+    chown "$RUN_USER:" "$runtime_dir"
+    chmod 700 "$runtime_dir"
+    log="$(getent passwd "$RUN_USER" | cut -d: -f6)/podman-service.log"
+    say "rootless podman: starting for $RUN_USER (log: $log)"
+    su -s /bin/sh "$RUN_USER" -c "
+        export XDG_RUNTIME_DIR='$runtime_dir'
+        export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+        export HOME=\$(getent passwd '$RUN_USER' | cut -d: -f6)
+        cd \"\$HOME\"
+        mkdir -p '$runtime_dir/podman'
+        nohup setsid podman system service --time 0 'unix://$socket' >'$log' 2>&1 </dev/null &
+    "
+    for _ in $(seq 1 120); do
+        docker_answers "$socket" && { say "rootless podman: answering on $socket"; return; }
+        sleep 0.5
+    done
+    tail -n 30 "$log" >&2 || true
+    die "the rootless podman service did not answer on $socket within 60 s (log above)"
+}
+
 # The MCP tests' external client: the official Python `mcp` package (2.x), in a venv of its own.
 install_mcp_client() {
     local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
@@ -172,14 +208,22 @@ install_packages
 create_user
 configure_nix_trust
 start_nix_daemon
+case "$ENGINE" in
+    docker|podman) ;;
+    *) die "SUTRADHAR_ENGINE is '$ENGINE'; it must be docker or podman" ;;
+esac
 start_rootless_docker
+start_rootless_podman
 install_mcp_client
 install_kubernetes_validate
 
 uid="$(id -u "$RUN_USER")"
+podman_host="unix:///run/user/$uid/podman/podman.sock"
+if [ "$ENGINE" = podman ]; then docker_host="$podman_host"; else docker_host="unix:///run/user/$uid/docker.sock"; fi
 cat <<EOF
 # Environment for $RUN_USER (and for tests run as root against the same daemon):
 export SUTRADHAR_USER=$RUN_USER
-export DOCKER_HOST=unix:///run/user/$uid/docker.sock
+export DOCKER_HOST=$docker_host
+export SUTRADHAR_PODMAN_HOST=$podman_host
 export NIX_REMOTE=daemon
 EOF

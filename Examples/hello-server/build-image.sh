@@ -23,7 +23,7 @@ case "$system" in
     *) arch=unknown ;;
 esac
 cat >"$work/config.json" <<JSON
-{"architecture":"$arch","os":"linux","created":"1970-01-01T00:00:01Z","config":{"Cmd":["/bin/busybox","httpd","-f","-v","-p","8080","-h","/www"],"ExposedPorts":{"8080/tcp":{}},"WorkingDir":"/","Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_sha"]}}
+{"architecture":"$arch","os":"linux","created":"1970-01-01T00:00:01Z","config":{"Cmd":["/bin/busybox","httpd","-f","-v","-p","8080","-h","/www"],"ExposedPorts":{"8080/tcp":{}},"WorkingDir":"/","Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_sha"]},"history":[{"created":"1970-01-01T00:00:01Z","created_by":"Examples/hello-server/build-image.sh"}]}
 JSON
 config_sha="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
 mv "$work/config.json" "$work/archive/$config_sha.json"

@@ -72,8 +72,9 @@ public struct ContainerSpec: Sendable, Encodable, Equatable {
 /// The isolation and limits of a container: `HostConfig` in `POST /containers/create`.
 ///
 /// Note that a daemon with cgroup driver `none` (rootless on cgroup v1) accepts `memory`,
-/// `nanoCpus` and `pidsLimit` silently and enforces none of them; `ulimits` hold everywhere
-/// (see ``DaemonInfo/enforcesResourceLimits``).
+/// `nanoCpus` and `pidsLimit` silently and enforces none of them; `ulimits` hold on Docker, but
+/// rootless Podman 4.3 drops them (see ``DaemonInfo/enforcesResourceLimits`` and
+/// ``DaemonInfo/enforcesUlimits``).
 public struct HostConfig: Sendable, Encodable, Equatable {
     /// `NetworkMode`: `none`, `container:ID` (share another container's network namespace,
     /// as a probe sidecar does), `bridge`, …

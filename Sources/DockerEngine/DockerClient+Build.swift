@@ -143,7 +143,13 @@ public struct BuildResponseParser {
             let failure = failure.trimmingCharacters(in: .whitespacesAndNewlines)
             let place = step.map { " at \($0)" } ?? ""
             let quoted = stepOutput.isEmpty ? "" : "; its output ended with:\n" + stepOutput.joined(separator: "\n")
-            throw DockerError(.buildFailed, "the build failed\(place): \(failure)\(quoted)", endpoint: endpoint, status: 200, daemonMessage: failure)
+            // buildah (Podman 4.3's builder) cannot commit a step on a base image whose config
+            // lists fewer history entries than layers; its words alone do not say what to change.
+            let advice = failure.contains("non-empty layers, but we have")
+                ? ". Podman's builder needs the base image's config to have a `history` entry per layer "
+                    + "(image builders write them; hand-made archives may not): add them to the base image, or build on Docker"
+                : ""
+            throw DockerError(.buildFailed, "the build failed\(place): \(failure)\(advice)\(quoted)", endpoint: endpoint, status: 200, daemonMessage: failure)
         }
     }
 

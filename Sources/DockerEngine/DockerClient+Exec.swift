@@ -146,8 +146,28 @@ extension DockerClient {
             },
             transform: { [self] line in DockerEvent(try self.decode(Wire.Event.self, from: line, endpoint: call.endpoint, what: what)) }
         )
-        return pump.stream
+        // Podman (4.3) ignores the label and type filters of /events: the same filter again here,
+        // so that either engine gives only what was asked for.
+        let events = EventIteratorBox(pump.stream.makeAsyncIterator())
+        return AsyncThrowingStream {
+            while let event = try await events.iterator.next() {
+                if Self.event(event, matches: labels, types: types) { return event }
+            }
+            return nil
+        }
     }
+
+    /// Whether `event` carries all of `labels` (as attributes) and is of one of `types` (any when empty).
+    static func event(_ event: DockerEvent, matches labels: [String: String], types: [String]) -> Bool {
+        (types.isEmpty || types.contains(event.type)) && labels.allSatisfy { event.attributes[$0.key] == $0.value }
+    }
+}
+
+/// The iterator of the unfiltered event stream, pulled by the filtered stream's unfolding closure:
+/// that closure runs once per pull, one pull at a time, so the iterator is never used concurrently.
+private final class EventIteratorBox: @unchecked Sendable {
+    var iterator: AsyncThrowingStream<DockerEvent, any Error>.AsyncIterator
+    init(_ iterator: AsyncThrowingStream<DockerEvent, any Error>.AsyncIterator) { self.iterator = iterator }
 }
 
 /// `SECONDS.NANOSECONDS`, as `since` and `until` take them.

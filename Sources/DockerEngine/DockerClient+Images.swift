@@ -8,11 +8,13 @@ import Synchronization
 extension DockerClient {
     /// What the daemon says about itself.
     ///
-    /// Uses `GET /info`; the API version comes from the `GET /_ping` made when the client opened.
+    /// Uses `GET /info` and `GET /version` (which names the engine: Podman lists a `Podman Engine`
+    /// component); the API version comes from the `GET /_ping` made when the client opened.
     /// - Throws: ``DockerError``.
     public func info() async throws -> DaemonInfo {
+        async let version = sendDecoding(Wire.Version.self, Call(.GET, "/version"), what: "read the daemon's version")
         let wire = try await sendDecoding(Wire.Info.self, Call(.GET, "/info"), what: "read the daemon's info")
-        return DaemonInfo(wire, apiVersion: daemonVersion.description)
+        return DaemonInfo(wire, version: try await version, apiVersion: daemonVersion.description)
     }
 
     /// Describes an image, or returns nil if the daemon has none by that reference.
@@ -21,11 +23,19 @@ extension DockerClient {
     /// - Throws: ``DockerError`` for anything but 404.
     public func inspectImage(_ reference: String) async throws -> ImageDetails? {
         let call = Call(.GET, "/images/\(percentEncoded(reference, keepingSeparators: true))/json")
-        do {
-            let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
-            return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
-        } catch let error as DockerError where error.code == .notFound {
-            return nil
+        var attempt = 1
+        while true {
+            do {
+                let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
+                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
+            } catch let error as DockerError where error.code == .notFound {
+                return nil
+            } catch let error as DockerError where engine == .podman && attempt < 3 && error.status == 500
+                        && error.daemonMessage?.contains("image not known") == true {
+                // Podman 4.3 resolves a short name by reading every image; one removed meanwhile
+                // (by anyone) fails the lookup with a 500 "image not known". Asking again is safe.
+                attempt += 1
+            }
         }
     }
 
@@ -71,7 +81,10 @@ extension DockerClient {
     /// The body is pulled only as fast as the socket drains, so memory does not grow with the
     /// archive; a script's stdout (nixpkgs `streamLayeredImage`) can be passed as it is produced.
     /// The daemon's JSON-lines answer is parsed as it arrives; an `error`/`errorDetail` in it fails
-    /// the load even though the HTTP status is 200.
+    /// the load even though the HTTP status is 200. Podman answers with one JSON object, and
+    /// refuses with an HTTP 500 whose `message` becomes the `.loadFailed` error's; it takes no
+    /// gzip, so for Podman a gzipped body is inflated on the fly (constant memory, sent chunked:
+    /// `bytesSent` then counts the inflated tar).
     ///
     /// Uses `POST /images/load?quiet=1` (`quiet` always explicit: the daemon's default differs from the spec).
     /// - Parameters:
@@ -85,6 +98,16 @@ extension DockerClient {
         length: Int64? = nil,
         progress: (@Sendable (Int64) -> Void)?,
         timeout: Duration = DockerClient.defaultLoadTimeout
+    ) async throws -> LoadResult where Body.Element == ByteBuffer {
+        if engine == .podman {
+            // Podman (4.3) refuses a gzipped archive ("invalid tar header"): inflate it on the way.
+            return try await sendLoad(GunzipIfGzipped(base: body, what: "the image archive"), length: nil, progress: progress, timeout: timeout)
+        }
+        return try await sendLoad(body, length: length, progress: progress, timeout: timeout)
+    }
+
+    private func sendLoad<Body: AsyncSequence & Sendable>(
+        _ body: Body, length: Int64?, progress: (@Sendable (Int64) -> Void)?, timeout: Duration
     ) async throws -> LoadResult where Body.Element == ByteBuffer {
         let counter = ByteCounter(progress: progress)
         let paced = EventLoopPacedSequence(base: body, loops: Array(http.eventLoopGroup.makeIterator()))
@@ -112,8 +135,14 @@ extension DockerClient {
     /// Loads the image archive at `path`, streamed in 1 MiB chunks read on NIO's thread pool
     /// (never read whole), with its size as Content-Length.
     ///
+    /// Podman (4.3) refuses a gzipped archive ("invalid tar header"), so for Podman a gzipped
+    /// file is inflated on the fly with zlib (constant memory) and sent chunked; `bytesSent` and
+    /// `progress` then count the inflated tar. Docker gets the file as it is: it inflates itself,
+    /// and sending it compressed moves fewer bytes over the socket.
+    ///
     /// Uses `POST /images/load?quiet=1`; see ``loadImage(_:length:progress:timeout:)``.
-    /// - Throws: ``DockerError`` `.invalidArchive` if the file cannot be opened, `.loadFailed` as above.
+    /// - Throws: ``DockerError`` `.invalidArchive` if the file cannot be opened (or, for Podman,
+    ///   its gzip data is corrupt), `.loadFailed` as above.
     public func loadImage(
         fileAt path: String,
         progress: (@Sendable (Int64) -> Void)?,

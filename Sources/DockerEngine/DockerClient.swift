@@ -20,6 +20,10 @@ public final class DockerClient: Sendable {
     public let daemonVersion: APIVersion
     /// The default deadline of a call.
     public let timeout: Duration
+    /// Which engine answers: Podman when its `GET /_ping` carries a `Libpod-Api-Version` header.
+    /// (``DaemonInfo/engine`` says the same from `GET /version`; the client needs it before any
+    /// call, to send a load in the form the engine accepts.)
+    public let engine: ContainerEngine
 
     let http: HTTPClient
     let logger: Logger
@@ -27,8 +31,10 @@ public final class DockerClient: Sendable {
     /// The negotiated Engine API version as text, e.g. `1.41`.
     public var apiVersion: String { version.description }
 
-    private init(host: DockerHost, version: APIVersion, daemonVersion: APIVersion, timeout: Duration, http: HTTPClient, logger: Logger) {
+    private init(host: DockerHost, version: APIVersion, daemonVersion: APIVersion, engine: ContainerEngine, timeout: Duration,
+                 http: HTTPClient, logger: Logger) {
         self.host = host
+        self.engine = engine
         self.version = version
         self.daemonVersion = daemonVersion
         self.timeout = timeout
@@ -69,10 +75,10 @@ public final class DockerClient: Sendable {
             backgroundActivityLogger: logger,
             isolation: isolation
         ) { http in
-            let daemonVersion = try await ping(http: http, host: host, timeout: timeout, logger: logger)
+            let (daemonVersion, engine) = try await ping(http: http, host: host, timeout: timeout, logger: logger)
             let version = try APIVersion.negotiate(daemonHeader: daemonVersion)
             let client = DockerClient(
-                host: host, version: version, daemonVersion: APIVersion(daemonVersion ?? "") ?? version,
+                host: host, version: version, daemonVersion: APIVersion(daemonVersion ?? "") ?? version, engine: engine,
                 timeout: timeout, http: http, logger: logger
             )
             logger.debug("connected to Docker", metadata: ["docker.host": "\(host)", "docker.api": "\(version)"])
@@ -80,8 +86,11 @@ public final class DockerClient: Sendable {
         }
     }
 
-    /// `GET /_ping`, unversioned: checks a daemon answers and returns its `API-Version` header.
-    private static func ping(http: HTTPClient, host: DockerHost, timeout: Duration, logger: Logger) async throws -> String? {
+    /// `GET /_ping`, unversioned: checks a daemon answers and returns its `API-Version` header
+    /// and which engine it is.
+    private static func ping(http: HTTPClient, host: DockerHost, timeout: Duration, logger: Logger) async throws
+        -> (apiVersion: String?, engine: ContainerEngine)
+    {
         let call = Call(.GET, "/_ping", versioned: false)
         if let failure = connectionFailure(toUnixSocketAt: host.socketPath) {
             let advice = switch failure.code {
@@ -98,7 +107,8 @@ public final class DockerClient: Sendable {
             guard response.status.code == 200 else {
                 throw statusError(Int(response.status.code), body: body, endpoint: call.endpoint, what: "ping the Docker daemon at \(host)")
             }
-            return response.headers.first(name: "API-Version")
+            let engine: ContainerEngine = response.headers.contains(name: "Libpod-Api-Version") ? .podman : .docker
+            return (response.headers.first(name: "API-Version"), engine)
         }
     }
 }
@@ -229,7 +239,11 @@ func execute(
 func statusError(_ status: Int, body: ByteBuffer, endpoint: String, what: String, hint: String? = nil) -> DockerError {
     let daemonMessage = daemonMessage(in: body)
     let said = daemonMessage.map { ": \($0)" } ?? ""
-    switch status {
+    // Podman answers a conflict with HTTP 500 and says which in `cause`: the same code as Docker's 409.
+    let podmanConflicts = ["that name is already in use", "container state improper"]
+    let conflict = status == 409
+        || (status == 500 && (try? JSONDecoder().decode(Wire.ErrorMessage.self, from: body).cause).flatMap { $0 }.map(podmanConflicts.contains) == true)
+    switch conflict ? 409 : status {
     case 404:
         return DockerError(.notFound, "cannot \(what)\(said); \(hint ?? "it does not exist (any more)")", endpoint: endpoint, status: status, daemonMessage: daemonMessage)
     case 409:

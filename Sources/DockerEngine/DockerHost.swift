@@ -23,6 +23,9 @@ public struct DockerHost: Sendable, CustomStringConvertible, Equatable {
         case rootlessDefault
         /// The system daemon's socket, `/var/run/docker.sock`.
         case systemDefault
+        /// Rootless Podman's API socket in the user's runtime directory, tried when no Docker
+        /// socket answers.
+        case podmanDefault
     }
 
     /// The absolute path of the daemon's unix socket.
@@ -48,9 +51,13 @@ public struct DockerHost: Sendable, CustomStringConvertible, Equatable {
     /// Order: `explicit` (`--docker-host`) → `DOCKER_HOST` → `DOCKER_CONTEXT`, or `currentContext`
     /// in `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), read from
     /// `contexts/meta/<sha256(name)>/meta.json` (`Endpoints.docker.Host`) → `$XDG_RUNTIME_DIR/docker.sock`
-    /// → `/run/user/$UID/docker.sock` → `/var/run/docker.sock`. The first three are taken as given
-    /// (the user chose them; a dead socket is reported when the client connects); the defaults are
-    /// taken only if a socket exists at the path. Reads files only; makes no connection.
+    /// → `/run/user/$UID/docker.sock` → `/var/run/docker.sock` → rootless Podman's
+    /// `$XDG_RUNTIME_DIR/podman/podman.sock` → `/run/user/$UID/podman/podman.sock`. The first three
+    /// are taken as given (the user chose them; a dead socket is reported when the client
+    /// connects). Of the defaults, the first socket that accepts a connection wins (so a Docker
+    /// socket left behind by a stopped daemon does not hide a running Podman); when none does, the
+    /// first socket that exists (its client then says nothing answers there). Makes no request:
+    /// at most a `connect(2)` per default socket.
     ///
     /// - Throws: ``DockerError`` `.invalidHost` for a non-`unix://` host (tcp://, ssh://) or a context
     ///   that cannot be read; `.unreachable` listing every path tried when no default socket exists.
@@ -94,13 +101,18 @@ public struct DockerHost: Sendable, CustomStringConvertible, Equatable {
         }
         candidates.append(("/run/user/\(userID)/docker.sock", .rootlessDefault, "/run/user/$UID/docker.sock"))
         candidates.append((systemSocketPath, .systemDefault, "the system default socket"))
-        for candidate in candidates where isSocket(candidate.path) {
+        if let runtimeDirectory = environment["XDG_RUNTIME_DIR"], runtimeDirectory.hasPrefix("/") {
+            candidates.append((runtimeDirectory + "/podman/podman.sock", .podmanDefault, "$XDG_RUNTIME_DIR/podman/podman.sock"))
+        }
+        candidates.append(("/run/user/\(userID)/podman/podman.sock", .podmanDefault, "/run/user/$UID/podman/podman.sock"))
+        let sockets = candidates.filter { isSocket($0.path) }
+        if let candidate = sockets.first(where: { connectionFailure(toUnixSocketAt: $0.path) == nil }) ?? sockets.first {
             return DockerHost(socketPath: candidate.path, origin: candidate.origin, reason: candidate.reason)
         }
         let tried = candidates.map(\.path).joined(separator: ", ")
         throw DockerError(
             .unreachable,
-            "no Docker daemon socket found (DOCKER_HOST is not set, no docker context is selected, and none of \(tried) is a socket); "
+            "no Docker or Podman socket found (DOCKER_HOST is not set, no docker context is selected, and none of \(tried) is a socket); "
                 + "start the rootless daemon (scripts/setup.sh does) or name its socket (unix:///path/to/docker.sock) as the run's Docker host"
         )
     }

@@ -403,15 +403,7 @@ final class GzipSource: ArchiveByteSource {
             stream.pointee.avail_out = uInt(buffer.count)
             let status = inflate(stream, Z_NO_FLUSH)
             let produced = buffer.count - Int(stream.pointee.avail_out)
-            switch status {
-            case Z_STREAM_END:
-                memberEnded = true
-            case Z_OK, Z_BUF_ERROR:
-                break
-            default:
-                let detail = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                throw DockerError(.invalidArchive, "cannot inflate \(path): \(detail); the gzip data is corrupt")
-            }
+            if try memberEnds(after: status, of: stream, what: path) { memberEnded = true }
             if produced > 0 { return produced }
             if memberEnded && stream.pointee.avail_in == 0 && inputEnded { return 0 }
         }

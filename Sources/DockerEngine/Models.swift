@@ -1,9 +1,25 @@
 import Foundation
 
-/// What the daemon says about itself (`GET /info`, plus the API version from `GET /_ping`).
+/// Which engine serves the Engine API on a socket: Docker's daemon or Podman's API service.
+public enum ContainerEngine: String, Sendable, Equatable {
+    /// dockerd (rootless or not).
+    case docker
+    /// `podman system service`, whose Docker-compatible API differs in ways Sutradhar handles
+    /// (see ``DaemonInfo/enforcesUlimits`` and ``DockerClient/loadImage(fileAt:progress:timeout:)``).
+    case podman
+
+    /// `Docker` or `Podman`, for messages.
+    public var displayName: String { self == .podman ? "Podman" : "Docker" }
+}
+
+/// What the daemon says about itself (`GET /info` and `GET /version`, plus the API version from `GET /_ping`).
 public struct DaemonInfo: Sendable, Equatable {
     /// The daemon's version, e.g. `20.10.24+dfsg1`.
     public let serverVersion: String
+    /// Which engine it is: Podman when `GET /version` lists a component named `Podman Engine`.
+    public let engine: ContainerEngine
+    /// The engine's own version (the `Podman Engine` component's for Podman, `Version` for Docker).
+    public let engineVersion: String
     /// The highest Engine API version the daemon speaks (`API-Version` of `GET /_ping`).
     public let apiVersion: String
     /// `SecurityOptions`, e.g. `name=seccomp,profile=default`, `name=rootless`.
@@ -20,16 +36,29 @@ public struct DaemonInfo: Sendable, Equatable {
     /// `OperatingSystem` of the daemon's host.
     public let operatingSystem: String
     /// Whether cgroup limits (Memory, NanoCpus, PidsLimit) are enforced: false when the cgroup
-    /// driver is `none`, where the daemon accepts them silently and applies none. Ulimits hold
-    /// either way.
+    /// driver is `none`, where the daemon accepts them silently and applies none, and for rootless
+    /// Podman on cgroup v1 (it reports `cgroupfs` but ignores resource limits there, as its CLI
+    /// warns and a probe of `memory.limit_in_bytes` inside its container shows).
     public let enforcesResourceLimits: Bool
+    /// Whether the `Ulimits` of a create request are applied: false for rootless Podman, whose
+    /// compat API (4.3) drops them silently (a probe of `/proc/self/limits` in its container saw
+    /// `nofile` 20000 where 1024 was asked, and no `nproc`, `data` or `cpu` limit at all).
+    public let enforcesUlimits: Bool
+
+    /// `Podman 4.3.1` or `Docker 20.10.24+dfsg1`, for messages.
+    public var engineDescription: String {
+        "\(engine.displayName) \(engineVersion.isEmpty ? serverVersion : engineVersion)"
+    }
 
     /// Makes an info value (tests and fakes); clients get it from ``DockerClient/info()``.
     public init(
         serverVersion: String, apiVersion: String, securityOptions: [String], isRootless: Bool,
-        storageDriver: String, cgroupDriver: String, cgroupVersion: String, operatingSystem: String
+        storageDriver: String, cgroupDriver: String, cgroupVersion: String, operatingSystem: String,
+        engine: ContainerEngine = .docker, engineVersion: String = ""
     ) {
         self.serverVersion = serverVersion
+        self.engine = engine
+        self.engineVersion = engineVersion
         self.apiVersion = apiVersion
         self.securityOptions = securityOptions
         self.isRootless = isRootless
@@ -37,7 +66,22 @@ public struct DaemonInfo: Sendable, Equatable {
         self.cgroupDriver = cgroupDriver
         self.cgroupVersion = cgroupVersion
         self.operatingSystem = operatingSystem
-        self.enforcesResourceLimits = cgroupDriver != "none"
+        let rootlessPodman = engine == .podman && isRootless
+        self.enforcesResourceLimits = cgroupDriver != "none" && !(rootlessPodman && cgroupVersion == "1")
+        self.enforcesUlimits = !rootlessPodman
+    }
+
+    /// Identifies the engine from the recorded bodies of `GET /info` and `GET /version`.
+    ///
+    /// - Throws: ``DockerError`` `.badResponse` if either body is not the JSON object expected.
+    public static func identify(info: Data, version: Data, apiVersion: String) throws -> DaemonInfo {
+        let decoder = JSONDecoder()
+        do {
+            return DaemonInfo(try decoder.decode(Wire.Info.self, from: info), version: try decoder.decode(Wire.Version.self, from: version),
+                              apiVersion: apiVersion)
+        } catch {
+            throw DockerError(.badResponse, "cannot read the daemon's /info or /version: \(error)", underlying: error)
+        }
     }
 }
 
@@ -51,6 +95,24 @@ public struct ImageDetails: Sendable, Equatable {
     public let size: Int64
     /// The labels in its config.
     public let labels: [String: String]
+
+    /// Whether `tag` (`name:tag`) names this image, also in Podman's forms `localhost/name:tag`
+    /// and `docker.io/library/name:tag` (Podman qualifies an unqualified name when it loads or tags).
+    public func isTagged(_ tag: String) -> Bool {
+        repoTags.contains { ImageDetails.sameTag($0, tag) }
+    }
+
+    /// Whether two `name:tag` references are the same, reading `localhost/name:tag` (Podman's
+    /// load) and `docker.io/library/name:tag` (Podman's tag endpoint) as `name:tag`.
+    public static func sameTag(_ first: String, _ second: String) -> Bool {
+        func unqualified(_ tag: String) -> Substring {
+            for prefix in ["localhost/", "docker.io/library/"] where tag.hasPrefix(prefix) {
+                return tag.dropFirst(prefix.count)
+            }
+            return Substring(tag)
+        }
+        return unqualified(first) == unqualified(second)
+    }
 }
 
 /// An image as `GET /images/json` lists it.
@@ -190,6 +252,15 @@ enum Wire {
         var Rootless: Bool?
     }
 
+    struct Version: Decodable {
+        struct Component: Decodable {
+            var Name: String?
+            var Version: String?
+        }
+        var Version: String?
+        var Components: [Component]?
+    }
+
     struct ImageInspect: Decodable {
         struct Config: Decodable { var Labels: [String: String]? }
         var Id: String
@@ -269,11 +340,14 @@ enum Wire {
 
     struct ErrorMessage: Decodable {
         var message: String
+        /// Podman's error class (`that name is already in use`, `container state improper`…).
+        var cause: String?
     }
 }
 
 extension DaemonInfo {
-    init(_ wire: Wire.Info, apiVersion: String) {
+    init(_ wire: Wire.Info, version: Wire.Version, apiVersion: String) {
+        let podman = version.Components?.first { $0.Name == "Podman Engine" }
         self.init(
             serverVersion: wire.ServerVersion ?? "",
             apiVersion: apiVersion,
@@ -282,7 +356,9 @@ extension DaemonInfo {
             storageDriver: wire.Driver ?? "",
             cgroupDriver: wire.CgroupDriver ?? "",
             cgroupVersion: wire.CgroupVersion ?? "",
-            operatingSystem: wire.OperatingSystem ?? ""
+            operatingSystem: wire.OperatingSystem ?? "",
+            engine: podman == nil ? .docker : .podman,
+            engineVersion: podman?.Version ?? version.Version ?? ""
         )
     }
 }
@@ -290,9 +366,11 @@ extension DaemonInfo {
 extension DockerEvent {
     init(_ wire: Wire.Event) {
         let nanoseconds = wire.timeNano ?? (wire.time ?? 0) * 1_000_000_000
+        let action = wire.Action ?? wire.status ?? ""
         self.init(
             type: wire.Type ?? "",
-            action: wire.Action ?? wire.status ?? "",
+            // Podman (4.3) calls a container's end `died`; one name for it lets consumers match either engine.
+            action: action == "died" ? "die" : action,
             actorID: wire.Actor?.ID ?? wire.id ?? "",
             attributes: wire.Actor?.Attributes ?? [:],
             time: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9)

@@ -109,20 +109,27 @@ public enum Doctor {
         do {
             let info = try await DockerClient.withClient(host: host, timeout: .seconds(10)) { client in
                 let info = try await client.info()
+                checks.append(DoctorCheck("engine", ok: true, info.engineDescription))
                 checks.append(DoctorCheck("docker api", ok: true, "daemon \(info.serverVersion), API \(client.apiVersion) (daemon's maximum \(client.daemonVersion))"))
                 return info
             }
             let rootless = info.isRootless
             checks.append(DoctorCheck("rootless", ok: rootless || options.allowRootful,
-                rootless ? "yes (security options: \(info.securityOptions.joined(separator: ", ")))"
+                rootless ? (info.engine == .podman ? "yes (/info: Rootless: true)" : "yes (security options: \(info.securityOptions.joined(separator: ", ")))")
                          : "NO: this daemon runs as root\(options.allowRootful ? " (accepted knowingly: rootful daemons are allowed for these runs)" : "")",
                 fix: rootless ? nil : "use a rootless daemon (scripts/setup.sh starts one) or accept this one knowingly",
                 remedy: rootless ? nil : .allowRootful))
             checks.append(DoctorCheck("storage", ok: true, "driver \(info.storageDriver)"))
             let limits = info.enforcesResourceLimits
                 ? "memory, pids and cpus limits are enforced"
-                : "memory, pids and cpus limits are accepted but NOT enforced; Sutradhar applies rlimits (nofile, nproc, data, cpu-seconds) and its own timeouts instead"
+                : info.enforcesUlimits
+                    ? "memory, pids and cpus limits are accepted but NOT enforced; Sutradhar applies rlimits (nofile, nproc, data, cpu-seconds) and its own timeouts instead"
+                    : "memory, pids and cpus limits are accepted but NOT enforced (rootless \(info.engine.displayName) on cgroup v\(info.cgroupVersion))"
             checks.append(DoctorCheck("cgroups", ok: true, "driver \(info.cgroupDriver), version \(info.cgroupVersion.isEmpty ? "?" : info.cgroupVersion): \(limits)"))
+            if !info.enforcesUlimits {
+                checks.append(DoctorCheck("rlimits", ok: true, "nofile, nproc, data and cpu-seconds are NOT enforced: rootless \(info.engineDescription) "
+                    + "drops a container's Ulimits; only Sutradhar's own timeouts bound a stage (require-enforced refuses)"))
+            }
         } catch {
             checks.append(DoctorCheck("docker", ok: false, "the daemon at \(host.socketPath) did not answer: \(error)",
                                       fix: "start it (scripts/setup.sh), or name another socket", remedy: .chooseDockerHost))

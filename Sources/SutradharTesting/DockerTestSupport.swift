@@ -12,10 +12,19 @@ import Darwin
 /// Finds the Docker daemon that integration tests use, and makes tiny image archives for them.
 ///
 /// The daemon is `DOCKER_HOST` (a `unix://` one) if set, else the rootless daemon of the user
-/// `sutradhar` at `/run/user/<its uid>/docker.sock`, which `scripts/setup.sh` starts. It counts as
+/// `sutradhar` at `/run/user/<its uid>/docker.sock`, which `scripts/setup.sh` starts. With
+/// `SUTRADHAR_TEST_ENGINE=podman` it is rootless Podman instead: `SUTRADHAR_PODMAN_HOST` if set,
+/// else `/run/user/<uid of sutradhar>/podman/podman.sock` (scripts/test.sh runs the engine
+/// suites a second time so). It counts as
 /// available if it answers `GET /_ping`. Tests marked ``Testing/Trait/requiresDocker`` are skipped
 /// without it — except in CI (``TestEnvironment/isCI``), where they run and fail at ``requireDaemon()`` with the reason.
 public enum DockerTestSupport {
+    /// The engine the tests are asked to use: `podman` when `SUTRADHAR_TEST_ENGINE=podman`, else `docker`.
+    public static let engine: String = ProcessInfo.processInfo.environment["SUTRADHAR_TEST_ENGINE"] == "podman" ? "podman" : "docker"
+
+    /// Whether the tests run against rootless Podman (see ``engine``).
+    public static var isPodman: Bool { engine == "podman" }
+
     /// The socket the tests use (whether or not something answers there), or nil when
     /// `DOCKER_HOST` names something other than a unix socket.
     public static let socketPath: String? = findSocketPath()
@@ -41,26 +50,29 @@ public enum DockerTestSupport {
     }
 
     private static func findSocketPath() -> String? {
-        if let host = ProcessInfo.processInfo.environment["DOCKER_HOST"], !host.isEmpty {
+        let variable = isPodman ? "SUTRADHAR_PODMAN_HOST" : "DOCKER_HOST"
+        if let host = ProcessInfo.processInfo.environment[variable], !host.isEmpty {
             if host.hasPrefix("unix://") { return String(host.dropFirst("unix://".count)) }
             return host.hasPrefix("/") ? host : nil
         }
         guard let user = getpwnam("sutradhar") else { return nil }
-        return "/run/user/\(user.pointee.pw_uid)/docker.sock"
+        return "/run/user/\(user.pointee.pw_uid)/" + (isPodman ? "podman/podman.sock" : "docker.sock")
     }
 
     private static func checkDaemon() -> String? {
+        let variable = isPodman ? "SUTRADHAR_PODMAN_HOST" : "DOCKER_HOST"
+        let engineName = isPodman ? "rootless Podman service" : "Docker daemon"
         guard let socketPath else {
-            if let host = ProcessInfo.processInfo.environment["DOCKER_HOST"], !host.isEmpty {
-                return "DOCKER_HOST=\(host) is not a unix:// socket; the Docker integration tests need one"
+            if let host = ProcessInfo.processInfo.environment[variable], !host.isEmpty {
+                return "\(variable)=\(host) is not a unix:// socket; the engine integration tests need one"
             }
-            return "no Docker daemon for tests: DOCKER_HOST is unset and there is no user 'sutradhar'; run scripts/setup.sh as root"
+            return "no \(engineName) for tests: \(variable) is unset and there is no user 'sutradhar'; run scripts/setup.sh as root"
         }
         switch ping(socketPath) {
         case .success:
             return nil
         case .failure(let error):
-            return "no Docker daemon answers at unix://\(socketPath) (\(error.message)); run scripts/setup.sh as root, or set DOCKER_HOST"
+            return "no \(engineName) answers at unix://\(socketPath) (\(error.message)); run scripts/setup.sh as root, or set \(variable)"
         }
     }
 
@@ -103,6 +115,20 @@ extension DockerTestSupport {
         guard withUnixAddress(path, { bind(fd, $0, $1) }) == 0 else {
             throw DockerTestSupportError(message: "bind \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Binds a unix socket at `path` and listens on it until the returned closer is called: a
+    /// socket that accepts connections (the kernel queues them), for tests of socket discovery.
+    ///
+    /// - Throws: ``DockerTestSupportError`` if the socket cannot be made there.
+    public static func listenOnUnixSocket(at path: String) throws -> @Sendable () -> Void {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw DockerTestSupportError(message: "socket(): \(String(cString: strerror(errno)))") }
+        guard withUnixAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw DockerTestSupportError(message: "bind/listen \(path): \(String(cString: strerror(errno)))")
+        }
+        return { close(fd) }
     }
 
     /// Calls `body` with a `sockaddr_un` for `path` (connect or bind); -1 with ENAMETOOLONG if
@@ -222,6 +248,9 @@ extension DockerTestSupport {
             "created": "1970-01-01T00:00:01Z",
             "config": ["Cmd": command, "Env": ["PATH=/bin"], "WorkingDir": "/", "Labels": labels],
             "rootfs": ["type": "layers", "diff_ids": [layerDigest]],
+            // One history entry per layer, as image builders write: Podman's builder (buildah
+            // 1.28) fails to commit a step on a base image whose history lists fewer layers.
+            "history": [["created": "1970-01-01T00:00:01Z", "created_by": "sutradhar test fixture"]],
         ]
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
         try configData.write(to: URL(fileURLWithPath: work + "/config.json"))

@@ -50,7 +50,8 @@ func loadTinyImage(
         labels: scope.labels, extraFiles: extraFiles
     )
     let result = try await client.loadImage(fileAt: tiny.path, progress: nil)
-    #expect(result.images == [tiny.tag])
+    // Podman names it `localhost/NAME:TAG`.
+    #expect(result.images.count == 1 && ImageDetails.sameTag(result.images[0], tiny.tag), "\(result.images)")
     return tiny
 }
 
@@ -107,11 +108,20 @@ struct DockerClientIntegrationTests {
             let daemonVersion = try #require(APIVersion(info.apiVersion))
             #expect(client.version == min(APIVersion.newestSupported, daemonVersion))
             #expect(!info.serverVersion.isEmpty)
-            #expect(info.isRootless == info.securityOptions.contains { $0.split(separator: ",").contains("name=rootless") })
+            #expect(info.engine == client.engine, "/_ping's Libpod header and /version agree on the engine")
+            #expect(info.engine == (DockerTestSupport.isPodman ? .podman : .docker))
+            if info.engine == .docker {
+                #expect(info.isRootless == info.securityOptions.contains { $0.split(separator: ",").contains("name=rootless") })
+            }
             if client.host.socketPath.hasPrefix("/run/user/") {
                 #expect(info.isRootless, "the daemon under /run/user is the rootless one")
             }
-            #expect(info.enforcesResourceLimits == (info.cgroupDriver != "none"))
+            if info.engine == .docker {
+                #expect(info.enforcesResourceLimits == (info.cgroupDriver != "none"))
+                #expect(info.enforcesUlimits)
+            } else {
+                #expect(!info.enforcesUlimits, "rootless Podman drops Ulimits")
+            }
             #expect(!info.storageDriver.isEmpty)
 
             // Cross-check with the docker CLI, which negotiates on its own.
@@ -131,7 +141,7 @@ struct DockerClientIntegrationTests {
             let fileSize = try #require(FileManager.default.attributesOfItem(atPath: tiny.path)[.size] as? Int)
             let progress = ProgressLog()
             let result = try await client.loadImage(fileAt: tiny.path, progress: { progress.record($0) })
-            #expect(result.images == [tiny.tag])
+            #expect(result.images.count == 1 && ImageDetails.sameTag(result.images[0], tiny.tag), "\(result.images)")
             #expect(result.bytesSent == Int64(fileSize))
             #expect(progress.values.last == Int64(fileSize))
             #expect(progress.values == progress.values.sorted())
@@ -140,7 +150,7 @@ struct DockerClientIntegrationTests {
             #expect(expectedID == tiny.imageID)
             let details = try #require(try await client.inspectImage(tiny.tag))
             #expect(details.id == expectedID)
-            #expect(details.repoTags == [tiny.tag])
+            #expect(details.repoTags.count == 1 && details.isTagged(tiny.tag), "\(details.repoTags)")
             #expect(details.labels == scope.labels)
             #expect(details.size > 0)
 
@@ -148,7 +158,9 @@ struct DockerClientIntegrationTests {
             #expect(try await client.inspectImage(scope.name("retagged") + ":v2")?.id == expectedID)
             let listed = try await client.listImages(labels: scope.labels)
             #expect(listed.map(\.id) == [expectedID])
-            #expect(Set(listed[0].repoTags) == [tiny.tag, scope.name("retagged") + ":v2"])
+            let listedImage = ImageDetails(id: listed[0].id, repoTags: listed[0].repoTags, size: 0, labels: [:])
+            #expect(listed[0].repoTags.count == 2 && listedImage.isTagged(tiny.tag) && listedImage.isTagged(scope.name("retagged") + ":v2"),
+                    "\(listed[0].repoTags)")
 
             try await client.removeImage(expectedID, force: true)
             #expect(try await client.inspectImage(tiny.tag) == nil)
@@ -164,8 +176,14 @@ struct DockerClientIntegrationTests {
             )
             let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: tiny.path)))
             let result = try await client.loadImage(ChunkedBytes(bytes: bytes, chunkSize: 64 * 1024 + 3), progress: nil)
-            #expect(result.images == [tiny.tag])
-            #expect(result.bytesSent == Int64(bytes.count))
+            #expect(result.images.count == 1 && ImageDetails.sameTag(result.images[0], tiny.tag), "\(result.images)")
+            if DockerTestSupport.isPodman {
+                // Podman takes no gzip: the client sent the tar inflated, every byte of it.
+                let inflated = try DockerTestSupport.run("/bin/sh", ["-c", "gzip -dc '\(tiny.path)' | wc -c"])
+                #expect(result.bytesSent == Int64(inflated.trimmingCharacters(in: .whitespacesAndNewlines)))
+            } else {
+                #expect(result.bytesSent == Int64(bytes.count))
+            }
             #expect(try await client.inspectImage(tiny.tag)?.id == tiny.imageID)
         }
     }
@@ -219,7 +237,7 @@ struct DockerClientIntegrationTests {
             #expect(lines.contains("tmp-writable"))
             #expect(lines.contains("NoNewPrivs: 1"))
             #expect(lines.contains("CapEff: 0000000000000000"))
-            #expect(lines.contains("pid1=docker-init"))
+            #expect(lines.contains(DockerTestSupport.isPodman ? "pid1=podman-init" : "pid1=docker-init"), "\(lines)")
             #expect(lines.contains { $0.hasPrefix("interfaces=lo") && !$0.contains("eth") })
 
             let state = try await client.inspectContainer(id)
@@ -348,7 +366,7 @@ struct DockerClientIntegrationTests {
             _ = try await client.createContainer(name: scope.name("twice"), spec)
             let duplicate = await #expect(throws: DockerError.self) { try await client.createContainer(name: scope.name("twice"), spec) }
             #expect(duplicate?.code == .conflict)
-            #expect(duplicate?.status == 409)
+            #expect(duplicate?.status == (DockerTestSupport.isPodman ? 500 : 409), "Podman says conflict with a 500 and its cause")
 
             let missingContainer = await #expect(throws: DockerError.self) { try await client.inspectContainer(scope.name("absent")) }
             #expect(missingContainer?.code == .notFound)

@@ -33,13 +33,17 @@ struct ContainerPolicy {
     var limits: [Limit] {
         let limits = settings.limits
         let cgroups = daemon.enforcesResourceLimits
-        let cgroupNote = cgroups ? "cgroup" : "cgroup (driver \(daemon.cgroupDriver): accepted, not enforced)"
+        let cgroupNote = cgroups ? "cgroup"
+            : daemon.cgroupDriver == "none" ? "cgroup (driver \(daemon.cgroupDriver): accepted, not enforced)"
+            : "cgroup (\(daemon.engineDescription) rootless on cgroup v\(daemon.cgroupVersion): accepted, not enforced)"
+        let rlimits = daemon.enforcesUlimits
+        let rlimitNote = rlimits ? "rlimit" : "rlimit (\(daemon.engineDescription) rootless drops Ulimits: not enforced)"
         var result = [
-            Limit(name: "nofile", value: String(nofile), enforced: true, mechanism: "rlimit"),
-            Limit(name: "nproc", value: String(limits.nproc), enforced: true, mechanism: "rlimit"),
+            Limit(name: "nofile", value: String(nofile), enforced: rlimits, mechanism: rlimitNote),
+            Limit(name: "nproc", value: String(limits.nproc), enforced: rlimits, mechanism: rlimitNote),
         ]
-        if let data = limits.data { result.append(Limit(name: "data", value: String(data.bytes), enforced: true, mechanism: "rlimit")) }
-        if let seconds = limits.cpuSeconds { result.append(Limit(name: "cpu-seconds", value: String(seconds), enforced: true, mechanism: "rlimit")) }
+        if let data = limits.data { result.append(Limit(name: "data", value: String(data.bytes), enforced: rlimits, mechanism: rlimitNote)) }
+        if let seconds = limits.cpuSeconds { result.append(Limit(name: "cpu-seconds", value: String(seconds), enforced: rlimits, mechanism: rlimitNote)) }
         if let memory = limits.memory { result.append(Limit(name: "memory", value: String(memory.bytes), enforced: cgroups, mechanism: cgroupNote)) }
         if let pids = limits.pids { result.append(Limit(name: "pids", value: String(pids), enforced: cgroups, mechanism: cgroupNote)) }
         if let cpus = limits.cpus { result.append(Limit(name: "cpus", value: String(cpus), enforced: cgroups, mechanism: cgroupNote)) }
@@ -55,6 +59,11 @@ struct ContainerPolicy {
         }
         let unenforced = limits.filter { !$0.enforced }.map(\.name)
         if settings.limits.requireEnforced, !unenforced.isEmpty {
+            if !daemon.enforcesUlimits {
+                throw StageFailure(.policyRefused, "limits \(unenforced.joined(separator: ", ")) would not be enforced: \(daemon.engineDescription) "
+                    + "rootless drops a container's Ulimits\(daemon.enforcesResourceLimits ? "" : " and ignores cgroup limits on cgroup v\(daemon.cgroupVersion)") "
+                    + "(limits: require-enforced is set). Run this stage on rootless Docker, or drop require-enforced and rely on the stage's timeout")
+            }
             throw StageFailure(.policyRefused, "limits \(unenforced.joined(separator: ", ")) would not be enforced: the daemon's cgroup driver is "
                 + "'\(daemon.cgroupDriver)' (limits: require-enforced is set). Use the rlimits data, cpu-seconds, nproc "
                 + "instead, or a daemon with cgroup v2 delegation")

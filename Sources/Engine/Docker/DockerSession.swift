@@ -126,7 +126,8 @@ public struct DockerSession: Sendable {
     static func checkPolicy(info: DaemonInfo, host: DockerHost, options: RunOptions, warn: @Sendable (String) -> Void) throws {
         guard !info.isRootless else { return }
         guard options.allowRootful else {
-            throw EnvironmentError("the Docker daemon at \(host) is not rootless (its /info lists no name=rootless): "
+            let evidence = info.engine == .podman ? "its /info says Rootless: false" : "its /info lists no name=rootless"
+            throw EnvironmentError("the \(info.engineDescription) daemon at \(host) is not rootless (\(evidence)): "
                 + "containers it runs would have the host's root. Use a rootless daemon (scripts/setup.sh starts one); "
                 + "a rootful one is refused unless rootful daemons are allowed for this run", remedy: .allowRootful)
         }

@@ -81,9 +81,21 @@ struct DockerBuildExecutor: StageExecutor {
                                            buildArgs: spec.buildArgsByName,
                                            networkMode: spec.network == .bridge ? "bridge" : "none")
                 context.log("building \(spec.dockerfile) in \(spec.context) with the classic builder (network \(request.networkMode), no pull)")
-                let id = try await docker.client.buildImage(context: buildContext.chunks, request, output: { line in
-                    context.log(line, stream: "stdout")
-                })
+                let id: String
+                do {
+                    id = try await docker.client.buildImage(context: buildContext.chunks, request, output: { line in
+                        context.log(line, stream: "stdout")
+                    })
+                } catch {
+                    // Docker stops a build whose connection closes and force-removes its step
+                    // container; Podman 4.3's builder (buildah) goes on until the step ends.
+                    let code = (error as? DockerError)?.code
+                    if docker.client.engine == .podman, Task.isCancelled || code == .timeout || code == .cancelled {
+                        context.warn("Podman's builder (buildah) does not stop a build whose request ended: the running step's "
+                            + "working container goes on until the step finishes, and buildah removes it then")
+                    }
+                    throw error
+                }
                 built = true
                 guard let details = try await docker.client.inspectImage(id) else {
                     throw StageFailure(.buildFailed, "the build named image \(id), which the daemon does not have; see the daemon's log")
@@ -92,7 +104,7 @@ struct DockerBuildExecutor: StageExecutor {
             }
             for tag in spec.tags {
                 let (repository, version) = DockerLoadExecutor.split(tag)
-                guard !image.repoTags.contains("\(repository):\(version)") else { continue }
+                guard !image.isTagged("\(repository):\(version)") else { continue }
                 try await docker.client.tagImage(image.id, repository: repository, tag: version)
                 context.log("tagged \(tag)")
             }

@@ -64,7 +64,7 @@ struct DockerLoadExecutor: StageExecutor {
             for tag in spec.tags {
                 let (repository, version) = Self.split(tag)
                 // A tag that already names this image (the inspect above listed it) is left alone.
-                guard !image.repoTags.contains("\(repository):\(version)") else {
+                guard !image.isTagged("\(repository):\(version)") else {
                     context.log("\(tag) already names it")
                     continue
                 }

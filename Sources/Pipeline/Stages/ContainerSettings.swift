@@ -102,7 +102,8 @@ public struct EnvironmentVariable: Sendable, Hashable {
 }
 
 /// `limits:` of a container. `nofile` and `nproc` default to the proposal's 64000 and 2048:
-/// they are rlimits, which the kernel enforces even where the daemon's cgroup driver is `none`.
+/// they are rlimits, which the kernel enforces even where the daemon's cgroup driver is `none`
+/// (rootless Podman 4.3 drops them: the stage then reports them as not enforced).
 public struct ContainerLimits: Sendable, Hashable {
     /// `memory`: a cgroup limit (not enforced by a daemon whose cgroup driver is none).
     public var memory: ByteSize?
@@ -110,17 +111,17 @@ public struct ContainerLimits: Sendable, Hashable {
     public var pids: Int?
     /// `cpus`: a cgroup limit in CPUs (not enforced by a daemon whose cgroup driver is none).
     public var cpus: Double?
-    /// `nofile`: open files per process (rlimit, always enforced).
+    /// `nofile`: open files per process (rlimit; enforced on Docker, not on rootless Podman).
     public var nofile: Int = 64_000
     /// Whether `nofile` was written in the definition. The default is lowered to what the host
     /// can grant (an unprivileged daemon cannot raise its own hard limit); a written one is not.
     public var nofileIsExplicit = false
-    /// `nproc`: processes of the container's user (rlimit, always enforced).
+    /// `nproc`: processes of the container's user (rlimit; enforced on Docker, not on rootless Podman).
     public var nproc: Int = 2048
-    /// `data`: data segment size per process (rlimit, always enforced); the memory limit that holds
+    /// `data`: data segment size per process (rlimit; enforced on Docker, not on rootless Podman); the memory limit that holds
     /// without cgroups. Below about 64 MiB runc itself cannot start.
     public var data: ByteSize?
-    /// `cpu-seconds`: CPU time per process (rlimit, always enforced).
+    /// `cpu-seconds`: CPU time per process (rlimit; enforced on Docker, not on rootless Podman).
     public var cpuSeconds: Int?
     /// `require-enforced`: refuse to run if a limit given here would not be enforced by the daemon.
     public var requireEnforced = false
