@@ -87,6 +87,19 @@ import Testing
         }
     }
 
+    @Test func aRunRecordedBeforeEventsFilesDrawsDurationsFromItsStart() async throws {
+        try await DashboardFixture.with { fixture in
+            try FileManager.default.removeItem(at: fixture.history.eventsFile(run: DashboardFixture.passed))
+            try await fixture.test { client in
+                let page = try await client.execute(uri: "/runs/\(DashboardFixture.passed)", method: .get).text
+                #expect(page.contains("before start and finish times were kept"))
+                // Every bar starts at the run's start (x = the label width), as long as its stage took.
+                #expect(page.contains("class=\"bar passed\" data-stage=\"smoke\" x=\"170.0\""))
+                #expect(page.contains("class=\"bar passed cached\" data-stage=\"build\" x=\"170.0\""))
+            }
+        }
+    }
+
     @Test func everyStringFromARunIsEscaped() async throws {
         try await DashboardFixture.with { fixture in
             try await fixture.test { client in
