@@ -93,6 +93,39 @@ import Testing
         }
     }
 
+    @Test func aTriggerStartsTheRunInTheBackgroundAndRedirectsToItsPage() async throws {
+        try await DashboardFixture.with { fixture in
+            // A pipeline whose source is missing: the run starts, is recorded, and fails at its
+            // checkout without needing nix or a daemon.
+            let folder = fixture.cache.appendingPathComponent("pipelines")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try """
+                version: 1
+                name: gone
+                source: { path: ../no-such-folder }
+                stages:
+                  image:
+                    nix-build: { installable: .#docker-image }
+                """.write(to: folder.appendingPathComponent("gone.yaml"), atomically: true, encoding: .utf8)
+            let services = try DashboardServices(configuration: fixture.configuration(token: Self.token, allowTrigger: true))
+            let application = Application(router: Dashboard.makeRouter(services: services))
+            try await application.test(.router) { client in
+                let response = try await client.execute(uri: "/pipelines/gone/run", method: .post,
+                                                        headers: [.authorization: "Bearer \(Self.token)", .contentType: "application/x-www-form-urlencoded"],
+                                                        body: ByteBuffer(string: "commit="))
+                #expect(response.status == .seeOther, "\(response.text)")
+                let location = try #require(response.headers[.location])
+                #expect(location.hasPrefix("/runs/"))
+                let id = String(location.dropFirst("/runs/".count))
+                #expect(RunHistory.isValidRunID(id))
+                await services.stopRuns()  // waits for the run to end
+                let run = try #require(try fixture.history.run(id))
+                #expect(run.record.pipeline == "gone")
+                #expect(run.record.trigger == "manual")
+            }
+        }
+    }
+
     @Test func triggersArePostOnlyNeedTheTokenAndAllowTrigger() async throws {
         try await DashboardFixture.with { fixture in
             let routes = ["/runs/\(DashboardFixture.failed)/rerun", "/runs/\(DashboardFixture.failed)/rerun-failed", "/pipelines/example/run"]
