@@ -7,7 +7,9 @@
 # 3. starts nix-daemon (so that user builds through NIX_REMOTE=daemon);
 # 4. starts a rootless dockerd for that user, unless one already answers on its socket;
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
-#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once).
+#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once);
+# 6. installs Debian's chromium and chromium-driver, and selenium into that venv (the dashboard's
+#    browser test).
 #
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
 # At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
@@ -113,11 +115,31 @@ install_mcp_client() {
     "$venv/bin/pip" install --quiet 'mcp>=2,<3' >&2 || die "pip could not install mcp into $venv (is PyPI reachable?)"
 }
 
+# The dashboard's browser test (Tests/BrowserTests): Debian's Chromium and its WebDriver, and
+# Selenium from PyPI in the same venv. About 30 s on a fresh machine (apt ~25 s, pip ~6 s).
+install_browser() {
+    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}" missing=()
+    for package in chromium chromium-driver; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        say "browser: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if ! "$venv/bin/python3" -c 'import selenium' 2>/dev/null; then
+        say "browser: installing the Python selenium package into $venv"
+        "$venv/bin/pip" install --quiet 'selenium>=4.20,<5' >&2 || die "pip could not install selenium into $venv (is PyPI reachable?)"
+    fi
+    say "browser: chromium, chromedriver and selenium present"
+}
+
 install_packages
 create_user
 start_nix_daemon
 start_rootless_docker
 install_mcp_client
+install_browser
 
 uid="$(id -u "$RUN_USER")"
 cat <<EOF
