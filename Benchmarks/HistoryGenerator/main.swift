@@ -19,16 +19,21 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+/// One line on stdout at once (unbuffered): the benchmark reads it while this process runs.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 var arguments = Array(CommandLine.arguments.dropFirst())
 /// Takes `name VALUE` out of `arguments`.
-func option(_ name: String) -> String? {
+@MainActor func option(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name) else { return nil }
     guard index + 1 < arguments.count else { fail("\(name) needs a value", code: 2) }
     let value = arguments[index + 1]
     arguments.removeSubrange(index...(index + 1))
     return value
 }
-func number(_ name: String, default value: Int) -> Int {
+@MainActor func number(_ name: String, default value: Int) -> Int {
     guard let text = option(name) else { return value }
     guard let parsed = Int(text), parsed >= 0 else { fail("\(name) takes a whole number, not '\(text)'", code: 2) }
     return parsed
@@ -146,8 +151,7 @@ case "live":
     let start = Date()
     recorder.record(RunEvent(run: id, .runStarted(pipeline: "live-benchmark", source: "/srv/src/live", ref: "main",
                                                   cacheRoot: cacheRoot.path)))
-    print("run: \(id)")
-    fflush(stdout)
+    say("run: \(id)")
     var results: [StageResult] = []
     for index in 0..<stages {
         let name = "stage-\(index + 1)"
@@ -159,13 +163,12 @@ case "live":
                                  durationMilliseconds: Int64(Date().timeIntervalSince(began) * 1000))
         recorder.record(RunEvent(run: id, .stageFinished(result)))
         results.append(result)
-        print("stage-finished: \(name) \(RunEvent.rfc3339(Date()))")
-        fflush(stdout)
+        say("stage-finished: \(name) \(RunEvent.rfc3339(Date()))")
     }
     recorder.record(RunEvent(run: id, .runFinished(RunSummary(run: id, pipeline: "live-benchmark", commit: String(repeating: "0", count: 40),
                                                               status: .passed, durationMilliseconds: Int64(Date().timeIntervalSince(start) * 1000),
                                                               stages: results))))
-    print("run-finished: \(id)")
+    say("run-finished: \(id)")
 default:
     fail("unknown command '\(command)': history or live", code: 2)
 }
