@@ -5,9 +5,10 @@
 //   sutradhar-history-generator history COUNT --cache-dir DIR [--seed N]
 //       COUNT finished runs of the bundled pipelines' shapes, one every 7 minutes up to now,
 //       about 1 in 8 failing, with a few log lines per stage.
-//   sutradhar-history-generator live --cache-dir DIR [--stages N] [--interval-ms M]
+//   sutradhar-history-generator live --cache-dir DIR [--stages N] [--interval-ms M] [--start-delay-ms D]
 //       One run recorded live, as this process's own (so it is `running`, not `abandoned`):
-//       prints `run: ID`, then starts and finishes one stage every M ms, then finishes the run.
+//       prints `run: ID`, waits D ms, then starts and finishes one stage every M ms, then
+//       finishes the run.
 //       What 50 clients follow over server-sent events in Benchmarks/dashboard-benchmark.sh.
 //
 // Exit codes: 0 done, 2 usage, 3 the history could not be opened.
@@ -145,6 +146,7 @@ case "history":
 case "live":
     let stages = number("--stages", default: 8)
     let interval = number("--interval-ms", default: 500)
+    let delay = number("--start-delay-ms", default: 0)
     var random = SeededGenerator(state: UInt64(UInt32.random(in: 0...UInt32.max)))
     let recorder = HistoryRecorder(history: history, trigger: "agent")
     let id = runID(at: Date(), random: &random)
@@ -152,6 +154,8 @@ case "live":
     recorder.record(RunEvent(run: id, .runStarted(pipeline: "live-benchmark", source: "/srv/src/live", ref: "main",
                                                   cacheRoot: cacheRoot.path)))
     say("run: \(id)")
+    // Time for followers to connect before anything happens.
+    usleep(useconds_t(delay * 1000))
     var results: [StageResult] = []
     for index in 0..<stages {
         let name = "stage-\(index + 1)"
