@@ -300,7 +300,10 @@ public enum PipelineLoader {
     }
 }
 
-enum StageNames {
+/// The rules a stage name follows (letters, digits, `-`, `_`, `.`; not starting with a punctuation mark).
+public enum StageNames {
+    /// Whether `name` is a valid stage name.
+    public static func isValidName(_ name: String) -> Bool { isValid(name) }
     static func isValid(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first.properties.isAlphabetic || ("0"..."9").contains(first) else { return false }
         return name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }

@@ -11,8 +11,14 @@ public struct Plan: Sendable {
     /// The plan cut down to `target` and what it needs, transitively (for `--stage NAME`).
     /// Returns nil if there is no such stage.
     public func restricted(to target: String) -> Plan? {
-        guard stage(named: target) != nil else { return nil }
-        var wanted: Set<String> = [target]
+        restricted(to: [target])
+    }
+
+    /// The plan cut down to `targets` and every stage they need, in the same order (a run of
+    /// "only the failed stages"); nil if `targets` is empty or names a stage the plan lacks.
+    public func restricted(to targets: [String]) -> Plan? {
+        guard !targets.isEmpty, targets.allSatisfy({ stage(named: $0) != nil }) else { return nil }
+        var wanted = Set(targets)
         // Stages come in dependency order, so one backwards pass closes the set.
         for stage in stages.reversed() where wanted.contains(stage.name) {
             wanted.formUnion(stage.dependencies)

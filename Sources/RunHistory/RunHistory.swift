@@ -226,6 +226,9 @@ public final class RunHistory: Sendable {
         try reading { db in try RunRecord.fetchCount(db) }
     }
 
+    /// `reading`, for the extensions of the history in other files.
+    func runsDatabaseRead<T>(_ body: (Database) throws -> T) throws -> T { try reading(body) }
+
     /// Reads, turning any database error into a `RunHistoryError` (an environment problem).
     private func reading<T>(_ body: (Database) throws -> T) throws -> T {
         do {
@@ -235,22 +238,28 @@ public final class RunHistory: Sendable {
         }
     }
 
-    /// Runs, newest first, optionally filtered.
+    /// Runs, newest first, optionally filtered (by pipeline, status and trigger), skipping the
+    /// first `offset` that match (for paging).
     /// - Throws: `RunHistoryError` if the database cannot be read.
-    public func runs(pipeline: String? = nil, status: String? = nil, limit: Int = 20) throws -> [RunRecord] {
+    public func runs(pipeline: String? = nil, status: String? = nil, trigger: String? = nil, limit: Int = 20, offset: Int = 0) throws -> [RunRecord] {
         try reading { db in
-            var request = RunRecord.order(Column("startedAt").desc)
+            var request = RunRecord.order(Column("startedAt").desc, Column("id").desc)
             if let pipeline { request = request.filter(Column("pipeline") == pipeline) }
-            guard let status else { return try request.limit(limit).fetchAll(db).map { $0.withLiveness() } }
+            if let trigger { request = request.filter(Column("trigger") == trigger) }
+            let offset = max(0, offset)
+            guard let status else { return try request.limit(limit, offset: offset).fetchAll(db).map { $0.withLiveness() } }
             // "abandoned" is never stored: it is a "running" run whose process is gone, and
             // only the process table tells the two apart.
             guard status == "running" || status == "abandoned" else {
-                return try request.filter(Column("status") == status).limit(limit).fetchAll(db)
+                return try request.filter(Column("status") == status).limit(limit, offset: offset).fetchAll(db)
             }
             let unfinished = try request.filter(Column("status") == "running").fetchAll(db).map { $0.withLiveness() }
-            return Array(unfinished.filter { $0.status == status }.prefix(limit))
+            return Array(unfinished.filter { $0.status == status }.dropFirst(offset).prefix(limit))
         }
     }
+
+    /// The triggers a run can have, as `runs(trigger:)` takes them.
+    public static let triggers = ["agent", "nightly", "local", "manual"]
 
     /// The statuses a run can have, as `runs(status:)` takes them.
     public static let statuses = ["running", "passed", "failed", "cancelled", "abandoned"]

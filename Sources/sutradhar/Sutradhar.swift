@@ -18,12 +18,13 @@ struct Sutradhar: AsyncParsableCommand {
               sutradhar runs logs RUN --stage smoke
                                                a stage's log from the run history
               sutradhar doctor                 check nix, libgit2, the cache, the daemon
+              sutradhar serve                  the dashboard on http://127.0.0.1:7878/
 
             Exit codes: 0 passed, 1 a stage failed, 2 invalid definition or usage,
             3 environment problem (nix missing, daemon down or rootful), 130 interrupted.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Validate.self, Runs.self, Nightly.self, Schedule.self, Watch.self, CacheCommand.self, DoctorCommand.self, MCPCommand.self]
+        subcommands: [Run.self, Validate.self, Runs.self, Nightly.self, Schedule.self, Watch.self, CacheCommand.self, DoctorCommand.self, MCPCommand.self, Serve.self]
     )
 }
 

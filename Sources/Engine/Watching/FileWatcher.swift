@@ -27,18 +27,19 @@ public struct FileChanges: Sendable {
 public enum FileWatcher {
     /// Watches every folder under `root` (not following symbolic links, skipping `.git`) and
     /// hands `body` the stream of settled changes: a batch is delivered once no event has
-    /// arrived for `debounce`. The watch ends (the inotify descriptor is closed and the stream
+    /// arrived for `debounce`. With `recursive: false` only `root` itself is watched (its
+    /// entries created, removed or written), one watch however many folders it holds. The watch ends (the inotify descriptor is closed and the stream
     /// finishes) when `body` returns, throws or is cancelled.
     ///
     /// `inotify_init1(2)`, `inotify_add_watch(2)` per folder, `read(2)` of the events on a
     /// dispatch queue.
     /// - Throws: `CallerError` `.watchFailed` if inotify is unavailable or `root` cannot be
     ///   watched (e.g. out of watches: raise `fs.inotify.max_user_watches`); whatever `body` throws.
-    public static func withChanges<T>(under root: URL, debounce: Duration,
+    public static func withChanges<T>(under root: URL, debounce: Duration, recursive: Bool = true,
                                       _ body: (AsyncStream<FileChanges>) async throws -> T) async throws -> T {
         #if os(Linux)
         let (stream, continuation) = AsyncStream.makeStream(of: FileChanges.self, bufferingPolicy: .bufferingNewest(16))
-        let watch = try InotifyWatch(root: root.path, debounce: debounce, continuation: continuation)
+        let watch = try InotifyWatch(root: root.path, debounce: debounce, recursive: recursive, continuation: continuation)
         defer { watch.stop() }
         try watch.start()
         return try await body(stream)
@@ -59,6 +60,7 @@ private final class InotifyWatch: @unchecked Sendable {
     private let root: String
     private let descriptor: Int32
     private let debounce: Duration
+    private let recursive: Bool
     private let continuation: AsyncStream<FileChanges>.Continuation
     private let queue = DispatchQueue(label: "sutradhar.watch")
     private var source: (any DispatchSourceRead)?
@@ -69,9 +71,10 @@ private final class InotifyWatch: @unchecked Sendable {
     private var timer: DispatchWorkItem?
     private var stopped = false
 
-    init(root: String, debounce: Duration, continuation: AsyncStream<FileChanges>.Continuation) throws {
+    init(root: String, debounce: Duration, recursive: Bool, continuation: AsyncStream<FileChanges>.Continuation) throws {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.debounce = debounce
+        self.recursive = recursive
         self.continuation = continuation
         descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else {
@@ -118,7 +121,7 @@ private final class InotifyWatch: @unchecked Sendable {
             throw CallerError(.watchFailed, "cannot watch \(absolute)\(hint)", cause: String(cString: strerror(error)))
         }
         folders[watch] = relative
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { return }
+        guard recursive, let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { return }
         for name in names where !Self.ignoredNames.contains(name) {
             let child = relative.isEmpty ? name : relative + "/" + name
             var info = stat()
@@ -164,7 +167,7 @@ private final class InotifyWatch: @unchecked Sendable {
         }
         guard let folder = folders[watch], !Self.ignoredNames.contains(name) else { return false }
         let path = name.isEmpty ? folder : (folder.isEmpty ? name : folder + "/" + name)
-        if mask & UInt32(IN_ISDIR) != 0, mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
+        if recursive, mask & UInt32(IN_ISDIR) != 0, mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
             do { try addTree(path) } catch { problems.append("\(error)") }
         }
         if folder.isEmpty, name.isEmpty, mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {

@@ -1,0 +1,64 @@
+import Engine
+import Foundation
+import GRDB
+
+extension RunHistory {
+    /// Whether `id` can be a run ID: what `Engine` makes (`20261129-065212-4f3a`: digits,
+    /// lowercase hex, `-`), up to 64 characters. A front end checks an ID from a URL with this
+    /// before it reaches the history, so no `/`, `.` or `..` ever names a file.
+    public static func isValidRunID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) || $0 == 45 }
+    }
+
+    /// The pipelines that have runs, by name.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func pipelineNames() throws -> [String] {
+        try runsDatabaseRead { db in try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM run ORDER BY pipeline") }
+    }
+
+    /// Wakes at each change of the history anywhere on this machine: a run started (its folder
+    /// is created) or finished (the database is written), by any process (the CLI, an agent,
+    /// nightly, MCP). Each element says something may have changed; the reader reads again.
+    ///
+    /// inotify(7) on the history folder only (not each run's folder: one watch whatever the
+    /// number of runs), debounced by `debounce` so a burst is one wakeup; besides, it wakes
+    /// every `recheckEvery` (default `followRecheckInterval`, 2 s), the safety net for what
+    /// inotify cannot see: a run abandoned by a kill -9 writes nothing, and a writer on another
+    /// machine sharing the cache over NFS is not reported. Ends when the consumer stops.
+    /// - Throws: while iterating, `CallerError` `.watchFailed` if the folder cannot be watched.
+    public func changes(debounce: Duration = .milliseconds(50), recheckEvery: Duration = RunHistory.followRecheckInterval)
+        -> AsyncThrowingStream<Void, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let folder = folder
+        let task = Task {
+            do {
+                try await FileWatcher.withChanges(under: folder, debounce: debounce, recursive: false) { changes in
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            // The shared-memory index changes when anyone (this reader too) opens
+                            // the database: not a change of the history.
+                            for await batch in changes where batch.overflowed || batch.paths.contains(where: { !$0.hasSuffix("-shm") }) {
+                                continuation.yield()
+                            }
+                        }
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: recheckEvery)
+                                continuation.yield()
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+                continuation.finish()
+            } catch is CancellationError {
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}

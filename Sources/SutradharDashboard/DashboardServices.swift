@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import Logging
+import SutradharKit
+
+/// What every handler needs, opened once when the server starts: the configuration, the run
+/// history of its cache, and where definitions are found. Shared by all requests (Sendable).
+public struct DashboardServices: Sendable {
+    /// How the server was started.
+    public let configuration: DashboardConfiguration
+    /// The run history of `configuration.cacheRoot`.
+    public let history: RunHistory
+    /// Background runs started from the dashboard (`--allow-trigger`).
+    let runs: BackgroundRuns
+    /// Where the server logs.
+    public let logger: Logger
+
+    /// Opens the history of `configuration.cacheRoot` (creating it if needed).
+    /// - Throws: `RunHistoryError` if the history cannot be opened.
+    public init(configuration: DashboardConfiguration, logger: Logger = Logger(label: "sutradhar.dashboard")) throws {
+        self.configuration = configuration
+        history = try RunHistory(cacheRoot: configuration.cacheRoot)
+        runs = BackgroundRuns()
+        self.logger = logger
+    }
+
+    /// Cancels the runs started from the dashboard and waits for their cleanup (a stopping server).
+    public func stopRuns() async { await runs.cancelAllAndWait() }
+
+    /// The cache root shown.
+    public var cacheRoot: URL { configuration.cacheRoot }
+    /// Where `pipelines/NAME.yaml` is looked up from.
+    public var definitionsFolder: URL { configuration.definitionsFolder }
+}
+
+/// The request context of every dashboard route: Hummingbird's core storage, plus the CSP nonce
+/// the security middleware chose for this response (the page's one script carries it).
+public struct DashboardRequestContext: RequestContext {
+    /// Hummingbird's per-request storage (parameters, logger, endpoint).
+    public var coreContext: CoreRequestContextStorage
+    /// The nonce of this response's Content-Security-Policy (set by `SecurityMiddleware`).
+    public var nonce: String = ""
+
+    /// Made by the server for each request.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+}
+
+extension Dashboard {
+    /// The router with every page, asset, API route and the security middleware: what
+    /// `makeApplication` serves, and what HummingbirdTesting's `app.test(.router)` drives.
+    /// Each page group registers its own routes (`RunPages`, `AssetRoutes`, …); a new group is
+    /// one line here.
+    public static func makeRouter(services: DashboardServices) -> Router<DashboardRequestContext> {
+        let router = Router(context: DashboardRequestContext.self)
+        router.add(middleware: SecurityMiddleware(token: services.configuration.token))
+        AssetRoutes.register(on: router)
+        RunPages.register(on: router, services: services)
+        RunAPI.register(on: router, services: services)
+        TriggerRoutes.register(on: router, services: services)
+        return router
+    }
+
+    /// The server: the router on `configuration.host:port`.
+    /// - Throws: `DashboardConfigurationError` if the configuration is refused (see
+    ///   `DashboardConfiguration.check()`), `RunHistoryError` if the history cannot be opened.
+    public static func makeApplication(services: DashboardServices, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws -> some ApplicationProtocol {
+        try services.configuration.check()
+        let configuration = services.configuration
+        return Application(
+            router: makeRouter(services: services),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sutradhar"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: services.logger)
+    }
+}

@@ -1,0 +1,89 @@
+import Charts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SutradharKit
+
+/// The server-sent event feeds the live script follows. Nothing polls the history: the runs
+/// feed is woken by `RunHistory.changes()` (inotify on the history folder), a run's feed by
+/// `RunHistory.follow(run:)` (inotify on the run's events file).
+enum LiveFeeds {
+    /// How often an idle feed sends a comment, so that a browser that went away is noticed
+    /// (the write fails) and its watch released.
+    static let keepAliveEvery = 15
+
+    /// `/events/runs`: a `rows` event with the runs table's new rows (for the page's filters and
+    /// offset) whenever they differ from what the page was last sent.
+    static func runs(query: RunsQuery, services: DashboardServices) throws -> Response {
+        let first = try RunPages.rows(query, services: services)
+        let changes = services.history.changes()
+        return stream { writer in
+            var last = first
+            var idle = 0
+            for try await _ in changes {
+                let rows = try RunPages.rows(query, services: services)
+                if rows != last {
+                    last = rows
+                    idle = 0
+                    try await writer.write(ByteBuffer(string: message("rows", rows)))
+                } else {
+                    idle += 1
+                    // Ticks come every followRecheckInterval (2 s) at least.
+                    if idle * 2 >= keepAliveEvery {
+                        idle = 0
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `/runs/ID/events`: the run as it happens — `log` events (`{"stage","line"}` JSON) for
+    /// every log line from the first, a `summary` event (the verdict, timeline and stage table)
+    /// at each stage start, wait and finish, and `done` after the run finished.
+    static func run(_ id: String, services: DashboardServices) throws -> Response {
+        guard let details = try services.history.run(id), details.record.id == id else { throw HTTPError(.notFound) }
+        let events = try services.history.follow(run: id)
+        let history = services.history
+        return stream { writer in
+            var timeline = RunTimeline()
+            for try await event in events {
+                timeline.apply(event)
+                switch event.body {
+                case .log(let stage, _, let line):
+                    let payload = JSONValue.object([("stage", .string(stage)), ("line", .string(line))]).serialized()
+                    try await writer.write(ByteBuffer(string: message("log", payload)))
+                case .stageStarted, .stageWaiting, .stageFinished:
+                    let view = RunView(record: details.record, timeline: timeline, history: history)
+                    try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
+                case .runFinished:
+                    let record = (try? history.run(id))?.record ?? details.record
+                    let view = RunView(record: record, timeline: timeline, history: history)
+                    try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
+                default:
+                    break
+                }
+            }
+            try await writer.write(ByteBuffer(string: message("done", "")))
+        }
+    }
+
+    /// One server-sent event: its name, and `data` split into `data:` lines (a carriage
+    /// return, which would end a line early, becomes a newline).
+    static func message(_ name: String, _ data: String) -> String {
+        let lines = data.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+            .split(separator: "\n", omittingEmptySubsequences: false)
+        return "event: \(name)\n" + lines.map { "data: \($0)\n" }.joined() + "\n"
+    }
+
+    /// A `text/event-stream` response written by `body`, finished when it returns.
+    static func stream(_ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+        Response(status: .ok,
+                 headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+                 body: ResponseBody { writer in
+                     try await writer.write(ByteBuffer(string: ": sutradhar live feed\nretry: 2000\n\n"))
+                     try await body(&writer)
+                     try await writer.finish(nil)
+                 })
+    }
+}

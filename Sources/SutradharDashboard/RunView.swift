@@ -1,0 +1,168 @@
+import Charts
+import Foundation
+import SutradharKit
+
+/// A run's page as markup: the verdict, the timeline, the stage table (the live-updated
+/// `summary` part) and the logs. Everything from the run is escaped here.
+struct RunView {
+    let record: RunRecord
+    let timeline: RunTimeline
+    let history: RunHistory
+
+    init(details: RunDetails, history: RunHistory) throws {
+        self.init(record: details.record, timeline: try RunTimeline.read(run: details.record.id, in: history), history: history)
+    }
+
+    init(record: RunRecord, timeline: RunTimeline, history: RunHistory) {
+        self.record = record
+        self.timeline = timeline
+        self.history = history
+    }
+
+    /// The stage the docker audit trail is logged under (see README "docker audit").
+    static let auditStage = "docker-audit"
+
+    /// The stages shown in the table and the chart (the audit trail is not a stage one ran).
+    var stages: [RunTimeline.Stage] { timeline.stages.filter { $0.name != Self.auditStage } }
+
+    func pageMarkup(allowTrigger: Bool) -> String {
+        """
+        <div id="summary">
+        \(summaryMarkup())
+        </div>
+        \(allowTrigger ? triggerMarkup() : "")
+        <h2>Logs</h2>
+        <section id="logs">
+        \(logsMarkup())
+        </section>
+        \(auditMarkup())
+        """
+    }
+
+    /// The verdict, the timeline and the stage table: what the live feed replaces.
+    func summaryMarkup() -> String {
+        let id = MarkupText.escaped(record.id)
+        let commit = record.commitSHA.isEmpty ? (timeline.summary?.commit ?? "") : record.commitSHA
+        var facts = ["pipeline <a href=\"/pipelines/\(MarkupText.escaped(RunPages.percentEncoded(record.pipeline)))\">\(MarkupText.escaped(record.pipeline))</a>",
+                     "trigger \(MarkupText.escaped(record.trigger))",
+                     "started <time datetime=\"\(RunEvent.rfc3339(record.startedAt))\">\(Formatting.time(record.startedAt))</time>"]
+        if !commit.isEmpty { facts.insert("commit <code title=\"\(MarkupText.escaped(commit))\">\(MarkupText.escaped(String(commit.prefix(12))))</code>", at: 1) }
+        facts.append("source <code>\(MarkupText.escaped(record.source))</code>\(record.ref.map { " at <code>\(MarkupText.escaped($0))</code>" } ?? "")")
+        if let duration = record.durationMilliseconds ?? timeline.summary?.durationMilliseconds { facts.append("took \(Formatting.duration(duration))") }
+        var parts = ["""
+            <div id="verdict" class="verdict" data-status="\(MarkupText.escaped(record.status))">
+            <h1>Run <code>\(id)</code></h1> \(Layout.badge(record.status))
+            </div>
+            <p class="facts">\(facts.joined(separator: " · "))</p>
+            """]
+        if let problem = timeline.summary?.environmentProblem {
+            parts.append("<p class=\"error\">environment problem: \(MarkupText.escaped(problem))</p>")
+        }
+        for warning in timeline.warnings { parts.append("<p class=\"warning\">warning: \(MarkupText.escaped(warning))</p>") }
+        parts.append("<h2>Timeline</h2>")
+        parts.append(chart().svg(id: "timeline"))
+        parts.append("<p class=\"legend\">Bars run from a stage's start to its finish; amber: waiting for a lock another run holds; grey row: queued for a run slot; dashed: cached.</p>")
+        parts.append("<h2>Stages</h2>")
+        parts.append(stageTable())
+        return parts.joined(separator: "\n")
+    }
+
+    func chart() -> GanttChart {
+        let origin = timeline.started ?? record.startedAt
+        let now = timeline.finished ?? timeline.lastEvent ?? origin
+        func offset(_ date: Date?) -> Double { max(0, (date ?? now).timeIntervalSince(origin)) }
+        let rows = stages.map { stage in
+            let end = stage.finished ?? max(now, Date())
+            let start = stage.started ?? stage.finished.map { $0.addingTimeInterval(-Double(stage.result?.durationMilliseconds ?? 0) / 1000) } ?? origin
+            return GanttChart.Row(name: stage.name, start: offset(start), end: offset(end), status: stage.status, cached: stage.cached,
+                                  waits: stage.waits.map { offset($0.start)...max(offset($0.start), offset($0.end ?? end)) })
+        }
+        return GanttChart(rows: rows, queued: timeline.queued.map { offset($0.start)...max(offset($0.start), offset($0.end ?? now)) })
+    }
+
+    func stageTable() -> String {
+        let rows = stages.map { stage -> String in
+            let name = MarkupText.escaped(stage.name)
+            let status = stage.waiting ? "running" : stage.status
+            let duration = stage.result.map { Formatting.duration($0.durationMilliseconds) }
+                ?? stage.started.map { "\(Formatting.duration(Int64(Date().timeIntervalSince($0) * 1000)))…" } ?? "–"
+            var error = ""
+            if let result = stage.result, let message = result.error {
+                error = "<p class=\"error\"><code>\(MarkupText.escaped(result.code ?? "error"))</code> \(MarkupText.escaped(message))</p>"
+            }
+            let note = stage.waiting ? " <span class=\"badge status-waiting\">waiting</span>" : ""
+            return "<tr data-stage=\"\(name)\" data-status=\"\(MarkupText.escaped(status))\">"
+                + "<td><a href=\"#log-\(name)\">\(name)</a></td><td>\(MarkupText.escaped(stage.kind ?? ""))</td>"
+                + "<td>\(Layout.badge(status))\(note)\(stage.cached ? " <span class=\"cached\">cached</span>" : "")</td>"
+                + "<td class=\"number\">\(duration)</td><td>\(outputs(stage.result))\(error)</td></tr>"
+        }
+        return """
+            <table id="stages">
+            <thead><tr><th>Stage</th><th>Kind</th><th>Status</th><th class="number">Duration</th><th>Outputs</th></tr></thead>
+            <tbody>\(rows.joined(separator: "\n"))</tbody>
+            </table>
+            """
+    }
+
+    /// A stage's outputs as a definition list: store path, image ID, probe attempts, limits and
+    /// whether each is enforced — whatever the stage reported, by its own names.
+    func outputs(_ result: StageResult?) -> String {
+        guard let result, !result.outputs.isEmpty else { return "" }
+        let items = result.outputs.map { key, value in
+            "<dt>\(MarkupText.escaped(key))</dt><dd><code>\(MarkupText.escaped(Self.text(value)))</code></dd>"
+        }
+        return "<dl class=\"outputs\">\(items.joined())</dl>"
+    }
+
+    static func text(_ value: JSONValue) -> String {
+        if let string = value.stringValue { return string }
+        return value.serialized()
+    }
+
+    /// Each stage's log (the failing stage's open), as the files hold it now; `data-lines`
+    /// says how many lines are shown, so the live script appends only what follows.
+    func logsMarkup() -> String {
+        let failed = stages.first { $0.status == "failed" }?.name
+        var names = stages.map(\.name)
+        let folder = history.folder.appendingPathComponent(record.id)
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".log") }.map { String($0.dropLast(4)) }.sorted()
+        names += files.filter { !names.contains($0) && $0 != Self.auditStage }
+        return names.map { name in
+            let (text, lines, truncated) = Self.log(history.logFile(run: record.id, stage: name))
+            let escaped = MarkupText.escaped(name)
+            let more = truncated ? "<p class=\"legend\">Only the end is shown: <a href=\"/runs/\(MarkupText.escaped(record.id))/logs/\(escaped)\">the whole log</a>.</p>" : ""
+            let error = stages.first { $0.name == name }?.result.flatMap { result in
+                result.error.map { "<p class=\"error\"><code>\(MarkupText.escaped(result.code ?? "error"))</code> \(MarkupText.escaped($0))</p>" }
+            } ?? ""
+            return "<details id=\"log-\(escaped)\"\(name == failed ? " open" : "")><summary>\(escaped)</summary>\(error)\(more)"
+                + "<pre data-log-stage=\"\(escaped)\" data-lines=\"\(lines)\">\(MarkupText.escaped(text))</pre></details>"
+        }.joined(separator: "\n")
+    }
+
+    /// The docker audit trail: the daemon's own record of what the run did.
+    func auditMarkup() -> String {
+        let (text, _, _) = Self.log(history.logFile(run: record.id, stage: Self.auditStage))
+        guard !text.isEmpty else { return "" }
+        return "<h2>Docker audit trail</h2><pre id=\"audit\">\(MarkupText.escaped(text))</pre>"
+    }
+
+    /// The end of a log (at most `StageLogWindow.maximumBytes`), how many lines the file has,
+    /// and whether the beginning was left out.
+    static func log(_ file: URL) -> (text: String, lines: Int, truncated: Bool) {
+        guard let data = try? Data(contentsOf: file, options: .alwaysMapped), !data.isEmpty else { return ("", 0, false) }
+        let lines = data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        guard data.count > StageLogWindow.maximumBytes else { return (String(decoding: data, as: UTF8.self), lines, false) }
+        let tail = StageLogWindow.tail(file, lines: Int.max / 2)
+        return (tail.text, lines, true)
+    }
+
+    func triggerMarkup() -> String {
+        let id = MarkupText.escaped(record.id)
+        let failed = stages.contains { $0.status == "failed" }
+        return "<div class=\"triggers\">"
+            + "<form method=\"post\" action=\"/runs/\(id)/rerun\"><button type=\"submit\">Run again</button></form>"
+            + (failed ? "<form method=\"post\" action=\"/runs/\(id)/rerun-failed\"><button type=\"submit\">Run only the failed stages</button></form>" : "")
+            + "</div>"
+    }
+}

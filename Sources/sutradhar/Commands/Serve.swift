@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SutradharDashboard
+import SutradharKit
+
+/// `sutradhar serve`: the dashboard (issue 10). Parses flags and starts the library's server.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the dashboard: runs, timelines, live logs and cache use, in a browser.",
+        discussion: """
+            Open the address it prints. Pages: / (runs, live), /runs/ID (a run: verdict, stage \
+            timeline, stages, logs live), /pipelines/NAME, /cache, /doctor; JSON under /api/ \
+            (/api/runs, /api/runs/ID: the shapes of 'runs --json'), Prometheus text at /metrics.
+
+            Security: it listens on loopback (127.0.0.1) unless told otherwise, and refuses any \
+            other address without --token-file; with a token, every request needs the header \
+            'Authorization: Bearer TOKEN'. It is read-only unless --allow-trigger, which needs \
+            --token-file even on loopback; runs are then started by POST only, never by a cookie.
+
+              sutradhar serve                                   http://127.0.0.1:7878/
+              head -c 32 /dev/urandom | base64 > ~/.sutradhar-token
+              sutradhar serve --listen 0.0.0.0:7878 --token-file ~/.sutradhar-token
+              curl -H "Authorization: Bearer $(cat ~/.sutradhar-token)" http://HOST:7878/api/runs
+            """)
+
+    @Option(help: ArgumentHelp("Where to listen: HOST:PORT ([V6]:PORT), or a PORT on 127.0.0.1. Port 0 picks a free one.",
+                               valueName: "HOST:PORT"))
+    var listen = Dashboard.defaultListenAddress
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp(
+        "A file holding the token every request must carry (Authorization: Bearer TOKEN). Needed off loopback and for --allow-trigger.",
+        valueName: "FILE"))
+    var tokenFile: String?
+
+    @Flag(name: .customLong("allow-trigger"), help: "Serve the POST routes that start runs (run again, run the failed stages, run at a commit). Needs --token-file.")
+    var allowTrigger = false
+
+    @OptionGroup var cacheOptions: CacheOptions
+
+    func run() async throws {
+        let configuration: DashboardConfiguration
+        do {
+            let (host, port) = try DashboardConfiguration.parseListen(listen)
+            configuration = DashboardConfiguration(
+                host: host, port: port, cacheRoot: cacheOptions.resolveForHistory(),
+                token: try tokenFile.map { path throws(DashboardConfigurationError) in try DashboardConfiguration.readToken(file: path) },
+                allowTrigger: allowTrigger)
+            try configuration.check()
+        } catch {
+            throw CommandFailure(Exit.invalidDefinition, error.message)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["SUTRADHAR_SERVE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+            return handler
+        }
+        let services = try Runs.historyCall { try DashboardServices(configuration: configuration) }
+        let application = try Dashboard.makeApplication(services: services) { port in
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
+            FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
+        }
+        try await application.runService()
+        await services.stopRuns()
+    }
+}
