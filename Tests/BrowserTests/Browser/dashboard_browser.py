@@ -96,7 +96,12 @@ def start_browser():
         options.add_argument(flag)
     # An alert must stay open for the check below to see it, not be dismissed silently.
     options.unhandled_prompt_behavior = "ignore"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    # --window-size sizes the window, and headless Chromium keeps some of it for its (invisible)
+    # browser frame: the page itself gets 1280x657. The screenshots are of a 1280x800 page.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    return driver
 
 
 def status_of_row(driver, run):
