@@ -56,7 +56,7 @@ import Testing
             if let folder = ProcessInfo.processInfo.environment["SUTRADHAR_SCREENSHOTS"], !folder.isEmpty {
                 arguments += ["--screenshots", folder]
             }
-            let (status, output) = try await Self.runScript(arguments)
+            let (status, output) = try await ScriptRunner.run(Self.python, arguments)
             let imageID = output.split(separator: "\n").first { $0.hasPrefix("loaded-image: ") }?.dropFirst("loaded-image: ".count)
             for reference in [imageID.map(String.init), tag, archiveTag].compactMap({ $0 }) {
                 _ = try? DockerTestSupport.run("/usr/local/bin/docker", ["rmi", "-f", reference], environment: ["DOCKER_HOST": host])
@@ -112,26 +112,5 @@ import Testing
     static func write(_ text: String, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(text.utf8).write(to: url)
-    }
-
-    /// Runs the script; its output (stdout and stderr, the server's log included) goes to a
-    /// file, so a chatty server never blocks on a full pipe.
-    static func runScript(_ arguments: [String]) async throws -> (Int32, String) {
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-browser-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outputURL) }
-        let handle = try FileHandle(forWritingTo: outputURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let (exited, exit) = AsyncStream.makeStream(of: Void.self)
-        process.terminationHandler = { _ in exit.yield(); exit.finish() }
-        try process.run()
-        for await _ in exited { break }
-        try handle.close()
-        return (process.terminationStatus, String(decoding: try Data(contentsOf: outputURL), as: UTF8.self))
     }
 }
