@@ -31,8 +31,8 @@ import Testing
     /// shown as text with no alert. The script prints `ok: CHECK` for each check; here the test
     /// asks for every one and removes what the runs loaded into the daemon. The time limit only
     /// stops a hung test: the whole test took 8 to 41 s on the shared 2-core machine (load 6 to
-    /// 9), a fresh machine's first nix build takes longer, and the script's own waits (10 min
-    /// each) fit inside it.
+    /// 9), a fresh machine's first nix build takes longer, and a hung wait of the script (10 min
+    /// each) fails before it.
     @Test(.requiresDocker, .enabled(if: enabled, "a browser, its driver and nix are here, or CI is set"), .timeLimit(.minutes(15)))
     func aRunStartedFromTheCLIAppearsAndPassesWithoutAReload() async throws {
         if let reason = Self.unavailableReason {
