@@ -25,6 +25,8 @@ extension RunHistory {
     /// every `recheckEvery` (default `followRecheckInterval`, 2 s), the safety net for what
     /// inotify cannot see: a run abandoned by a kill -9 writes nothing, and a writer on another
     /// machine sharing the cache over NFS is not reported. Ends when the consumer stops.
+    /// The first element comes as soon as the watch is in place: a reader that reads then
+    /// misses no change made after it.
     /// - Throws: while iterating, `CallerError` `.watchFailed` if the folder cannot be watched.
     public func changes(debounce: Duration = .milliseconds(50), recheckEvery: Duration = RunHistory.followRecheckInterval)
         -> AsyncThrowingStream<Void, any Error> {
@@ -33,6 +35,7 @@ extension RunHistory {
         let task = Task {
             do {
                 try await FileWatcher.withChanges(under: folder, debounce: debounce, recursive: false) { changes in
+                    continuation.yield()
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             // The shared-memory index changes when anyone (this reader too) opens

@@ -53,6 +53,9 @@ public struct RunTimeline: Sendable {
     public private(set) var warnings: [String] = []
     /// The time of the last event applied.
     public private(set) var lastEvent: Date?
+    /// False for a run recorded before events files were kept: only its summary is known, so
+    /// the stages have durations but no start or finish times of their own.
+    public private(set) var timed = true
 
     /// An empty timeline, to `apply` events to.
     public init() {}
@@ -136,6 +139,7 @@ public struct RunTimeline: Sendable {
         var timeline = RunTimeline()
         guard let data = FileManager.default.contents(atPath: history.eventsFile(run: details.record.id).path) else {
             timeline.started = details.record.startedAt
+            timeline.timed = false
             if let summary = details.summary {
                 timeline.apply(RunEvent(run: details.record.id, .runFinished(summary),
                                         time: details.record.startedAt.addingTimeInterval(Double(summary.durationMilliseconds) / 1000)))

@@ -14,15 +14,23 @@ enum LiveFeeds {
 
     /// `/events/runs`: a `rows` event with the runs table's new rows (for the page's filters and
     /// offset) whenever they differ from what the page was last sent.
-    static func runs(query: RunsQuery, services: DashboardServices) throws -> Response {
+    static func runs(query: RunsQuery, services: DashboardServices,
+                     recheckEvery: Duration = RunHistory.followRecheckInterval) throws -> Response {
         let first = try RunPages.rows(query, services: services)
-        let changes = services.history.changes()
-        return stream { writer in
+        let changes = services.history.changes(recheckEvery: recheckEvery)
+        return stream(announcing: false) { writer in
             var last = first
             var idle = 0
+            var watching = false
             for try await _ in changes {
                 let rows = try RunPages.rows(query, services: services)
-                if rows != last {
+                if !watching {
+                    // The first wakeup says the watch is in place: from here no change is missed.
+                    watching = true
+                    if rows != last { try await writer.write(ByteBuffer(string: message("rows", rows))) }
+                    last = rows
+                    try await writer.write(ByteBuffer(string: announcement))
+                } else if rows != last {
                     last = rows
                     idle = 0
                     try await writer.write(ByteBuffer(string: message("rows", rows)))
@@ -77,11 +85,17 @@ enum LiveFeeds {
     }
 
     /// A `text/event-stream` response written by `body`, finished when it returns.
-    static func stream(_ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+    /// The comment that opens a feed (and says a runs feed is watching) and the browser's
+    /// reconnection delay.
+    static let announcement = ": sutradhar live feed\nretry: 2000\n\n"
+
+    /// A `text/event-stream` response written by `body`, finished when it returns; it starts
+    /// with `announcement` unless `body` sends it itself.
+    static func stream(announcing: Bool = true, _ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
         Response(status: .ok,
                  headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
                  body: ResponseBody { writer in
-                     try await writer.write(ByteBuffer(string: ": sutradhar live feed\nretry: 2000\n\n"))
+                     if announcing { try await writer.write(ByteBuffer(string: announcement)) }
                      try await body(&writer)
                      try await writer.finish(nil)
                  })

@@ -61,6 +61,9 @@ struct RunView {
         for warning in timeline.warnings { parts.append("<p class=\"warning\">warning: \(MarkupText.escaped(warning))</p>") }
         parts.append("<h2>Timeline</h2>")
         parts.append(chart().svg(id: "timeline"))
+        if !timeline.timed {
+            parts.append("<p class=\"legend\">This run was recorded before start and finish times were kept: each bar shows only how long its stage took.</p>")
+        }
         parts.append("<p class=\"legend\">Bars run from a stage's start to its finish; amber: waiting for a lock another run holds; grey row: queued for a run slot; dashed: cached.</p>")
         parts.append("<h2>Stages</h2>")
         parts.append(stageTable())
@@ -72,8 +75,13 @@ struct RunView {
         let now = timeline.finished ?? timeline.lastEvent ?? origin
         func offset(_ date: Date?) -> Double { max(0, (date ?? now).timeIntervalSince(origin)) }
         let rows = stages.map { stage in
+            let duration = Double(stage.result?.durationMilliseconds ?? 0) / 1000
+            guard timeline.timed else {
+                // Only durations are known: each bar from the run's start, as long as the stage took.
+                return GanttChart.Row(name: stage.name, start: 0, end: duration, status: stage.status, cached: stage.cached)
+            }
             let end = stage.finished ?? max(now, Date())
-            let start = stage.started ?? stage.finished.map { $0.addingTimeInterval(-Double(stage.result?.durationMilliseconds ?? 0) / 1000) } ?? origin
+            let start = stage.started ?? stage.finished.map { $0.addingTimeInterval(-duration) } ?? origin
             return GanttChart.Row(name: stage.name, start: offset(start), end: offset(end), status: stage.status, cached: stage.cached,
                                   waits: stage.waits.map { offset($0.start)...max(offset($0.start), offset($0.end ?? end)) })
         }

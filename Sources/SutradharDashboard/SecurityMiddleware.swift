@@ -24,10 +24,12 @@ struct SecurityMiddleware: RouterMiddleware {
         } else {
             do {
                 response = try await next(request, context)
+            } catch let error as HTTPError where error.body != nil {
+                response = Layout.errorPage(status: error.status, message: error.body ?? "", context: context)
             } catch let error as any HTTPResponseError where error.status == .notFound {
                 response = Layout.notFound(context: context)
-            } catch let error as HTTPError {
-                response = Layout.errorPage(status: error.status, message: error.body ?? error.status.reasonPhrase, context: context)
+            } catch let error as any HTTPResponseError {
+                response = Layout.errorPage(status: error.status, message: error.status.reasonPhrase, context: context)
             } catch {
                 context.logger.error("request failed", metadata: ["error": "\(error)"])
                 response = Layout.errorPage(status: .internalServerError, message: "\(error)", context: context)
