@@ -164,6 +164,13 @@ let package = Package(
             path: "Examples/KitExample",
             swiftSettings: swiftSettings
         ),
+        // Writes a run history for Benchmarks/dashboard-benchmark.sh through the library's recorder.
+        .executableTarget(
+            name: "sutradhar-history-generator",
+            dependencies: ["SutradharKit"],
+            path: "Benchmarks/HistoryGenerator",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "GitMirrorTests", dependencies: ["GitMirror", "SutradharTesting"], swiftSettings: swiftSettings),
@@ -177,6 +184,7 @@ let package = Package(
         .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
+        .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]

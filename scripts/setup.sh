@@ -9,8 +9,9 @@
 #    and, the same way, a rootless Podman API service (`podman system service --time 0`) on
 #    $XDG_RUNTIME_DIR/podman/podman.sock; SUTRADHAR_ENGINE=podman points DOCKER_HOST at Podman;
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
-#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), and
-#    kubernetes-validate, which the Kubernetes tests check rendered manifests with.
+#    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), kubernetes-validate,
+#    which the Kubernetes tests check rendered manifests with, and selenium, which drives Debian's
+#    chromium (through chromium-driver) in the dashboard's browser test.
 #
 # openssh-server is there for scripts/second-host.sh (a second nix host in namespaces, for the
 # remote-builder and binary-cache tests), which runs its own sshd with its own config; note that on
@@ -25,7 +26,7 @@ RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 ENGINE="${SUTRADHAR_ENGINE:-docker}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
           busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
-          python3 python3-venv openssh-server podman catatonit)
+          python3 python3-venv openssh-server podman catatonit chromium chromium-driver)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -178,30 +179,20 @@ start_rootless_podman() {
     die "the rootless podman service did not answer on $socket within 60 s (log above)"
 }
 
-# The MCP tests' external client: the official Python `mcp` package (2.x), in a venv of its own.
-install_mcp_client() {
+# The Python tools the tests drive Sutradhar with, in a venv of their own: the official MCP client
+# (`mcp` 2.x, for `sutradhar mcp`), kubernetes-validate (checks `kube render`'s manifests offline
+# against each Kubernetes release's schemas; pinned, as a later release may drop the 1.28 schemas)
+# and selenium (drives headless chromium in the dashboard's browser test).
+install_python_tools() {
     local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
-    if "$venv/bin/python3" -c 'import mcp' 2>/dev/null; then
-        say "mcp client: present in $venv"
-        return
-    fi
-    say "mcp client: installing the Python mcp package into $venv"
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet 'mcp>=2,<3' >&2 || die "pip could not install mcp into $venv (is PyPI reachable?)"
-}
-
-# The Kubernetes tests' validator: kubernetes-validate checks `kube render`'s manifests offline
-# against the schemas of each Kubernetes release (no cluster runs here). Pinned: a later release
-# may drop the 1.28 schemas the tests ask for.
-install_kubernetes_validate() {
-    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
-    if [ -x "$venv/bin/kubernetes-validate" ]; then
-        say "kubernetes-validate: present in $venv"
+    if "$venv/bin/python3" -c 'import mcp, kubernetes_validate, selenium' 2>/dev/null; then
+        say "python tools: mcp, kubernetes-validate and selenium present in $venv"
         return
     fi
     [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
-    say "kubernetes-validate: installing into $venv"
-    "$venv/bin/pip" install --quiet 'kubernetes-validate==1.37.0' >&2 || die "pip could not install kubernetes-validate into $venv (is PyPI reachable?)"
+    say "python tools: installing mcp, kubernetes-validate and selenium into $venv"
+    "$venv/bin/pip" install --quiet 'mcp>=2,<3' 'kubernetes-validate==1.37.0' 'selenium>=4.20,<5' >&2 \
+        || die "pip could not install the Python tools into $venv (is PyPI reachable?)"
 }
 
 install_packages
@@ -214,8 +205,7 @@ case "$ENGINE" in
 esac
 start_rootless_docker
 start_rootless_podman
-install_mcp_client
-install_kubernetes_validate
+install_python_tools
 
 uid="$(id -u "$RUN_USER")"
 podman_host="unix:///run/user/$uid/podman/podman.sock"

@@ -43,8 +43,8 @@ import Testing
             try pipeline("sleeper", in: workspace, image: tag, command: "sleep 600")
 
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Client/mcp_client_check.py")
-            let (status, output) = try await Self.runScript([script.path, SutradharCLI.executable.path, workspace.path,
-                                                              workspace.appendingPathComponent("cache").path, host])
+            let (status, output) = try await ScriptRunner.run(Self.python, [script.path, SutradharCLI.executable.path, workspace.path,
+                                                                             workspace.appendingPathComponent("cache").path, host])
             #expect(status == 0, "\(output)")
             for check in ["lists the tools", "validates a broken definition with line and column", "progress for stage work",
                           "reads the failing stage's log", "8 concurrent get_run during a run", "cancelling the request cancels the run",
@@ -75,26 +75,5 @@ import Testing
                   command: [sh, -c, "\(command)"]
 
             """.utf8).write(to: workspace.appendingPathComponent("pipelines/\(name).yaml"))
-    }
-
-    /// Runs the client script; its output (stdout and stderr, the server's log included) goes
-    /// to a file, so a chatty server never blocks on a full pipe.
-    static func runScript(_ arguments: [String]) async throws -> (Int32, String) {
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-mcp-client-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outputURL) }
-        let handle = try FileHandle(forWritingTo: outputURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let (exited, exit) = AsyncStream.makeStream(of: Void.self)
-        process.terminationHandler = { _ in exit.yield(); exit.finish() }
-        try process.run()
-        for await _ in exited { break }
-        try handle.close()
-        return (process.terminationStatus, String(decoding: try Data(contentsOf: outputURL), as: UTF8.self))
     }
 }
