@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
         *) echo "scaling-benchmark.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
-COMMAND_LINE="Benchmarks/scaling-benchmark.sh --agents \"$AGENTS\" --rounds $ROUNDS --mode $MODE"
+COMMAND_LINE="${MAX_RUNS:+MAX_RUNS=$MAX_RUNS }Benchmarks/scaling-benchmark.sh --agents \"$AGENTS\" --rounds $ROUNDS --mode $MODE"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
 export NIX_REMOTE="${NIX_REMOTE:-daemon}"
@@ -86,6 +86,8 @@ done
 find_docker_cli "the benchmark's clean-up"
 use_release_binary
 S="$SUTRADHAR"
+# Sutradhar's own default (RunOptions.defaultMaxRuns): one run slot per two cores, at least 2.
+DEFAULT_MAX_RUNS=$(( $(nproc) / 2 > 2 ? $(nproc) / 2 : 2 ))
 
 # --- work folder and clean-up ------------------------------------------------------------------
 WORK="$(mktemp -d "$WORK_PARENT/sutradhar-scaling.XXXXXX")"
@@ -228,6 +230,7 @@ python3 "$HELPER" summarise --runs "$RUNS" --json-out "$JSON_OUT" --svg-out "$SV
     --command "$COMMAND_LINE" --binary "$S" --version "$("$S" --version 2>/dev/null)" \
     --repo-commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" --started "$STARTED_AT" \
     --load-start "$LOAD_AT_START" --load-end "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    --cpus "$(nproc)" --max-runs "${MAX_RUNS:-default}" || status=$?
+    --cpus "$(nproc)" --max-runs "${MAX_RUNS:-$DEFAULT_MAX_RUNS (the default)}" \
+    --series-suffix "${MAX_RUNS:+, --max-runs $MAX_RUNS}" || status=$?
 say "JSON: $JSON_OUT; plot: $SVG_OUT"
 exit "$status"

@@ -2,7 +2,8 @@
 """The scaling benchmark's figures (Benchmarks/scaling-benchmark.sh): python3, standard library only.
 
     scaling_helper.py summarise --runs RUNS.jsonl --json-out FILE --svg-out FILE [--command ...] ...
-    scaling_helper.py plot --json FILE --svg-out FILE     (redraw the plot of an earlier report)
+    scaling_helper.py plot --json FILE [--json FILE...] --svg-out FILE [--subtitle TEXT]
+                                          (one plot of the series of one or more reports)
 
 RUNS.jsonl has one line per agent, written by the script when the agent's process exits: mode,
 agents (N), round, index, commit, launched and exited (epoch seconds), exit_status and the path of
@@ -37,7 +38,8 @@ PHASE_COLOURS = {
     "startup": "#9e9e9e", "preflight": "#bdbdbd", "queue": "#e57373", "checkout": "#ffb74d",
     "build": "#4f81bd", "load": "#81c784", "smoke": "#ba68c8", "other": "#d7ccc8",
 }
-MODE_COLOURS = {"local": "#4f81bd", "remote": "#e07b39"}
+# One colour per series (a mode at one --max-runs), in the order the reports list them.
+SERIES_COLOURS = ["#4f81bd", "#e07b39", "#59a14f", "#b07aa1"]
 
 
 def epoch(rfc3339):
@@ -134,7 +136,7 @@ def percentile(values, fraction):
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def summarise_level(mode, agents, runs, results):
+def summarise_level(mode, agents, runs, results, series):
     level_runs = [r for r in runs if r["mode"] == mode and r["agents"] == agents]
     level = [r for r in results if r["mode"] == mode and r["agents"] == agents]
     passed = [r for r in level if r["passed"]]
@@ -144,7 +146,7 @@ def summarise_level(mode, agents, runs, results):
         these = [r for r in level_runs if r["round"] == number]
         walls.append(max(r["exited"] for r in these) - min(r["launched"] for r in these))
     row = {
-        "mode": mode, "agents": agents, "rounds": len(rounds), "runs": len(level), "passed": len(passed),
+        "series": series, "mode": mode, "agents": agents, "rounds": len(rounds), "runs": len(level), "passed": len(passed),
         "failed": [{"round": r["round"], "index": r["index"], "commit": r["commit"], "why": r["why"]}
                    for r in level if not r["passed"]],
         "round_wall_s": [round(w, 3) for w in walls],
@@ -171,13 +173,13 @@ def seconds(value):
 def print_table(report):
     print(f"`{report['command']}`")
     print()
-    header = ["mode", "N", "passed", "verdicts/min", "median", "p95"] + [label for _, label, _ in PHASES] + ["lock waits"]
+    header = ["series", "N", "passed", "verdicts/min", "median", "p95"] + [label for _, label, _ in PHASES] + ["lock waits"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     for row in report["levels"]:
         ttv = row.get("time_to_verdict_s", {})
         phases = row.get("phases_mean_s", {})
-        cells = [row["mode"], str(row["agents"]), f"{row['passed']}/{row['runs']}",
+        cells = [row["series"], str(row["agents"]), f"{row['passed']}/{row['runs']}",
                  "—" if row["throughput_per_min"] is None else f"{row['throughput_per_min']:.1f}",
                  seconds(ttv.get("median")), seconds(ttv.get("p95"))]
         cells += [seconds(phases.get(key)) for key, _, _ in PHASES]
@@ -188,7 +190,7 @@ def print_table(report):
           " p95 is nearest-rank over all runs of that N.")
     for row in report["levels"]:
         for failure in row["failed"]:
-            print(f"FAILED: {row['mode']} N={row['agents']} round {failure['round']} agent {failure['index']}"
+            print(f"FAILED: {row['series']} N={row['agents']} round {failure['round']} agent {failure['index']}"
                   f" ({failure['commit'][:12]}): {failure['why']}")
 
 
@@ -244,11 +246,14 @@ def svg_panel(x0, y0, width, height, title, ylabel, xlabels, ymax):
 
 
 def draw_svg(report, path):
+    """Three panels: throughput, median and p95 time to verdict, and the mean phases stacked, each
+    with one line (or bar) per series of `report["levels"]`."""
     levels = [row for row in report["levels"] if row.get("time_to_verdict_s")]
-    modes = [m for m in ("local", "remote") if any(r["mode"] == m for r in levels)]
+    names = list(dict.fromkeys(r["series"] for r in levels))
+    colours = {name: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, name in enumerate(names)}
     agents = sorted({r["agents"] for r in levels})
     xlabels = [str(n) for n in agents]
-    by = {(r["mode"], r["agents"]): r for r in levels}
+    by = {(r["series"], r["agents"]): r for r in levels}
     width, height, top, panel_h, panel_w = 1200, 460, 60, 280, 300
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
@@ -266,41 +271,41 @@ def draw_svg(report, path):
     ymax = nice_ceiling(max(r["throughput_per_min"] for r in levels) * 1.1)
     panel, x_of, y_of, _ = svg_panel(70, top + 20, panel_w, panel_h, "Throughput", "verdicts per minute", xlabels, ymax)
     parts += panel
-    for m, mode in enumerate(modes):
-        points = [(x_of(i), y_of(by[(mode, n)]["throughput_per_min"])) for i, n in enumerate(agents) if (mode, n) in by]
-        colour = MODE_COLOURS.get(mode, "#333")
+    for m, name in enumerate(names):
+        points = [(x_of(i), y_of(by[(name, n)]["throughput_per_min"])) for i, n in enumerate(agents) if (name, n) in by]
+        colour = colours[name]
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="'
                      + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>' for x, y in points]
-        parts.append(legend_entry(90, top + 34 + 16 * m, colour, f"{mode} builds"))
+        parts.append(legend_entry(90, top + 34 + 16 * m, colour, name))
 
     # 2. Time to verdict.
     ymax = nice_ceiling(max(r["time_to_verdict_s"]["p95"] for r in levels) * 1.1)
     panel, x_of, y_of, _ = svg_panel(470, top + 20, panel_w, panel_h, "Time to verdict", "seconds", xlabels, ymax)
     parts += panel
-    for m, mode in enumerate(modes):
-        colour = MODE_COLOURS.get(mode, "#333")
+    for m, name in enumerate(names):
+        colour = colours[name]
         for key, dashed in (("median", False), ("p95", True)):
-            points = [(x_of(i), y_of(by[(mode, n)]["time_to_verdict_s"][key])) for i, n in enumerate(agents) if (mode, n) in by]
+            points = [(x_of(i), y_of(by[(name, n)]["time_to_verdict_s"][key])) for i, n in enumerate(agents) if (name, n) in by]
             dash = ' stroke-dasharray="5,3"' if dashed else ""
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2.5"{dash} points="'
                          + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
-        parts.append(legend_entry(490, top + 34 + 32 * m, colour, f"{mode}: median"))
-        parts.append(legend_entry(490, top + 50 + 32 * m, colour, f"{mode}: p95", dashed=True))
+        parts.append(legend_entry(490, top + 34 + 32 * m, colour, f"{name}: median"))
+        parts.append(legend_entry(490, top + 50 + 32 * m, colour, f"{name}: p95", dashed=True))
 
-    # 3. Where the time goes: stacked mean phases, one bar per mode side by side.
+    # 3. Where the time goes: stacked mean phases, one bar per series side by side.
     ymax = nice_ceiling(max(sum(r["phases_mean_s"].values()) for r in levels) * 1.05)
     panel, x_of, y_of, slot = svg_panel(870, top + 20, panel_w, panel_h, "Where an agent's time goes (mean)",
                                         "seconds", xlabels, ymax)
     parts += panel
-    bar = min(36, slot * 0.8 / max(1, len(modes)))
+    bar = min(36, slot * 0.8 / max(1, len(names)))
     for i, n in enumerate(agents):
-        for m, mode in enumerate(modes):
-            row = by.get((mode, n))
+        for m, name in enumerate(names):
+            row = by.get((name, n))
             if row is None:
                 continue
-            x = x_of(i) - bar * len(modes) / 2 + bar * m
+            x = x_of(i) - bar * len(names) / 2 + bar * m
             bottom = 0.0
             for key, label, _ in PHASES:
                 value = max(0.0, row["phases_mean_s"][key])
@@ -308,19 +313,20 @@ def draw_svg(report, path):
                     continue
                 y_top, y_bottom = y_of(bottom + value), y_of(bottom)
                 parts.append(f'<rect x="{x:.1f}" y="{y_top:.1f}" width="{bar - 2:.1f}" height="{y_bottom - y_top:.1f}" '
-                             f'fill="{PHASE_COLOURS[key]}"><title>{esc(mode)} N={n} {esc(label)}: {value:.2f} s</title></rect>')
+                             f'fill="{PHASE_COLOURS[key]}"><title>{esc(name)} N={n} {esc(label)}: {value:.2f} s</title></rect>')
                 bottom += value
-            if len(modes) > 1:
+            if len(names) > 1:
                 parts.append(f'<text x="{x + bar / 2 - 1:.1f}" y="{y_of(bottom) - 3:.1f}" text-anchor="middle" '
-                             f'font-size="9">{esc(mode[0])}</text>')
+                             f'font-size="9" fill="{colours[name]}">{m + 1}</text>')
     legend_y = top + panel_h + 80
     legend_x = 70
     for key, label, _ in PHASES:
         parts.append(f'<rect x="{legend_x}" y="{legend_y - 9}" width="12" height="12" fill="{PHASE_COLOURS[key]}"/>'
                      f'<text x="{legend_x + 16}" y="{legend_y + 1}">{esc(label)}</text>')
         legend_x += 22 + 7.5 * len(label) + 20
-    if len(modes) > 1:
-        parts.append(f'<text x="{legend_x}" y="{legend_y + 1}" fill="#555">(bars: l = local, r = remote)</text>')
+    if len(names) > 1:
+        parts.append(f'<text x="{legend_x}" y="{legend_y + 1}" fill="#555">bars, left to right: '
+                     + esc(", ".join(f"{i + 1} {name}" for i, name in enumerate(names))) + '</text>')
     parts.append("</svg>")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(parts) + "\n")
@@ -336,7 +342,7 @@ def summarise(args):
     runs = [r for r in runs if r["agents"] > 0]
     results = [analyse(run) for run in runs]
     modes = [m for m in ("local", "remote") if any(r["mode"] == m for r in runs)]
-    levels = [summarise_level(mode, n, runs, results)
+    levels = [summarise_level(mode, n, runs, results, mode + args.series_suffix)
               for mode in modes for n in sorted({r["agents"] for r in runs if r["mode"] == mode})]
     report = {
         "benchmark": "scaling",
@@ -366,9 +372,17 @@ def summarise(args):
 
 
 def plot(args):
-    with open(args.json, encoding="utf-8") as handle:
-        report = json.load(handle)
-    draw_svg(report, args.svg_out)
+    """One plot of the series of several reports (e.g. local builds at two --max-runs, and
+    remote builds), drawn in the order given; the first report's title is kept."""
+    reports = []
+    for path in args.json:
+        with open(path, encoding="utf-8") as handle:
+            reports.append(json.load(handle))
+    merged = dict(reports[0])
+    merged["levels"] = [row for report in reports for row in report["levels"]]
+    if args.subtitle:
+        merged["subtitle"] = args.subtitle
+    draw_svg(merged, args.svg_out)
     return 0
 
 
@@ -382,8 +396,10 @@ def main():
     for name in ("command", "binary", "version", "repo-commit", "started", "load-start", "load-end", "max-runs"):
         s.add_argument(f"--{name}", default="")
     s.add_argument("--cpus", default=str(os.cpu_count()))
+    s.add_argument("--series-suffix", default="", help="added to the mode in each row's series name")
     p = commands.add_parser("plot")
-    p.add_argument("--json", required=True)
+    p.add_argument("--json", required=True, action="append", help="a report; repeat to draw several")
+    p.add_argument("--subtitle", default="")
     p.add_argument("--svg-out", required=True)
     args = parser.parse_args()
     return summarise(args) if args.command_name == "summarise" else plot(args)
