@@ -23,7 +23,7 @@
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # DOCKER_HOST (default the rootless socket), NIX_REMOTE (default daemon, as the pipeline user
-# builds), WORK_PARENT=/tmp, MAX_RUNS (passed as --max-runs when set; else Sutradhar's default, one
+# builds), WORK_PARENT=/tmp, SCALING_KEEP=1 (keep the work folder), MAX_RUNS (passed as --max-runs when set; else Sutradhar's default, one
 # run slot per two cores and at least 2, is what agents get), BUILDER (for --mode remote).
 #
 # Every commit changes www/round.txt, which the image contains, so every run builds a derivation of
@@ -115,7 +115,7 @@ cleanup() {
               cat "$WORK"/m-*.jsonl 2>/dev/null | jq -rR 'fromjson? | select(.event == "run-finished") | .stages[]? | select(.kind == "docker-load") | .outputs.image // empty'
             } | sort -u)"
     [ -n "$ids" ] && "$DOCKER" image rm -f $ids >/dev/null 2>&1
-    rm -rf "$WORK"
+    [ -n "${SCALING_KEEP:-}" ] || rm -rf "$WORK"  # SCALING_KEEP=1 keeps it, to look into the runs' events
     exit "$status"
 }
 trap cleanup EXIT

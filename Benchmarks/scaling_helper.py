@@ -29,14 +29,15 @@ PHASES = [
     ("preflight", "preflight", "run-started → queued or checkout: the cache, the daemon's session"),
     ("queue", "queue", "queued → checkout: waiting for one of the cache's --max-runs slots"),
     ("checkout", "checkout", "the checkout stage: fetch into the mirror, snapshot the tree"),
-    ("build", "nix build", "the image stage: nix build .#docker-image"),
+    ("eval", "nix eval", "the image stage until nix says `building '…drv'`: evaluation, locks"),
+    ("build", "nix build", "the image stage from `building '…drv'` on: the build (and copies to and from a remote builder)"),
     ("load", "load", "the load stage: the image into the daemon"),
     ("smoke", "smoke", "the smoke stage: a container, the probe, its removal"),
     ("other", "other", "the rest: gaps between stages, wrap-up, the process's exit"),
 ]
 PHASE_COLOURS = {
     "startup": "#9e9e9e", "preflight": "#bdbdbd", "queue": "#e57373", "checkout": "#ffb74d",
-    "build": "#4f81bd", "load": "#81c784", "smoke": "#ba68c8", "other": "#d7ccc8",
+    "eval": "#9ecae1", "build": "#4f81bd", "load": "#81c784", "smoke": "#ba68c8", "other": "#d7ccc8",
 }
 # One colour per series (a mode at one --max-runs), in the order the reports list them.
 SERIES_COLOURS = ["#4f81bd", "#e07b39", "#59a14f", "#b07aa1"]
@@ -121,7 +122,20 @@ def analyse(run):
     for phase, stage in (("checkout", "checkout"), ("build", "image"), ("load", "load"), ("smoke", "smoke")):
         begin, end = stage_span[stage]
         phases[phase] = (end - begin) if begin is not None and end is not None else 0.0
+    # nix's "building '/nix/store/…drv'…" (with " on 'URI'" when a remote builder took it) splits
+    # the image stage into what came before the build and the build itself.
+    building = next((e for e in events if e.get("event") == "log" and e.get("stage") == "image"
+                     and str(e.get("line", "")).startswith("building '")), None)
+    if building is not None and stage_span["image"][0] is not None:
+        phases["eval"] = epoch(building["time"]) - stage_span["image"][0]
+        phases["build"] -= phases["eval"]
+        line = building["line"]
+        result["built_on"] = line.split(" on '", 1)[1].split("'", 1)[0] if " on '" in line else "local"
+    else:
+        phases["eval"] = 0.0
+        result["built_on"] = None  # nothing built: substituted or already in the store
     phases["other"] = result["time_to_verdict_s"] - sum(phases.values())
+    phases = {key: phases[key] for key, _, _ in PHASES}
     result["phases_s"] = phases
     result["stage_waits"] = [{"stage": e.get("stage"), "reason": e.get("reason")}
                              for e in events if e.get("event") == "stage-waiting"]
@@ -163,6 +177,11 @@ def summarise_level(mode, agents, runs, results, series):
         row["queued_runs"] = sum(1 for r in passed if r["phases_s"]["queue"] > 0)
         row["stage_waits"] = sum(len(r["stage_waits"]) for r in passed)
         row["builds_cached"] = sum(1 for r in passed if r.get("image_cached"))
+        # Where nix said it built each run's image: "local", a builder's URI, or none (not built).
+        row["built_on"] = {}
+        for r in passed:
+            where = r.get("built_on") or "not built"
+            row["built_on"][where] = row["built_on"].get(where, 0) + 1
     return row
 
 
@@ -173,7 +192,7 @@ def seconds(value):
 def print_table(report):
     print(f"`{report['command']}`")
     print()
-    header = ["series", "N", "passed", "verdicts/min", "median", "p95"] + [label for _, label, _ in PHASES] + ["lock waits"]
+    header = ["series", "N", "passed", "verdicts/min", "median", "p95"] + [label for _, label, _ in PHASES] + ["lock waits", "built on"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     for row in report["levels"]:
@@ -184,6 +203,7 @@ def print_table(report):
                  seconds(ttv.get("median")), seconds(ttv.get("p95"))]
         cells += [seconds(phases.get(key)) for key, _, _ in PHASES]
         cells.append(str(row.get("stage_waits", "—")))
+        cells.append(", ".join(f"{where} ×{count}" for where, count in row.get("built_on", {}).items()) or "—")
         print("| " + " | ".join(cells) + " |")
     print()
     print("Phases are means over the passed runs of each N (seconds of an agent's time to verdict);"
