@@ -9,6 +9,10 @@
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
 #    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once).
 #
+# openssh-server is there for scripts/second-host.sh (a second nix host in namespaces, for the
+# remote-builder and binary-cache tests), which runs its own sshd with its own config; note that on
+# a systemd machine Debian's package also enables the host's ssh service, as it always does.
+#
 # Root is needed only here. Everything Sutradhar itself does runs as the user.
 # At the end it prints the environment that user needs (DOCKER_HOST, NIX_REMOTE).
 set -euo pipefail
@@ -16,7 +20,7 @@ set -euo pipefail
 RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
           busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
-          python3 python3-venv)
+          python3 python3-venv openssh-server)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
