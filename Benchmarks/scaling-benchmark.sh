@@ -17,7 +17,11 @@
 #   --mode local|remote|both   local: nix builds on this machine (default). remote: the definition
 #                          says `nix: { builders: [BUILDER], max-jobs: 0 }` (never build locally),
 #                          BUILDER being $BUILDER (nix's machine format, e.g.
-#                          "ssh-ng://root@10.77.0.2 x86_64-linux /path/key 4"). both: one, then the other.
+#                          "ssh-ng://root@10.231.0.2 x86_64-linux /path/key 2"), by default the
+#                          second host of scripts/second-host.sh (started if it is not running, and
+#                          then stopped at the end). A binary without the `builders:` field gets
+#                          the same through `nix: { options: { builders, max-jobs } }`.
+#                          both: local, then remote.
 #   --json-out FILE        ($WORK_PARENT/sutradhar-scaling-benchmark.json)
 #   --svg-out FILE         ($WORK_PARENT/sutradhar-scaling-benchmark.svg)
 #
@@ -71,9 +75,6 @@ case "$MODE" in
     both) MODES=(local remote) ;;
     *) die "--mode must be local, remote or both (got '$MODE')" ;;
 esac
-if [[ " ${MODES[*]} " == *" remote "* ]]; then
-    [ -n "${BUILDER:-}" ] || die "--mode remote needs BUILDER: the remote builder in nix's machine format (e.g. BUILDER='ssh-ng://root@10.77.0.2 x86_64-linux /root/key 4'); scripts/second-host.sh start makes one on this machine"
-fi
 if [ -n "${MAX_RUNS:-}" ]; then
     [[ "$MAX_RUNS" =~ ^[0-9]+$ && "$MAX_RUNS" -ge 1 ]] || die "MAX_RUNS must be a positive whole number (got '$MAX_RUNS')"
 fi
@@ -98,6 +99,7 @@ RUNS="$WORK/runs.jsonl"; : >"$RUNS"
 PIDS=()
 cd /  # the benchmark's processes run outside the work folder
 
+SECOND_HOST_STARTED=false REMOTE_FORM=fields
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
@@ -115,12 +117,31 @@ cleanup() {
               cat "$WORK"/m-*.jsonl 2>/dev/null | jq -rR 'fromjson? | select(.event == "run-finished") | .stages[]? | select(.kind == "docker-load") | .outputs.image // empty'
             } | sort -u)"
     [ -n "$ids" ] && "$DOCKER" image rm -f $ids >/dev/null 2>&1
+    # The second host only if this run started it: another user of it (a test) may be running.
+    [ "$SECOND_HOST_STARTED" = true ] && "$REPO/scripts/second-host.sh" stop >/dev/null 2>&1
     [ -n "${SCALING_KEEP:-}" ] || rm -rf "$WORK"  # SCALING_KEEP=1 keeps it, to look into the runs' events
     exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# --- the remote builder --------------------------------------------------------------------------
+if [[ " ${MODES[*]} " == *" remote "* && -z "${BUILDER:-}" ]]; then
+    SECOND_HOST="$REPO/scripts/second-host.sh"
+    [ -x "$SECOND_HOST" ] || die "--mode remote needs BUILDER (a builder in nix's machine format) or scripts/second-host.sh"
+    if ! "$SECOND_HOST" status >/dev/null 2>&1; then
+        say "starting the second host (scripts/second-host.sh start; stopped again at the end)"
+        SECOND_HOST_STARTED=true
+    fi
+    second_host_env="$("$SECOND_HOST" start 2>"$WORK/second-host.err")" \
+        || die "scripts/second-host.sh start failed: $(tail -n 5 "$WORK/second-host.err")"
+    BUILDER="$(eval "$second_host_env"; printf '%s' "${SECOND_HOST_BUILDER:-}")"
+    REMOTE_STORE="$(eval "$second_host_env"; printf '%s' "${SECOND_HOST_STORE:-}")"
+    [ -n "$BUILDER" ] || die "scripts/second-host.sh start printed no SECOND_HOST_BUILDER"
+    nix --extra-experimental-features nix-command store ping --store "$REMOTE_STORE" >"$WORK/ping.out" 2>&1 \
+        || die "the second host's store does not answer (nix store ping --store $REMOTE_STORE): $(tail -n 3 "$WORK/ping.out")"
+fi
 
 # --- the repository and the pipelines ------------------------------------------------------------
 SRC="$WORK/src"
@@ -141,13 +162,19 @@ new_commit() {
 }
 new_commit base >/dev/null
 
-# write_pipeline FILE MODE: pipelines/example.yaml's image, load and smoke on the repository; in
-# remote mode nix never builds locally and offloads to BUILDER.
+# write_pipeline FILE MODE [FORM]: pipelines/example.yaml's image, load and smoke on the
+# repository; in remote mode nix never builds locally and offloads to BUILDER, through the
+# definition's `builders:`/`max-jobs:` fields (FORM=fields) or, for a binary without them, nix's
+# own settings in `options:` (FORM=options).
 write_pipeline() {
-    local nix_remote=""
-    [ "$2" = remote ] && nix_remote="
+    local options='substituters: ""' fields=""
+    if [ "$2" = remote ] && [ "${3:-fields}" = fields ]; then
+        fields="
   builders: [\"$BUILDER\"]
   max-jobs: 0"
+    elif [ "$2" = remote ]; then
+        options+=", builders: \"$BUILDER\", max-jobs: \"0\""
+    fi
     cat >"$1" <<YAML
 version: 1
 name: $PIPELINE_NAME
@@ -156,7 +183,7 @@ source:
   git: $SRC
   ref: main
 nix:
-  options: { substituters: "" }$nix_remote
+  options: { $options }$fields
 stages:
   image:
     nix-build:
@@ -198,6 +225,11 @@ STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 for mode in "${MODES[@]}"; do
     PIPE="$WORK/pipeline-$mode.yaml" CACHE="$WORK/cache-$mode"
     write_pipeline "$PIPE" "$mode"
+    if ! "$S" validate "$PIPE" >"$WORK/validate-$mode.out" 2>&1 && [ "$mode" = remote ]; then
+        say "this binary does not know nix: { builders, max-jobs }: passing them as nix options instead"
+        write_pipeline "$PIPE" "$mode" options
+        REMOTE_FORM=options
+    fi
     "$S" validate "$PIPE" >"$WORK/validate-$mode.out" 2>&1 \
         || die "the $mode pipeline does not validate with this binary: $(tail -n 5 "$WORK/validate-$mode.out")"
     # Untimed: clones the mirror and warms nix's evaluation of the flake, as any agent's cache
@@ -231,6 +263,7 @@ python3 "$HELPER" summarise --runs "$RUNS" --json-out "$JSON_OUT" --svg-out "$SV
     --repo-commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" --started "$STARTED_AT" \
     --load-start "$LOAD_AT_START" --load-end "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --cpus "$(nproc)" --max-runs "${MAX_RUNS:-$DEFAULT_MAX_RUNS (the default)}" \
-    --series-suffix "${MAX_RUNS:+, --max-runs $MAX_RUNS}" || status=$?
+    --series-suffix "${MAX_RUNS:+, --max-runs $MAX_RUNS}" --builder "${BUILDER:-}" --remote-form "$REMOTE_FORM" \
+    || status=$?
 say "JSON: $JSON_OUT; plot: $SVG_OUT"
 exit "$status"

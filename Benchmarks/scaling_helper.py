@@ -374,6 +374,9 @@ def summarise(args):
                     "max_runs": args.max_runs},
         "binary": args.binary, "version": args.version, "repo_commit": args.repo_commit, "started": args.started,
         "phases": [{"key": key, "label": label, "means": means} for key, label, means in PHASES],
+        # How the remote builder was given: the definition's `builders:`/`max-jobs:` fields, or nix's
+        # own settings through `options:` (a binary without those fields).
+        "remote": ({"builder": args.builder, "given_as": args.remote_form} if "remote" in modes else None),
         "warm_up_s": {r["mode"]: round(r["exited"] - r["launched"], 3) for r in warm},
         "levels": levels,
         "runs": results,
@@ -413,7 +416,8 @@ def main():
     s.add_argument("--runs", required=True)
     s.add_argument("--json-out", required=True)
     s.add_argument("--svg-out", required=True)
-    for name in ("command", "binary", "version", "repo-commit", "started", "load-start", "load-end", "max-runs"):
+    for name in ("command", "binary", "version", "repo-commit", "started", "load-start", "load-end", "max-runs",
+                 "builder", "remote-form"):
         s.add_argument(f"--{name}", default="")
     s.add_argument("--cpus", default=str(os.cpu_count()))
     s.add_argument("--series-suffix", default="", help="added to the mode in each row's series name")
