@@ -256,6 +256,20 @@ for mode in "${MODES[@]}"; do
     done
 done
 
+# --- the remote store received the builds ------------------------------------------------------
+# nix's "building … on 'URI'" lines say where each image was built (the helper counts them); the
+# second host's store is asked too: every passed remote run's image must be in it.
+REMOTE_CHECK=""
+if [[ " ${MODES[*]} " == *" remote "* && -n "${REMOTE_STORE:-}" ]]; then
+    mapfile -t outs < <(cat "$WORK"/m-remote-n*.jsonl | jq -rR 'fromjson? | select(.event == "run-finished" and .status == "passed")
+        | .stages[] | select(.name == "image") | .outputs.out // empty' | sort -u)
+    found="$(nix --extra-experimental-features nix-command path-info --store "$REMOTE_STORE" "${outs[@]}" 2>/dev/null | grep -c '^/nix/store/')"
+    REMOTE_CHECK="$found of ${#outs[@]}"
+    say "the second host's store holds $REMOTE_CHECK images the remote runs built"
+fi
+remote_check_status=0
+[ -z "$REMOTE_CHECK" ] || [ "$found" -eq "${#outs[@]}" ] || remote_check_status=1
+
 # --- the figures -----------------------------------------------------------------------------------
 status=0
 python3 "$HELPER" summarise --runs "$RUNS" --json-out "$JSON_OUT" --svg-out "$SVG_OUT" \
@@ -264,6 +278,8 @@ python3 "$HELPER" summarise --runs "$RUNS" --json-out "$JSON_OUT" --svg-out "$SV
     --load-start "$LOAD_AT_START" --load-end "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --cpus "$(nproc)" --max-runs "${MAX_RUNS:-$DEFAULT_MAX_RUNS (the default)}" \
     --series-suffix "${MAX_RUNS:+, --max-runs $MAX_RUNS}" --builder "${BUILDER:-}" --remote-form "$REMOTE_FORM" \
+    --remote-store-check "$REMOTE_CHECK" \
     || status=$?
 say "JSON: $JSON_OUT; plot: $SVG_OUT"
+[ "$remote_check_status" -eq 0 ] || { say "error: remote runs passed whose image is not in the second host's store: they were not built there"; status=1; }
 exit "$status"

@@ -29,7 +29,8 @@ PHASES = [
     ("preflight", "preflight", "run-started → queued or checkout: the cache, the daemon's session"),
     ("queue", "queue", "queued → checkout: waiting for one of the cache's --max-runs slots"),
     ("checkout", "checkout", "the checkout stage: fetch into the mirror, snapshot the tree"),
-    ("eval", "nix eval", "the image stage until nix says `building '…drv'`: evaluation, locks"),
+    ("eval", "nix eval", "the image stage until nix says `building '…drv'`: evaluation, locks and, with a"
+                         " remote builder, choosing it and connecting"),
     ("build", "nix build", "the image stage from `building '…drv'` on: the build (and copies to and from a remote builder)"),
     ("load", "load", "the load stage: the image into the daemon"),
     ("smoke", "smoke", "the smoke stage: a container, the probe, its removal"),
@@ -376,7 +377,8 @@ def summarise(args):
         "phases": [{"key": key, "label": label, "means": means} for key, label, means in PHASES],
         # How the remote builder was given: the definition's `builders:`/`max-jobs:` fields, or nix's
         # own settings through `options:` (a binary without those fields).
-        "remote": ({"builder": args.builder, "given_as": args.remote_form} if "remote" in modes else None),
+        "remote": ({"builder": args.builder, "given_as": args.remote_form,
+                    "remote_store_has_images": args.remote_store_check or None} if "remote" in modes else None),
         "warm_up_s": {r["mode"]: round(r["exited"] - r["launched"], 3) for r in warm},
         "levels": levels,
         "runs": results,
@@ -417,7 +419,7 @@ def main():
     s.add_argument("--json-out", required=True)
     s.add_argument("--svg-out", required=True)
     for name in ("command", "binary", "version", "repo-commit", "started", "load-start", "load-end", "max-runs",
-                 "builder", "remote-form"):
+                 "builder", "remote-form", "remote-store-check"):
         s.add_argument(f"--{name}", default="")
     s.add_argument("--cpus", default=str(os.cpu_count()))
     s.add_argument("--series-suffix", default="", help="added to the mode in each row's series name")
