@@ -275,7 +275,7 @@ def draw_svg(report, path):
     agents = sorted({r["agents"] for r in levels})
     xlabels = [str(n) for n in agents]
     by = {(r["series"], r["agents"]): r for r in levels}
-    width, height, top, panel_h, panel_w = 1200, 460, 60, 280, 300
+    width, height, top, panel_h, panel_w = 1200, 480, 60, 280, 300
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -312,8 +312,8 @@ def draw_svg(report, path):
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2.5"{dash} points="'
                          + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
-        parts.append(legend_entry(490, top + 34 + 32 * m, colour, f"{name}: median"))
-        parts.append(legend_entry(490, top + 50 + 32 * m, colour, f"{name}: p95", dashed=True))
+        parts.append(legend_entry(490, top + 34 + 16 * m, colour, name))
+    parts.append(legend_entry(490, top + 34 + 16 * len(names), "#555", "solid: median; dashed: p95", dashed=True))
 
     # 3. Where the time goes: stacked mean phases, one bar per series side by side.
     ymax = nice_ceiling(max(sum(r["phases_mean_s"].values()) for r in levels) * 1.05)
@@ -346,8 +346,8 @@ def draw_svg(report, path):
                      f'<text x="{legend_x + 16}" y="{legend_y + 1}">{esc(label)}</text>')
         legend_x += 22 + 7.5 * len(label) + 20
     if len(names) > 1:
-        parts.append(f'<text x="{legend_x}" y="{legend_y + 1}" fill="#555">bars, left to right: '
-                     + esc(", ".join(f"{i + 1} {name}" for i, name in enumerate(names))) + '</text>')
+        parts.append(f'<text x="70" y="{legend_y + 22}" fill="#555">bars (numbered), left to right: '
+                     + esc("; ".join(f"{i + 1} = {name}" for i, name in enumerate(names))) + '</text>')
     parts.append("</svg>")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(parts) + "\n")
