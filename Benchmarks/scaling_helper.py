@@ -29,8 +29,8 @@ PHASES = [
     ("preflight", "preflight", "run-started → queued or checkout: the cache, the daemon's session"),
     ("queue", "queue", "queued → checkout: waiting for one of the cache's --max-runs slots"),
     ("checkout", "checkout", "the checkout stage: fetch into the mirror, snapshot the tree"),
-    ("eval", "nix eval", "the image stage until nix says `building '…drv'`: evaluation, locks and, with a"
-                         " remote builder, choosing it and connecting"),
+    ("eval", "nix eval, wait", "the image stage until nix says `building '…drv'`: evaluation, store locks"
+                               " and, with remote builders, waiting for a free builder slot and connecting"),
     ("build", "nix build", "the image stage from `building '…drv'` on: the build (and copies to and from a remote builder)"),
     ("load", "load", "the load stage: the image into the daemon"),
     ("smoke", "smoke", "the smoke stage: a container, the probe, its removal"),
@@ -353,6 +353,17 @@ def draw_svg(report, path):
         handle.write("\n".join(parts) + "\n")
 
 
+def rounded(value):
+    """`value` with every float rounded to milliseconds (the events' own precision)."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
+    return value
+
+
 def summarise(args):
     runs = []
     with open(args.runs, encoding="utf-8") as handle:
@@ -381,7 +392,7 @@ def summarise(args):
                     "remote_store_has_images": args.remote_store_check or None} if "remote" in modes else None),
         "warm_up_s": {r["mode"]: round(r["exited"] - r["launched"], 3) for r in warm},
         "levels": levels,
-        "runs": results,
+        "runs": [rounded(r) for r in results],
     }
     with open(args.json_out, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
