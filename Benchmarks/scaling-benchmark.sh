@@ -145,21 +145,11 @@ fi
 
 # --- the repository and the pipelines ------------------------------------------------------------
 SRC="$WORK/src"
-cp -r "$REPO/Examples/hello-server" "$SRC"
-# Every commit's image is tagged with its round label, in the benchmark's own repository, so the
-# images never take the shared hello-server:latest tag and the clean-up finds them all.
-sed -i "s|hello-server:latest|$IMAGE_REPO:\$(cat \"\$www/round.txt\")|" "$SRC/build-image.sh"
-grep -q "$IMAGE_REPO" "$SRC/build-image.sh" || die "could not retag Examples/hello-server/build-image.sh"
-git_quiet() { git -C "$SRC" -c user.name=Benchmark -c user.email=benchmark@example.invalid "$@"; }
-git -C "$SRC" init -q -b main
-# new_commit LABEL: a commit whose derivation and image differ from every other (www/round.txt),
-# printed. The nonce makes them differ from other runs of the benchmark too, so that no store path
-# or image of an earlier run turns a build or a load into a lookup.
+# Every commit's image is tagged with its round label in the benchmark's own repository, and every
+# commit is a new derivation and image (common.sh's example_repository and example_commit).
+example_repository "$SRC" "$IMAGE_REPO"
 NONCE="$$-${EPOCHSECONDS:-$(date +%s)}"
-new_commit() {
-    echo "$1-$NONCE" >"$SRC/www/round.txt"
-    git_quiet add -A && git_quiet commit -q -m "$1" && git -C "$SRC" rev-parse HEAD
-}
+new_commit() { example_commit "$SRC" "$1" "$NONCE"; }
 new_commit base >/dev/null
 
 # write_pipeline FILE MODE [FORM]: pipelines/example.yaml's image, load and smoke on the
