@@ -94,7 +94,8 @@ public struct Engine: Sendable {
         let nixExecutable = kinds.contains(where: { $0.needsNix })
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
-                      options: plan.definition.nixOptions.map { NixOption(name: $0.name, value: $0.value) })
+                      options: (plan.definition.nixOptions + plan.definition.nixDistribution.options)
+                          .map { NixOption(name: $0.name, value: $0.value) })
         guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
             // The daemon's start-up may still report something (a leftover removed): it has
             // ended before the summary, which is always the last event.
@@ -103,10 +104,12 @@ public struct Engine: Sendable {
         }
         // Opened (and its policy checked) while all of the above ran; nothing was created in it.
         let docker = try await pending.session
+        let pushes = plan.definition.cache.nixPush.map { NixPushQueue(spec: $0, nix: nix, recorder: run) }
         let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,
-                                  docker: docker, checkout: checkout, recorder: run)
+                                  docker: docker, checkout: checkout, recorder: run, nixPush: pushes)
         let started = Date()
         await scheduler.run()
+        await pushes?.finish()
         await docker?.recordAuditTrail(since: started) { line in
             run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
         }

@@ -16,6 +16,8 @@ struct Scheduler: Sendable {
     let docker: DockerSession?
     let checkout: CheckoutResult
     let recorder: RunRecorder
+    /// The run's pushes to `cache.nix-push`, if the definition asks for them.
+    var nixPush: NixPushQueue? = nil
 
     func run() async {
         var pending = plan.stages
@@ -68,7 +70,8 @@ struct Scheduler: Sendable {
     private func makeContext(for stage: PlannedStage, outputs: [String: [(String, JSONValue)]]) -> StageContext {
         StageContext(runID: recorder.runID, pipeline: plan.definition.name, stage: stage, commit: checkout.commit.sha,
                      treeID: checkout.commit.treeID, checkout: checkout.directory, outputsByStage: outputs,
-                     cache: cache, nix: nix, docker: docker, options: options, sink: { [recorder] in recorder.emit($0.body) })
+                     cache: cache, nix: nix, docker: docker, options: options, sink: { [recorder] in recorder.emit($0.body) },
+                     nixPush: nixPush)
     }
 }
 

@@ -30,6 +30,8 @@ public struct StageContext: Sendable {
     public let options: RunOptions
     /// Where events go.
     let sink: EventSink
+    /// Where a passed nix-build's output is pushed (`cache.nix-push`), if anywhere.
+    var nixPush: NixPushQueue? = nil
 
     /// Reports one log line of this stage.
     public func log(_ line: String, stream: String = "stderr") {

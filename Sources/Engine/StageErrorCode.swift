@@ -71,6 +71,9 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let daemonUnreachable = StageErrorCode("daemon-unreachable", environment: true)
     /// nix runs but cannot reach its store's daemon.
     public static let storeUnreachable = StageErrorCode("store-unreachable", environment: true)
+    /// A remote builder of `nix.builders` cannot be reached, or nix-daemon ignored the builders
+    /// while `nix.max-jobs` 0 forbids building here.
+    public static let builderUnreachable = StageErrorCode("builder-unreachable", environment: true)
     /// nix is missing, too old for flakes, or refuses the flake features.
     public static let nixMissing = StageErrorCode("nix-missing", environment: true)
     /// The disk under the cache (or the checkout) is full.
@@ -83,7 +86,7 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let all: [StageErrorCode] = [
         checkoutFailed, nixBuildFailed, loadFailed, buildFailed, archiveInvalid, imageMissing, policyRefused, serverExited,
         probeFailed, containerFailed, timeout, cancelled, dependencyFailed, daemonError, cacheFailed, .internal,
-        daemonUnreachable, storeUnreachable, nixMissing, diskFull, environment,
+        daemonUnreachable, storeUnreachable, builderUnreachable, nixMissing, diskFull, environment,
     ]
 }
 
@@ -136,6 +139,8 @@ public struct ClassifiedFailure: Sendable {
         case let error as NixError:
             switch error.code {
             case .storeUnreachable: return (.storeUnreachable, error.message)
+            case .builderUnreachable: return (.builderUnreachable, error.message)
+            case .pushFailed: return (.cacheFailed, error.message)
             case .nixMissing, .nixTooOld, .flakesUnavailable: return (.nixMissing, error.message)
             case .buildFailed, .evalFailed: return (.nixBuildFailed, error.message)
             case .cancelled: return (.cancelled, error.message)

@@ -295,6 +295,9 @@ public struct Nix: Sendable {
                 command: outcome.command
             )
         }
+        if let unreachable = builderFailure(of: outcome, what: what) {
+            return unreachable
+        }
         if let cause, cause.contains("experimental Nix feature"), cause.contains("disabled") {
             return NixError(
                 code: .flakesUnavailable,

@@ -22,6 +22,12 @@ public struct NixError: Error, CustomStringConvertible, Sendable {
         /// nix runs but cannot reach the store's daemon (`NIX_REMOTE=daemon` with no nix-daemon
         /// listening, or a socket this user may not open): a problem of the machine, not the build.
         case storeUnreachable
+        /// A remote builder could not be reached ("cannot build on '…'", `nix store ping --store`
+        /// failing), or nix-daemon ignored the builders (only trusted users may set them) while
+        /// `max-jobs` 0 forbids building locally: a problem of the machines, not the build.
+        case builderUnreachable
+        /// `nix copy` to a binary cache failed.
+        case pushFailed
     }
 
     /// What kind of failure this is.

@@ -17,6 +17,9 @@ public struct PipelineDefinition: Sendable {
     public let source: SourceSpec
     /// `nix.options`: each passed as `--option NAME VALUE` to every nix call, in file order.
     public let nixOptions: [NixOptionSpec]
+    /// `nix.builders`, `nix.max-jobs`, `nix.substituters`, `nix.trusted-public-keys`: passed to
+    /// every nix call after `nixOptions` (see ``NixDistribution/options``).
+    public var nixDistribution = NixDistribution()
     /// `cache:` limits applied after each run of this pipeline.
     public let cache: CacheSettings
     /// `schedule:` a systemd OnCalendar expression for nightly runs.
@@ -74,11 +77,14 @@ public struct CacheSettings: Sendable, Hashable {
     public var maxSize: ByteSize?
     /// `max-age`: evict entries unused for longer.
     public var maxAge: Duration?
+    /// `nix-push` and `nix-push-key`: the binary cache each passed nix-build's closure is copied to.
+    public var nixPush: NixPushSpec?
 
     /// No limits.
-    public init(maxSize: ByteSize? = nil, maxAge: Duration? = nil) {
+    public init(maxSize: ByteSize? = nil, maxAge: Duration? = nil, nixPush: NixPushSpec? = nil) {
         self.maxSize = maxSize
         self.maxAge = maxAge
+        self.nixPush = nixPush
     }
 }
 

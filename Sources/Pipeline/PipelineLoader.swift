@@ -139,8 +139,8 @@ public enum PipelineLoader {
 
     static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "stages"]
     static let sourceKeys = ["git", "ref", "path"]
-    static let nixKeys = ["options"]
-    static let cacheKeys = ["max-size", "max-age"]
+    static let nixKeys = ["options", "builders", "max-jobs", "substituters", "trusted-public-keys"]
+    static let cacheKeys = ["max-size", "max-age", "nix-push", "nix-push-key"]
     static let stageKeys = ["needs", "timeout", "description"]
 
     private static func readDefinition(_ root: Node, reader: DefinitionReader,
@@ -160,14 +160,17 @@ public enum PipelineLoader {
         }
         let source = top.mapping("source", required: true).flatMap { readSource($0, directory: directory) }
         var nixOptions: [NixOptionSpec] = []
+        var distribution = NixDistribution()
         if let nix = top.mapping("nix") {
             nix.rejectUnknownKeys(allowed: nixKeys)
             nixOptions = (nix.stringPairs("options") ?? []).map { NixOptionSpec(name: $0.name, value: $0.value) }
+            distribution = readDistribution(nix)
         }
         var cache = CacheSettings()
         if let block = top.mapping("cache") {
             block.rejectUnknownKeys(allowed: cacheKeys)
-            cache = CacheSettings(maxSize: block.size("max-size"), maxAge: block.duration("max-age"))
+            cache = CacheSettings(maxSize: block.size("max-size"), maxAge: block.duration("max-age"),
+                                  nixPush: readNixPush(block))
         }
         let schedule = top.string("schedule")
         let description = top.string("description")
@@ -180,7 +183,8 @@ public enum PipelineLoader {
         guard let name, let source else { return (nil, outlines) }
         return (PipelineDefinition(file: reader.file, directory: directory, version: version ?? 1, name: name,
                                    description: description, source: source, nixOptions: nixOptions,
-                                   cache: cache, schedule: schedule, stages: stages), outlines)
+                                   nixDistribution: distribution, cache: cache, schedule: schedule, stages: stages),
+                outlines)
     }
 
     private static func readSource(_ block: MappingReader, directory: URL) -> SourceSpec? {

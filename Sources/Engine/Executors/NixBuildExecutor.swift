@@ -2,6 +2,7 @@ import BuildCache
 import Foundation
 import NixBuild
 import Pipeline
+import Synchronization
 
 /// Runs `nix build` on the checkout. The result is cached by the commit's tree, the installable
 /// and the nix options: a hit whose store path is still valid skips nix entirely, and the
@@ -31,15 +32,20 @@ struct NixBuildExecutor: StageExecutor {
             await Self.stopOrphan(recordedIn: pidFile, context: context)
             defer { try? FileManager.default.removeItem(at: pidFile) }
             context.log("nix build \(installable)")
+            let sources = BuildSources()
             let result = try await context.nix.build(installable: installable, workingDirectory: context.checkout,
-                                                     outLink: outLink, log: { line in context.log(line) },
+                                                     outLink: outLink, log: { line in
+                                                         context.log(line)
+                                                         sources.note(line)
+                                                     },
                                                      started: { pid in Self.record(pid, in: pidFile) })
             guard let out = result.outputs["out"] ?? result.outputs.values.first else {
                 throw StageFailure("nix build reported no output path for \(spec.installable)")
             }
             try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline,
                                     outputs: ["out": out, "drv": result.drvPath])
-            return StageOutcome(outputs: Self.outputs(out: out, drv: result.drvPath, key: key), cached: false)
+            context.nixPush?.push(out, after: context.stage.name)
+            return StageOutcome(outputs: Self.outputs(out: out, drv: result.drvPath, key: key) + sources.outputs, cached: false)
         }
     }
 
@@ -72,10 +78,47 @@ struct NixBuildExecutor: StageExecutor {
             return nil
         }
         context.log("cached: \(out)")
+        context.nixPush?.push(out, after: context.stage.name)
         return StageOutcome(outputs: Self.outputs(out: out, drv: entry.outputs["drv"] ?? "", key: key), cached: true)
     }
 
     private static func outputs(out: String, drv: String, key: CacheKey) -> [(String, JSONValue)] {
         [("out", .string(out)), ("drv", .string(drv)), ("cache_key", .string(key.hex))]
+    }
+}
+
+/// Where a build's derivations were built and its paths fetched from, read from nix's log
+/// lines as they stream ("building '…drv' on 'ssh-ng://…'", "copying path '…' from 'file://…'").
+private final class BuildSources: Sendable {
+    private let state = Mutex<(machines: [String], builds: [String], caches: [String], substituted: Int)>(([], [], [], 0))
+
+    func note(_ line: String) {
+        if let (derivation, machine) = Nix.remoteBuild(in: line) {
+            state.withLock { state in
+                if !state.machines.contains(machine) { state.machines.append(machine) }
+                state.builds.append("\(derivation) on \(machine)")
+            }
+        } else if let (_, cache) = Nix.substitution(in: line) {
+            state.withLock { state in
+                if !state.caches.contains(cache) { state.caches.append(cache) }
+                state.substituted += 1
+            }
+        }
+    }
+
+    /// `built_on` (the remote machines, with `remote_builds`: each derivation and its machine)
+    /// and `substituted` (paths fetched, with `substituted_from`: the caches), only when any.
+    var outputs: [(String, JSONValue)] {
+        let state = state.withLock { $0 }
+        var outputs: [(String, JSONValue)] = []
+        if !state.machines.isEmpty {
+            outputs.append(("built_on", .array(state.machines.map(JSONValue.string))))
+            outputs.append(("remote_builds", .array(state.builds.map(JSONValue.string))))
+        }
+        if state.substituted > 0 {
+            outputs.append(("substituted", .int(Int64(state.substituted))))
+            outputs.append(("substituted_from", .array(state.caches.map(JSONValue.string))))
+        }
+        return outputs
     }
 }
