@@ -153,21 +153,13 @@ EPOCH_OF='(.time[0:19] + "Z" | fromdate) + (.time[20:23] | tonumber / 1000)'
 
 # --- the source, the pipelines -----------------------------------------------------------------
 SRC="$WORK/src"
-cp -r "$REPO/Examples/hello-server" "$SRC"
-# Every commit gets its own image: the archive's tag names the commit's round, so the suite's
-# images never take the shared hello-server:latest tag and never become dangling.
-sed -i "s|hello-server:latest|$IMAGE_REPO:\$(cat \"\$www/round.txt\")|" "$SRC/build-image.sh"
-grep -q "$IMAGE_REPO" "$SRC/build-image.sh" || die "could not retag Examples/hello-server/build-image.sh"
+# Every commit gets its own image, tagged in the suite's own repository (common.sh).
+example_repository "$SRC" "$IMAGE_REPO"
 git_quiet() { git -C "$1" -c user.name=Chaos -c user.email=chaos@example.invalid "${@:2}"; }
-git -C "$SRC" init -q -b main
-# new_commit LABEL: a commit whose image differs from every other (www/round.txt), printed. The
-# suite's nonce makes the image differ from every other suite run's too: an image the daemon
-# already has (from an earlier or a concurrent suite run) is only tagged, not loaded.
+# new_commit LABEL: a commit whose image differs from every other, printed (common.sh's
+# example_commit): an image the daemon already has would only be tagged, not loaded.
 NONCE="$$-${EPOCHSECONDS:-$(date +%s)}"
-new_commit() {
-    echo "$1-$NONCE" >"$SRC/www/round.txt"
-    git_quiet "$SRC" add -A && git_quiet "$SRC" commit -q -m "$1" && git -C "$SRC" rev-parse HEAD
-}
+new_commit() { example_commit "$SRC" "$1" "$NONCE"; }
 new_commit base >/dev/null
 
 mkdir -p "$WORK/pipelines"

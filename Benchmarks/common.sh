@@ -1,5 +1,6 @@
-# What both benchmarks need, sourced after setting BENCHMARK (the prefix of their messages):
-# REPO, say/die, the docker CLI they compare with, and the release binary they measure.
+# What the benchmarks need, sourced after setting BENCHMARK (the prefix of their messages):
+# REPO, say/die, the docker CLI they compare with, the release binary they measure, and the held-in
+# example as a repository of distinct commits.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[%s] %s\n' "$BENCHMARK" "$*" >&2; }
@@ -31,4 +32,25 @@ use_release_binary() {
         install -m 0755 --strip "$built" "$SUTRADHAR" || die "could not strip $built into $SUTRADHAR (strip(1) is in binutils)"
     fi
     [ -x "$SUTRADHAR" ] || die "SUTRADHAR=$SUTRADHAR is not an executable"
+}
+
+# The held-in example as a git repository of the benchmark's own, for runs on many distinct commits.
+# example_repository DIR IMAGE_REPO: copies Examples/hello-server to DIR (branch main, no commit
+# yet), its build-image.sh tagging each image IMAGE_REPO:<www/round.txt>, so that the images never
+# take the shared hello-server:latest tag, never become dangling, and the clean-up finds them all.
+example_repository() {
+    cp -r "$REPO/Examples/hello-server" "$1"
+    sed -i "s|hello-server:latest|$2:\$(cat \"\$www/round.txt\")|" "$1/build-image.sh"
+    grep -q "$2" "$1/build-image.sh" || die "could not retag Examples/hello-server/build-image.sh"
+    git -C "$1" init -q -b main
+}
+
+# example_commit DIR LABEL NONCE: a commit of DIR whose derivation and image differ from every
+# other (www/round.txt says LABEL-NONCE), printed. A nonce unique to the benchmark's run makes them
+# differ from every other run's too: no store path or image of an earlier or a concurrent run turns
+# a build into a lookup or a load into a tag.
+example_commit() {
+    local author=(-c "user.name=$BENCHMARK" -c user.email=benchmark@example.invalid)
+    echo "$2-$3" >"$1/www/round.txt"
+    git -C "$1" "${author[@]}" add -A && git -C "$1" "${author[@]}" commit -q -m "$2" && git -C "$1" rev-parse HEAD
 }
