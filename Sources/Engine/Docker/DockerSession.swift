@@ -70,6 +70,7 @@ public struct DockerSession: Sendable {
     /// the daemon makes only after the kill — possibly after the next run's first look, at its
     /// start (the chaos suite's kill -9 row, 1 in 100). Listing again costs one request.
     func reapLateLeftovers(warn: @escaping @Sendable (String) -> Void) async {
+        guard daemonFate.goneError == nil else { return }  // a dead daemon would only make it wait
         await Leftovers.reap(await Leftovers.list(client: client), client: client, report: warn)
     }
 

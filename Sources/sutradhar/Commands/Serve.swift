@@ -61,7 +61,11 @@ struct Serve: AsyncParsableCommand {
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
         }
-        try await application.runService()
+        // Hummingbird's service group shuts the server down gracefully on SIGINT or SIGTERM by
+        // itself; the first signal is left to it (a second one still exits at once).
+        try await Interrupts.handling(onSignal: { _ in }) {
+            try await application.runService()
+        }
         await services.stopRuns()
     }
 }
