@@ -13,6 +13,12 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/setup.sh)"
 export PATH="/opt/swift/usr/bin:$PATH"
 
+# The remote-builder tests start a second nix host (scripts/second-host.sh: a network namespace
+# with sshd and its own store); stop it at the end unless it was running before.
+if ! scripts/second-host.sh status >/dev/null 2>&1; then
+    trap 'scripts/second-host.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
 echo "[test] building ..." >&2
 swift build --build-tests
 echo "[test] running every suite (DOCKER_HOST=$DOCKER_HOST) ..." >&2
