@@ -268,11 +268,20 @@ public final class RunHistory: Sendable {
     /// - Throws: `RunHistoryError` if the database cannot be read.
     public func run(_ id: String) throws -> RunDetails? {
         try reading { db in
-            let matches = try RunRecord.filter(Column("id") == id || Column("id").like("\(id)%")).limit(2).fetchAll(db)
-            guard let run = matches.first(where: { $0.id == id }) ?? (matches.count == 1 ? matches.first : nil) else { return nil }
+            guard let run = try RunRecord.fetchOne(db, key: id) ?? Self.onlyRun(startingWith: id, in: db) else { return nil }
             let stages = try StageRecord.filter(Column("runID") == run.id).order(Column.rowID).fetchAll(db)
             return RunDetails(record: run.withLiveness(), stages: stages, summary: run.summary.flatMap { try? RunSummary(runFinishedLine: $0) })
         }
+    }
+
+    /// The one run whose ID starts with `prefix` (as `runs show 20261129-0652` accepts), or nil
+    /// when none or several do. A range on the primary key, which its index answers: `LIKE`
+    /// would read every row (the dashboard's run page with 10,000 runs: p99 up to 64 ms).
+    /// Run IDs are digits, lowercase hex and `-`, all below `~`.
+    private static func onlyRun(startingWith prefix: String, in db: Database) throws -> RunRecord? {
+        guard !prefix.isEmpty else { return nil }
+        let matches = try RunRecord.filter(Column("id") >= prefix && Column("id") < prefix + "~").limit(2).fetchAll(db)
+        return matches.count == 1 ? matches.first : nil
     }
 
     /// The latest run of `pipeline` with `trigger`, other than `excluding`.

@@ -163,3 +163,23 @@ private final class TestClock: Sendable {
     init(_ start: Date) { time = Mutex(start) }
     var now: Date { time.withLock { $0 } }
 }
+
+/// `RunHistory.run(_:)` takes a whole run ID or a prefix that names one run, as `runs show`
+/// and the dashboard's URLs do.
+@Suite struct RunLookupTests {
+    @Test func aRunIsFoundByItsIDOrByAPrefixThatNamesOnlyIt() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-lookup") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for (offset, id) in ["20261202-000001-aaaa", "20261202-000001-aabb", "20261202-000002-cccc"].enumerated() {
+                InsightsTests.record(id, pipeline: "web", trigger: "agent", status: .passed, at: start + Double(offset), history: history, stages: [])
+            }
+            #expect(try history.run("20261202-000001-aabb")?.record.id == "20261202-000001-aabb")
+            #expect(try history.run("20261202-000002")?.record.id == "20261202-000002-cccc")
+            #expect(try history.run("20261202-000001-aa") == nil, "two runs start so: neither is meant")
+            #expect(try history.run("2026") == nil)
+            #expect(try history.run("20261202-000003") == nil)
+            #expect(try history.run("") == nil)
+        }
+    }
+}
