@@ -135,6 +135,7 @@ let package = Package(
             name: "SutradharDashboard",
             dependencies: [
                 "SutradharKit",
+                "GitMirror",
                 "Charts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -183,7 +184,7 @@ let package = Package(
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
-        .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),

@@ -119,3 +119,57 @@ extension GitMirror {
         return git_object_id(commit).pointee
     }
 }
+
+extension GitMirror {
+    /// The subjects (`git log --format=%s`) of the commits `shas` names that are in this mirror,
+    /// by the id as given; ids the mirror lacks (or a mirror that does not exist yet) are left
+    /// out, never an error: this is for showing, and an unknown commit just shows its id.
+    ///
+    /// Reads the objects only: nothing is fetched, and the mirror's lock is not taken. Git
+    /// objects are immutable and a fetch only adds new packs beside the old ones (libgit2 renames
+    /// a pack into place once it is complete), so a read is safe while another process fetches,
+    /// and a page never waits behind a slow fetch. It runs on the caller's thread: a few object
+    /// reads from local disk are not worth a thread hop (callers should cache the answers).
+    ///
+    /// - Parameter shas: full or abbreviated (at least 4 hexadecimal digits) commit ids;
+    ///   anything else is left out.
+    public func subjects(of shas: [String]) -> [String: String] {
+        let wanted = Set(shas.filter(looksLikeCommitID))
+        guard !wanted.isEmpty, FileManager.default.fileExists(atPath: mirrorPath.path) else { return [:] }
+        ensureLibGit2()
+        return (try? withOpenedMirror { repo in
+            var found: [String: String] = [:]
+            for sha in wanted {
+                var id = git_oid()
+                guard git_oid_fromstrn(&id, sha, sha.utf8.count) == 0 else { continue }
+                var commit: OpaquePointer?
+                guard git_commit_lookup_prefix(&commit, repo, &id, sha.utf8.count) == 0, let commit else { continue }
+                defer { git_commit_free(commit) }
+                found[sha] = git_commit_summary(commit).map { String(cString: $0) } ?? ""
+            }
+            return found
+        }) ?? [:]
+    }
+
+    /// The subjects of `shas` from whichever mirror of `source` under `mirrorsRoot` holds them
+    /// (the fetching mirror or the snapshot mirror, see `mirrorPaths(of:mirrorsRoot:)`), as
+    /// `subjects(of:)` reads them: no fetch, no lock, unknown ids left out.
+    public static func subjects(of shas: [String], source: String, mirrorsRoot: URL) -> [String: String] {
+        var found: [String: String] = [:]
+        var remaining = shas
+        for kind in [Kind.remote, .snapshot] where !remaining.isEmpty {
+            var candidates = [source]
+            // The snapshot mirror is named after the folder's real path (see `mirrorPaths`).
+            if kind == .snapshot, !source.contains("://"), let real = realpath(source, nil) {
+                candidates.insert(String(cString: real), at: 0)
+                free(real)
+            }
+            for candidate in candidates where !remaining.isEmpty {
+                let answers = GitMirror(source: candidate, mirrorsRoot: mirrorsRoot, kind: kind).subjects(of: remaining)
+                found.merge(answers) { first, _ in first }
+                remaining.removeAll { answers[$0] != nil }
+            }
+        }
+        return found
+    }
+}

@@ -39,6 +39,9 @@ public enum AssetRoutes {
         td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
         code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .85rem; }
         .subject { color: var(--muted); }
+        /* A commit's subject beside its id: one line, cut short (the whole of it in its title). */
+        td .subject, .facts .subject { display: inline-block; max-width: 24em; overflow: hidden; text-overflow: ellipsis;
+          white-space: nowrap; vertical-align: bottom; }
         .badge { display: inline-block; min-width: 5.5em; text-align: center; padding: .05rem .5rem; border-radius: 1rem;
           font-size: .8rem; font-weight: 600; border: 1px solid currentColor; }
         .status-passed { color: var(--passed); } .status-failed { color: var(--failed); } .status-running { color: var(--running); }
@@ -50,7 +53,7 @@ public enum AssetRoutes {
         button { cursor: pointer; background: var(--panel); }
         .pager { display: flex; gap: 1rem; margin-top: .8rem; }
         .verdict { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
-        .facts { color: var(--muted); }
+        .facts { color: var(--muted); overflow-wrap: anywhere; }
         .error { color: var(--failed); white-space: pre-wrap; }
         details { border: 1px solid var(--line); border-radius: .3rem; margin: .4rem 0; background: var(--panel); }
         details > summary { cursor: pointer; padding: .3rem .6rem; }
@@ -66,7 +69,15 @@ public enum AssetRoutes {
         svg.gantt .wait { fill: var(--wait); fill-opacity: .8; } svg.gantt .queued { fill: var(--queued); fill-opacity: .6; }
         .legend { color: var(--muted); font-size: .8rem; }
         dl.outputs { margin: 0; display: grid; grid-template-columns: max-content 1fr; gap: .1rem .6rem; font-size: .85rem; }
-        dl.outputs dt { color: var(--muted); } dl.outputs dd { margin: 0; word-break: break-all; }
+        dl.outputs dt { color: var(--muted); } dl.outputs dd { margin: 0; min-width: 0; word-break: break-all; }
+        /* The run page fits its window (1280 px and less): the stage table's columns are laid out
+           from the header, so a long output (a store path, a cache key) wraps in its cell instead
+           of widening the table, and the audit trail wraps like the logs. */
+        table#stages { table-layout: fixed; }
+        table#stages th:nth-child(1) { width: 11rem; } table#stages th:nth-child(2) { width: 7rem; }
+        table#stages th:nth-child(3) { width: 8rem; } table#stages th:nth-child(4) { width: 6rem; }
+        table#stages td { overflow-wrap: anywhere; }
+        pre#audit { white-space: pre-wrap; word-break: break-all; }
         """
 
     /// The one script: follows the server-sent events the page names in `data-live` and swaps in

@@ -12,6 +12,8 @@ public struct DashboardServices: Sendable {
     public let history: RunHistory
     /// Background runs started from the dashboard (`--allow-trigger`).
     let runs: BackgroundRuns
+    /// The subjects of the commits runs built, read from the cache's mirrors.
+    let commitSubjects: CommitSubjects
     /// Where the server logs.
     public let logger: Logger
 
@@ -21,6 +23,7 @@ public struct DashboardServices: Sendable {
         self.configuration = configuration
         history = try RunHistory(cacheRoot: configuration.cacheRoot)
         runs = BackgroundRuns()
+        commitSubjects = CommitSubjects(mirrorsRoot: configuration.cacheRoot.appendingPathComponent(CacheArea.mirrors.rawValue))
         self.logger = logger
     }
 

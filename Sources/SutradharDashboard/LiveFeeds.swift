@@ -62,11 +62,11 @@ enum LiveFeeds {
                     let payload = JSONValue.object([("stage", .string(stage)), ("line", .string(line))]).serialized()
                     try await writer.write(ByteBuffer(string: message("log", payload)))
                 case .stageStarted, .stageWaiting, .stageFinished:
-                    let view = RunView(record: details.record, timeline: timeline, history: history)
+                    let view = RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
                     try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
                 case .runFinished:
                     let record = (try? history.run(id))?.record ?? details.record
-                    let view = RunView(record: record, timeline: timeline, history: history)
+                    let view = RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
                     try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
                 default:
                     break

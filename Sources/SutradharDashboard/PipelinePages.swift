@@ -91,7 +91,7 @@ public enum PipelinePages {
             <h2>Recent runs</h2>
             <table id="runs">
             <thead><tr><th>Status</th><th>Pipeline</th><th>Commit</th><th>Trigger</th><th class="number">Duration</th><th>Started</th><th>Run</th></tr></thead>
-            <tbody>\(RunPages.rowsMarkup(runs))</tbody>
+            <tbody>\(RunPages.rowsMarkup(runs, services: services))</tbody>
             </table>
             <h2>Definition</h2>
             \(definition)

@@ -33,7 +33,7 @@ public enum RunPages {
             \(filterForm(query, pipelines: pipelines))
             <table id="runs">
             <thead><tr><th>Status</th><th>Pipeline</th><th>Commit</th><th>Trigger</th><th class="number">Duration</th><th>Started</th><th>Run</th></tr></thead>
-            <tbody>\(rowsMarkup(Array(runs.prefix(pageSize))))</tbody>
+            <tbody>\(rowsMarkup(Array(runs.prefix(pageSize)), services: services))</tbody>
             </table>
             \(pager(query, hasMore: runs.count > pageSize))
             """
@@ -44,15 +44,20 @@ public enum RunPages {
     /// The table rows for `query`: what the live feed sends when the history changes.
     static func rows(_ query: RunsQuery, services: DashboardServices) throws -> String {
         rowsMarkup(try services.history.runs(pipeline: query.pipeline, status: query.status, trigger: query.trigger,
-                                             limit: pageSize, offset: query.offset))
+                                             limit: pageSize, offset: query.offset), services: services)
     }
 
-    static func rowsMarkup(_ runs: [RunRecord]) -> String {
+    /// The rows of `runs`, each commit with its subject where `services` finds it in a mirror.
+    static func rowsMarkup(_ runs: [RunRecord], services: DashboardServices) -> String {
+        rowsMarkup(runs, subjects: services.commitSubjects.subjects(for: runs))
+    }
+
+    static func rowsMarkup(_ runs: [RunRecord], subjects: [String: String]) -> String {
         guard !runs.isEmpty else { return "<tr class=\"empty\"><td colspan=\"7\">No runs match.</td></tr>" }
         return runs.map { run in
             let id = MarkupText.escaped(run.id)
             let status = MarkupText.escaped(run.status)
-            let commit = run.commitSHA.isEmpty ? "–" : "<code title=\"\(MarkupText.escaped(run.commitSHA))\">\(MarkupText.escaped(String(run.commitSHA.prefix(12))))</code>"
+            let commit = run.commitSHA.isEmpty ? "–" : commitMarkup(run.commitSHA, subject: subjects[run.commitSHA])
             return "<tr data-run-id=\"\(id)\" data-status=\"\(status)\">"
                 + "<td>\(Layout.badge(run.status))</td>"
                 + "<td><a href=\"/?pipeline=\(MarkupText.escaped(percentEncoded(run.pipeline)))\">\(MarkupText.escaped(run.pipeline))</a></td>"
@@ -61,6 +66,16 @@ public enum RunPages {
                 + "<td><time datetime=\"\(RunEvent.rfc3339(run.startedAt))\">\(Formatting.time(run.startedAt))</time></td>"
                 + "<td><a href=\"/runs/\(id)\"><code>\(id)</code></a></td></tr>"
         }.joined()
+    }
+
+    /// A commit as the pages show it: the short id (the whole one in its title), then its
+    /// subject where known. The subject is the run's (the committer's) text: escaped, and cut
+    /// short by the stylesheet (`.subject`), the whole of it in its title.
+    static func commitMarkup(_ sha: String, subject: String?) -> String {
+        let id = "<code title=\"\(MarkupText.escaped(sha))\">\(MarkupText.escaped(String(sha.prefix(12))))</code>"
+        guard let subject, !subject.isEmpty else { return id }
+        let text = MarkupText.escaped(subject)
+        return "\(id) <span class=\"subject\" title=\"\(text)\">\(text)</span>"
     }
 
     static func filterForm(_ query: RunsQuery, pipelines: [String]) -> String {
@@ -94,7 +109,7 @@ public enum RunPages {
     static func runPage(_ request: Request, context: DashboardRequestContext, services: DashboardServices) throws -> Response {
         let id = try runID(context)
         guard let details = try services.history.run(id), details.record.id == id else { throw HTTPError(.notFound) }
-        let view = try RunView(details: details, history: services.history)
+        let view = try RunView(details: details, history: services.history, commitSubjects: services.commitSubjects)
         if request.uri.queryParameters.get("fragment") == "summary" { return Layout.html(view.summaryMarkup()) }
         let live = details.record.status == "running" ? "data-live=\"/runs/\(MarkupText.escaped(id))/events\"" : ""
         return Layout.response(title: "\(details.record.pipeline) \(id)", section: .runs, context: context, bodyAttributes: live,

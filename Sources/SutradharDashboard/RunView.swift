@@ -8,15 +8,19 @@ struct RunView {
     let record: RunRecord
     let timeline: RunTimeline
     let history: RunHistory
+    /// Where the commit's subject is looked up (nil: the commit shows as its id only).
+    let commitSubjects: CommitSubjects?
 
-    init(details: RunDetails, history: RunHistory) throws {
-        self.init(record: details.record, timeline: try RunTimeline.read(run: details.record.id, in: history), history: history)
+    init(details: RunDetails, history: RunHistory, commitSubjects: CommitSubjects? = nil) throws {
+        self.init(record: details.record, timeline: try RunTimeline.read(run: details.record.id, in: history), history: history,
+                  commitSubjects: commitSubjects)
     }
 
-    init(record: RunRecord, timeline: RunTimeline, history: RunHistory) {
+    init(record: RunRecord, timeline: RunTimeline, history: RunHistory, commitSubjects: CommitSubjects? = nil) {
         self.record = record
         self.timeline = timeline
         self.history = history
+        self.commitSubjects = commitSubjects
     }
 
     /// The stage the docker audit trail is logged under (see README "docker audit").
@@ -46,7 +50,9 @@ struct RunView {
         var facts = ["pipeline <a href=\"/pipelines/\(MarkupText.escaped(RunPages.percentEncoded(record.pipeline)))\">\(MarkupText.escaped(record.pipeline))</a>",
                      "trigger \(MarkupText.escaped(record.trigger))",
                      "started <time datetime=\"\(RunEvent.rfc3339(record.startedAt))\">\(Formatting.time(record.startedAt))</time>"]
-        if !commit.isEmpty { facts.insert("commit <code title=\"\(MarkupText.escaped(commit))\">\(MarkupText.escaped(String(commit.prefix(12))))</code>", at: 1) }
+        if !commit.isEmpty {
+            facts.insert("commit \(RunPages.commitMarkup(commit, subject: commitSubjects?.subject(source: record.source, sha: commit)))", at: 1)
+        }
         facts.append("source <code>\(MarkupText.escaped(record.source))</code>\(record.ref.map { " at <code>\(MarkupText.escaped($0))</code>" } ?? "")")
         if let duration = record.durationMilliseconds ?? timeline.summary?.durationMilliseconds { facts.append("took \(Formatting.duration(duration))") }
         var parts = ["""

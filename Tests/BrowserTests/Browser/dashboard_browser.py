@@ -194,6 +194,14 @@ def main():
         verdict = driver.find_element(By.ID, "verdict").get_attribute("data-status")
         assert verdict == "passed", f"verdict {verdict}"
         ok("the verdict says passed")
+        # At 1280 px the run page fits: nothing (timeline, stage table, audit trail) scrolls it sideways.
+        width = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+        wide = driver.execute_script(
+            "const limit = document.documentElement.clientWidth;"
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().left + e.scrollWidth > limit + 1)"
+            ".slice(-5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + Math.round(e.getBoundingClientRect().left + e.scrollWidth));")
+        assert width[0] <= width[1], f"the run page is {width[0]} px wide in a {width[1]} px window; too wide: {wide}"
+        ok("the run page fits 1280 px without scrolling sideways")
         if args.screenshots:
             os.makedirs(args.screenshots, exist_ok=True)
             driver.save_screenshot(os.path.join(args.screenshots, "dashboard-run.png"))
