@@ -204,15 +204,7 @@ extension DockerEndToEndTests {
         /// dead process — made while a run is under way must be gone when that run ends.
         @Test func aLeftoverMadeDuringARunIsRemovedWhenTheRunEnds() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
-                _ = try workspace.write("src/gate/.keep", "")
-                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "120s", extra: """
-                          mounts: [gate:/gate]
-                    """, probe: """
-                            exec: [sh, -c, "test -e /gate/open && wget -qO- http://127.0.0.1:8080/health"]
-                            expect-stdout: ok
-                            attempts: 1000
-                            interval: 200ms
-                    """))
+                let pipeline = try Self.gatedSmokePipeline(image: server.tag, timeout: "120s", in: workspace)
                 let invocation = try SutradharCLI.start(
                     ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host])
                 let probing = await invocation.waitForOutput(containing: "probe attempt 2/1000", timeout: .seconds(60))
@@ -253,15 +245,7 @@ extension DockerEndToEndTests {
         /// slow the machine.
         @Test func concurrentRunsOfOneCommitRunTheSmokeStageOnce() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
-                _ = try workspace.write("src/gate/.keep", "")
-                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, timeout: "180s", extra: """
-                          mounts: [gate:/gate]
-                    """, probe: """
-                            exec: [sh, -c, "test -e /gate/open && wget -qO- http://127.0.0.1:8080/health"]
-                            expect-stdout: ok
-                            attempts: 1000
-                            interval: 200ms
-                    """))
+                let pipeline = try Self.gatedSmokePipeline(image: server.tag, timeout: "180s", in: workspace)
                 let runs = try (0..<4).map { _ in
                     try SutradharCLI.start(["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path,
                                             "--docker-host", host, "--max-runs", "4"])
@@ -343,6 +327,21 @@ extension DockerEndToEndTests {
                 // Before the fix, the audit trail alone waited 5 s more for the dead daemon.
                 #expect(noticed < .seconds(5), "the dead daemon was reported after \(noticed): \(result.stdout.suffix(3000))")
             }
+        }
+
+        /// A smoke pipeline whose probe passes only once the test opens a gate: the file
+        /// `gate/open` in the run's checkout (mounted at /gate), so the test decides when the
+        /// smoke stage may end.
+        static func gatedSmokePipeline(image: String, timeout: String, in workspace: DockerE2EWorkspace) throws -> URL {
+            _ = try workspace.write("src/gate/.keep", "")
+            return try workspace.write("smoke.yaml", smokePipeline(image: image, timeout: timeout, extra: """
+                      mounts: [gate:/gate]
+                """, probe: """
+                        exec: [sh, -c, "test -e /gate/open && wget -qO- http://127.0.0.1:8080/health"]
+                        expect-stdout: ok
+                        attempts: 1000
+                        interval: 200ms
+                """))
         }
 
         /// A pipeline with one smoke stage on `image` (already in the daemon) over the plain
