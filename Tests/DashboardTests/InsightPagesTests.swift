@@ -234,8 +234,12 @@ struct InsightsFixture {
         box.advance()
         try writer.store(kind: "nix-build", key: CacheKey(["newer"]), pipeline: "web", outputs: ["out": "/nowhere/n"], size: 300)
         writer.releaseHolds()
-        _ = try await CacheTools(root: cache, environment: [:])
+        let report = try await CacheTools(root: cache, environment: [:])
             .gcReport(GCPolicy(maxSize: 500), nixStoreGC: false, dockerHost: "unix:///nonexistent.sock", now: Self.start.addingTimeInterval(60))
+        // Every page test below relies on this one eviction; if it did not happen, say why here
+        // (seen once in CI: the metrics still counted 5,300 bytes).
+        let said = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        try #require(report.remainingBytes == 300, "the fixture's gc did not evict the 5,000-byte entry: \(said)")
     }
 
     /// Drives the dashboard's router in memory.
