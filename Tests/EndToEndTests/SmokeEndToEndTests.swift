@@ -233,8 +233,8 @@ extension DockerEndToEndTests {
                 let left = try DockerE2E.docker(["ps", "-a", "-q", "--no-trunc", "--filter", "id=\(leftover)"], host: host)
                 #expect(left.isEmpty, "the leftover made during the run is still there")
                 if !left.isEmpty { _ = try? DockerE2E.docker(["rm", "-f", leftover], host: host) }
-                #expect(result.events.contains { ($0["message"] as? String)?.contains("whose process \(gone.processIdentifier) is gone") == true },
-                        "the run did not say it removed the leftover: \(result.diagnosis)")
+                // Not asserted: that this run's warning names it — with the suites in parallel, any
+                // other run on this host may reap it first; what matters is that it is gone.
             }
         }
 
