@@ -63,6 +63,14 @@ public struct RunTimeline: Sendable {
     /// The stage named, if it has appeared.
     public func stage(named name: String) -> Stage? { stages.first { $0.name == name } }
 
+    /// What "run only the failed stages" runs again: the stages that failed and those skipped or
+    /// cancelled because of them — not the checkout (every run makes its own) nor the docker
+    /// audit trail (a pseudo-stage of log lines, not a stage of the definition).
+    public var stagesToRunAgain: [String] {
+        stages.filter { ["failed", "skipped", "cancelled"].contains($0.status) && $0.name != "checkout" && $0.name != DockerSession.auditStage }
+            .map(\.name)
+    }
+
     /// Takes one event into account.
     public mutating func apply(_ event: RunEvent) {
         lastEvent = event.time

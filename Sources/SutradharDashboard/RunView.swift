@@ -24,7 +24,7 @@ struct RunView {
     }
 
     /// The stage the docker audit trail is logged under (see README "docker audit").
-    static let auditStage = "docker-audit"
+    static let auditStage = DockerSession.auditStage
 
     /// The stages shown in the table and the chart (the audit trail is not a stage one ran).
     var stages: [RunTimeline.Stage] { timeline.stages.filter { $0.name != Self.auditStage } }

@@ -57,13 +57,11 @@ public enum TriggerRoutes {
         let record = details.record
         var stages: [String]?
         if onlyFailed {
-            let timeline = try RunTimeline.read(run: id, in: services.history)
-            // What did not pass: the failed stages and those skipped or cancelled because of them.
-            let unfinished = timeline.stages.filter { ["failed", "skipped", "cancelled"].contains($0.status) && $0.name != "checkout" && $0.name != RunView.auditStage }
-            guard !unfinished.isEmpty else {
+            let again = try RunTimeline.read(run: id, in: services.history).stagesToRunAgain
+            guard !again.isEmpty else {
                 throw HTTPError(.conflict, message: "run \(id) has no failed stage to run again; use 'run again'")
             }
-            stages = unfinished.map(\.name)
+            stages = again
         }
         let commit = record.commitSHA.isEmpty ? record.ref : record.commitSHA
         return try await start(pipeline: record.pipeline, commit: commit, stages: stages, services: services)
