@@ -109,20 +109,35 @@ make_network() {
         ip link set lo up"
 }
 
+# Runs "$@" in the background holding no descriptor but 0-2. A daemon must not keep its
+# launcher's pipes or sockets open: whoever ran this script and waits for its output or its exit
+# (a test harness's Process, whose exit watch is an inherited socket) would wait for the daemon.
+detached() {
+    (
+        for fd in /proc/self/fd/*; do
+            fd="${fd##*/}"
+            [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-"
+        done
+        exec "$@"
+    ) </dev/null >/dev/null 2>&1 &
+}
+
 start_host() {
     mkdir -p /run/sshd
     chmod 755 /run/sshd
     rm -f "$STATE/sshd.pid" "$STATE/nix-daemon.pid"
     # One process tree: a private mount namespace inside the network namespace; in it, /nix is the
     # empty folder, a nix-daemon serves that store and sshd (in the foreground) holds the namespace.
-    setsid ip netns exec "$NETNS" unshare --mount --propagation private -- sh -c "
+    detached setsid ip netns exec "$NETNS" unshare --mount --propagation private -- sh -c "
         mount --bind '$STATE/nix' /nix || exit 1
         mount --bind '$STATE/nix.conf' /etc/nix/nix.conf || exit 1
         mkdir -p /nix/var/nix/daemon-socket /nix/var/log
-        nix-daemon >>'$STATE/nix-daemon.log' 2>&1 </dev/null &
+        # NIX_REMOTE=daemon (set for this machine's users) would make the daemon a client of
+        # its own socket: each connection would fork another, until fork fails.
+        env -u NIX_REMOTE nix-daemon >>'$STATE/nix-daemon.log' 2>&1 </dev/null &
         echo \$! >'$STATE/nix-daemon.pid'
         exec /usr/sbin/sshd -D -e -f '$STATE/sshd_config' >>'$STATE/sshd.log' 2>&1 </dev/null
-    " </dev/null >/dev/null 2>&1 &
+    "
     local socket="$STATE/nix/var/nix/daemon-socket/socket"
     for _ in $(seq 1 100); do
         if running && [ -S "$socket" ] \

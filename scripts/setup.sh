@@ -103,7 +103,8 @@ start_nix_daemon() {
     fi
     say "nix-daemon: starting"
     mkdir -p /nix/var/log
-    nohup /usr/bin/nix-daemon >/nix/var/log/nix-daemon.log 2>&1 &
+    # Not as a client of itself, should this shell have NIX_REMOTE=daemon from an earlier set-up.
+    env -u NIX_REMOTE nohup /usr/bin/nix-daemon >/nix/var/log/nix-daemon.log 2>&1 </dev/null &
     for _ in $(seq 1 50); do
         [ -S /nix/var/nix/daemon-socket/socket ] && return
         sleep 0.2

@@ -275,28 +275,41 @@ extension DockerTestSupport {
         return String(hash)
     }
 
-    /// Runs a tool whose output is small (both streams into one pipe, read whole) and returns
+    /// Runs a tool whose output is small (both streams into one file, read whole) and returns
     /// that output; `environment` entries are added to this process's environment. For fixtures
     /// and cross-checks (e.g. the docker CLI with `DOCKER_HOST`), never for the code under test.
+    /// The output goes to a file, not a pipe, so a daemon the tool starts cannot hold it open.
     ///
-    /// - Throws: ``DockerTestSupportError`` with the output if the tool exits non-zero.
+    /// - Throws: ``DockerTestSupportError`` with the output if the tool exits non-zero, or if it
+    ///   has not ended within `timeout` (it and its process group are then killed).
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           timeout: Duration = .seconds(300)) throws -> String {
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-tool-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputURL) }
+        let handle = try FileHandle(forWritingTo: outputURL)
+        defer { try? handle.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = handle
+        process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let ended = process.waitForExit(until: .now + timeout)
+        let output = String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self)
+        let command = ([executable] + arguments).joined(separator: " ")
+        guard ended else {
+            kill(-process.processIdentifier, SIGKILL)  // Foundation makes the child a group leader
+            throw DockerTestSupportError(message: "\(command) did not end within \(timeout) (or a daemon it started "
+                                         + "kept the descriptor Foundation watches for its exit); killed it. Output: \(output)")
+        }
         guard process.terminationStatus == 0 else {
-            throw DockerTestSupportError(message: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(output)")
+            throw DockerTestSupportError(message: "\(command) exited \(process.terminationStatus): \(output)")
         }
         return output
     }

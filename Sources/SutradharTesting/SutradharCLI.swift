@@ -118,10 +118,15 @@ public enum SutradharCLI {
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
             }
-            process.waitUntilExit()
+            let ended = process.waitForExit(until: .now + .seconds(10))
             let stdout = stdoutSoFar
-            let stderr = (try? String(contentsOf: folder.appendingPathComponent("stderr"), encoding: .utf8)) ?? ""
+            var stderr = (try? String(contentsOf: folder.appendingPathComponent("stderr"), encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(at: folder)
+            guard ended else {
+                stderr += "\n[test harness] still not seen to exit 10 s after SIGKILL (a process it started may hold "
+                    + "the descriptor Foundation watches for its exit)"
+                return Result(exitCode: -1, stdout: stdout, stderr: stderr)
+            }
             return Result(exitCode: process.terminationStatus, stdout: stdout, stderr: stderr)
         }
     }

@@ -18,3 +18,18 @@ public func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool
     }
     return condition()
 }
+
+extension Process {
+    /// Waits until the process has ended or `deadline` passes; returns whether it ended.
+    ///
+    /// Unlike `waitUntilExit`, this never waits for good. On Linux, Foundation learns of a child's
+    /// exit through a socket the child inherits, so a daemon the child started that kept the
+    /// socket (sshd from a set-up script, say) keeps `isRunning` true after the child is gone.
+    public func waitForExit(until deadline: ContinuousClock.Instant) -> Bool {
+        while isRunning {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+}
