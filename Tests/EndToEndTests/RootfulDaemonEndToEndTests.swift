@@ -122,11 +122,14 @@ enum RootfulDockerd {
             try? await Task.sleep(for: .milliseconds(100))
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        // dockerd stops the containerd it started; if it was killed, that containerd is left.
+        // dockerd stops the containerd it started; if it was killed, that containerd is left (and
+        // may hold the descriptor through which Foundation sees dockerd exit): kill it first.
         if let text = try? String(contentsOfFile: folder + "/exec/containerd/containerd.pid", encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, kill(pid, 0) == 0 {
             kill(pid, SIGKILL)
+        }
+        if !process.waitForExit(until: .now + .seconds(10)) {
+            Issue.record("the rootful dockerd was not seen to exit 10 s after SIGKILL")
         }
         // A killed daemon can leave overlay mounts under its data root; unmount them before removing.
         if let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8) {
