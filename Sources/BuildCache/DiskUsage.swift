@@ -12,6 +12,42 @@ public enum DiskUsage {
         return walk(path, info: top, seen: &seen)
     }
 
+    /// The bytes under a folder and how they split among some of its parts, from ONE walk.
+    public struct Breakdown: Sendable, Equatable {
+        /// Every byte under the root and the parts, each inode once (what `bytes(at: root)` says
+        /// when no part is reached through a symbolic link).
+        public var totalBytes: Int64
+        /// The bytes of each part asked for, keyed by its path relative to the root as given; 0
+        /// for a part that is absent. An inode under two parts counts in the first one asked for.
+        public var parts: [String: Int64]
+        /// What is in no part: the total less every part (the root folder itself included).
+        public var restBytes: Int64 { totalBytes - parts.values.reduce(0, +) }
+    }
+
+    /// Sizes `root` and its `parts` (paths relative to it: `runs`, `git/mirrors`, a file) in one
+    /// walk, as `du -s PART… ROOT` counts them: the parts first, in the order given, then the rest
+    /// of the root, one set of inodes seen across all of them, so that each inode counts once and
+    /// the parts and the rest add up to the total. A part that is a symbolic link counts as the
+    /// link (the walk under the root does not follow links); the root is followed if it is one.
+    /// Sizing the root and then each part separately walked every file under the parts twice
+    /// (10,000 run folders made `cache du` and `/metrics` take ~0.4 s).
+    public static func breakdown(of root: String, parts: [String]) -> Breakdown {
+        var seen = Set<InodeID>()
+        var sizes: [String: Int64] = [:]
+        var total: Int64 = 0
+        for part in parts where sizes[part] == nil {
+            let path = root + "/" + part
+            var info = stat()
+            guard lstat(path, &info) == 0 else { sizes[part] = 0; continue }
+            sizes[part] = walk(path, info: info, seen: &seen)
+            total += sizes[part] ?? 0
+        }
+        var top = stat()
+        // The parts' own inodes are already seen, so the walk of the root skips them whole.
+        if stat(root, &top) == 0 { total += walk(root, info: top, seen: &seen) }
+        return Breakdown(totalBytes: total, parts: sizes)
+    }
+
     private struct InodeID: Hashable {
         let device: UInt64
         let inode: UInt64
