@@ -398,6 +398,40 @@ public struct StageRecord: Codable, Sendable, FetchableRecord, PersistableRecord
     public var error: String?
 }
 
+/// The wall times of every recorded stage of one kind, bucketed (`RunHistory.stageDurationHistograms`).
+public struct StageDurationHistogram: Sendable, Equatable {
+    /// The stage kind (`nix-build`, `smoke`, …).
+    public var kind: String
+    /// How many stages of that kind the history holds.
+    public var count: Int
+    /// Their wall times added up.
+    public var sumMilliseconds: Int64
+    /// Per bound (seconds, as asked), how many took at most that long (cumulative).
+    public var buckets: [Bucket]
+
+    /// A histogram as counted.
+    public init(kind: String, count: Int, sumMilliseconds: Int64, buckets: [Bucket]) {
+        self.kind = kind
+        self.count = count
+        self.sumMilliseconds = sumMilliseconds
+        self.buckets = buckets
+    }
+
+    /// How many stages took at most `bound` seconds.
+    public struct Bucket: Sendable, Equatable {
+        /// The upper bound, in seconds.
+        public var bound: Double
+        /// How many stages took at most that long.
+        public var count: Int
+
+        /// A bucket as counted.
+        public init(bound: Double, count: Int) {
+            self.bound = bound
+            self.count = count
+        }
+    }
+}
+
 /// The history could not be read or written.
 public struct RunHistoryError: Error, Sendable, CustomStringConvertible {
     /// What failed and what to do.
@@ -426,6 +460,25 @@ extension RunHistory {
         guard !ids.isEmpty else { return [:] }
         return try reading { db in
             Dictionary(grouping: try StageRecord.filter(ids.contains(Column("runID"))).order(Column.rowID).fetchAll(db), by: \.runID)
+        }
+    }
+
+    /// Every recorded stage's wall time as a histogram per stage kind (sorted by kind), counted in
+    /// SQLite (one grouped query) instead of loading every stage: what `/metrics` reports. A
+    /// stage counts in each bucket whose bound (`bounds`, in seconds) is at or above its time, as
+    /// a Prometheus histogram's cumulative buckets do.
+    /// - Throws: `RunHistoryError` if the database cannot be read.
+    public func stageDurationHistograms(bounds: [Double]) throws -> [StageDurationHistogram] {
+        // The seconds are computed as a Prometheus client would (milliseconds / 1000 in doubles),
+        // so a stage exactly on a bound lands in the same bucket as recording it one by one.
+        let buckets = bounds.map { _ in "SUM(CASE WHEN durationMilliseconds / 1000.0 <= ? THEN 1 ELSE 0 END)" }
+        let sql = "SELECT kind, COUNT(*), SUM(durationMilliseconds)" + buckets.map { ", " + $0 }.joined()
+            + " FROM stage GROUP BY kind ORDER BY kind"
+        return try reading { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(bounds)).map { row in
+                StageDurationHistogram(kind: row[0], count: row[1], sumMilliseconds: row[2],
+                                       buckets: bounds.indices.map { .init(bound: bounds[$0], count: row[3 + $0]) })
+            }
         }
     }
 

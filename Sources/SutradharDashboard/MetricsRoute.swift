@@ -6,7 +6,8 @@ import SutradharKit
 /// `/metrics` in the Prometheus text format (0.0.4), through swift-prometheus:
 ///
 /// - `sutradhar_runs{pipeline,status}` (gauge): runs in the history, by pipeline and status;
-/// - `sutradhar_stage_duration_seconds{kind}` (histogram): every recorded stage's wall time;
+/// - `sutradhar_stage_duration_seconds{kind}` (histogram): every recorded stage's wall time, counted
+///   per bucket by the history (`RunHistory.stageDurationHistograms`) and written here;
 /// - `sutradhar_cache_bytes{kind}` (gauge): bytes under the cache root by kind, as `cache du`.
 ///
 /// The registry is built afresh on each scrape from the history and the cache: the runs are
@@ -37,20 +38,37 @@ public enum MetricsRoute {
         for count in try services.history.runCounts() {
             registry.makeGauge(descriptor: runs, labels: [("pipeline", count.pipeline), ("status", count.status)]).set(Double(count.count))
         }
-        let durations = MetricNameDescriptor(namespace: "sutradhar", metricName: "stage_duration", unitName: "seconds",
-                                             helpText: "Wall time of each recorded stage, by stage kind")
-        var histograms: [String: ValueHistogram] = [:]
-        for stage in try services.history.stagesOfLatestRuns(Int(Int32.max)).stages {
-            let histogram = histograms[stage.kind] ?? registry.makeValueHistogram(descriptor: durations, labels: [("kind", stage.kind)],
-                                                                                   buckets: durationBuckets)
-            histograms[stage.kind] = histogram
-            histogram.record(Double(stage.durationMilliseconds) / 1000)
-        }
         let bytes = MetricNameDescriptor(namespace: "sutradhar", metricName: "cache", unitName: "bytes",
                                          helpText: "Bytes under the cache root, by kind (as sutradhar cache du)")
         for part in try await CacheTools(root: services.cacheRoot).usageReport(closure: false).kinds {
             registry.makeGauge(descriptor: bytes, labels: [("kind", part.name)]).set(Double(part.bytes))
         }
-        return registry.emitToString()
+        return registry.emitToString() + (try histogramText(services.history.stageDurationHistograms(bounds: durationBuckets)))
+    }
+
+    /// `sutradhar_stage_duration_seconds` from the history's counts per bucket, written here as
+    /// swift-prometheus writes a histogram (same lines, same number format): its `ValueHistogram`
+    /// only takes one observation at a time, and recording 30,000 stages one by one meant loading
+    /// every stage from the history on each scrape.
+    static func histogramText(_ histograms: [StageDurationHistogram]) -> String {
+        guard !histograms.isEmpty else { return "" }
+        let name = "sutradhar_stage_duration_seconds"
+        var text = "# HELP \(name) Wall time of each recorded stage, by stage kind\n# TYPE \(name) histogram\n"
+        for histogram in histograms {
+            let kind = "kind=\"\(labelValue(histogram.kind))\""
+            for bucket in histogram.buckets {
+                text += "\(name)_bucket{\(kind),le=\"\(bucket.bound.description)\"} \(bucket.count)\n"
+            }
+            text += "\(name)_bucket{\(kind),le=\"+Inf\"} \(histogram.count)\n"
+            text += "\(name)_sum{\(kind)} \((Double(histogram.sumMilliseconds) / 1000).description)\n"
+            text += "\(name)_count{\(kind)} \(histogram.count)\n"
+        }
+        return text
+    }
+
+    /// A label value escaped as the text format requires: backslash, double quote and line feed.
+    static func labelValue(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 }

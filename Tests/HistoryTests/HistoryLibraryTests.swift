@@ -204,6 +204,47 @@ import Glibc
     }
 
     /// The events of a small run, as the engine would send them.
+    @Test func stageDurationHistogramsCountWhatRecordingEachStageCounts() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "agent")
+            // 40 stages of three kinds (every duration below at least once): on the bounds (50 ms, 250 ms, 1 s, 1 h), a millisecond
+            // either side, zero, and past the last bound, so an off-by-one in the comparison or
+            // the unit shows as a count that differs.
+            let durations: [Int64] = [0, 49, 50, 51, 249, 250, 251, 999, 1000, 1001, 4_999, 5_000, 14_999, 15_000,
+                                      59_999, 60_000, 300_000, 899_999, 900_000, 3_600_000, 3_600_001, 7_200_000]
+            let kinds = ["checkout", "nix-build", "smoke"]
+            for run in 0..<4 {
+                let stages = (0..<10).map { index in
+                    let duration = durations[(run * 10 + index) % durations.count]
+                    return StageResult(name: "s\(index)", kind: kinds[(run + index) % kinds.count], status: .passed, cached: false,
+                                       durationMilliseconds: duration)
+                }
+                let id = "run-\(run)"
+                recorder.record(RunEvent(run: id, .runStarted(pipeline: "p", source: "/s", ref: "main", cacheRoot: cache.path)))
+                recorder.record(RunEvent(run: id, .runFinished(RunSummary(run: id, pipeline: "p", commit: "", status: .passed,
+                                                                          durationMilliseconds: 1, stages: stages))))
+            }
+            let bounds: [Double] = [0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600]
+            // What a Prometheus histogram holds after recording each stage's seconds in turn:
+            // a bucket counts every value at or under its bound.
+            let stages = try history.stagesOfLatestRuns(100).stages
+            #expect(stages.count == 40)
+            var expected: [StageDurationHistogram] = []
+            for (kind, ofKind) in Dictionary(grouping: stages, by: \.kind).sorted(by: { $0.key < $1.key }) {
+                let seconds = ofKind.map { Double($0.durationMilliseconds) / 1000 }
+                expected.append(StageDurationHistogram(
+                    kind: kind, count: ofKind.count, sumMilliseconds: ofKind.reduce(0) { $0 + $1.durationMilliseconds },
+                    buckets: bounds.map { bound in .init(bound: bound, count: seconds.filter { $0 <= bound }.count) }))
+            }
+            let counted = try history.stageDurationHistograms(bounds: bounds)
+            #expect(counted == expected)
+            #expect(counted.map(\.kind) == kinds)
+            // Not vacuous: the bounds split the fixture's stages (some bucket is neither 0 nor all).
+            #expect(counted.contains { histogram in histogram.buckets.contains { $0.count > 0 && $0.count < histogram.count } })
+        }
+    }
+
     static func record(run: String, into recorder: HistoryRecorder, finishing: Bool) {
         recorder.record(RunEvent(run: run, .runStarted(pipeline: "p", source: "/s", ref: "main", cacheRoot: "/c")))
         recorder.record(RunEvent(run: run, .log(stage: "build", stream: "stderr", line: "building")))

@@ -44,11 +44,16 @@ public struct CacheTools: Sendable {
     public func usage(closure: Bool = true) async throws(CacheError) -> CacheUsage {
         let records = try list()
         let byKind = Dictionary(grouping: records, by: \.kind)
+        // One walk of the root sizes every part below (the run folders are most of the files).
+        let indexFiles = ["", "-wal", "-shm"].map { "index.sqlite" + $0 }
+        let areas: [CacheArea] = [.mirrors, .checkouts, .runs]
+        let sizes = DiskUsage.breakdown(of: cache.root.path, parts: areas.map(\.rawValue) + indexFiles)
+        func bytes(_ area: CacheArea) -> Int64 { sizes.parts[area.rawValue] ?? 0 }
         var kinds: [CacheUsage.Part] = [
-            .init(name: "mirrors", bytes: DiskUsage.bytes(at: cache.folder(.mirrors).path),
+            .init(name: "mirrors", bytes: bytes(.mirrors),
                   entries: ((try? FileManager.default.contentsOfDirectory(atPath: cache.folder(.mirrors).path)) ?? [])
                       .filter { $0.hasSuffix(".git") }.count),
-            .init(name: "checkouts", bytes: DiskUsage.bytes(at: cache.folder(.checkouts).path),
+            .init(name: "checkouts", bytes: bytes(.checkouts),
                   entries: byKind[BuildCache.checkoutKind]?.count ?? 0),
         ]
         for (kind, items) in byKind.sorted(by: { $0.key < $1.key }) where kind != BuildCache.checkoutKind {
@@ -59,14 +64,10 @@ public struct CacheTools: Sendable {
             }
             kinds.append(part)
         }
-        var index: Int64 = 0
-        for suffix in ["", "-wal", "-shm"] {
-            index += DiskUsage.bytes(at: cache.root.appendingPathComponent("index.sqlite" + suffix).path)
-        }
+        let index = indexFiles.reduce(Int64(0)) { $0 + (sizes.parts[$1] ?? 0) }
         kinds.append(.init(name: "index", bytes: index, entries: records.count))
-        let total = DiskUsage.bytes(at: cache.root.path)
-        let runs = DiskUsage.bytes(at: cache.folder(.runs).path)
-        kinds.append(.init(name: "runs", bytes: runs, entries: 0))
+        let total = sizes.totalBytes
+        kinds.append(.init(name: "runs", bytes: bytes(.runs), entries: 0))
         let separate: Set<String> = ["mirrors", "checkouts", "index", "runs"]
         var counted: Int64 = 0
         for part in kinds where separate.contains(part.name) { counted += part.bytes }
