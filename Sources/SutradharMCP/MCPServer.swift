@@ -92,7 +92,7 @@ public final class SutradharMCPServer: Sendable {
             case ToolCatalog.listRuns: return try listRuns(arguments)
             case ToolCatalog.getRun: return try getRun(arguments)
             case ToolCatalog.getStageLog: return try getStageLog(arguments)
-            case ToolCatalog.doctor: return try await doctor()
+            case ToolCatalog.doctor: return try await doctor(arguments)
             default: return try await cacheUsage(arguments)
             }
         } catch is CancellationError {

@@ -40,6 +40,18 @@ struct ToolArguments {
         return text
     }
 
+    /// An array of strings.
+    func strings(_ name: String) throws(ToolCallRefused) -> [String]? {
+        guard let value = values[name] else { return nil }
+        guard let items = value.arrayValue else { throw mistyped(name, "an array of strings") }
+        var texts: [String] = []
+        for item in items {
+            guard let text = item.stringValue else { throw mistyped(name, "an array of strings") }
+            texts.append(text)
+        }
+        return texts
+    }
+
     func bool(_ name: String) throws(ToolCallRefused) -> Bool? {
         guard let value = values[name] else { return nil }
         guard let flag = value.boolValue else { throw mistyped(name, "true or false") }

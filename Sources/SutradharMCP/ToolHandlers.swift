@@ -170,9 +170,18 @@ extension SutradharMCPServer {
         return Self.answer(window.text + more, structuredContent: structured)
     }
 
-    func doctor() async throws -> CallTool.Result {
+    func doctor(_ arguments: ToolArguments) async throws -> CallTool.Result {
+        var pipelines: [PipelineDefinition] = []
+        for name in try arguments.strings("pipelines") ?? [] {
+            let path = try locate(name)
+            do {
+                pipelines.append(try Definitions.load(path).definition)
+            } catch {
+                throw ToolCallRefused("\(path) is not a valid definition:\n" + error.diagnostics.map(\.description).joined(separator: "\n"))
+            }
+        }
         let options = RunOptions(cacheRoot: historyCacheRoot, dockerHost: configuration.dockerHost, allowRootful: configuration.allowRootful)
-        var report = await Doctor.report(options: options)
+        var report = await Doctor.report(options: options, pipelines: pipelines)
         for index in report.checks.indices {
             report.checks[index].fix = switch report.checks[index].remedy {
             case .chooseCacheRoot: "start the MCP server with --cache-dir naming a writable folder (or set SUTRADHAR_CACHE)"

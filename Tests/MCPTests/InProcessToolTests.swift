@@ -98,6 +98,34 @@ import Testing
             let doctor = try await call(client, "doctor")
             let checks = try #require(doctor.structuredContent?.objectValue?["checks"]?.arrayValue)
             #expect(checks.contains { $0.objectValue?["name"] == "cache" && $0.objectValue?["ok"] == true }, "\(checks)")
+            #expect(!checks.contains { $0.objectValue?["name"] == "nix-push" }, "no pipeline named, yet: \(checks)")
+        }
+    }
+
+    @Test func doctorChecksThePushKeyOfEachPipelineNamedAndRefusesAnUnknownOne() async throws {
+        try await withServer { client, workspace in
+            try Data("""
+                version: 1
+                name: pushy
+                source: { path: ../src }
+                cache: { nix-push: "file://\(workspace.path)/binary-cache", nix-push-key: "\(workspace.path)/no-such.key" }
+                stages:
+                  work:
+                    container: { image: "busybox:latest", command: [true] }
+
+                """.utf8).write(to: workspace.appendingPathComponent("pipelines/pushy.yaml"))
+            let doctor = try await call(client, "doctor", ["pipelines": ["pushy"]])
+            #expect(doctor.isError == true, "a push key nobody can read is a failing check")
+            let checks = try #require(doctor.structuredContent?.objectValue?["checks"]?.arrayValue)
+            let push = checks.first { $0.objectValue?["name"] == "nix-push" }?.objectValue
+            #expect(push?["ok"] == false, "\(checks)")
+            #expect(push?["detail"]?.stringValue?.contains("no-such.key") == true, "\(String(describing: push))")
+
+            let unknown = try await call(client, "doctor", ["pipelines": ["nope"]])
+            #expect(unknown.isError == true)
+            #expect(text(unknown).contains("nope") && text(unknown).contains("pushy"), "\(text(unknown))")
+            let mistyped = try await call(client, "doctor", ["pipelines": "pushy"])
+            #expect(text(mistyped).contains("must be an array of strings"), "\(text(mistyped))")
         }
     }
 
