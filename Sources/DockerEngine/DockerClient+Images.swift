@@ -132,7 +132,7 @@ extension DockerClient {
         }
     }
 
-    /// Loads the image archive at `path`, streamed in 1 MiB chunks read on NIO's thread pool
+    /// Loads the image archive at `path`, streamed in 256 KiB chunks read on NIO's thread pool
     /// (never read whole), with its size as Content-Length.
     ///
     /// Podman (4.3) refuses a gzipped archive ("invalid tar header"), so for Podman a gzipped
@@ -356,11 +356,14 @@ final class ReadOnlyFile: Sendable {
     }
 }
 
-/// The contents of a ``ReadOnlyFile`` as 1 MiB chunks, read on NIO's thread pool so the
+/// The contents of a ``ReadOnlyFile`` as 256 KiB chunks, read on NIO's thread pool so the
 /// cooperative threads never block on disk.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
-    static let chunkSize = 1 << 20
+    /// 256 KiB: with 1 MiB chunks glibc's malloc kept freed chunks in its per-thread arenas and a
+    /// 512 MiB load peaked ~5 MiB higher (65.2 vs 60.0 MiB, release binary, Podman; Docker 63.9
+    /// vs 59.8) for no measurable gain in time.
+    static let chunkSize = 1 << 18
     let file: ReadOnlyFile
 
     struct AsyncIterator: AsyncIteratorProtocol {
