@@ -16,6 +16,13 @@ public struct DashboardConfiguration: Sendable {
     public var token: String?
     /// Whether the POST routes that start runs are served (`--allow-trigger`; needs a token).
     public var allowTrigger: Bool
+    /// The daemon the doctor page checks and runs started here use (`--docker-host`); nil:
+    /// found as `run` finds it.
+    public var dockerHost: String?
+    /// Whether runs started here accept a daemon that is not rootless (`--allow-rootful`).
+    public var allowRootful: Bool = false
+    /// Whether stages of runs started here that ask for `network: bridge` get it (`--allow-network`).
+    public var allowNetwork: Bool = false
 
     /// A configuration; see each property for its meaning and default.
     public init(host: String = "127.0.0.1", port: Int = 7878, cacheRoot: URL,

@@ -34,6 +34,13 @@ public struct DashboardServices: Sendable {
     public var cacheRoot: URL { configuration.cacheRoot }
     /// Where `pipelines/NAME.yaml` is looked up from.
     public var definitionsFolder: URL { configuration.definitionsFolder }
+
+    /// The options of a run started here, or of the doctor's checks: this server's cache and
+    /// daemon, and what its command line allows.
+    public func runOptions(commit: String? = nil) -> RunOptions {
+        RunOptions(cacheRoot: cacheRoot, commit: commit, dockerHost: configuration.dockerHost,
+                   allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork)
+    }
 }
 
 /// The request context of every dashboard route: Hummingbird's core storage, plus the CSP nonce

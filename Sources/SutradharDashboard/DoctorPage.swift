@@ -22,9 +22,9 @@ public enum DoctorPage {
         }
     }
 
-    /// The checks for the dashboard's cache, the Docker daemon found as a run finds it.
+    /// The checks for the dashboard's cache and the daemon its runs would use.
     static func report(_ services: DashboardServices) async -> DoctorReport {
-        await Doctor.report(options: RunOptions(cacheRoot: services.cacheRoot))
+        await Doctor.report(options: services.runOptions())
     }
 
     static func page(_ report: DoctorReport, at time: Date) -> String {

@@ -89,7 +89,7 @@ public enum TriggerRoutes {
             }
             chosen = restricted
         }
-        let options = RunOptions(cacheRoot: services.cacheRoot, commit: commit)
+        let options = services.runOptions(commit: commit)
         let id: String
         do {
             id = try await services.runs.start(chosen, options: options, trigger: .manual)

@@ -134,6 +134,26 @@ import Testing
         }
     }
 
+    @Test func theDoctorPageAndTriggeredRunsUseTheServersDaemonAndAllowances() async throws {
+        try await Self.withFixture { fixture in
+            var configuration = DashboardConfiguration(cacheRoot: fixture.cache, definitionsFolder: fixture.folder)
+            configuration.dockerHost = "unix:///nonexistent/serve-test/docker.sock"
+            configuration.allowNetwork = true
+            let services = try DashboardServices(configuration: configuration)
+            let options = services.runOptions(commit: "abc123")
+            #expect(options.dockerHost == configuration.dockerHost && options.allowNetwork && !options.allowRootful)
+            #expect(options.commit == "abc123" && options.cacheRoot == fixture.cache)
+            let application = Application(router: Dashboard.makeRouter(services: services))
+            try await application.test(.router) { client in
+                let api = try await client.execute(uri: "/api/doctor", method: .get)
+                let report = try JSONDecoder().decode(DoctorReport.self, from: Data(String(buffer: api.body).utf8))
+                let docker = report.checks.first { $0.name == "docker" }
+                #expect(docker?.ok == false && docker?.detail.contains("/nonexistent/serve-test/docker.sock") == true,
+                        "the doctor did not check the server's --docker-host: \(report.checks)")
+            }
+        }
+    }
+
     @Test func metricsAreValidPrometheusTextWithRunsStageHistogramsAndCacheBytes() async throws {
         try await Self.withFixture { fixture in
             try await fixture.storeEntriesAndCollect()

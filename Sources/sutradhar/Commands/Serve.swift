@@ -37,16 +37,24 @@ struct Serve: AsyncParsableCommand {
     var allowTrigger = false
 
     @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var dockerOptions: DockerOptions
+
+    @Flag(name: .customLong("allow-network"), help: "Let stages of runs started here that ask for 'network: bridge' have a network.")
+    var allowNetwork = false
 
     func run() async throws {
         let configuration: DashboardConfiguration
         do {
             let (host, port) = try DashboardConfiguration.parseListen(listen)
-            configuration = DashboardConfiguration(
+            var configured = DashboardConfiguration(
                 host: host, port: port, cacheRoot: cacheOptions.resolveForHistory(),
                 token: try tokenFile.map { path throws(DashboardConfigurationError) in try DashboardConfiguration.readToken(file: path) },
                 allowTrigger: allowTrigger)
-            try configuration.check()
+            configured.dockerHost = dockerOptions.dockerHost
+            configured.allowRootful = dockerOptions.allowRootful
+            configured.allowNetwork = allowNetwork
+            try configured.check()
+            configuration = configured
         } catch {
             throw CommandFailure(Exit.invalidDefinition, error.message)
         }
