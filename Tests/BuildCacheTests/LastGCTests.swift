@@ -16,6 +16,7 @@ import Testing
             clock.time.withLock { $0 += 60 }
             try cache.store(kind: "nix-build", key: CacheKey(["new"]), pipeline: "web", outputs: ["out": "/nowhere/new"], size: 300)
             cache.releaseHolds()
+            CacheHolds.waitUntilReleased(cacheRoot: root)
 
             let report = try cache.collectGarbage(GCPolicy(maxSize: 500), now: Date(timeIntervalSince1970: 1_800_000_000))
 

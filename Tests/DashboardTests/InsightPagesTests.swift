@@ -254,6 +254,7 @@ struct InsightsFixture {
         box.advance()
         try writer.store(kind: "nix-build", key: CacheKey(["newer"]), pipeline: "web", outputs: ["out": "/nowhere/n"], size: 300)
         writer.releaseHolds()
+        CacheHolds.waitUntilReleased(cacheRoot: cache)
         let report = try await CacheTools(root: cache, environment: [:])
             .gcReport(GCPolicy(maxSize: 500), nixStoreGC: false, dockerHost: "unix:///nonexistent.sock", now: Self.start.addingTimeInterval(60))
         // Every page test below relies on this one eviction; if it did not happen, say why here

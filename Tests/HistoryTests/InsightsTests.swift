@@ -109,6 +109,7 @@ import Testing
             clock.time.withLock { $0 = start + 200 }
             try writer.store(kind: "nix-build", key: CacheKey(["c"]), pipeline: "web", outputs: ["out": "/nowhere/c"], size: 100)
             writer.releaseHolds()
+            CacheHolds.waitUntilReleased(cacheRoot: cache)
             let tools = try CacheTools(root: cache, environment: [:])
 
             let before = try await CacheInsights.load(tools: tools, history: history)
