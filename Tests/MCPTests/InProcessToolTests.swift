@@ -47,6 +47,11 @@ import Testing
 
             let runs = try await call(client, "list_runs", ["limit": 5])
             #expect(runs.structuredContent?.objectValue?["runs"]?.arrayValue?.first?.objectValue?["run"]?.stringValue == run)
+            // The server builds each run's value field by field (for speed); it must stay exactly
+            // what `runs ls --json` prints for it.
+            let recorded = try RunHistory(cacheRoot: workspace.appendingPathComponent("cache")).runs(limit: 5)
+            let printed = try recorded.map { try JSONDecoder().decode(Value.self, from: Data($0.jsonLine.utf8)) }
+            #expect(runs.structuredContent?.objectValue?["runs"]?.arrayValue == printed)
 
             let got = try await call(client, "get_run", ["run": .string(String(run.dropLast(2)))])
             let object = try #require(got.structuredContent?.objectValue)
