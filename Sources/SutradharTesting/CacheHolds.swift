@@ -14,14 +14,15 @@ import Glibc
 /// ``waitUntilReleased(cacheRoot:)`` in between, which takes every hold lock exclusively,
 /// waiting for such copies to go, and lets it go at once.
 public enum CacheHolds {
-    /// Returns once no process holds any of `cacheRoot`'s hold locks (each taken exclusively,
-    /// blocking, and released).
-    public static func waitUntilReleased(cacheRoot: URL) {
+    /// Returns once no process holds any of `cacheRoot`'s hold locks (each taken exclusively and
+    /// released), or after `timeout`: a hold that is really kept is then the gc's to report.
+    public static func waitUntilReleased(cacheRoot: URL, timeout: Duration = .seconds(10)) {
+        let deadline = ContinuousClock.now + timeout
         let folder = cacheRoot.appendingPathComponent("locks/holds").path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
             let descriptor = open(folder + "/" + name, O_RDWR | O_CLOEXEC)
             guard descriptor >= 0 else { continue }
-            while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+            while flock(descriptor, LOCK_EX | LOCK_NB) != 0, ContinuousClock.now < deadline { usleep(5_000) }
             close(descriptor)
         }
     }
