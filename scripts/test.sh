@@ -20,52 +20,13 @@ export PATH="/opt/swift/usr/bin:$PATH"
 scripts/second-host.sh stop >/dev/null 2>&1 || true
 trap 'scripts/second-host.sh stop >/dev/null 2>&1 || true' EXIT
 
-# Runs one test pass under a watchdog. The whole suite takes a few minutes, so a pass still going
-# after LIMIT minutes hangs: the watchdog prints the tests that started and never finished, the
-# processes still running and where the test runner's threads wait in our code, then kills the
-# pass, which fails the run. Output is line-buffered so that what it shows is what happened.
-#   run_pass LIMIT_MINUTES COMMAND…
-run_pass() {
-    local limit="$1"; shift
-    local log; log="$(mktemp /tmp/sutradhar-test-pass-XXXXXX.log)"
-    setsid stdbuf -oL -eL "$@" > >(tee "$log") 2>&1 &
-    local pass=$!
-    (
-        for _ in $(seq 1 $((limit * 12))); do
-            sleep 5
-            kill -0 "$pass" 2>/dev/null || exit 0
-        done
-        report_hang "$limit" "$pass" "$log"
-        kill -KILL -- "-$pass"
-    ) &
-    local watchdog=$!
-    local status=0
-    wait "$pass" || status=$?
-    wait "$watchdog" || true
-    rm -f "$log"
-    return "$status"
-}
-
-report_hang() {
-    local limit="$1" pass="$2" log="$3"
-    {
-        echo "[test] HANG: this pass has run for $limit minutes; tests that started and never finished:"
-        awk '/ started\.$/ && /Test / { sub(/.*Test /, ""); sub(/ started\.$/, ""); open[$0] = 1 }
-             /(passed|failed) after/ && /Test / { sub(/.*Test /, ""); sub(/ (passed|failed|with).*/, ""); delete open[$0] }
-             END { for (t in open) print "  " t }' "$log"
-        echo "[test] processes of the pass:"
-        ps -o pid,ppid,stat,etime,args --forest -s "$pass" || true
-        for runner in $(pgrep -s "$pass" -f 'PackageTests.xctest'); do
-            echo "[test] where the test runner's threads are in this repository's code (gdb):"
-            gdb -p "$runner" -batch -ex 'thread apply all bt 30' 2>/dev/null | grep -E "^Thread| at $PWD/" || true
-        done
-    } >&2
-}
+# Each pass runs under a watchdog (run_pass LIMIT_SECONDS COMMAND…): see scripts/test-watchdog.sh.
+source scripts/test-watchdog.sh
 
 echo "[test] building ..." >&2
 swift build --build-tests
 echo "[test] running every suite (DOCKER_HOST=$DOCKER_HOST) ..." >&2
-run_pass 25 swift test --skip-build
+run_pass 1500 swift test --skip-build
 if [ "${PODMAN_PASS:-1}" != 0 ]; then
     # The suites that drive the engine itself (load, smoke, container stages, docker-build,
     # policy refusals, orphan reaping, audit trail, limits), against rootless Podman this time,
@@ -74,7 +35,7 @@ if [ "${PODMAN_PASS:-1}" != 0 ]; then
     # "locating item named manifest ... file does not exist"). Concurrency of our own is the
     # first pass's business, on Docker.
     echo "[test] engine suites again on rootless Podman ($SUTRADHAR_PODMAN_HOST) ..." >&2
-    SUTRADHAR_TEST_ENGINE=podman run_pass 15 swift test --skip-build --no-parallel \
+    SUTRADHAR_TEST_ENGINE=podman run_pass 900 swift test --skip-build --no-parallel \
         --filter 'DockerEndToEndTests|DockerClientIntegrationTests|PodmanEngineTests|PodmanPolicyTests'
 fi
 if [ "${CHAOS_ROUNDS:-2}" -gt 0 ]; then

@@ -66,19 +66,15 @@ public struct CacheTools: Sendable {
         }
         let index = indexFiles.reduce(Int64(0)) { $0 + (sizes.parts[$1] ?? 0) }
         kinds.append(.init(name: "index", bytes: index, entries: records.count))
-        let total = sizes.totalBytes
         kinds.append(.init(name: "runs", bytes: bytes(.runs), entries: 0))
-        let separate: Set<String> = ["mirrors", "checkouts", "index", "runs"]
-        var counted: Int64 = 0
-        for part in kinds where separate.contains(part.name) { counted += part.bytes }
-        kinds.append(.init(name: "other", bytes: max(0, total - counted), entries: 0))
+        kinds.append(.init(name: "other", bytes: max(0, sizes.restBytes), entries: 0))
         var pipelines: [CacheUsage.Part] = []
         for (name, items) in Dictionary(grouping: records, by: \.pipeline) {
             let bytes = items.reduce(Int64(0)) { $0 + $1.sizeBytes }
             pipelines.append(CacheUsage.Part(name: name, bytes: bytes, entries: items.count))
         }
         pipelines.sort { $0.bytes == $1.bytes ? $0.name < $1.name : $0.bytes > $1.bytes }
-        return CacheUsage(root: cache.root.path, totalBytes: total, kinds: kinds, pipelines: pipelines)
+        return CacheUsage(root: cache.root.path, totalBytes: sizes.totalBytes, kinds: kinds, pipelines: pipelines)
     }
 
     /// Checks every entry's content and drops (as gc would: never one a live run holds) those
