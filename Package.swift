@@ -98,11 +98,17 @@ let package = Package(
             dependencies: ["Engine", "BuildCache", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // The one way a run is started by any front end: record, run, register for shutdown.
+        .target(
+            name: "Launcher",
+            dependencies: ["Engine", "Pipeline", "RunHistory"],
+            swiftSettings: swiftSettings
+        ),
         // The operations above the history: doctor, cache tools, nightly, schedule, watch.
         .target(
             name: "Operations",
             dependencies: [
-                "Engine", "RunHistory", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
@@ -111,7 +117,7 @@ let package = Package(
         // front end shares (cache root, pipeline lookup, triggers, a run as a stream of events).
         .target(
             name: "SutradharKit",
-            dependencies: ["Operations", "Engine", "Pipeline", "RunHistory", "BuildCache"],
+            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache"],
             swiftSettings: swiftSettings
         ),
         // The MCP front end (issue 9): tool definitions, schemas and handlers, thin over SutradharKit.

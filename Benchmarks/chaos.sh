@@ -31,6 +31,11 @@
 #                2 s for Docker), then the next run passes.
 #   secrets      a random marker passed in a smoke stage's env (a passing and a failing run) appears
 #                nowhere in the events, stderr, the history, the logs or the cache.
+#   frontdoors   a stage printing every C0, C1 and bidi control: none reaches a person's terminal raw
+#                (run, --quiet, runs show, runs logs), the JSON keeps the exact text; `sutradhar mcp`
+#                fed a traversal list of pipeline and stage names, fuzzed arguments (60 per round),
+#                garbage and 5 MiB frames (Benchmarks/frontdoors.py): every hostile call refused,
+#                no secret quoted, the server alive after each round, peak RSS under 96 MiB.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
@@ -82,7 +87,7 @@ chmod 755 "$WORK"  # a nixbld builder may need to read the flake's files
 ROWS="$WORK/rows.jsonl"; : >"$ROWS"
 IMAGE_REPO="sutradhar-chaos-$$"
 HOSTILE_REPO="sutradhar-chaos-hostile"
-PIPELINES=(chaos-suite chaos-hostile chaos-secret)
+PIPELINES=(chaos-suite chaos-hostile chaos-secret chaos-frontdoors)
 IMAGE_IDS="$WORK/image-ids"; : >"$IMAGE_IDS"
 MOUNTS=() PROXIES=()
 cd /  # the suite's processes run outside the work folder: a process in it is Sutradhar's
@@ -696,6 +701,65 @@ row_secrets() {
     add_row "a secret in env leaks nowhere" "$tried" "$held" "" "a passing and a failing smoke run. $(fails_text)"
 }
 
+# --- front doors: text from outside on every human-facing output; MCP fed hostile frames --------
+FRONT="$WORK/frontdoors"
+row_frontdoors_terminal() {
+    local cache="$FRONT/cache" tried=0 held=0 format expected
+    FAILS=()
+    mkdir -p "$FRONT/pipelines"
+    format="$(python3 "$REPO/Benchmarks/frontdoors.py" controls | sed -n 1p)"
+    expected="$(python3 "$REPO/Benchmarks/frontdoors.py" controls | sed -n 2p)"
+    local pipe="$FRONT/pipelines/chaos-frontdoors.yaml"
+    # The stage prints every C0, C1 and bidi control (printf's octal escapes), then fails: its
+    # last lines are printed for a person. The image is the suite's own, loaded by calibration.
+    cat >"$pipe" <<YAML
+version: 1
+name: chaos-frontdoors
+source: { git: $SRC, ref: main }
+stages:
+  noisy:
+    timeout: 60s
+    container:
+      image: "$IMAGE_REPO:latest"
+      command: [sh, -c, "printf '$(printf '%s' "$format" | sed 's/\\/\\\\/g')\\\\n'; printf 'err \\\\033]0;title\\\\007\\\\n' >&2; exit 3"]
+YAML
+    local r
+    for r in $(seq 1 "$ROUNDS"); do
+        local base="$FRONT/round-$r" problems=""
+        "$S" run "$pipe" --cache-dir "$cache" --no-cache >"$base.human" 2>&1
+        [ $? -eq 1 ] || problems+=" run did not exit 1;"
+        "$S" run "$pipe" --cache-dir "$cache" --no-cache --quiet >"$base.quiet" 2>&1
+        "$S" run "$pipe" --cache-dir "$cache" --no-cache --json >"$base.jsonl" 2>"$base.jsonl.err"
+        local run; run="$(run_id "$base.jsonl")"
+        echo "$run" >"$FRONT/run-id"
+        "$S" runs show "$run" --cache-dir "$cache" >"$base.show" 2>&1
+        "$S" runs logs "$run" --cache-dir "$cache" >"$base.logs" 2>&1
+        "$S" runs logs "$run" --stage noisy --cache-dir "$cache" >"$base.stage-logs" 2>&1
+        local out
+        out="$(python3 "$REPO/Benchmarks/frontdoors.py" check-human "$base.human" "$base.quiet" "$base.show" "$base.logs" "$base.stage-logs" "$base.jsonl.err")" \
+            || problems+=" $out;"
+        # JSON keeps the exact text: the stage's first stdout line is what it printed.
+        local exact
+        exact="$(events "$base.jsonl" | jq -c 'select(.event == "log" and .stage == "noisy" and .stream == "stdout") | .line' | head -n 1)"
+        jq -en --argjson a "$expected" --argjson b "${exact:-null}" '$a == $b' >/dev/null || problems+=" the JSON log line is not the exact text;"
+        tried=$((tried + 1))
+        [ -z "$problems" ] && held=$((held + 1)) || fail_note "round $r:$problems"
+    done
+    add_row "front doors: log text on terminals" "$tried" "$held" "" "every C0/C1/bidi control through run, --quiet, runs show, runs logs; JSON exact. $(fails_text)"
+}
+
+row_frontdoors_mcp() {
+    FAILS=()
+    local result run
+    run="$(cat "$FRONT/run-id" 2>/dev/null)"
+    [ -n "$run" ] || { add_row "front doors: MCP" 0 0 "" "no recorded run to read logs of (the terminal row runs first)"; return; }
+    result="$(timeout 600 python3 "$REPO/Benchmarks/frontdoors.py" mcp --sutradhar "$S" --work "$FRONT/mcp" --run "$run" \
+        --cache "$FRONT/cache" --rounds "$ROUNDS" --seed "$SEED")"
+    [ -n "$result" ] || result='{"tried": 1, "held": 0, "notes": "the MCP driver printed nothing (hung or crashed)"}'
+    add_row "front doors: MCP" "$(jq .tried <<<"$result")" "$(jq .held <<<"$result")" "" \
+        "traversal names, mistyped and fuzzed arguments, garbage and 5 MiB frames; peak RSS $(jq -r '.peak_rss_kib' <<<"$result") KiB. $(jq -r .notes <<<"$result")"
+}
+
 # --- the rows --------------------------------------------------------------------------------
 STARTED="$(now)"
 wants kill9 && row_kill9
@@ -706,6 +770,7 @@ wants concurrency && row_concurrency
 wants hostile && { row_hostile_definitions; row_hostile_archives; }
 wants daemon && { row_docker_dies; row_nix_dies; }
 wants secrets && row_secrets
+wants frontdoors && { row_frontdoors_terminal; row_frontdoors_mcp; }
 
 header="$(jq -nc --arg binary "$S" --argjson rounds "$ROUNDS" --argjson seed "$SEED" \
     --arg version "$("$S" --version 2>/dev/null)" --arg commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \

@@ -96,17 +96,53 @@ extension RunHistory {
     }
 
     /// Every log line of a finished (or running) run as its stage files hold it now: stage by
-    /// stage, in the order the stages finished, then any other stage's file by name.
+    /// stage, in the order the stages finished, then any other stage's file by name. Only names
+    /// of `stageNames(run:)` are read: an unknown `stage` gives no lines.
     public func logLines(run details: RunDetails, stage: String? = nil) -> [LogLine] {
+        var lines: [LogLine] = []
+        forEachLogLine(run: details, stage: stage) { lines.append($0) }
+        return lines
+    }
+
+    /// Calls `body` with every log line of the run, as `logLines` orders them, reading each file
+    /// in 64 KiB pieces: memory does not grow with the size of a log (`runs logs` of a 100 MB log).
+    public func forEachLogLine(run details: RunDetails, stage: String? = nil, _ body: (LogLine) -> Void) {
+        let known = stageNames(run: details)
+        let names = stage.map { known.contains($0) ? [$0] : [] } ?? known
+        for name in names {
+            guard let handle = FileHandle(forReadingAtPath: logFile(run: details.record.id, stage: name).path) else { continue }
+            defer { try? handle.close() }
+            var pending: [UInt8] = []
+            while let chunk = try? handle.read(upToCount: 64 * 1024), !chunk.isEmpty {
+                pending.append(contentsOf: chunk)
+                var start = pending.startIndex
+                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    if newline > start { body(LogLine(stage: name, stream: nil, line: String(decoding: pending[start..<newline], as: UTF8.self))) }
+                    start = newline + 1
+                }
+                pending.removeSubrange(..<start)
+            }
+            if !pending.isEmpty { body(LogLine(stage: name, stream: nil, line: String(decoding: pending, as: UTF8.self))) }
+        }
+    }
+
+    /// The stages of a run that have a log: its recorded stages that wrote one, in the order they
+    /// finished, then every other `.log` file of its folder (the checkout step, the audit trail)
+    /// by name. The one list a caller's stage name is checked against: a name is joined into a
+    /// path only after it matched, so `../x` never leaves the run's folder.
+    public func stageNames(run details: RunDetails) -> [String] {
         let runFolder = folder.appendingPathComponent(details.record.id)
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: runFolder.path)) ?? [])
             .filter { $0.hasSuffix(".log") }.map { String($0.dropLast(4)) }
         let recorded = details.stages.map(\.name)
-        let names = stage.map { [$0] } ?? (recorded.filter(files.contains) + files.filter { !recorded.contains($0) }.sorted())
-        return names.flatMap { name -> [LogLine] in
-            guard let data = FileManager.default.contents(atPath: logFile(run: details.record.id, stage: name).path) else { return [] }
-            return String(decoding: data, as: UTF8.self).split(separator: "\n").map { LogLine(stage: name, stream: nil, line: String($0)) }
-        }
+        return recorded.filter(files.contains) + files.filter { !recorded.contains($0) }.sorted()
+    }
+
+    /// The log file of `stage` in the run, when the run has that stage (a recorded stage, or one
+    /// of `stageNames(run:)`); nil for any other name, which is never joined into a path.
+    public func stageLogFile(run details: RunDetails, stage: String) -> URL? {
+        guard details.stages.contains(where: { $0.name == stage }) || stageNames(run: details).contains(stage) else { return nil }
+        return logFile(run: details.record.id, stage: stage)
     }
 
     /// Reads `events` as it grows, woken by inotify on its folder and every `recheckEvery`.

@@ -37,11 +37,11 @@ public final class HistoryRecorder: Sendable {
     /// Opens the history of `cacheRoot` for recording runs with `trigger`. A history that cannot
     /// be opened never stops a build: the recorder is nil and the notices say the run is not
     /// recorded, and why.
-    public static func open(cacheRoot: URL, trigger: String) -> (recorder: HistoryRecorder?, notices: [String]) {
+    public static func open(cacheRoot: URL, trigger: RunTrigger) -> (recorder: HistoryRecorder?, notices: [String]) {
         do {
             // No quick_check on a run's path: see `RunHistory.init(cacheRoot:checkingIntegrity:)`.
             let history = try RunHistory(cacheRoot: cacheRoot, checkingIntegrity: false)
-            return (HistoryRecorder(history: history, trigger: trigger), history.notices)
+            return (HistoryRecorder(history: history, trigger: trigger.rawValue), history.notices)
         } catch {
             return (nil, ["\(error); this run is not recorded in the run history"])
         }

@@ -11,7 +11,7 @@ public struct DashboardServices: Sendable {
     /// The run history of `configuration.cacheRoot`.
     public let history: RunHistory
     /// Background runs started from the dashboard (`--allow-trigger`).
-    let runs: BackgroundRuns
+    let runs: RunLauncher
     /// The subjects of the commits runs built, read from the cache's mirrors.
     let commitSubjects: CommitSubjects
     /// Where the server logs.
@@ -22,7 +22,7 @@ public struct DashboardServices: Sendable {
     public init(configuration: DashboardConfiguration, logger: Logger = Logger(label: "sutradhar.dashboard")) throws {
         self.configuration = configuration
         history = try RunHistory(cacheRoot: configuration.cacheRoot)
-        runs = BackgroundRuns()
+        runs = RunLauncher()
         commitSubjects = CommitSubjects(mirrorsRoot: configuration.cacheRoot.appendingPathComponent(CacheArea.mirrors.rawValue))
         self.logger = logger
     }
@@ -34,6 +34,8 @@ public struct DashboardServices: Sendable {
     public var cacheRoot: URL { configuration.cacheRoot }
     /// Where `pipelines/NAME.yaml` is looked up from.
     public var definitionsFolder: URL { configuration.definitionsFolder }
+    /// The pipelines a URL may name: those of the served folder, by name (never a path).
+    public var catalog: PipelineCatalog { PipelineCatalog(servedFrom: definitionsFolder) }
 
     /// The options of a run started here, or of the doctor's checks: this server's cache and
     /// daemon, and what its command line allows.

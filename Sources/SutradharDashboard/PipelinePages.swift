@@ -36,10 +36,13 @@ public enum PipelinePages {
 
         /// Nil when the name is not a pipeline name, or has neither a definition nor runs.
         init?(_ context: DashboardRequestContext, services: DashboardServices) throws {
-            guard let name = context.parameters.get("name"), PipelineNames.isValid(name) else { return nil }
+            guard let name = context.parameters.get("name"), PipelineCatalog.isName(name) else { return nil }
             self.name = name
-            definition = (try? Definitions.locate(name, from: services.definitionsFolder)).flatMap { path in
-                FileManager.default.contents(atPath: path).map { String(decoding: $0.prefix(Definitions.maximumTextBytes), as: UTF8.self) }
+            definition = (try? services.catalog.path(of: name)).flatMap { path in
+                FileManager.default.contents(atPath: path).map {
+                    // Secrets go in `env:`: their values are never shown (README "Pipeline definitions").
+                    DefinitionMasking.masked(String(decoding: $0.prefix(Definitions.maximumTextBytes), as: UTF8.self))
+                }
             }
             insights = try PipelineInsights.load(pipeline: name, history: services.history,
                                                  recentLimit: PipelinePages.recentRuns, seriesRuns: PipelinePages.seriesRuns)
@@ -49,7 +52,7 @@ public enum PipelinePages {
 
     static func listPage(context: DashboardRequestContext, services: DashboardServices) throws -> Response {
         let names = try PipelineInsights.pipelineNames(history: services.history,
-                                                       known: PipelineLocator.knownPipelines(from: services.definitionsFolder))
+                                                       known: services.catalog.names)
         let rows = try names.map { name -> String in
             let latest = try services.history.runs(pipeline: name, limit: 1).first
             let link = "<a href=\"/pipelines/\(MarkupText.escaped(RunPages.percentEncoded(name)))\">\(MarkupText.escaped(name))</a>"

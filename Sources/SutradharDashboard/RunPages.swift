@@ -119,9 +119,9 @@ public enum RunPages {
     /// A stage's whole log as plain text.
     static func logFile(_ context: DashboardRequestContext, services: DashboardServices) throws -> Response {
         let id = try runID(context)
-        guard let stage = context.parameters.get("stage"), StageNames.isValidName(stage) || stage == "checkout" else { throw HTTPError(.notFound) }
-        guard let details = try services.history.run(id), details.record.id == id else { throw HTTPError(.notFound) }
-        let file = services.history.logFile(run: details.record.id, stage: stage)
+        guard let stage = context.parameters.get("stage") else { throw HTTPError(.notFound) }
+        guard let details = try services.history.run(id), details.record.id == id,
+              let file = services.history.stageLogFile(run: details, stage: stage) else { throw HTTPError(.notFound) }
         guard let data = FileManager.default.contents(atPath: file.path) else { throw HTTPError(.notFound) }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -23,7 +23,7 @@ public enum TriggerRoutes {
         }
         router.post("/pipelines/:name/run") { request, context in
             try checkAllowed(services)
-            guard let name = context.parameters.get("name"), PipelineNames.isValid(name) else { throw HTTPError(.notFound) }
+            guard let name = context.parameters.get("name"), PipelineCatalog.isName(name) else { throw HTTPError(.notFound) }
             let form = try await formFields(request)
             let commit = form["commit"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0.trimmingCharacters(in: .whitespaces) }
             if let commit, !commit.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) || commit.hasPrefix("-") {
@@ -73,7 +73,7 @@ public enum TriggerRoutes {
         let path: String
         let plan: Plan
         do {
-            path = try Definitions.locate(pipeline, from: services.definitionsFolder)
+            path = try services.catalog.path(of: pipeline)
         } catch {
             throw HTTPError(.notFound, message: error.message)
         }
@@ -98,14 +98,5 @@ public enum TriggerRoutes {
         }
         services.logger.info("run started from the dashboard", metadata: ["run": "\(id)", "pipeline": "\(pipeline)"])
         return Response(status: .seeOther, headers: [.location: "/runs/\(id)"])
-    }
-}
-
-/// The names a pipeline can have in a URL: what `pipelines/NAME.yaml` allows without leaving
-/// the folder (letters, digits, `-`, `_`, `.`, not starting with `.`).
-enum PipelineNames {
-    static func isValid(_ name: String) -> Bool {
-        guard let first = name.first, first != ".", name.count <= 128 else { return false }
-        return name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 }

@@ -5,6 +5,7 @@
 // (cache root, pipeline lookup, triggers, a run as an AsyncSequence of events).
 @_exported import BuildCache
 @_exported import Engine
+@_exported import Launcher
 @_exported import Operations
 @_exported import Pipeline
 @_exported import RunHistory

@@ -19,7 +19,11 @@ public struct MCPServerConfiguration: Sendable {
     /// `--allow-source`: the folders a `source` argument may name (none by default).
     public var sourcePolicy: SourcePolicy
     /// Where pipelines are looked up from (`pipelines/NAME.yaml` here or above).
-    public var workingDirectory: URL
+    public var workingDirectory: URL {
+        didSet { catalog = PipelineCatalog(servedFrom: workingDirectory) }
+    }
+    /// The pipelines a tool call may name: those of the served folder, by name.
+    public private(set) var catalog: PipelineCatalog
 
     public init(cacheDirectory: String? = nil, dockerHost: String? = nil, allowNetwork: Bool = false, allowRootful: Bool = false,
                 allowedSources: [String] = [],
@@ -29,6 +33,7 @@ public struct MCPServerConfiguration: Sendable {
         self.allowNetwork = allowNetwork
         self.allowRootful = allowRootful
         self.workingDirectory = workingDirectory
+        catalog = PipelineCatalog(servedFrom: workingDirectory)
         sourcePolicy = SourcePolicy(allowed: allowedSources, base: workingDirectory)
     }
 }
@@ -41,7 +46,7 @@ public final class SutradharMCPServer: Sendable {
     let server: Server
     /// The runs in flight, so that a stop (SIGTERM, stdin closed) cancels them and waits for
     /// their cleanup (containers removed) before the process exits.
-    let runs = RunningRuns()
+    let runs = RunLauncher()
     private let openHistory = Mutex<(root: URL, history: RunHistory)?>(nil)
 
     /// - Parameter logger: where the server logs (the CLI sends it to stderr: stdout is the protocol's).
@@ -80,20 +85,20 @@ public final class SutradharMCPServer: Sendable {
     ///   sends no answer, as the protocol asks.
     func call(_ parameters: CallTool.Parameters) async throws -> CallTool.Result {
         do {
-            guard let accepted = ToolCatalog.accepted(parameters.name) else {
+            guard let tool = ToolName(rawValue: parameters.name), let accepted = ToolCatalog.accepted(parameters.name) else {
                 let names = ToolCatalog.tools.map(\.name).joined(separator: ", ")
-                throw ToolCallRefused("unknown tool '\(parameters.name)'; the tools are: \(names)")
+                throw ToolCallRefused("unknown tool '\(parameters.name.prefix(80))'; the tools are: \(names)")
             }
             let arguments = try ToolArguments(tool: parameters.name, values: parameters.arguments, accepted: accepted)
-            switch parameters.name {
-            case ToolCatalog.listPipelines: return try listPipelines()
-            case ToolCatalog.validatePipeline: return try validatePipeline(arguments)
-            case ToolCatalog.runPipeline: return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken)
-            case ToolCatalog.listRuns: return try listRuns(arguments)
-            case ToolCatalog.getRun: return try getRun(arguments)
-            case ToolCatalog.getStageLog: return try getStageLog(arguments)
-            case ToolCatalog.doctor: return try await doctor(arguments)
-            default: return try await cacheUsage(arguments)
+            switch tool {
+            case .listPipelines: return try listPipelines()
+            case .validatePipeline: return try validatePipeline(arguments)
+            case .runPipeline: return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken)
+            case .listRuns: return try listRuns(arguments)
+            case .getRun: return try getRun(arguments)
+            case .getStageLog: return try getStageLog(arguments)
+            case .doctor: return try await doctor(arguments)
+            case .cacheUsage: return try await cacheUsage(arguments)
             }
         } catch is CancellationError {
             throw CancellationError()
@@ -108,10 +113,11 @@ public final class SutradharMCPServer: Sendable {
 
     // MARK: shared
 
-    /// The definition `argument` names, looked up from the working directory.
-    func locate(_ argument: String) throws(ToolCallRefused) -> String {
+    /// The definition of pipeline `name` in the served folder: a name, never a path (see
+    /// `PipelineCatalog`, the library's one rule for callers who are not the operator).
+    func locate(_ name: String) throws(ToolCallRefused) -> String {
         do {
-            return try Definitions.locate(argument, from: configuration.workingDirectory)
+            return try configuration.catalog.path(of: name)
         } catch {
             throw ToolCallRefused(error.message)
         }
@@ -171,42 +177,5 @@ public final class SutradharMCPServer: Sendable {
     static func answer(_ text: String, structuredContent: Value, isError: Bool = false) -> CallTool.Result {
         let structured: Value? = structuredContent
         return CallTool.Result(content: [Self.text(text)], structuredContent: structured, isError: isError ? true : nil)
-    }
-}
-
-/// The runs in flight, each a task whose cancellation cancels the run as Ctrl-C does.
-final class RunningRuns: Sendable {
-    private let tasks = Mutex<[UUID: Task<RunSummary, Never>]>([:])
-    private let stopping = Mutex(false)
-
-    /// Runs `body` as a task stop can cancel; cancelling the caller cancels it too. The
-    /// answer comes once the run has cleaned up, cancelled or not.
-    /// - Throws: `ToolCallRefused` when the server is stopping.
-    func run(_ body: @escaping @Sendable () async -> RunSummary) async throws(ToolCallRefused) -> RunSummary {
-        let id = UUID()
-        let task = Task { await body() }
-        let accepted = stopping.withLock { stopping in
-            guard !stopping else { return false }
-            tasks.withLock { $0[id] = task }
-            return true
-        }
-        guard accepted else {
-            task.cancel()
-            _ = await task.value
-            throw ToolCallRefused("the server is stopping; no new runs")
-        }
-        let summary = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
-        _ = tasks.withLock { $0.removeValue(forKey: id) }
-        return summary
-    }
-
-    /// Cancels every run and waits until each has finished its cleanup.
-    func cancelAllAndWait() async {
-        let running = stopping.withLock { stopping in
-            stopping = true
-            return tasks.withLock { Array($0.values) }
-        }
-        for task in running { task.cancel() }
-        for task in running { _ = await task.value }
     }
 }

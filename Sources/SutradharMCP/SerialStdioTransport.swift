@@ -30,12 +30,36 @@ public actor SerialStdioTransport: Transport {
         (frames, continuation) = AsyncThrowingStream.makeStream(of: Data.self)
     }
 
+    /// The largest frame (one JSON-RPC message, one line) read: 4 MiB. A larger one is skipped
+    /// up to its newline, without being held, and answered with a JSON-RPC error (-32600); the
+    /// server keeps serving. A tool call's arguments are a few kilobytes.
+    public static let maximumFrameBytes = 4 * 1024 * 1024
+
     /// Starts the reading thread; the stream of frames ends when the input does.
     public func connect() async throws {
         guard !connected else { return }
         connected = true
-        let (input, continuation, logger) = (self.input, self.continuation, self.logger)
-        reader.async { Self.readLines(from: input, into: continuation, logger: logger) }
+        let (input, output, writer, continuation, logger) = (self.input, self.output, self.writer, self.continuation, self.logger)
+        let answer: @Sendable (Data) -> Void = { reply in
+            writer.async {
+                var line = reply
+                line.append(UInt8(ascii: "\n"))
+                do { try Self.writeAll(line, to: output) } catch { logger.warning("cannot answer a refused frame: \(error)") }
+            }
+        }
+        reader.async {
+            Self.readLines(from: input, maximumFrameBytes: Self.maximumFrameBytes, logger: logger) { frame in
+                switch FrameCheck.check(frame) {
+                case .forward: continuation.yield(frame)
+                case .answer(let reply): answer(reply)
+                }
+            } oversize: { skipped in
+                logger.warning("refused a frame of \(skipped) bytes or more (the limit is \(Self.maximumFrameBytes))")
+                answer(FrameCheck.oversizeError(limit: Self.maximumFrameBytes))
+            }
+            logger.debug("standard input closed")
+            continuation.finish()
+        }
     }
 
     /// Ends the stream of frames (the reading thread stays blocked until the input ends or
@@ -46,10 +70,15 @@ public actor SerialStdioTransport: Transport {
 
     public func receive() -> AsyncThrowingStream<Data, any Error> { frames }
 
-    /// Reads `descriptor` until end of file, yielding each non-empty line.
-    private static func readLines(from descriptor: Int32, into continuation: AsyncThrowingStream<Data, any Error>.Continuation,
-                                  logger: Logger) {
+    /// Reads `descriptor` until end of file, calling `frame` with each non-empty line of at most
+    /// `maximumFrameBytes`, and `oversize` once for each longer one, which is dropped as it comes
+    /// (memory stays within one frame and one read). Each byte is looked at once: a long line
+    /// arriving in many reads costs no rescans.
+    static func readLines(from descriptor: Int32, maximumFrameBytes: Int, logger: Logger,
+                          frame: (Data) -> Void, oversize: (Int) -> Void) {
         var pending = [UInt8]()
+        var discarding = false   // inside a line already known to be too long
+        var discarded = 0
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
@@ -66,16 +95,32 @@ public actor SerialStdioTransport: Transport {
                 logger.error("cannot read standard input: \(String(cString: strerror(code)))")
                 break
             }
-            pending.append(contentsOf: buffer[..<count])
             var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                if newline > start { continuation.yield(Data(pending[start..<newline])) }
+            while start < count {
+                let newline = buffer[start..<count].firstIndex(of: UInt8(ascii: "\n"))
+                let end = newline ?? count
+                if discarding {
+                    discarded += end - start
+                } else {
+                    pending.append(contentsOf: buffer[start..<end])
+                    if pending.count > maximumFrameBytes {
+                        discarding = true
+                        discarded = pending.count
+                        pending = []
+                    }
+                }
+                guard let newline else { break }
+                if discarding {
+                    oversize(discarded)
+                    discarding = false
+                } else if !pending.isEmpty {
+                    frame(Data(pending))
+                }
+                pending.removeAll(keepingCapacity: pending.count <= 64 * 1024)
                 start = newline + 1
             }
-            pending.removeFirst(start)
         }
-        logger.debug("standard input closed")
-        continuation.finish()
+        if discarding { oversize(discarded) } else if !pending.isEmpty { frame(Data(pending)) }
     }
 
     /// Writes `message` and a newline as one frame, after every frame sent before it.
@@ -99,7 +144,7 @@ public actor SerialStdioTransport: Transport {
 
     /// Writes every byte, waiting in `poll` while the pipe is full (stdout may be non-blocking:
     /// the flag belongs to the open file, which the process may have inherited so).
-    private static func writeAll(_ frame: Data, to descriptor: Int32) throws {
+    static func writeAll(_ frame: Data, to descriptor: Int32) throws {
         try frame.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
             var written = 0
             while written < buffer.count {

@@ -2,15 +2,28 @@ import MCP
 
 /// The tools `sutradhar mcp` offers: names, descriptions, input and output schemas, annotations.
 /// The input schemas list exactly the arguments `ToolArguments` accepts.
+/// The tools, one case each: the server's dispatch switches over this enum, so a tool added to
+/// the catalog without a handler does not compile (it cannot fall through to another tool).
+enum ToolName: String, CaseIterable, Sendable {
+    case listPipelines = "list_pipelines"
+    case validatePipeline = "validate_pipeline"
+    case runPipeline = "run_pipeline"
+    case listRuns = "list_runs"
+    case getRun = "get_run"
+    case getStageLog = "get_stage_log"
+    case doctor = "doctor"
+    case cacheUsage = "cache_usage"
+}
+
 enum ToolCatalog {
-    static let listPipelines = "list_pipelines"
-    static let validatePipeline = "validate_pipeline"
-    static let runPipeline = "run_pipeline"
-    static let listRuns = "list_runs"
-    static let getRun = "get_run"
-    static let getStageLog = "get_stage_log"
-    static let doctor = "doctor"
-    static let cacheUsage = "cache_usage"
+    static let listPipelines = ToolName.listPipelines.rawValue
+    static let validatePipeline = ToolName.validatePipeline.rawValue
+    static let runPipeline = ToolName.runPipeline.rawValue
+    static let listRuns = ToolName.listRuns.rawValue
+    static let getRun = ToolName.getRun.rawValue
+    static let getStageLog = ToolName.getStageLog.rawValue
+    static let doctor = ToolName.doctor.rawValue
+    static let cacheUsage = ToolName.cacheUsage.rawValue
 
     static let tools: [Tool] = [
         Tool(name: listPipelines, title: "List pipelines",
@@ -19,8 +32,8 @@ enum ToolCatalog {
              annotations: readOnly("List pipelines"),
              outputSchema: object(["pipelines": array(.object(["type": "object", "required": ["name", "file", "valid"]]))], required: ["pipelines"])),
         Tool(name: validatePipeline, title: "Validate a pipeline",
-             description: "Checks a definition without running anything: every problem with line, column and message. Give `pipeline` (a name or file) or `definition` (the YAML text).",
-             inputSchema: object(["pipeline": string("A pipeline name (pipelines/NAME.yaml) or a definition file."),
+             description: "Checks a definition without running anything: every problem with line, column and message. Give `pipeline` (a name) or `definition` (the YAML text).",
+             inputSchema: object(["pipeline": string("A pipeline name: NAME for pipelines/NAME.yaml of the served folder (list_pipelines lists them); never a path."),
                                   "definition": string("The definition as YAML text, instead of `pipeline`.")]),
              annotations: readOnly("Validate a pipeline"),
              outputSchema: object(["file": .object(["type": "string"]), "valid": .object(["type": "boolean"]),
@@ -30,7 +43,7 @@ enum ToolCatalog {
                                   required: ["file", "valid", "problems"])),
         Tool(name: runPipeline, title: "Run a pipeline",
              description: "Runs a pipeline (checkout, nix build, image load, smoke containers) and answers when it has finished. Structured content: the run-finished summary (schema 1, as `sutradhar run --json` ends with). isError is true when the run did not pass. Send a progress token for one notification per stage start and finish; cancel the request to stop the run (its containers are removed).",
-             inputSchema: object(["pipeline": string("A pipeline name (pipelines/NAME.yaml) or a definition file."),
+             inputSchema: object(["pipeline": string("A pipeline name: NAME for pipelines/NAME.yaml of the served folder (list_pipelines lists them); never a path."),
                                   "commit": string("Build this branch, tag or commit instead of the definition's source.ref."),
                                   "source": string("Build this folder instead of the definition's source: only under a folder the server was started with --allow-source for."),
                                   "stage": string("Run only this stage and the stages it needs."),
@@ -65,7 +78,7 @@ enum ToolCatalog {
         Tool(name: doctor, title: "Check the machine",
              description: "Checks nix, libgit2, the cache folder, free disk and the Docker daemon, as `sutradhar doctor --json`; for each pipeline named, also pings its remote builders and checks its push key, as `sutradhar doctor PIPELINE… --json`.",
              inputSchema: object(["pipelines": .object(["type": "array", "items": .object(["type": "string"]),
-                                                        "description": "Pipeline names (pipelines/NAME.yaml) or definition files whose remote builders and push key to check too."])]),
+                                                        "description": "Pipeline names (pipelines/NAME.yaml of the served folder) whose remote builders and push key to check too."])]),
              annotations: readOnly("Check the machine"),
              outputSchema: object(["ok": .object(["type": "boolean"]), "checks": array(.object(["type": "object"]))], required: ["ok", "checks"])),
         Tool(name: cacheUsage, title: "Cache usage",

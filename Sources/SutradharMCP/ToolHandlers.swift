@@ -8,8 +8,8 @@ import Synchronization
 extension SutradharMCPServer {
     func listPipelines() throws -> CallTool.Result {
         let folder = configuration.workingDirectory
-        let pipelines: [Value] = PipelineLocator.knownPipelines(from: folder).compactMap { name in
-            guard let path = PipelineLocator.locate(name, from: folder) else { return nil }
+        let pipelines: [Value] = configuration.catalog.names.compactMap { name in
+            guard let path = try? configuration.catalog.path(of: name) else { return nil }
             let plan: Plan
             do throws(DefinitionError) {
                 plan = try Definitions.load(path)
@@ -57,7 +57,7 @@ extension SutradharMCPServer {
                 diagnostics = error.diagnostics
             }
         default:
-            throw ToolCallRefused("validate_pipeline: give exactly one of 'pipeline' (a name or file) and 'definition' (YAML text)")
+            throw ToolCallRefused("validate_pipeline: give exactly one of 'pipeline' (a pipeline name) and 'definition' (YAML text)")
         }
         let text = diagnostics.isEmpty ? "\(file): valid"
             : (diagnostics.map(\.description) + ["\(file): \(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s")"]).joined(separator: "\n")
@@ -86,28 +86,27 @@ extension SutradharMCPServer {
                 throw ToolCallRefused(error.message)
             }
         }
-        var options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
+        let options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
                                  commit: try arguments.string("commit"), sourceOverride: source,
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
-        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: RunTrigger.agent.rawValue)
-        options.warnings += notices
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }
-        let runOptions = options
-        let summary = try await runs.run { [logger] in
-            await Engine().run(plan, options: runOptions) { event in
-                recorder?.record(event)
+        let summary: RunSummary
+        do {
+            summary = try await runs.run(plan, options: options, trigger: .agent) { [logger] event in
                 progress?.report(event)
                 if case .runStarted = event.body { logger.info("run started", metadata: ["run": "\(event.run)", "pipeline": "\(path)"]) }
             }
+        } catch {
+            throw ToolCallRefused(error.message)
         }
         await progress?.finish()
         // A cancelled request gets no answer (the protocol's rule); the run has cleaned up by now.
         try Task.checkCancellation()
         let line = RunEvent(run: summary.run, .runFinished(summary)).jsonLine()
-        return try Self.result(json: line, text: Self.verdict(summary, logs: recorder?.history), isError: summary.status != RunStatus.passed)
+        return try Self.result(json: line, text: Self.verdict(summary, logs: try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)), isError: summary.status != RunStatus.passed)
     }
 
     func listRuns(_ arguments: ToolArguments) throws -> CallTool.Result {
@@ -149,11 +148,10 @@ extension SutradharMCPServer {
         let history = try history()
         let details = try details(try arguments.requiredString("run"), in: history)
         let stage = try arguments.requiredString("stage")
-        let file = history.logFile(run: details.record.id, stage: stage)
-        let known = Set(details.stages.map(\.name))
-        guard known.contains(stage) || FileManager.default.fileExists(atPath: file.path) else {
-            let names = details.stages.map(\.name).joined(separator: ", ")
-            throw ToolCallRefused("run \(details.record.id) has no stage '\(stage)'\(names.isEmpty ? "" : "; its stages: \(names)")")
+        // Checked against the run's own stages before it is joined into a path (no `../`).
+        guard let file = history.stageLogFile(run: details, stage: stage) else {
+            let names = history.stageNames(run: details).joined(separator: ", ")
+            throw ToolCallRefused("run \(details.record.id) has no stage '\(stage.prefix(80))'\(names.isEmpty ? "" : "; its stages with logs: \(names)")")
         }
         let tail = try arguments.int("tail", in: 1...10_000)
         let offset = try arguments.int("offset", in: 0...Int(Int32.max))

@@ -43,7 +43,7 @@ extension Sutradhar {
         } catch {
             let outcome = Exit.outcome(for: error)
             if let message = outcome.message {
-                (outcome.toStandardOutput ? FileHandle.standardOutput : FileHandle.standardError).write(Data("\(message)\n".utf8))
+                (outcome.toStandardOutput ? FileHandle.standardOutput : FileHandle.standardError).write(Data("\(TextPolicy.terminal(message))\n".utf8))
             }
             Foundation.exit(outcome.code)
         }

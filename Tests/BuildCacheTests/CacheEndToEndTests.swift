@@ -383,10 +383,12 @@ import Testing
         #expect(await victim.waitForOutput(containing: "\"stage\":\"smoke\",\"stream\":\"stderr\",\"line\":\"started "), "the server never started")
         let firstLine = victim.stdoutSoFar.split(separator: "\n").first.map(String.init) ?? ""
         let runID = try #require((try? JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any])?["run"] as? String)
+        // Looked up while the run is alive, so no other run may reap them yet: this is what
+        // the kill leaves behind (the test proves something whichever run reaps them).
+        let left = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
+        #expect(!left.isEmpty, "the smoke stage's container was not found while its run was alive")
         victim.signal(SIGKILL)
         _ = await victim.finish(timeout: .seconds(10))
-        let left = try docker(["ps", "-a", "-q", "--filter", "label=dev.sutradhar.run=\(runID)"], host: host)
-        #expect(!left.isEmpty, "kill -9 left no container to reap (the test proves nothing)")
         defer { if !left.isEmpty { _ = try? docker(["rm", "-f"] + left.split(separator: "\n").map(String.init), host: host) } }
 
         let next = try await workspace.run(try workspace.pipeline("next", docker: true), ["--docker-host", host])

@@ -89,7 +89,7 @@ import Glibc
             // A file where the runs folder should be.
             try Data("x".utf8).write(to: cache.appendingPathComponent("runs"))
             #expect(throws: RunHistoryError.self) { try RunHistory(cacheRoot: cache) }
-            let opened = HistoryRecorder.open(cacheRoot: cache, trigger: "agent")
+            let opened = HistoryRecorder.open(cacheRoot: cache, trigger: .agent)
             #expect(opened.recorder == nil)
             #expect(opened.notices.first?.contains("this run is not recorded") == true, "\(opened.notices)")
             #expect(!RunHistory.doctorCheck(cacheRoot: cache).ok)

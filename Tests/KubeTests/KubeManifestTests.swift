@@ -61,6 +61,17 @@ struct KubeManifestTests {
         #expect(manifests.documents.map { $0["kind"] } == [.string("ConfigMap"), .string("CronJob")])
     }
 
+    @Test func aDefinitionWithEnvValuesGoesInASecretNotAConfigMap() throws {
+        let text = "version: 1\nname: demo\nstages:\n  work:\n    container:\n      image: busybox\n      env: { TOKEN: s3cr3t }\n"
+        let manifests = try KubeFixtures.render(try KubeFixtures.plan(timeout: nil), options: options, text: text)
+        #expect(manifests.documents.map { $0["kind"] } == [.string("Secret"), .string("Job"), .string("CronJob")])
+        #expect(manifests.configMap.node[path: "stringData"]?["demo.yaml"] == .string(text))
+        #expect(manifests.configMap.node["data"] == nil)
+        let volume = try #require(manifests.job).node[path: "spec.template.spec.volumes"]?.items.first { $0["name"] == .string("pipelines") }
+        #expect(volume?[path: "secret.secretName"] == .string("sutradhar-pipeline-demo"), "\(String(describing: volume))")
+        #expect(volume?["configMap"] == nil)
+    }
+
     @Test func theDeadlineAddsEveryStagesTimeoutOrItsKindsDefaultAndTheMargin() throws {
         let plan = try KubeFixtures.plan(stages: """
               image:

@@ -34,6 +34,46 @@ import Testing
     }
 }
 
+/// A folder that only points at a repository elsewhere: the repository is checked, not the folder.
+@Suite struct SourcePolicyRepositoryTests {
+    @Test func aGitFilePointingOutOfTheAllowedFoldersIsRefused() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-policy") { base in
+            let allowed = base.appendingPathComponent("trees")
+            let elsewhere = base.appendingPathComponent("private/repo.git")
+            try FileManager.default.createDirectory(at: allowed.appendingPathComponent("linked"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+            try Data("gitdir: \(elsewhere.path)\n".utf8).write(to: allowed.appendingPathComponent("linked/.git"))
+            let policy = SourcePolicy(allowed: [allowed.path])
+            let error = #expect(throws: SourceRefused.self) { try policy.check(allowed.appendingPathComponent("linked").path) }
+            #expect(error?.message.contains("gitdir") == true, "\(String(describing: error))")
+
+            // Relative, and pointing inside the allowed folder: fine.
+            try FileManager.default.createDirectory(at: allowed.appendingPathComponent("real.git"), withIntermediateDirectories: true)
+            try Data("gitdir: ../real.git\n".utf8).write(to: allowed.appendingPathComponent("linked/.git"))
+            #expect(throws: Never.self) { try policy.check(allowed.appendingPathComponent("linked").path) }
+        }
+    }
+
+    @Test func aCommondirOrAlternatesOutOfTheAllowedFoldersIsRefused() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-policy") { base in
+            let allowed = base.appendingPathComponent("trees")
+            let gitFolder = allowed.appendingPathComponent("work/.git")
+            try FileManager.default.createDirectory(at: gitFolder.appendingPathComponent("objects/info"), withIntermediateDirectories: true)
+            let policy = SourcePolicy(allowed: [allowed.path])
+            #expect(throws: Never.self) { try policy.check(allowed.appendingPathComponent("work").path) }
+
+            try Data("\(base.path)/private/objects\n".utf8).write(to: gitFolder.appendingPathComponent("objects/info/alternates"))
+            let alternates = #expect(throws: SourceRefused.self) { try policy.check(allowed.appendingPathComponent("work").path) }
+            #expect(alternates?.message.contains("alternates") == true)
+
+            try FileManager.default.removeItem(at: gitFolder.appendingPathComponent("objects/info/alternates"))
+            try Data("../../../private\n".utf8).write(to: gitFolder.appendingPathComponent("commondir"))
+            let common = #expect(throws: SourceRefused.self) { try policy.check(allowed.appendingPathComponent("work").path) }
+            #expect(common?.message.contains("commondir") == true)
+        }
+    }
+}
+
 /// Bounded windows of a stage's log.
 @Suite struct StageLogWindowTests {
     @Test func aWindowIsAtMost64KiBAndSaysWhereToContinue() async throws {

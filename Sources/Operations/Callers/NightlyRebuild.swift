@@ -2,6 +2,7 @@ import BuildCache
 import Engine
 import Foundation
 import GitMirror
+import Launcher
 import Pipeline
 
 /// One pipeline's part of `sutradhar nightly`: a run of the source's ref head with every stage
@@ -42,21 +43,24 @@ public enum NightlyRebuild {
     /// does after every run (what they evict shows up as a warning in the summary). Then
     /// `previous` is asked for the latest earlier nightly run (it receives this run's ID, to
     /// exclude it), and for a git source the mirror lists the commits between the two
-    /// (`GitMirror.commits(from:to:limit:)`). Never throws: problems end up in the entry.
+    /// (`GitMirror.commits(from:to:limit:)`). Problems of the run end up in the entry.
     ///
     /// - Parameters:
     ///   - definitionFile: the definition's path, as the report should name it.
     ///   - options: the run's options; `noCache` is forced on, `commit` and `sourceOverride` off.
-    ///   - sink: receives every event of the run (record it in the history here).
+    ///   - launcher: starts and records the run (trigger `nightly`).
+    ///   - sink: receives every event of the run, after the history recorded it.
     ///   - previous: the previous nightly run of this pipeline other than the given run ID.
-    public static func run(_ plan: Plan, definitionFile: String, options: RunOptions, sink: @escaping EventSink,
-                           previous: @Sendable (_ excluding: String) -> PreviousRun?) async -> NightlyReport.Entry {
+    /// - Throws: `RunRefused` when the launcher is stopping: nothing ran.
+    public static func run(_ plan: Plan, definitionFile: String, options: RunOptions, launcher: RunLauncher,
+                           sink: @escaping EventSink,
+                           previous: @Sendable (_ excluding: String) -> PreviousRun?) async throws(RunRefused) -> NightlyReport.Entry {
         var options = options
         options.noCache = true
         options.commit = nil
         options.sourceOverride = nil
         let source = SourceSelection(definition: plan.definition, options: options)
-        let summary = await Engine().run(plan, options: options, sink: sink)
+        let summary = try await launcher.run(plan, options: options, trigger: .nightly, observe: sink)
         let previousRun = previous(summary.run)
         let (commits, note) = await commitsSince(previousRun, summary: summary, source: source, cacheRoot: options.cacheRoot)
         return NightlyReport.Entry(pipeline: plan.definition.name, definitionFile: definitionFile, source: source.description,

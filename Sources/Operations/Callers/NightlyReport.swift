@@ -6,6 +6,31 @@ import GitMirror
 /// the previous nightly run, and the commits since it. Written as Markdown (for people) and
 /// JSON (for tools) under `CACHE/runs/nightly/`.
 public struct NightlyReport: Sendable {
+    /// How a nightly ended, as a whole: what the CLI turns into its exit code.
+    public enum Verdict: Sendable, Equatable {
+        /// Every pipeline ran and passed.
+        case passed
+        /// A pipeline failed (a finding about the code).
+        case failed
+        /// A pipeline stopped for a reason of the machine (daemon, nix, disk).
+        case environmentProblem
+        /// Interrupted: a run was cancelled, or pipelines were left out.
+        case interrupted
+
+        /// The verdict of `entries` out of `planned` pipelines. Fewer entries than planned means
+        /// the nightly was interrupted between two pipelines: never `passed`, whatever the
+        /// entries that did run say.
+        public init(entries: [Entry], planned: Int) {
+            if entries.count < planned || entries.contains(where: { $0.summary.status == .cancelled }) {
+                self = .interrupted
+            } else if entries.contains(where: { $0.summary.environmentProblem != nil }) {
+                self = .environmentProblem
+            } else {
+                self = entries.allSatisfy { $0.summary.status == .passed } ? .passed : .failed
+            }
+        }
+    }
+
     /// One pipeline's part.
     public struct Entry: Sendable {
         /// The pipeline's name.

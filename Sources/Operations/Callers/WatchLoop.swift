@@ -2,6 +2,7 @@ import BuildCache
 import Engine
 import Foundation
 import GitMirror
+import Launcher
 import Pipeline
 import Synchronization
 
@@ -42,9 +43,12 @@ public struct WatchLoop: Sendable {
     public let folder: URL
     /// How long changes must be quiet before a run starts.
     public let debounce: Duration
+    /// Starts and records each run (trigger `local`).
+    public let launcher: RunLauncher
 
     /// Describes the loop; nothing starts until `run`.
-    public init(plan: Plan, options: RunOptions, folder: URL, debounce: Duration) {
+    public init(plan: Plan, options: RunOptions, folder: URL, debounce: Duration, launcher: RunLauncher = RunLauncher()) {
+        self.launcher = launcher
         var options = options
         options.sourceOverride = folder.path
         options.commit = nil
@@ -97,14 +101,15 @@ public struct WatchLoop: Sendable {
         let done = Shared(false)
         // Unstructured on purpose: a run must be cancellable on its own while the loop keeps
         // reading changes, and every path out of `run` cancels it and awaits its value.
-        let task = Task { [plan, options] in
-            let summary = await Engine().run(plan, options: options) { event in
+        let task = Task { [plan, options, launcher] in
+            // A launcher that is stopping runs nothing: the loop is being cancelled too.
+            let summary = (try? await launcher.run(plan, options: options, trigger: .local) { event in
                 if case .stageFinished(let result) = event.body, result.name == CheckoutStep.name, result.status == .passed,
                    let commit = result.outputs.first(where: { $0.0 == "commit" })?.1.stringValue {
                     built.value = commit
                 }
                 observer.sink(event)
-            }
+            }) ?? RunSummary(run: "", pipeline: plan.definition.name, commit: "", status: .cancelled, durationMilliseconds: 0, stages: [])
             observer.finished(summary)
             done.value = true
             return summary

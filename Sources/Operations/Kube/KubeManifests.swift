@@ -43,9 +43,11 @@ public struct KubeManifests: Sendable {
         }
         let schedule = try CronSchedule.fromOnCalendar(definition.schedule ?? SystemdUnits.defaultSchedule)
         let labels = [("app.kubernetes.io/name", "sutradhar"), ("sutradhar.dev/pipeline", base)]
+        // A definition with `env:` values carries secrets: it goes in a Secret, never a ConfigMap.
+        let holdsSecrets = DefinitionMasking.masked(definitionText) != definitionText
         let configMap = KubeConfigMap(
             metadata: KubeObjectMeta(name: "sutradhar-pipeline-\(base)", namespace: options.namespace, labels: labels + [("app.kubernetes.io/component", "pipelines")]),
-            data: [(fileName, definitionText)])
+            data: [(fileName, definitionText)], secret: holdsSecrets)
         let deadline = activeDeadlineSeconds(for: plan)
         var job: KubeJob?
         if let commit = options.commit {
@@ -54,14 +56,14 @@ public struct KubeManifests: Sendable {
             job = KubeJob(
                 metadata: KubeObjectMeta(name: "sutradhar-\(base)-\(commit.prefix(12))", namespace: options.namespace, labels: jobLabels),
                 spec: KubeJobSpec(activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: KubeJobSpec.finishedJobLifetime,
-                              template: KubePodTemplate(labels: jobLabels, options: options, configMap: configMap.metadata.name, command: command)))
+                              template: KubePodTemplate(labels: jobLabels, options: options, definitions: configMap, command: command)))
         }
         let nightlyLabels = labels + [("app.kubernetes.io/component", "nightly")]
         let cronJob = KubeCronJob(
             metadata: KubeObjectMeta(name: "sutradhar-nightly-\(base)", namespace: options.namespace, labels: nightlyLabels),
             schedule: schedule,
             jobSpec: KubeJobSpec(activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: nil,
-                             template: KubePodTemplate(labels: nightlyLabels, options: options, configMap: configMap.metadata.name,
+                             template: KubePodTemplate(labels: nightlyLabels, options: options, definitions: configMap,
                                                    command: ["sutradhar", "nightly", stem, "--cache-dir", Paths.cache(options.cache)])))
         var warnings: [String] = []
         let bindsCheckout = plan.stages.contains { stage in
@@ -175,17 +177,23 @@ public struct KubeObjectMeta: Sendable {
     }
 }
 
-/// A ConfigMap holding files by name.
+/// A ConfigMap holding files by name; a Secret (`stringData`) when `secret` is set, for a
+/// definition whose `env:` values must not sit in a ConfigMap anyone with read access sees.
 public struct KubeConfigMap: Sendable {
     /// Its metadata.
     public let metadata: KubeObjectMeta
     /// File name and text, in order.
     public let data: [(String, String)]
+    /// Whether the object is a Secret rather than a ConfigMap.
+    public var secret = false
 
     /// The object as YAML.
     public var node: YAMLNode {
-        .mapping([("apiVersion", .string("v1")), ("kind", .string("ConfigMap")), ("metadata", metadata.node),
-                  ("data", .mapping(data.map { ($0.0, .string($0.1)) }))])
+        secret
+            ? .mapping([("apiVersion", .string("v1")), ("kind", .string("Secret")), ("metadata", metadata.node),
+                        ("type", .string("Opaque")), ("stringData", .mapping(data.map { ($0.0, .string($0.1)) }))])
+            : .mapping([("apiVersion", .string("v1")), ("kind", .string("ConfigMap")), ("metadata", metadata.node),
+                        ("data", .mapping(data.map { ($0.0, .string($0.1)) }))])
     }
 }
 
@@ -269,7 +277,7 @@ public struct KubePodTemplate: Sendable {
     /// The volumes, in mount order.
     public let volumes: [KubeVolume]
 
-    init(labels: [(String, String)], options: KubeRenderOptions, configMap: String, command: [String]) {
+    init(labels: [(String, String)], options: KubeRenderOptions, definitions: KubeConfigMap, command: [String]) {
         self.labels = labels
         uid = options.uid
         let cache: KubeVolume.Source
@@ -282,7 +290,7 @@ public struct KubePodTemplate: Sendable {
             fsGroup = options.uid
         }
         volumes = [
-            KubeVolume(name: "pipelines", source: .configMap(configMap), mountPath: KubeManifests.Paths.pipelines, readOnly: true),
+            KubeVolume(name: "pipelines", source: definitions.secret ? .secret(definitions.metadata.name) : .configMap(definitions.metadata.name), mountPath: KubeManifests.Paths.pipelines, readOnly: true),
             KubeVolume(name: "docker-socket", source: .hostPath(path: options.socket, type: "Socket"), mountPath: KubeManifests.Paths.dockerSocket, readOnly: false),
             KubeVolume(name: "nix-daemon-socket", source: .hostPath(path: KubeManifests.Paths.nixDaemonSocket, type: "Socket"),
                    mountPath: KubeManifests.Paths.nixDaemonSocket, readOnly: false),
@@ -360,6 +368,8 @@ public struct KubeVolume: Sendable {
         case hostPath(path: String, type: String)
         /// A ConfigMap by name.
         case configMap(String)
+        /// A Secret by name.
+        case secret(String)
         /// A PersistentVolumeClaim by name.
         case persistentVolumeClaim(String)
         /// An empty folder for the pod's life, at most this big.
@@ -380,6 +390,7 @@ public struct KubeVolume: Sendable {
         switch self.source {
         case .hostPath(let path, let type): source = ("hostPath", .mapping([("path", .string(path)), ("type", .string(type))]))
         case .configMap(let name): source = ("configMap", .mapping([("name", .string(name))]))
+        case .secret(let name): source = ("secret", .mapping([("secretName", .string(name))]))
         case .persistentVolumeClaim(let claim): source = ("persistentVolumeClaim", .mapping([("claimName", .string(claim))]))
         case .emptyDir(let size): source = ("emptyDir", .mapping([("sizeLimit", .string(size))]))
         }

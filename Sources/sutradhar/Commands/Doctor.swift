@@ -32,7 +32,7 @@ struct DoctorCommand: AsyncParsableCommand {
         } else {
             for check in report.checks {
                 let mark = check.ok ? "ok  " : "FAIL"
-                print("\(mark) \(check.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(check.detail)")
+                print("\(mark) \(check.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(TextPolicy.terminal(check.detail))")
                 if !check.ok, let fix = check.fix { print("     \(String(repeating: " ", count: 14)) fix: \(fix)") }
             }
         }

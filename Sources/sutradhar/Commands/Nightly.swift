@@ -54,10 +54,13 @@ struct Nightly: AsyncParsableCommand {
         // Every definition is checked before anything runs: a typo must not cost a night's first half.
         let plans = try paths.map { (path: $0, plan: try DefinitionFiles.load($0)) }
         let started = Date()
+        let launcher = RunLauncher()
         let entries = await Interrupts.cancellingOnSignal { [self] in
             var entries: [NightlyReport.Entry] = []
-            for (path, plan) in plans where !Task.isCancelled {
-                entries.append(await rebuild(plan, definitionFile: path))
+            // Interrupted between two pipelines, the rest are not run (and the verdict says so).
+            for (path, plan) in plans {
+                guard !Task.isCancelled, let entry = try? await rebuild(plan, definitionFile: path, launcher: launcher) else { break }
+                entries.append(entry)
             }
             return entries
         }
@@ -74,9 +77,11 @@ struct Nightly: AsyncParsableCommand {
             }
         }
         let passed = entries.filter { $0.summary.status == .passed }.count
-        print("nightly: \(passed) of \(entries.count) pipeline\(entries.count == 1 ? "" : "s") passed; report\(reports.count == 1 ? "" : "s"):")
+        let notRun = plans.count - entries.count
+        print("nightly: \(passed) of \(plans.count) pipeline\(plans.count == 1 ? "" : "s") passed"
+            + (notRun > 0 ? " (interrupted: \(notRun) not run)" : "") + "; report\(reports.count == 1 ? "" : "s"):")
         for report in reports { print(report.path) }
-        throw Self.exitCode(for: entries)
+        throw Self.exitCode(for: NightlyReport.Verdict(entries: entries, planned: plans.count))
     }
 
     /// The named definitions, or all of the nearest pipelines/ folder.
@@ -91,20 +96,17 @@ struct Nightly: AsyncParsableCommand {
     }
 
     /// One pipeline's nightly run, recorded in its cache's history as `nightly`.
-    private func rebuild(_ plan: Plan, definitionFile: String) async -> NightlyReport.Entry {
+    private func rebuild(_ plan: Plan, definitionFile: String, launcher: RunLauncher) async throws(RunRefused) -> NightlyReport.Entry {
         let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
-        var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
+        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: allowNetwork, maxRuns: maxRuns)
-        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.nightly.rawValue)
-        let history = recorder?.history
-        options.warnings += notices
+        // Read only, for the previous nightly run: the launcher records this one.
+        let history = try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)
         let renderer = TerminalRenderer.make(quiet: quiet)
         let pipeline = plan.definition.name
-        let entry = await NightlyRebuild.run(plan, definitionFile: absolute, options: options, sink: { event in
-            recorder?.record(event)
-            renderer.render(event)
-        }, previous: { current in
+        let entry = try await NightlyRebuild.run(plan, definitionFile: absolute, options: options, launcher: launcher, sink: renderer.render,
+                                                 previous: { current in
             history.flatMap { $0.previousNightly(of: pipeline, excluding: current) }
         })
         renderer.finish(entry.summary)
@@ -112,10 +114,13 @@ struct Nightly: AsyncParsableCommand {
     }
 
     /// 130 if interrupted, else 3 if any run met an environment problem, else 1 if any failed.
-    static func exitCode(for entries: [NightlyReport.Entry]) -> ExitCode {
-        if entries.contains(where: { $0.summary.status == .cancelled }) { return Exit.interrupted }
-        if entries.contains(where: { $0.summary.environmentProblem != nil }) { return Exit.environmentProblem }
-        return entries.allSatisfy { $0.summary.status == .passed } ? Exit.passed : Exit.stageFailed
+    static func exitCode(for verdict: NightlyReport.Verdict) -> ExitCode {
+        switch verdict {
+        case .passed: Exit.passed
+        case .failed: Exit.stageFailed
+        case .environmentProblem: Exit.environmentProblem
+        case .interrupted: Exit.interrupted
+        }
     }
 }
 

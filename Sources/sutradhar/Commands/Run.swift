@@ -44,18 +44,16 @@ struct Run: AsyncParsableCommand {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
         try stages.checkStage(in: plan, definedIn: path)
-        var options = RunOptions(
+        let options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
         let renderer = stages.makeRenderer()
-        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: (trigger ?? inferredTrigger).rawValue)
-        options.warnings += notices
-        let summary = await Interrupts.cancellingOnSignal { [options] in
-            await Engine().run(plan, options: options, sink: { event in
-                recorder?.record(event)
-                renderer.render(event)
-            })
+        let trigger = self.trigger ?? inferredTrigger
+        let summary = await Interrupts.cancellingOnSignal {
+            // A launcher of this command alone is never stopping: it always runs.
+            (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))
+                ?? RunSummary(run: "", pipeline: plan.definition.name, commit: "", status: .cancelled, durationMilliseconds: 0, stages: [])
         }
         renderer.finish(summary)
         throw Exit.code(for: summary)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import RunHistory
+import SutradharKit
 
 /// `sutradhar runs …`: the run history.
 struct Runs: AsyncParsableCommand {
@@ -58,18 +59,21 @@ struct Runs: AsyncParsableCommand {
                 print(run.summary ?? run.jsonLine)
                 return
             }
-            print("run \(run.id): \(run.pipeline) \(run.status) (\(run.trigger))")
-            print("  source \(run.source)\(run.ref.map { " at \($0)" } ?? "")  commit \(run.commitSHA.isEmpty ? "-" : run.commitSHA)")
+            // What the run recorded came partly from outside (a source URL, a ref, a stage's error,
+            // a probe's answer): shown through the text policy, so none of it acts on the terminal.
+            let safe = { (text: String) in TextPolicy.terminal(text, keepingNewlines: false) }
+            print("run \(run.id): \(safe(run.pipeline)) \(run.status) (\(run.trigger))")
+            print("  source \(safe(run.source))\(run.ref.map { " at \(safe($0))" } ?? "")  commit \(run.commitSHA.isEmpty ? "-" : safe(run.commitSHA))")
             print("  started \(RunEvent.rfc3339(run.startedAt))\(run.durationMilliseconds.map { ", took \(Double($0) / 1000)s" } ?? "")")
             for stage in stages {
                 let width = max(16, (stages.map(\.name.count).max() ?? 0) + 1)
-                print("  \(stage.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(stage.status)\(stage.cached ? " (cached)" : "") "
-                    + "\(Double(stage.durationMilliseconds) / 1000)s\(stage.error.map { " — \($0)" } ?? "")")
+                print("  \(safe(stage.name).padding(toLength: width, withPad: " ", startingAt: 0)) \(stage.status)\(stage.cached ? " (cached)" : "") "
+                    + "\(Double(stage.durationMilliseconds) / 1000)s\(stage.error.map { " — \(safe($0))" } ?? "")")
             }
             // The summary keeps what the stages do not: warnings, and why the machine stopped the run.
-            for warning in details.summary?.warnings ?? [] { print("  warning: \(warning)") }
+            for warning in details.summary?.warnings ?? [] { print("  warning: \(safe(warning))") }
             if let problem = details.summary?.environmentProblem {
-                print("  environment problem: \(RemedyAdvice.advised(problem, remedy: details.summary?.remedy))")
+                print("  environment problem: \(safe(RemedyAdvice.advised(problem, remedy: details.summary?.remedy)))")
             }
         }
     }
@@ -80,6 +84,7 @@ struct Runs: AsyncParsableCommand {
         @Argument(help: "The run's ID (or a unique prefix).") var id: String
         @Option(help: "Only this stage's log.") var stage: String?
         @Flag(help: "Keep printing new lines until the run finishes.") var follow = false
+        @Flag(help: "Print the lines byte for byte. By default control characters and bidirectional overrides are shown as ^[ or <U+202E>, so that a log cannot act on the terminal.") var raw = false
         @OptionGroup var cacheOptions: CacheOptions
 
         func run() async throws {
@@ -88,16 +93,31 @@ struct Runs: AsyncParsableCommand {
             // Written straight to the descriptor, not through print's buffer: with --follow the
             // lines must reach a pipe (`| grep`) as they come.
             let output = LineWriter(.standardOutput)
-            let prefix = { (line: LogLine) in stage == nil ? "\(line.stage): " : "" }
+            // Following filters the run's events by name; only reading files needs the name to be one of the run's.
+            if !follow, let stage, !details.stages.contains(where: { $0.name == stage }), !history.stageNames(run: details).contains(stage) {
+                let names = history.stageNames(run: details)
+                throw CommandFailure(Exit.invalidDefinition, "run \(details.record.id) has no stage '\(TextPolicy.terminal(stage, keepingNewlines: false))'"
+                    + (names.isEmpty ? "" : "; its stages with logs: \(names.joined(separator: ", "))"))
+            }
+            let raw = self.raw
+            let text = { (line: LogLine) in
+                let prefixed = (stage == nil ? "\(line.stage): " : "") + line.line
+                return (raw ? prefixed : TextPolicy.terminal(prefixed, keepingNewlines: false)) + "\n"
+            }
             guard follow else {
-                let lines = history.logLines(run: details, stage: stage)
-                if !lines.isEmpty { output.write(lines.map { prefix($0) + $0.line + "\n" }.joined()) }
+                // Streamed a line at a time (in 64 KiB reads): a 100 MB log costs no 100 MB here.
+                var batch = ""
+                history.forEachLogLine(run: details, stage: stage) { line in
+                    batch += text(line)
+                    if batch.utf8.count >= 64 * 1024 { output.write(batch); batch = "" }
+                }
+                if !batch.isEmpty { output.write(batch) }
                 return
             }
             // No polling: the history wakes this at each event the run writes (see RunHistory.follow).
             let lines = try Runs.historyCall { try history.followLogs(run: details.record.id, stage: stage) }
             do {
-                for try await line in lines { output.write(prefix(line) + line.line + "\n") }
+                for try await line in lines { output.write(text(line)) }
             } catch {
                 throw CommandFailure(Exit.environmentProblem, "cannot follow run \(details.record.id): \(error)")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import SutradharKit
 import Pipeline
 
 /// `sutradhar validate PIPELINE...`: check definitions without running anything.
@@ -53,7 +54,7 @@ struct Validate: AsyncParsableCommand {
             let order = plan.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: " → ")
             print("\(file): valid — \(plan.definition.name): \(order)")
         } else {
-            for diagnostic in diagnostics { print(diagnostic) }
+            for diagnostic in diagnostics { print(TextPolicy.terminal("\(diagnostic)")) }
             print("\(file): \(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s")")
         }
     }

@@ -48,19 +48,13 @@ struct Watch: AsyncParsableCommand {
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: stages.allowNetwork, onlyStage: stages.stage)
         let loop = WatchLoop(plan: plan, options: options, folder: folder, debounce: DurationText.parse(debounce) ?? .milliseconds(500))
-        let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: Run.Trigger.local.rawValue)
-        // Said once, not in every rerun's events: the history was repaired when the watch began.
-        for notice in notices { FileHandle.standardError.write(Data("warning: \(notice)\n".utf8)) }
         let stages = self.stages
         let outcome: Result<Void, any Error> = await Interrupts.cancellingOnSignal {
             do {
                 try await loop.run(observe: {
                     // A renderer per run: the terminal one keeps per-run rows and a ticker.
                     let renderer = stages.makeRenderer()
-                    return WatchLoop.RunObserver(sink: { event in
-                        recorder?.record(event)
-                        renderer.render(event)
-                    }, finished: { renderer.finish($0) })
+                    return WatchLoop.RunObserver(sink: renderer.render, finished: { renderer.finish($0) })
                 }, notice: Self.printNotice)
                 return .success(())
             } catch {
@@ -105,7 +99,7 @@ struct Watch: AsyncParsableCommand {
         case .problem(let message):
             line = "watch: \(message)"
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data((TextPolicy.terminal(line) + "\n").utf8))
     }
 
     private static func describe(_ paths: [String]) -> String {

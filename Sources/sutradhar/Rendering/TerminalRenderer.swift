@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import SutradharKit
 
 /// Human output: on a terminal, one live line per stage with its state and elapsed time; in a
 /// log file, a line per change. A failing stage's last log lines are shown under it.
@@ -53,7 +54,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         if quiet {
             // Only what went wrong, then the verdict from finish().
             if case .stageFinished(let result) = event.body, result.status == .failed {
-                output.write("\(result.name): failed — \(result.error ?? "")\n")
+                output.write("\(safe(result.name)): failed — \(safe(result.error ?? ""))\n")
             }
             return
         }
@@ -61,15 +62,15 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             switch event.body {
             case .runStarted(let pipeline, let source, let ref, let cacheRoot):
                 self.cacheRoot = cacheRoot
-                emitLine("\(bold("sutradhar")) run \(event.run): \(pipeline) from \(source)\(ref.map { " at \($0)" } ?? "") (cache: \(cacheRoot))")
+                emitLine("\(bold("sutradhar")) run \(event.run): \(safe(pipeline)) from \(safe(source))\(ref.map { " at \(safe($0))" } ?? "") (cache: \(safe(cacheRoot)))")
             case .queued(let reason):
-                emitLine(yellow("queued: \(reason)"))
+                emitLine(yellow("queued: \(safe(reason))"))
             case .stageStarted(let stage, let kind):
                 rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
-                if !live { emitLine("  ▶ \(stage) (\(kind))") }
+                if !live { emitLine("  ▶ \(safe(stage)) (\(safe(kind)))") }
             case .stageWaiting(let stage, let reason, _):
                 update(stage) { $0.detail = reason }
-                if !live { emitLine("  … \(stage): \(reason)") }
+                if !live { emitLine("  … \(safe(stage)): \(safe(reason))") }
             case .log(let stage, _, let line):
                 var tail = logTails[stage, default: []]
                 tail.append(line)
@@ -77,7 +78,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
                 logTails[stage] = tail
                 update(stage) { $0.detail = String(line.prefix(100)) }
             case .warning(let stage, let message):
-                emitLine(yellow("warning\(stage.map { " (\($0))" } ?? ""): \(message)"))
+                emitLine(yellow("warning\(stage.map { " (\(safe($0)))" } ?? ""): \(safe(message))"))
             case .stageFinished(let result):
                 finishRow(result)
             case .runFinished:
@@ -102,10 +103,10 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             case .cancelled: verdict = yellow("cancelled")
             }
             if let problem = summary.environmentProblem {
-                output.write(red("environment problem: ") + RemedyAdvice.advised(problem, remedy: summary.remedy, cacheRoot: cacheRoot) + "\n")
+                output.write(red("environment problem: ") + safe(RemedyAdvice.advised(problem, remedy: summary.remedy, cacheRoot: cacheRoot)) + "\n")
             }
-            for warning in summary.warnings { output.write(yellow("warning: \(warning)") + "\n") }
-            output.write("\(bold(summary.pipeline))\(commit): \(verdict) in \(seconds) (run \(summary.run))\n")
+            for warning in summary.warnings { output.write(yellow("warning: \(safe(warning))") + "\n") }
+            output.write("\(bold(safe(summary.pipeline)))\(safe(commit)): \(verdict) in \(seconds) (run \(summary.run))\n")
         }
     }
 
@@ -117,7 +118,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     private func finishRow(_ result: StageResult) {
-        let error = result.error.map { RemedyAdvice.advised($0, remedy: result.remedy, cacheRoot: cacheRoot) }
+        let error = result.error.map { safe(RemedyAdvice.advised($0, remedy: result.remedy, cacheRoot: cacheRoot)) }
         if !rows.contains(where: { $0.stage == result.name }) {
             rows.append(Row(stage: result.name, kind: result.kind, started: .now, state: "pending"))
         }
@@ -127,13 +128,13 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             $0.detail = error
         }
         if !live {
-            emitLine("  \(symbol(result.status)) \(result.name): \(result.status.rawValue)\(result.cached ? " (cached)" : "") "
+            emitLine("  \(symbol(result.status)) \(safe(result.name)): \(result.status.rawValue)\(result.cached ? " (cached)" : "") "
                 + "in \(format(.milliseconds(result.durationMilliseconds)))\(error.map { " — \($0)" } ?? "")")
         }
         if result.status == .failed, let tail = logTails[result.name], !tail.isEmpty {
             // The failing stage's own words, under it, before anything else scrolls by.
-            var block = "    last \(tail.count) log lines of \(result.name):\n"
-            for line in tail { block += "    │ \(line)\n" }
+            var block = "    last \(tail.count) log lines of \(safe(result.name)):\n"
+            for line in tail { block += "    │ \(safe(line))\n" }
             if live {
                 commitRows()
                 output.write(block)
@@ -215,6 +216,9 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         return seconds < 60 ? String(format: "%.1fs", seconds) : "\(Int(seconds) / 60)m\(Int(seconds) % 60)s"
     }
+
+    /// Text from outside (a log line, an error, a name) as the terminal may show it: see `TextPolicy`.
+    private func safe(_ text: some StringProtocol) -> String { TextPolicy.terminal(text, keepingNewlines: false) }
 
     private func styled(_ text: String, _ code: String) -> String { live ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
     private func bold(_ text: String) -> String { styled(text, "1") }

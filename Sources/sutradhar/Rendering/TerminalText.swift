@@ -1,4 +1,5 @@
 import Foundation
+import SutradharKit
 
 #if canImport(Glibc)
 import Glibc
@@ -31,12 +32,11 @@ enum TerminalText {
         return ascii < 0x20 || ascii == 0x7F ? 0 : 1
     }
 
-    /// `text` with every control character (a log line's tab, carriage return or escape sequence)
-    /// replaced by a space, so that it cannot move the cursor or restyle the view.
+    /// `text` on one row, unable to move the cursor or restyle the view.
     static func printable(_ text: some StringProtocol) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map {
-            $0.properties.generalCategory == .control ? " " : $0
-        }))
+        // A tab would jump to the next tab stop and wrap the row: a space. The rest as every
+        // human-facing output shows it (`TextPolicy`): an escape as `^[`, an override as `<U+202E>`.
+        TextPolicy.terminal(String(text).replacingOccurrences(of: "\t", with: " "), keepingNewlines: false)
     }
 
     /// `text` cut to at most `width` display columns, ending in `…` when it was cut. Style
