@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How `sutradhar serve` is started: where it listens, which cache it shows, and what it allows.
 /// A value type with the defaults a user would expect: loopback, read-only, no token.
@@ -23,6 +26,9 @@ public struct DashboardConfiguration: Sendable {
     public var allowRootful: Bool = false
     /// Whether stages of runs started here that ask for `network: bridge` get it (`--allow-network`).
     public var allowNetwork: Bool = false
+    /// `--allowed-host`: host names answered besides localhost, 127.0.0.1 and [::1] (a name the
+    /// server is reached by through a proxy or an SSH tunnel's other end).
+    public var allowedHosts: [String] = []
 
     /// A configuration; see each property for its meaning and default.
     public init(host: String = "127.0.0.1", port: Int = 7878, cacheRoot: URL,
@@ -76,9 +82,15 @@ public struct DashboardConfiguration: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DashboardConfigurationError(.badTokenFile, "--token-file \(path): cannot read it; give a file holding the token (e.g. made with: head -c 32 /dev/urandom | base64 > \(path))")
         }
+        let recipe = "(umask 077; head -c 32 /dev/urandom | base64 > \(path))"
+        // As ssh does for a key: a secret other users can read is no secret.
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & 0o077 != 0 {
+            throw DashboardConfigurationError(.badTokenFile, "--token-file \(path): other users can read it (mode \(String(status.st_mode & 0o777, radix: 8))); make it private: chmod 600 \(path)")
+        }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard token.count >= 16, !token.contains(where: \.isWhitespace) else {
-            throw DashboardConfigurationError(.badTokenFile, "--token-file \(path): the token must be one word of at least 16 characters; make one with: head -c 32 /dev/urandom | base64 > \(path)")
+        guard !token.contains(where: \.isWhitespace), estimatedBits(of: token) >= 128 else {
+            throw DashboardConfigurationError(.badTokenFile, "--token-file \(path): the token must be one word of at least 128 random bits (32 hex digits, 22 base64 characters); make one with: \(recipe)")
         }
         return token
     }
@@ -87,6 +99,16 @@ public struct DashboardConfiguration: Sendable {
     /// address without a token, or triggers without a token (triggers need the token even on
     /// loopback, so that no other local user or web page can start builds).
     /// - Throws: `DashboardConfigurationError` saying which flag to add.
+    /// The bits a token of this length holds at most: 4 a character for hex digits, 6 for the
+    /// base64 alphabet, 5 otherwise (a conservative guess for anything else printable).
+    static func estimatedBits(of token: String) -> Int {
+        if token.allSatisfy(\.isHexDigit) { return token.count * 4 }
+        if token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+/=-_".contains($0)) }) {
+            return token.filter { $0 != "=" }.count * 6
+        }
+        return token.count * 5
+    }
+
     public func check() throws(DashboardConfigurationError) {
         if !listensOnLoopback, token == nil {
             throw DashboardConfigurationError(

@@ -12,6 +12,8 @@ public struct DashboardServices: Sendable {
     public let history: RunHistory
     /// Background runs started from the dashboard (`--allow-trigger`).
     let runs: RunLauncher
+    /// The browser sessions opened through the login URL.
+    let sessions = DashboardSessions()
     /// The subjects of the commits runs built, read from the cache's mirrors.
     let commitSubjects: CommitSubjects
     /// Where the server logs.
@@ -52,6 +54,9 @@ public struct DashboardRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The nonce of this response's Content-Security-Policy (set by `SecurityMiddleware`).
     public var nonce: String = ""
+    /// The CSRF token of the request's cookie session, which every form on its pages carries
+    /// (set by `SecurityMiddleware`); nil for a bearer-token request or a server without a token.
+    public var csrfToken: String?
 
     /// Made by the server for each request.
     public init(source: ApplicationRequestContextSource) {
@@ -66,7 +71,10 @@ extension Dashboard {
     /// one line here.
     public static func makeRouter(services: DashboardServices) -> Router<DashboardRequestContext> {
         let router = Router(context: DashboardRequestContext.self)
-        router.add(middleware: SecurityMiddleware(token: services.configuration.token))
+        router.add(middleware: SecurityMiddleware(
+            token: services.configuration.token,
+            hosts: HostPolicy(listenHost: services.configuration.host, allowed: services.configuration.allowedHosts),
+            sessions: services.sessions))
         AssetRoutes.register(on: router)
         RunPages.register(on: router, services: services)
         RunAPI.register(on: router, services: services)

@@ -16,7 +16,9 @@ public enum Layout {
     /// A whole HTML page. `body` is markup (every run-derived string in it already passed
     /// through `MarkupText.escaped`); `title` is escaped here. `bodyAttributes` (escaped by the
     /// caller) tell the live script what to follow, e.g. `data-live="/events/runs"`.
-    public static func page(title: String, section: Section?, nonce: String, bodyAttributes: String = "", body: String) -> String {
+    /// - Parameter logout: the CSRF token of a cookie session, which gets a "Log out" button; nil for none.
+    public static func page(title: String, section: Section?, nonce: String, bodyAttributes: String = "", body: String,
+                            logout: String? = nil) -> String {
         let navigation = Section.allCases.map { item in
             "<a href=\"\(item.path)\"\(item == section ? " aria-current=\"page\"" : "")>\(item.title)</a>"
         }.joined(separator: " · ")
@@ -32,13 +34,18 @@ public enum Layout {
             <script nonce="\(nonce)" src="/assets/live.js" defer></script>
             </head>
             <body\(bodyAttributes.isEmpty ? "" : " " + bodyAttributes)>
-            <header><a class="brand" href="/">sutradhar</a><nav>\(navigation)</nav></header>
+            <header><a class="brand" href="/">sutradhar</a><nav>\(navigation)</nav>\(logout.map { "<form class=\"logout\" method=\"post\" action=\"/logout\">\(csrfField($0))<button type=\"submit\">Log out</button></form>" } ?? "")</header>
             <main>
             \(body)
             </main>
             </body>
             </html>
             """
+    }
+
+    /// The hidden form field that carries a cookie session's CSRF token (empty without one).
+    static func csrfField(_ token: String?) -> String {
+        token.map { "<input type=\"hidden\" name=\"csrf\" value=\"\(MarkupText.escaped($0))\">" } ?? ""
     }
 
     /// An HTML response (`text/html; charset=utf-8`).
@@ -49,7 +56,8 @@ public enum Layout {
     /// A page in the frame, as a response.
     public static func response(title: String, section: Section?, context: DashboardRequestContext, status: HTTPResponse.Status = .ok,
                                 bodyAttributes: String = "", body: String) -> Response {
-        html(page(title: title, section: section, nonce: context.nonce, bodyAttributes: bodyAttributes, body: body), status: status)
+        html(page(title: title, section: section, nonce: context.nonce, bodyAttributes: bodyAttributes, body: body,
+                  logout: context.csrfToken), status: status)
     }
 
     /// The 404 page: what was not found and where to look instead.

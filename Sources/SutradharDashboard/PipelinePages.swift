@@ -77,7 +77,7 @@ public enum PipelinePages {
             "\(insights.passedRuns) of \(insights.finishedRuns) finished runs passed (\(Int((rate * 100).rounded())) %)"
         } ?? "no finished run yet"
         let trigger = services.configuration.allowTrigger
-            ? "<form class=\"triggers\" method=\"post\" action=\"/pipelines/\(MarkupText.escaped(RunPages.percentEncoded(pipeline.name)))/run\">"
+            ? "<form class=\"triggers\" method=\"post\" action=\"/pipelines/\(MarkupText.escaped(RunPages.percentEncoded(pipeline.name)))/run\">" + Layout.csrfField(context.csrfToken)
                 + "<label>Run at commit <input name=\"commit\" placeholder=\"commit, branch or tag (default: the definition's ref)\" size=\"40\"></label>"
                 + "<button type=\"submit\">Run</button></form>"
             : ""

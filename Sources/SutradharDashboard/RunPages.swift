@@ -113,7 +113,7 @@ public enum RunPages {
         if request.uri.queryParameters.get("fragment") == "summary" { return Layout.html(view.summaryMarkup()) }
         let live = details.record.status == "running" ? "data-live=\"/runs/\(MarkupText.escaped(id))/events\"" : ""
         return Layout.response(title: "\(details.record.pipeline) \(id)", section: .runs, context: context, bodyAttributes: live,
-                               body: view.pageMarkup(allowTrigger: services.configuration.allowTrigger))
+                               body: view.pageMarkup(allowTrigger: services.configuration.allowTrigger, csrf: context.csrfToken))
     }
 
     /// A stage's whole log as plain text.

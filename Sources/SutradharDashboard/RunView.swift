@@ -29,12 +29,12 @@ struct RunView {
     /// The stages shown in the table and the chart (the audit trail is not a stage one ran).
     var stages: [RunTimeline.Stage] { timeline.stages.filter { $0.name != Self.auditStage } }
 
-    func pageMarkup(allowTrigger: Bool) -> String {
+    func pageMarkup(allowTrigger: Bool, csrf: String? = nil) -> String {
         """
         <div id="summary">
         \(summaryMarkup())
         </div>
-        \(allowTrigger ? triggerMarkup() : "")
+        \(allowTrigger ? triggerMarkup(csrf: csrf) : "")
         <h2>Logs</h2>
         <section id="logs">
         \(logsMarkup())
@@ -171,12 +171,13 @@ struct RunView {
         return (tail.text, lines, true)
     }
 
-    func triggerMarkup() -> String {
+    func triggerMarkup(csrf: String?) -> String {
         let id = MarkupText.escaped(record.id)
         let failed = stages.contains { $0.status == "failed" }
+        let field = Layout.csrfField(csrf)
         return "<div class=\"triggers\">"
-            + "<form method=\"post\" action=\"/runs/\(id)/rerun\"><button type=\"submit\">Run again</button></form>"
-            + (failed ? "<form method=\"post\" action=\"/runs/\(id)/rerun-failed\"><button type=\"submit\">Run only the failed stages</button></form>" : "")
+            + "<form method=\"post\" action=\"/runs/\(id)/rerun\">\(field)<button type=\"submit\">Run again</button></form>"
+            + (failed ? "<form method=\"post\" action=\"/runs/\(id)/rerun-failed\">\(field)<button type=\"submit\">Run only the failed stages</button></form>" : "")
             + "</div>"
     }
 }

@@ -37,11 +37,7 @@ public enum TriggerRoutes {
     static func formFields(_ request: Request) async throws -> [String: String] {
         var request = request
         let body = try await request.collectBody(upTo: 16 * 1024)
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
-        var fields: [String: String] = [:]
-        for item in components.queryItems ?? [] where fields[item.name] == nil { fields[item.name] = item.value ?? "" }
-        return fields
+        return FormBody.fields(body.readableBytesView)
     }
 
     static func checkAllowed(_ services: DashboardServices) throws {

@@ -14,12 +14,16 @@ struct Serve: AsyncParsableCommand {
             (/api/runs, /api/runs/ID: the shapes of 'runs --json'), Prometheus text at /metrics.
 
             Security: it listens on loopback (127.0.0.1) unless told otherwise, and refuses any \
-            other address without --token-file; with a token, every request needs the header \
-            'Authorization: Bearer TOKEN'. It is read-only unless --allow-trigger, which needs \
-            --token-file even on loopback; runs are then started by POST only, never by a cookie.
+            other address without --token-file (a file only you can read, of at least 128 random \
+            bits). With a token, it prints a login URL: opening it gives the browser a session \
+            cookie (HttpOnly, SameSite=Strict); scripts send 'Authorization: Bearer TOKEN'. It \
+            answers only the host names localhost, 127.0.0.1 and [::1] (--allowed-host for more). \
+            It is read-only unless --allow-trigger, which needs --token-file even on loopback; a \
+            run is started by a POST from its own pages only (a CSRF token, Origin and Fetch \
+            Metadata checked).
 
               sutradhar serve                                   http://127.0.0.1:7878/
-              head -c 32 /dev/urandom | base64 > ~/.sutradhar-token
+              (umask 077; head -c 32 /dev/urandom | base64 > ~/.sutradhar-token)
               sutradhar serve --listen 0.0.0.0:7878 --token-file ~/.sutradhar-token
               curl -H "Authorization: Bearer $(cat ~/.sutradhar-token)" http://HOST:7878/api/runs
             """)
@@ -32,6 +36,11 @@ struct Serve: AsyncParsableCommand {
         "A file holding the token every request must carry (Authorization: Bearer TOKEN). Needed off loopback and for --allow-trigger.",
         valueName: "FILE"))
     var tokenFile: String?
+
+    @Option(name: .customLong("allowed-host"), help: ArgumentHelp(
+        "Also answer requests for this host name (repeatable): a name the dashboard is reached by through a proxy. By default only localhost, 127.0.0.1 and [::1] are answered, which keeps out web pages whose name is made to point here (DNS rebinding).",
+        valueName: "NAME"))
+    var allowedHosts: [String] = []
 
     @Flag(name: .customLong("allow-trigger"), help: "Serve the POST routes that start runs (run again, run the failed stages, run at a commit). Needs --token-file.")
     var allowTrigger = false
@@ -53,6 +62,7 @@ struct Serve: AsyncParsableCommand {
             configured.dockerHost = dockerOptions.dockerHost
             configured.allowRootful = dockerOptions.allowRootful
             configured.allowNetwork = allowNetwork
+            configured.allowedHosts = allowedHosts
             try configured.check()
             configuration = configured
         } catch {
@@ -68,6 +78,10 @@ struct Serve: AsyncParsableCommand {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
+            if let token = configuration.token {
+                // As Jupyter does: one URL that logs a browser in (a cookie), then the token leaves the address.
+                FileHandle.standardOutput.write(Data("log in once with: http://\(host):\(port)/login?token=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)\n".utf8))
+            }
         }
         // Hummingbird's service group shuts the server down gracefully on SIGINT or SIGTERM by
         // itself; the first signal is left to it (a second one still exits at once).

@@ -22,7 +22,7 @@ import traceback
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -106,8 +106,13 @@ def start_browser():
 
 
 def status_of_row(driver, run):
-    rows = driver.find_elements(By.CSS_SELECTOR, f'#runs tr[data-run-id="{run}"]')
-    return rows[0].get_attribute("data-status") if rows else None
+    """The row's status, or None when it is not there, or was replaced by a live update between
+    finding it and reading it (a stale element: the wait asks again)."""
+    try:
+        rows = driver.find_elements(By.CSS_SELECTOR, f'#runs tr[data-run-id="{run}"]')
+        return rows[0].get_attribute("data-status") if rows else None
+    except StaleElementReferenceException:
+        return None
 
 
 def main():
@@ -168,9 +173,11 @@ def main():
         assert example.returncode == 0 and summary["status"] == "passed", f"the CLI run ended {summary['status']}: {json.dumps(summary)}"
         ok("the CLI run passed")
         assert row_status == "passed", f"the row says {row_status}"
-        badge = driver.find_element(By.CSS_SELECTOR, f'#runs tr[data-run-id="{run}"] .badge')
-        assert "status-passed" in badge.get_attribute("class") and badge.text.strip() == "passed", \
-            f"badge: class={badge.get_attribute('class')!r} text={badge.text!r}"
+        def badge_passed(d):
+            badge = d.find_element(By.CSS_SELECTOR, f'#runs tr[data-run-id="{run}"] .badge')
+            return "status-passed" in badge.get_attribute("class") and badge.text.strip() == "passed"
+        # A live update may replace the row between finding and reading it: ask again then.
+        WebDriverWait(driver, PAGE_BOUND, ignored_exceptions=(StaleElementReferenceException,)).until(badge_passed)
         ok("the row turned passed without a reload")
         assert driver.execute_script("return window.sutradharNoReload;") == "still this page", "the runs page was reloaded"
         ok("the page was never reloaded")
