@@ -39,7 +39,9 @@ struct SecurityMiddleware: RouterMiddleware {
         }
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy(nonce: context.nonce)
         response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        // `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null`
+        // with its own forms, which the POST check below could not tell from a sandboxed page.
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         return response
@@ -102,7 +104,9 @@ struct SecurityMiddleware: RouterMiddleware {
             throw HTTPError(.forbidden, message: "refused: this request came from another site (Sec-Fetch-Site: \(site)); start runs from this dashboard's own pages")
         }
         if let origin = request.headers[HTTPField.Name("Origin")!] {
-            guard let host, origin == "http://\(host)" || origin == "https://\(host)" else {
+            // A privacy setting may make a browser say `null` for its own form: Fetch Metadata decides then.
+            let ownNull = origin == "null" && request.headers[HTTPField.Name("Sec-Fetch-Site")!] == "same-origin"
+            guard ownNull || host.map({ origin == "http://\($0)" || origin == "https://\($0)" }) == true else {
                 throw HTTPError(.forbidden, message: "refused: the request's Origin (\(origin)) is not this dashboard's; start runs from this dashboard's own pages")
             }
         }

@@ -63,11 +63,16 @@ import Testing
                 _ = try? DockerTestSupport.run("/usr/local/bin/docker", ["rmi", "-f", reference], environment: ["DOCKER_HOST": host])
             }
             #expect(status == 0, "\(output)")
+            for button in ["run again", "run the failed stages"] {
+                #expect(output.contains("ok: '\(button)' started run "), "missing the '\(button)' check in:\n\(output)")
+            }
             for check in ["the runs page renders its table without JavaScript", "the new run's row appeared without a reload",
                           "the row turned passed without a reload", "the page was never reloaded", "the CLI run passed",
                           "the run page renders without JavaScript", "one timeline bar per stage", "every stage row says passed",
                           "the verdict says passed", "the hostile run failed", "the script in the log is shown as text",
-                          "no alert opened", "the script in the log is escaped in the HTML"] {
+                          "no alert opened", "the script in the log is escaped in the HTML",
+                          "the printed login URL logs the browser in and the token leaves the address",
+                          "a page of another origin that auto-submits the form is refused and starts nothing"] {
                 #expect(output.contains("ok: \(check)\n"), "missing check '\(check)' in:\n\(output)")
             }
         }

@@ -26,7 +26,7 @@ import Testing
                     // The page has no other script.
                     #expect(response.text.components(separatedBy: "<script").count == 2)
                     #expect(response.headers[.xContentTypeOptions] == "nosniff")
-                    #expect(response.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+                    #expect(response.headers[HTTPField.Name("Referrer-Policy")!] == "same-origin")
                     nonces.append(String(nonce))
                 }
                 #expect(Set(nonces).count == nonces.count)  // a fresh nonce per response

@@ -115,6 +115,104 @@ def status_of_row(driver, run):
         return None
 
 
+def runs_count(base, token):
+    request = urllib.request.Request(base + "/api/runs?limit=1000", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return len(json.loads(response.read().decode("utf-8")))
+
+
+def buttons_and_other_origins(args, work, driver, failed_run):
+    """A second server, with a token and --allow-trigger: a person logs in through the URL it
+    prints and presses the run page's buttons; a page of another origin (a second loopback port)
+    that auto-submits the same form starts nothing."""
+    import secrets
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    token_path = os.path.join(work, "token")
+    descriptor = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    with open(token_path) as handle:
+        token = handle.read().strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = os.path.join(work, "serve-trigger.log")
+    log = open(log_path, "w")
+    # Its working directory holds pipelines/: the runs it starts are found there by name.
+    server = subprocess.Popen([args.sutradhar, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", args.cache_dir,
+                               "--token-file", token_path, "--allow-trigger", "--docker-host", args.docker_host],
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(args.hostile_pipeline))),
+                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    attacker = None
+    try:
+        deadline = time.monotonic() + SERVER_BOUND
+        login = None
+        while login is None and time.monotonic() < deadline:
+            with open(log_path) as printed:
+                login = next((line.split("log in once with: ", 1)[1].strip() for line in printed if "log in once with: " in line), None)
+            time.sleep(0.1)
+        assert login and login.startswith(base + "/login?token="), f"no login URL printed: {open(log_path).read()}"
+        driver.get(login)
+        WebDriverWait(driver, PAGE_BOUND).until(lambda d: d.find_elements(By.ID, "runs"))
+        assert token not in driver.current_url, f"the token is still in the address: {driver.current_url}"
+        cookies = {cookie["name"]: cookie for cookie in driver.get_cookies()}
+        session = cookies.get("sutradhar_session")
+        assert session and session.get("httpOnly") and session.get("sameSite") == "Strict", f"cookies: {cookies}"
+        ok("the printed login URL logs the browser in and the token leaves the address")
+
+        for button, label in (("rerun", "run again"), ("rerun-failed", "run the failed stages")):
+            before = runs_count(base, token)
+            driver.get(f"{base}/runs/{failed_run}")
+            form = WebDriverWait(driver, PAGE_BOUND).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, f'form[action="/runs/{failed_run}/{button}"]'))
+            form.find_element(By.TAG_NAME, "button").click()
+            WebDriverWait(driver, PAGE_BOUND).until(
+                lambda d: "/runs/" in d.current_url and failed_run not in d.current_url and d.find_elements(By.ID, "verdict"))
+            new_run = driver.current_url.rsplit("/", 1)[-1]
+            # The hostile stage fails again: the page that is open turns failed without a reload.
+            # Seconds (the stage exits at once); the bound only stops a hung wait with a diagnosis.
+            WebDriverWait(driver, 120, ignored_exceptions=(StaleElementReferenceException,)).until(
+                lambda d: d.find_element(By.ID, "verdict").get_attribute("data-status") == "failed")
+            assert runs_count(base, token) == before + 1, "the button did not start exactly one run"
+            ok(f"'{label}' started run {new_run} and its page turned failed live")
+
+        class Attacker(BaseHTTPRequestHandler):
+            def do_GET(self):
+                page = (f'<form id="f" method="post" action="{base}/runs/{failed_run}/rerun"><input name="commit" value=""></form>'
+                        '<script>document.getElementById("f").submit()</script>')
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(page.encode())
+
+            def log_message(self, *arguments):
+                pass
+
+        attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+        threading.Thread(target=attacker.serve_forever, daemon=True).start()
+        before = runs_count(base, token)
+        driver.get(f"http://127.0.0.1:{attacker.server_address[1]}/")
+        WebDriverWait(driver, PAGE_BOUND).until(lambda d: d.current_url.startswith(base))
+        body = driver.execute_script("return document.body.textContent;")
+        assert "refused" in body, f"the cross-origin POST was not refused: {driver.current_url}\n{body[:1000]}"
+        time.sleep(2)
+        assert runs_count(base, token) == before, "a page of another origin started a run"
+        ok("a page of another origin that auto-submits the form is refused and starts nothing")
+    finally:
+        if attacker is not None:
+            attacker.shutdown()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        with open(log_path, encoding="utf-8", errors="replace") as printed:
+            print("--- sutradhar serve --allow-trigger (last 30 lines) ---\n" + "".join(printed.readlines()[-30:]), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     for name in ("--sutradhar", "--cache-dir", "--docker-host", "--pipeline", "--hostile-pipeline"):
@@ -237,6 +335,8 @@ def main():
         assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body, \
             "GET of the run page: the log line is not escaped"
         ok("the script in the log is escaped in the HTML")
+
+        buttons_and_other_origins(args, work, driver, hostile_run)
 
         if args.screenshots:
             driver.get(base + "/")
