@@ -141,10 +141,12 @@ extension GitMirror {
             let reporter = ProgressReporter(emit: progress)
             state.reporter = reporter
             defer { state.reporter = nil }
-            if isNew, let local = LocalObjectSource(source: source) {
+            let local = LocalObjectSource(source: source)
+            if isNew, let local {
                 try copyObjects(of: local, into: remote, reporter: reporter, cancellation: cancellation)
             }
-            try fetchReporting(remote, callbacks: state, ref: ref, isNew: isNew, reporter: reporter, cancellation: cancellation)
+            try fetchReporting(remote, callbacks: state, ref: ref, isNew: isNew, local: isNew ? nil : local,
+                               reporter: reporter, cancellation: cancellation)
         }
     }
 
@@ -159,8 +161,10 @@ extension GitMirror {
         reporter.finish("copied \(copied.files) object files, \(ProgressReporter.mebibytes(copied.bytes))\(linked), in \(reporter.elapsed)")
     }
 
+    /// Fetches with `git_remote_fetch`; from a repository on this machine (`local`), first packs
+    /// what the mirror lacks itself (`packMissingObjects`), so the fetch only updates refs.
     private func fetchReporting(_ remote: OpaquePointer, callbacks state: RemoteCallbackState, ref: String?, isNew: Bool,
-                                reporter: ProgressReporter, cancellation: CancellationFlag) throws {
+                                local: LocalObjectSource?, reporter: ProgressReporter, cancellation: CancellationFlag) throws {
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         options.callbacks = state.callbacks()
@@ -168,6 +172,12 @@ extension GitMirror {
         options.update_fetchhead = 0
         options.proxy_opts.type = GIT_PROXY_AUTO
         do {
+            if let local, let path = LocalObjectSource.localPath(of: source), let mirror = git_remote_owner(remote) {
+                let packed = try local.packMissingObjects(from: path, into: mirror, callbacks: state)
+                if packed > 0 {
+                    reporter.finish("packed the \(packed) objects the mirror lacked, straight from \(source), in \(reporter.elapsed)")
+                }
+            }
             try check(git_remote_fetch(remote, nil, &options, "sutradhar fetch"), "fetch from \(source)")
             if let stats = git_remote_stats(remote)?.pointee, stats.received_objects > 0 {
                 reporter.finish("fetched \(stats.received_objects) objects, \(ProgressReporter.mebibytes(stats.received_bytes)), in \(reporter.elapsed)")
