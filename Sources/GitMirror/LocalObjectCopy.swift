@@ -144,7 +144,7 @@ struct LocalObjectSource {
     /// more and copy what is new; if files vanish again it gives up.
     ///
     /// - Throws: `GitError` `.io` when a file cannot be read or written, or the source keeps
-    ///   changing; `CancellationError` when the task is cancelled (checked between 1 MiB chunks).
+    ///   changing; `CancellationError` when the task is cancelled (checked after every file and 1 MiB chunk).
     func copy(into objects: String, reporter: ProgressReporter, cancellation: CancellationFlag) throws -> Summary {
         let copier = FileCopier()
         var summary = Summary()
@@ -157,7 +157,6 @@ struct LocalObjectSource {
             for unit in units {
                 var placed: [String] = []
                 for relative in unit.relativePaths {
-                    try cancellation.check()
                     let destination = objects + "/" + relative
                     let outcome = try copier.place(unit.directory + "/" + relative, at: destination, mayLink: unit.isPack) { copied in
                         try cancellation.check()
@@ -171,6 +170,7 @@ struct LocalObjectSource {
                     summary.files += 1
                     summary.bytes += outcome.bytes
                     if outcome.linked { summary.linkedBytes += outcome.bytes }
+                    try cancellation.check()
                 }
                 if placed.count == unit.relativePaths.count {
                     done.insert(unit.relativePaths[0])
