@@ -102,9 +102,16 @@ private struct MissingObjects {
         self.mirror = mirror
     }
 
-    /// Pushes the commit of every ref of `repo` onto `walk`, adding missing annotated tags (and
-    /// the trees or blobs a ref may name directly) on the way.
+    /// Pushes the commit of every ref of `repo`, and of its HEAD (which a workspace may have
+    /// detached), onto `walk`, adding missing annotated tags (and the trees or blobs a ref may
+    /// name directly) on the way.
     mutating func pushTips(of repo: OpaquePointer, into walk: OpaquePointer) throws {
+        var head = git_oid()
+        if git_reference_name_to_id(&head, repo, "HEAD") == 0 {
+            try push(head, into: walk)
+        } else {
+            git_error_clear()  // an unborn HEAD
+        }
         try withGit("list the source's refs", create: { git_reference_iterator_new($0, repo) }, free: git_reference_iterator_free) { iterator in
             var reference: OpaquePointer?
             while true {

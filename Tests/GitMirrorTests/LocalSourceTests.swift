@@ -111,6 +111,21 @@ import Testing
         }
     }
 
+    @Test func detachedHeadOfAWorkspaceIsFetchedWithoutRecreatingTheMirror() async throws {
+        try await withSource { source, mirrors in
+            let mirror = GitMirror(source: source.path, mirrorsRoot: mirrors)
+            _ = try await mirror.resolve(ref: "main", progress: { _ in })
+            try source.repository.git("switch", "--quiet", "--detach")
+            let detached = try source.repository.commit("on no branch", files: ["detached.txt": "detached\n"])
+
+            let progress = ProgressRecorder()
+            let resolved = try await mirror.resolve(ref: nil, progress: progress.callback)
+            #expect(resolved.sha == detached)
+            #expect(resolved.fetched)
+            #expect(!progress.contains("mirror corrupt"))
+        }
+    }
+
     @Test func objectsOfTheSourcesAlternatesAreCopiedToo() async throws {
         try await withSource { source, mirrors in
             let root = mirrors.deletingLastPathComponent()
