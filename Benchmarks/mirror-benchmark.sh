@@ -36,13 +36,7 @@ work="$(mktemp -d /tmp/sutradhar-mirror-bench.XXXXXX)"
 other=""
 trap 'rm -rf "$work" ${other:+"$other"}' EXIT INT TERM
 
-if [ -z "${MIRROR_BENCHMARK:-}" ]; then
-    say "building sutradhar-mirror-benchmark (swift build -c release --scratch-path .build-bench)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar-mirror-benchmark >&2) \
-        || die "the release build failed"
-    MIRROR_BENCHMARK="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar-mirror-benchmark"
-fi
-[ -x "$MIRROR_BENCHMARK" ] || die "MIRROR_BENCHMARK=$MIRROR_BENCHMARK is not an executable"
+use_release_product MIRROR_BENCHMARK sutradhar-mirror-benchmark
 other_fs="${OTHER_FS:-/dev/shm}"
 if [ -d "$other_fs" ] && [ "$(stat -c %d "$other_fs")" != "$(stat -c %d "$work")" ]; then
     other="$(mktemp -d "$other_fs/sutradhar-mirror-bench.XXXXXX")"
