@@ -178,6 +178,13 @@ let package = Package(
             path: "Benchmarks/HistoryGenerator",
             swiftSettings: swiftSettings
         ),
+        // Mirrors one source for Benchmarks/mirror-benchmark.sh through GitMirror alone.
+        .executableTarget(
+            name: "sutradhar-mirror-benchmark",
+            dependencies: ["GitMirror"],
+            path: "Benchmarks/MirrorBenchmark",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "GitMirrorTests", dependencies: ["GitMirror", "SutradharTesting"], swiftSettings: swiftSettings),

@@ -34,6 +34,19 @@ use_release_binary() {
     [ -x "$SUTRADHAR" ] || die "SUTRADHAR=$SUTRADHAR is not an executable"
 }
 
+# use_release_product VAR PRODUCT: unless VAR is set already, builds PRODUCT (an executable target)
+# in release mode in .build-bench and sets VAR to it; then checks that VAR is an executable.
+use_release_product() {
+    local var="$1" product="$2"
+    if [ -z "${!var:-}" ]; then
+        say "building $product (swift build -c release --scratch-path .build-bench)"
+        (cd "$REPO" && swift build -c release --scratch-path .build-bench --product "$product" >&2) \
+            || die "the release build of $product failed"
+        printf -v "$var" '%s' "$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/$product"
+    fi
+    [ -x "${!var}" ] || die "$var=${!var} is not an executable"
+}
+
 # The held-in example as a git repository of the benchmark's own, for runs on many distinct commits.
 # example_repository DIR IMAGE_REPO: copies Examples/hello-server to DIR (branch main, no commit
 # yet), its build-image.sh tagging each image IMAGE_REPO:<www/round.txt>, so that the images never

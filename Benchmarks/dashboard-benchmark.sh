@@ -33,13 +33,7 @@ STAGES="${STAGES:-8}"
 INTERVAL_MS="${INTERVAL_MS:-500}"
 PYTHON="${PYTHON:-python3}"
 use_release_binary
-if [ -z "${GENERATOR:-}" ]; then
-    say "building the history generator (swift build -c release --scratch-path .build-bench)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar-history-generator >&2) \
-        || die "the generator's release build failed"
-    GENERATOR="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar-history-generator"
-fi
-[ -x "$GENERATOR" ] || die "GENERATOR=$GENERATOR is not an executable"
+use_release_product GENERATOR sutradhar-history-generator
 
 work="$(mktemp -d "${WORK_PARENT:-/tmp}/sutradhar-dashboard-bench.XXXXXX")"
 server=""

@@ -129,9 +129,42 @@ extension GitMirror {
     }
 
     /// Fetches every ref of the source into the mirror (`+refs/*:refs/*`, pruning deleted ones).
+    ///
+    /// Into a new mirror of a repository on this machine, the source's object files are copied
+    /// first (`LocalObjectSource`), after the refs were listed at connect time (git writes objects
+    /// before the refs that name them): the fetch then finds every wanted object present, builds
+    /// no pack and only writes the refs. Progress goes to `progress` at most every 250 ms.
     func fetch(_ remote: OpaquePointer, callbacks state: RemoteCallbackState, ref: String?, isNew: Bool,
                progress: (String) -> Void, cancellation: CancellationFlag) throws {
         progress(isNew ? "cloning \(source)" : "fetching \(source)")
+        try withoutActuallyEscaping(progress) { progress in
+            let reporter = ProgressReporter(emit: progress)
+            state.reporter = reporter
+            defer { state.reporter = nil }
+            let local = LocalObjectSource(source: source)
+            if isNew, let local {
+                try copyObjects(of: local, into: remote, reporter: reporter, cancellation: cancellation)
+            }
+            try fetchReporting(remote, callbacks: state, ref: ref, isNew: isNew, local: isNew ? nil : local,
+                               reporter: reporter, cancellation: cancellation)
+        }
+    }
+
+    /// Copies the object files of a local source into the new mirror `remote` belongs to.
+    private func copyObjects(of local: LocalObjectSource, into remote: OpaquePointer, reporter: ProgressReporter,
+                             cancellation: CancellationFlag) throws {
+        guard let owner = git_remote_owner(remote), let gitDirectory = git_repository_path(owner) else { return }
+        let objects = URL(fileURLWithPath: String(cString: gitDirectory)).appendingPathComponent("objects").path
+        reporter.finish("copying the objects of \(source) (a repository on this machine) instead of fetching them")
+        let copied = try local.copy(into: objects, reporter: reporter, cancellation: cancellation)
+        let linked = copied.linkedBytes > 0 ? ", \(ProgressReporter.mebibytes(copied.linkedBytes)) of it as hard links to read-only packs" : ""
+        reporter.finish("copied \(copied.files) object files, \(ProgressReporter.mebibytes(copied.bytes))\(linked), in \(reporter.elapsed)")
+    }
+
+    /// Fetches with `git_remote_fetch`; from a repository on this machine (`local`), first packs
+    /// what the mirror lacks itself (`packMissingObjects`), so the fetch only updates refs.
+    private func fetchReporting(_ remote: OpaquePointer, callbacks state: RemoteCallbackState, ref: String?, isNew: Bool,
+                                local: LocalObjectSource?, reporter: ProgressReporter, cancellation: CancellationFlag) throws {
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         options.callbacks = state.callbacks()
@@ -139,7 +172,16 @@ extension GitMirror {
         options.update_fetchhead = 0
         options.proxy_opts.type = GIT_PROXY_AUTO
         do {
+            if let local, let path = LocalObjectSource.localPath(of: source), let mirror = git_remote_owner(remote) {
+                let packed = try local.packMissingObjects(from: path, into: mirror, callbacks: state)
+                if packed > 0 {
+                    reporter.finish("packed the \(packed) objects the mirror lacked, straight from \(source), in \(reporter.elapsed)")
+                }
+            }
             try check(git_remote_fetch(remote, nil, &options, "sutradhar fetch"), "fetch from \(source)")
+            if let stats = git_remote_stats(remote)?.pointee, stats.received_objects > 0 {
+                reporter.finish("fetched \(stats.received_objects) objects, \(ProgressReporter.mebibytes(stats.received_bytes)), in \(reporter.elapsed)")
+            }
         } catch let failure as LibGit2Failure {
             try cancellation.check()
             let network = [GIT_ERROR_NET, GIT_ERROR_SSL, GIT_ERROR_SSH, GIT_ERROR_HTTP, GIT_ERROR_CALLBACK]
@@ -284,6 +326,9 @@ final class RemoteCallbackState {
     /// the same way forever would loop.
     var credentialRequests = 0
 
+    /// Where transfer progress goes while a fetch runs (set by `fetch`, nil otherwise).
+    var reporter: ProgressReporter?
+
     init(cancellation: CancellationFlag) { self.cancellation = cancellation }
 
     /// Callbacks whose payload is this object; the caller keeps it alive while libgit2 may call them.
@@ -305,13 +350,19 @@ final class RemoteCallbackState {
             return GIT_PASSTHROUGH.rawValue
         }
         // Returning non-zero from a progress callback makes libgit2 stop the transfer.
-        callbacks.transfer_progress = { _, payload in
+        callbacks.transfer_progress = { stats, payload in
             guard let payload else { return 0 }
-            return Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue().cancellation.isCancelled ? -1 : 0
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue()
+            if let stats, let reporter = state.reporter { reporter.transfer(stats.pointee) }
+            return state.cancellation.isCancelled ? -1 : 0
         }
-        callbacks.sideband_progress = { _, _, payload in
+        callbacks.sideband_progress = { text, length, payload in
             guard let payload else { return 0 }
-            return Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue().cancellation.isCancelled ? -1 : 0
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue()
+            if let text, length > 0, let reporter = state.reporter {
+                reporter.sideband(text, length: Int(length))
+            }
+            return state.cancellation.isCancelled ? -1 : 0
         }
         return callbacks
     }

@@ -29,7 +29,9 @@ import Testing
             let resolved = try await mirror.resolve(ref: "main", progress: progress.callback)
             #expect(resolved.sha == source.mainSHA)
             #expect(resolved.fetched)
-            #expect(progress.all.first?.hasPrefix("mirror corrupt, re-creating: ") == true)
+            // The first mirror of a local source holds copies of its loose objects, whose damage
+            // shows only when they are read (after "using cached commit"), not when listed.
+            #expect(progress.contains("mirror corrupt, re-creating: "))
             #expect(progress.contains("cloning \(source.path)"))
 
             let output = mirrors.deletingLastPathComponent().appendingPathComponent("out")
