@@ -64,8 +64,13 @@ enum LiveFeeds {
                 case .stageStarted, .stageWaiting, .stageFinished:
                     let view = RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
                     try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
-                case .runFinished:
-                    let record = (try? history.run(id))?.record ?? details.record
+                case .runFinished(let summary):
+                    // The recorder writes this event before it updates the run's row: the row
+                    // may still say running here, so the summary's own verdict and commit win.
+                    var record = (try? history.run(id))?.record ?? details.record
+                    record.status = summary.status.rawValue
+                    if !summary.commit.isEmpty { record.commitSHA = summary.commit }
+                    if record.durationMilliseconds == nil { record.durationMilliseconds = summary.durationMilliseconds }
                     let view = RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
                     try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
                 default:

@@ -167,6 +167,27 @@ import Testing
         }
     }
 
+    /// The recorder appends run-finished to the run's events before it updates the run's row: a
+    /// feed reading the event in between must still end on the verdict, not on "running".
+    @Test func aFeedThatSeesTheEndBeforeTheRowDoesEndsOnTheVerdict() async throws {
+        try await DashboardFixture.with { fixture in
+            let summary = RunSummary(run: DashboardFixture.running, pipeline: "other", commit: "", status: .failed,
+                                     durationMilliseconds: 5, stages: [])
+            let line = RunEvent(run: DashboardFixture.running, .runFinished(summary)).jsonLine() + "\n"
+            let handle = try FileHandle(forWritingTo: fixture.history.eventsFile(run: DashboardFixture.running))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(line.utf8))
+            try handle.close()
+            #expect(try fixture.history.run(DashboardFixture.running)?.record.status == "running", "the row is not updated by the file")
+            try await fixture.test { client in
+                let text = try await client.execute(uri: "/runs/\(DashboardFixture.running)/events", method: .get).text
+                let last = try #require(text.components(separatedBy: "event: summary\n").last)
+                #expect(last.contains("data-status=\"failed\""), "\(last.prefix(400))")
+                #expect(text.hasSuffix("event: done\ndata: \n\n"))
+            }
+        }
+    }
+
     @Test func theRunsFeedSendsNewRowsWhenARunStartsElsewhere() async throws {
         try await DashboardFixture.with { fixture in
             let services = try DashboardServices(configuration: fixture.configuration())
