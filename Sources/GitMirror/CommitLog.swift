@@ -145,10 +145,25 @@ extension GitMirror {
                 var commit: OpaquePointer?
                 guard git_commit_lookup_prefix(&commit, repo, &id, sha.utf8.count) == 0, let commit else { continue }
                 defer { git_commit_free(commit) }
-                found[sha] = git_commit_summary(commit).map { String(cString: $0) } ?? ""
+                found[sha] = git_commit_summary(commit).map { Self.shown(subject: $0) } ?? ""
             }
             return found
         }) ?? [:]
+    }
+
+    /// The longest subject shown, in characters: a commit (hostile or careless) may carry a
+    /// 20 MB first line, and every page listing it would carry it too.
+    public static let maximumSubjectCharacters = 200
+
+    /// A subject as shown: at most `maximumSubjectCharacters`, ending in `…` when cut; never
+    /// more than 4 bytes a character are read from the C string.
+    static func shown(subject: UnsafePointer<CChar>) -> String {
+        let limit = maximumSubjectCharacters * 4
+        let length = strnlen(subject, limit + 1)
+        let text = subject.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: min(length, limit)), as: UTF8.self)
+        }
+        return text.count > maximumSubjectCharacters || length > limit ? String(text.prefix(maximumSubjectCharacters - 1)) + "…" : text
     }
 
     /// The subjects of `shas` from whichever mirror of `source` under `mirrorsRoot` holds them

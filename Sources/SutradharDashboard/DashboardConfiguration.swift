@@ -29,6 +29,8 @@ public struct DashboardConfiguration: Sendable {
     /// `--allowed-host`: host names answered besides localhost, 127.0.0.1 and [::1] (a name the
     /// server is reached by through a proxy or an SSH tunnel's other end).
     public var allowedHosts: [String] = []
+    /// Seconds a connection with no request in flight stays open: 30.
+    public var idleTimeoutSeconds = 30
 
     /// A configuration; see each property for its meaning and default.
     public init(host: String = "127.0.0.1", port: Int = 7878, cacheRoot: URL,

@@ -14,6 +14,8 @@ public struct DashboardServices: Sendable {
     let runs: RunLauncher
     /// The browser sessions opened through the login URL.
     let sessions = DashboardSessions()
+    /// The doctor page's latest report (made at most every few seconds).
+    let doctorReports = DoctorReports()
     /// The subjects of the commits runs built, read from the cache's mirrors.
     let commitSubjects: CommitSubjects
     /// Where the server logs.
@@ -95,6 +97,9 @@ extension Dashboard {
         let configuration = services.configuration
         return Application(
             router: makeRouter(services: services),
+            // A connection with no request in flight is closed after this: half-open or idle
+            // connections cannot pile up to the descriptor limit (live feeds are requests in flight).
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sutradhar"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: services.logger)

@@ -22,9 +22,11 @@ public enum DoctorPage {
         }
     }
 
-    /// The checks for the dashboard's cache and the daemon its runs would use.
+    /// The checks for the dashboard's cache and the daemon its runs would use: made at most once
+    /// every `DoctorReports.lifetime` (each report starts `nix` and asks the daemon; 100 loads of
+    /// the page must not start 100 of them).
     static func report(_ services: DashboardServices) async -> DoctorReport {
-        await Doctor.report(options: services.runOptions())
+        await services.doctorReports.report { await Doctor.report(options: services.runOptions()) }
     }
 
     static func page(_ report: DoctorReport, at time: Date) -> String {
@@ -44,5 +46,26 @@ public enum DoctorPage {
             <tbody>\(rows)</tbody>
             </table>
             """
+    }
+}
+
+/// The latest doctor report and when it was made, shared by every request of one server;
+/// concurrent requests while one is being made wait for it instead of starting their own.
+actor DoctorReports {
+    /// How long a report is shown before it is made again: 5 seconds.
+    static let lifetime: Duration = .seconds(5)
+
+    private var latest: (report: DoctorReport, made: ContinuousClock.Instant)?
+    private var making: Task<DoctorReport, Never>?
+
+    func report(_ make: @escaping @Sendable () async -> DoctorReport) async -> DoctorReport {
+        if let latest, latest.made.duration(to: .now) < Self.lifetime { return latest.report }
+        if let making { return await making.value }
+        let task = Task { await make() }
+        making = task
+        let report = await task.value
+        latest = (report, .now)
+        making = nil
+        return report
     }
 }

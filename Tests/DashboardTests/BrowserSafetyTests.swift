@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import SutradharDashboard
 import SutradharKit
+import Synchronization
 import Testing
 
 /// What a person's browser needs and what a hostile page must not get: the login URL and its
@@ -134,6 +135,50 @@ import Testing
         return String(decoding: answer, as: UTF8.self)
     }
 
+    @Test func doctorReportsAreMadeAtMostOncePerLifetimeAndSharedByConcurrentLoads() async throws {
+        let reports = DoctorReports()
+        let made = Counter()
+        let make: @Sendable () async -> DoctorReport = {
+            made.increment()
+            try? await Task.sleep(for: .milliseconds(50))
+            return DoctorReport(checks: [])
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<100 { group.addTask { _ = await reports.report(make) } }
+        }
+        _ = await reports.report(make)
+        #expect(made.value == 1, "100 loads made \(made.value) reports")
+    }
+
+    @Test func anIdleConnectionIsClosed() async throws {
+        try await DashboardFixture.with { fixture in
+            var configuration = fixture.configuration()
+            configuration.port = 0
+            configuration.idleTimeoutSeconds = 1
+            let services = try DashboardServices(configuration: configuration)
+            try await Dashboard.makeApplication(services: services).test(.live) { client in
+                let port = try #require(client.port)
+                // Connect, send nothing: the server closes the connection (read returns 0); a
+                // server that kept it would leave the read waiting until its own 60 s limit.
+                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(descriptor) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                #expect(connected == 0)
+                var limit = timeval(tv_sec: 60, tv_usec: 0)
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                var byte: UInt8 = 0
+                let count = read(descriptor, &byte, 1)
+                #expect(count == 0, "read returned \(count) (errno \(errno)): the idle connection was not closed")
+            }
+        }
+    }
+
     @Test func formBodiesParseWhateverTheyHoldAndTheServerStaysUp() async throws {
         #expect(FormBody.fields(Array("commit=50%&x=a+b%20c&y=%E9t%C3%A9&commit=second".utf8)) == ["commit": "50%", "x": "a b c", "y": "\u{FFFD}té"])
         #expect(FormBody.fields(Array("a%=1&%zz=%4&&=&b".utf8)) == ["a%": "1", "%zz": "%4", "": "", "b": ""])
@@ -175,4 +220,10 @@ import Testing
         try Data("0123456789abcdef0123456789abcdef".utf8).write(to: file)
         #expect(throws: Never.self) { try DashboardConfiguration.readToken(file: file.path) }
     }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -23,6 +23,18 @@ import Testing
         }
     }
 
+    @Test func aHugeSubjectIsCutForDisplay() async throws {
+        try await withSource { source, mirrors in
+            let huge = String(repeating: "é", count: 50_000)  // 100 KB: one argument of git commit -m holds at most 128 KiB
+            let sha = try source.repository.commit(huge, files: ["huge.txt": "huge\n"])
+            let mirror = GitMirror(source: source.path, mirrorsRoot: mirrors)
+            _ = try await mirror.resolve(ref: sha, progress: { _ in })
+            let shown = try #require(mirror.subjects(of: [sha])[sha])
+            #expect(shown.count == GitMirror.maximumSubjectCharacters)
+            #expect(shown.hasSuffix("…") && shown.hasPrefix("éé"))
+        }
+    }
+
     @Test func subjectsAreFoundInTheSnapshotMirrorOfAFolder() async throws {
         try await withSource { source, mirrors in
             try source.repository.write("README.md", "changed\n")
