@@ -122,8 +122,16 @@ public enum RunPages {
         guard let stage = context.parameters.get("stage") else { throw HTTPError(.notFound) }
         guard let details = try services.history.run(id), details.record.id == id,
               let file = services.history.stageLogFile(run: details, stage: stage) else { throw HTTPError(.notFound) }
-        guard let data = FileManager.default.contents(atPath: file.path) else { throw HTTPError(.notFound) }
-        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard let handle = FileHandle(forReadingAtPath: file.path) else { throw HTTPError(.notFound) }
+        // Streamed in 64 KiB pieces, each written only when the client has taken the last
+        // (back-pressure): a 100 MB log costs no 100 MB here, however slow the reader.
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init { writer in
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 64 * 1024), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        })
     }
 
     /// The `:id` parameter, if it is a run ID at all (else 404: nothing else reaches the history).

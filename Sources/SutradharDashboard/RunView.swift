@@ -164,11 +164,29 @@ struct RunView {
     /// The end of a log (at most `StageLogWindow.maximumBytes`), how many lines the file has,
     /// and whether the beginning was left out.
     static func log(_ file: URL) -> (text: String, lines: Int, truncated: Bool) {
-        guard let data = try? Data(contentsOf: file, options: .alwaysMapped), !data.isEmpty else { return ("", 0, false) }
-        let lines = data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-        guard data.count > StageLogWindow.maximumBytes else { return (String(decoding: data, as: UTF8.self), lines, false) }
         let tail = StageLogWindow.tail(file, lines: Int.max / 2)
-        return (tail.text, lines, true)
+        guard tail.totalBytes > 0 else { return ("", 0, false) }
+        return (tail.text, newlines(in: file), tail.offset > 0)
+    }
+
+    /// The newlines in `file`, counted in 1 MiB reads with `memchr`: memory stays flat and a
+    /// 100 MB log is counted in a fraction of a second (the live script skips that many lines
+    /// of the feed's replay).
+    static func newlines(in file: URL) -> Int {
+        guard let handle = FileHandle(forReadingAtPath: file.path) else { return 0 }
+        defer { try? handle.close() }
+        var count = 0
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                guard var cursor = bytes.baseAddress else { return }
+                let end = cursor + bytes.count
+                while cursor < end, let found = memchr(cursor, Int32(UInt8(ascii: "\n")), end - cursor) {
+                    count += 1
+                    cursor = UnsafeRawPointer(found) + 1
+                }
+            }
+        }
+        return count
     }
 
     func triggerMarkup(csrf: String?) -> String {

@@ -167,6 +167,23 @@ import Testing
         }
     }
 
+    @Test func aBigLogIsStreamedWholeAndThePageShowsItsEndWithItsLineCount() async throws {
+        try await DashboardFixture.with { fixture in
+            let file = fixture.history.logFile(run: DashboardFixture.failed, stage: "smoke")
+            let line = String(repeating: "x", count: 99) + "\n"
+            try Data(String(repeating: line, count: 50_000).utf8).write(to: file)  // 5 MB, 50,000 lines
+            try await fixture.test { client in
+                let whole = try await client.execute(uri: "/runs/\(DashboardFixture.failed)/logs/smoke", method: .get)
+                #expect(whole.status == .ok)
+                #expect(whole.body.readableBytes == 5_000_000)
+                let page = try await client.execute(uri: "/runs/\(DashboardFixture.failed)", method: .get).text
+                #expect(page.contains("data-log-stage=\"smoke\" data-lines=\"50000\""))
+                #expect(page.contains("Only the end is shown"))
+                #expect(page.utf8.count < 1_000_000, "the page carries only the log's end: \(page.utf8.count) bytes")
+            }
+        }
+    }
+
     /// The recorder appends run-finished to the run's events before it updates the run's row: a
     /// feed reading the event in between must still end on the verdict, not on "running".
     @Test func aFeedThatSeesTheEndBeforeTheRowDoesEndsOnTheVerdict() async throws {
