@@ -16,6 +16,8 @@ public struct DashboardServices: Sendable {
     let sessions = DashboardSessions()
     /// The doctor page's latest report (made at most every few seconds).
     let doctorReports = DoctorReports()
+    /// The live feeds open now.
+    let feeds = FeedSlots()
     /// The subjects of the commits runs built, read from the cache's mirrors.
     let commitSubjects: CommitSubjects
     /// Where the server logs.

@@ -1,5 +1,6 @@
 import Charts
 import Foundation
+import Synchronization
 import HTTPTypes
 import Hummingbird
 import SutradharKit
@@ -17,8 +18,9 @@ enum LiveFeeds {
     static func runs(query: RunsQuery, services: DashboardServices,
                      recheckEvery: Duration = RunHistory.followRecheckInterval) throws -> Response {
         let first = try RunPages.rows(query, services: services)
+        try checkRoom(services)
         let changes = services.history.changes(recheckEvery: recheckEvery)
-        return stream(announcing: false) { writer in
+        return stream(announcing: false) { writer in try await services.feeds.holding {
             var last = first
             var idle = 0
             var watching = false
@@ -43,7 +45,7 @@ enum LiveFeeds {
                     }
                 }
             }
-        }
+        } }
     }
 
     /// `/runs/ID/events`: the run as it happens — `log` events (`{"stage","line"}` JSON) for
@@ -51,9 +53,10 @@ enum LiveFeeds {
     /// at each stage start, wait and finish, and `done` after the run finished.
     static func run(_ id: String, services: DashboardServices) throws -> Response {
         guard let details = try services.history.run(id), details.record.id == id else { throw HTTPError(.notFound) }
+        try checkRoom(services)
         let events = try services.history.follow(run: id)
         let history = services.history
-        return stream { writer in
+        return stream { writer in try await services.feeds.holding {
             var timeline = RunTimeline()
             for try await event in events {
                 timeline.apply(event)
@@ -78,7 +81,7 @@ enum LiveFeeds {
                 }
             }
             try await writer.write(ByteBuffer(string: message("done", "")))
-        }
+        } }
     }
 
     /// One server-sent event: its name, and `data` split into `data:` lines (a carriage
@@ -104,5 +107,29 @@ enum LiveFeeds {
                      try await body(&writer)
                      try await writer.finish(nil)
                  })
+    }
+
+    /// Refuses a new feed with 503 when `FeedSlots.maximum` are open: each holds a file watch
+    /// (an inotify instance, of which a user has 128 in all — `runs logs --follow` needs them too).
+    static func checkRoom(_ services: DashboardServices) throws {
+        guard services.feeds.open < FeedSlots.maximum else {
+            throw HTTPError(.serviceUnavailable, message: "\(FeedSlots.maximum) live feeds are open on this server already; close some dashboard tabs (pages still work without their live updates: reload them)")
+        }
+    }
+}
+
+/// The live feeds open on one server, counted while their bodies are written.
+final class FeedSlots: Sendable {
+    /// The most feeds at once.
+    static let maximum = 32
+    private let count = Mutex(0)
+
+    var open: Int { count.withLock { $0 } }
+
+    /// Runs `body` as one open feed.
+    func holding<T>(_ body: () async throws -> T) async rethrows -> T {
+        count.withLock { $0 += 1 }
+        defer { count.withLock { $0 -= 1 } }
+        return try await body()
     }
 }

@@ -167,6 +167,38 @@ import Testing
         }
     }
 
+    @Test func feedsPastTheCapAreRefusedWith503AndAClosedFeedFreesItsSlot() async throws {
+        try await DashboardFixture.with { fixture in
+            let services = try DashboardServices(configuration: fixture.configuration())
+            var readers: [Task<Void, any Error>] = []
+            defer { readers.forEach { $0.cancel() } }
+            for _ in 0..<FeedSlots.maximum {
+                let response = try LiveFeeds.run(DashboardFixture.running, services: services)
+                let (_, writer) = CollectingWriter.make()
+                readers.append(Task { try await response.body.write(writer) })
+            }
+            try await waitUntil("every feed is open") { services.feeds.open == FeedSlots.maximum }
+            let refused = #expect(throws: HTTPError.self) { _ = try LiveFeeds.run(DashboardFixture.running, services: services) }
+            #expect(refused?.status == .serviceUnavailable)
+            #expect(throws: HTTPError.self) { _ = try LiveFeeds.runs(query: RunsQuery(), services: services) }
+            readers.removeLast().cancel()
+            try await waitUntil("the cancelled feed's slot is free") { services.feeds.open == FeedSlots.maximum - 1 }
+            #expect(throws: Never.self) { _ = try LiveFeeds.run(DashboardFixture.running, services: services) }
+        }
+    }
+
+    /// Polls `condition` every 10 ms for at most 60 s (a bound for a broken feed, not a timing).
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("never: \(what)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     @Test func aBigLogIsStreamedWholeAndThePageShowsItsEndWithItsLineCount() async throws {
         try await DashboardFixture.with { fixture in
             let file = fixture.history.logFile(run: DashboardFixture.failed, stage: "smoke")
