@@ -45,10 +45,29 @@ public struct BuildContext: Sendable {
     /// The tar as 1 MiB chunks, read on NIO's blocking-I/O pool as the consumer pulls.
     public var chunks: BuildContextChunks { BuildContextChunks(context: self) }
 
-    /// SHA-256 of the tar this context makes: a key of exactly the files sent.
+    /// SHA-256 of the tar this context makes: a key of exactly the files sent. Blocking: in async
+    /// code use the `async` overload, which a cancelled Task stops.
     /// - Throws: ``DockerError`` `.invalidArchive` if a file cannot be read.
     public func digest() throws -> String {
+        try Self.digest(TarWriter(context: self))
+    }
+
+    /// SHA-256 of the tar this context makes, computed on NIO's blocking-I/O pool.
+    ///
+    /// Cancelling the calling Task (a stage timeout, Ctrl-C) stops the walk at the next file, so a
+    /// context of many files (or a costly `.dockerignore`) never outlives its stage.
+    /// - Throws: ``DockerError`` `.invalidArchive` if a file cannot be read, `.cancelled` if the
+    ///   Task was cancelled.
+    public func digest() async throws -> String {
         let writer = TarWriter(context: self)
+        return try await withTaskCancellationHandler {
+            try await NIOThreadPool.singleton.runIfActive { try Self.digest(writer) }
+        } onCancel: {
+            writer.cancel()
+        }
+    }
+
+    private static func digest(_ writer: TarWriter) throws -> String {
         var hasher = SHA256()
         while let chunk = try writer.next() {
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
@@ -75,9 +94,15 @@ public struct BuildContextChunks: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let writer: TarWriter
 
+        /// The next chunk; a cancelled Task stops the walk at the next file (one chunk can
+        /// otherwise cover any number of files that `.dockerignore` leaves out).
         public mutating func next() async throws -> ByteBuffer? {
             let writer = self.writer
-            return try await NIOThreadPool.singleton.runIfActive { try writer.next() }
+            return try await withTaskCancellationHandler {
+                try await NIOThreadPool.singleton.runIfActive { try writer.next() }
+            } onCancel: {
+                writer.cancel()
+            }
         }
     }
 
@@ -91,6 +116,8 @@ final class TarWriter: Sendable {
     static let chunkSize = 1 << 20
     private let context: BuildContext
     private let state = Mutex(State())
+    /// Set from another thread to stop the walk; checked before each file (outside the lock).
+    private let cancelled = Atomic<Bool>(false)
 
     private struct State: ~Copyable {
         /// Paths still to visit, the next one last ("" is the root).
@@ -106,17 +133,22 @@ final class TarWriter: Sendable {
         self.context = context
     }
 
+    /// Stops the walk: the `next()` running now throws before its next file, and every later one.
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+
     /// The next chunk of the archive, or nil after its end: about 1 MiB, exceeded at most by one
     /// entry's headers (a few KiB with pax records) or a replaced file's content.
     func next() throws -> ByteBuffer? {
         try state.withLock { state -> ByteBuffer? in
             if state.finished { return nil }
+            try checkCancellation()
             var buffer = ByteBufferAllocator().buffer(capacity: Self.chunkSize + 2048)
             while buffer.readableBytes < Self.chunkSize {
                 if state.file != nil {
                     try copyFile(&state, into: &buffer)
                     continue
                 }
+                try checkCancellation()
                 guard let path = state.pending.popLast() else {
                     buffer.writeRepeatingByte(0, count: 1024)  // two zero blocks end the archive
                     state.finished = true
@@ -125,6 +157,13 @@ final class TarWriter: Sendable {
                 try visit(path, &state, into: &buffer)
             }
             return buffer
+        }
+    }
+
+    private func checkCancellation() throws {
+        // `Task.isCancelled` serves the blocking `digest()` called from a Task; the flag the rest.
+        if cancelled.load(ordering: .relaxed) || Task.isCancelled {
+            throw DockerError(.cancelled, "sending the build context \(context.root) was cancelled")
         }
     }
 

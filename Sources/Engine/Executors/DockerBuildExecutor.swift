@@ -47,15 +47,10 @@ struct DockerBuildExecutor: StageExecutor {
             }
         }
 
-        // The base images, by ID: a base that changed makes a new key.
-        var baseIDs: [String] = []
-        for base in Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName).baseImages {
-            guard let details = try await docker.client.inspectImage(base) else {
-                throw StageFailure(.imageMissing, "the Dockerfile's FROM names '\(base)', which the daemon does not have, and Sutradhar never pulls; "
-                    + "load it first (docker load -i FILE, or a docker-load stage named by 'from-stage'), or build FROM an image the daemon has")
-            }
-            baseIDs.append("\(base)=\(details.id)")
-        }
+        // Everything the build would read from outside the daemon is refused before anything is
+        // sent to /build; the images it reads, by ID: one that changed makes a new key.
+        let baseIDs = try await Self.checkReferences(of: Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName),
+                                                     named: spec.dockerfile, context: context)
 
         let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext, replacements: replacements)
         let content: String
@@ -63,7 +58,8 @@ struct DockerBuildExecutor: StageExecutor {
             // The whole checkout: its tree ID names every file that could be sent.
             content = "tree:\(context.treeID)"
         } else {
-            content = try await "files:" + NIOThreadPool.singleton.runIfActive { try buildContext.digest() }
+            // Stopped at the next file by a timeout or Ctrl-C, however many files the context holds.
+            content = try await "files:" + buildContext.digest()
         }
         let key = CacheKey(["docker-build", content, paths.dockerfileInContext, dockerfileText, spec.target ?? "",
                             spec.buildArgs.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"), spec.network.rawValue]
@@ -117,6 +113,52 @@ struct DockerBuildExecutor: StageExecutor {
                 ("image", .string(image.id)), ("tags", .array(spec.tags.map(JSONValue.string))), ("built", .bool(built)),
             ], cached: !built)
         }
+    }
+}
+
+extension DockerBuildExecutor {
+    /// Refuses a Dockerfile that would make the daemon reach the network: an image it lacks (the
+    /// classic builder pulls a `FROM` or `COPY --from` image it does not have), an `ADD` of a
+    /// URL (downloaded in the daemon's own network namespace, whatever `network:` says) unless
+    /// the run allows the network, or a name whose variables cannot be known before the build.
+    /// Each refusal names the Dockerfile's line.
+    ///
+    /// - Returns: `image=ID` for each image the build reads, in order (a cache key's part).
+    /// - Throws: ``StageFailure`` `.imageMissing` for an absent or unresolvable image,
+    ///   `.policyRefused` for a remote `ADD`, `.buildFailed` for a directive the builder refuses.
+    static func checkReferences(of dockerfile: Dockerfile, named name: String, context: StageContext) async throws -> [String] {
+        let docker = context.docker!
+        for finding in dockerfile.findings {
+            let place = "\(name):\(finding.line)"
+            switch finding.kind {
+            case .invalid:
+                throw StageFailure(.buildFailed, "\(place): \(finding.value); fix the parser directive")
+            case .unresolved:
+                throw StageFailure(finding.instruction == "ADD" ? .policyRefused : .imageMissing,
+                    "\(place): \(finding.instruction) '\(finding.value)' uses a variable whose value is not known before the build, "
+                    + "so Sutradhar cannot check that the build stays off the network; give it a value with ARG or ENV "
+                    + "in the Dockerfile or in 'build-args'")
+            case .remote where !context.options.allowNetwork:
+                throw StageFailure(.policyRefused,
+                    "\(place): ADD fetches '\(finding.value)', which the daemon downloads itself whatever 'network' says; "
+                    + "pass --allow-network to let the build reach the network, or add the file to the context",
+                    remedy: .allowNetwork)
+            case .remote, .image:
+                continue
+            }
+        }
+        var ids: [String] = []
+        for image in dockerfile.requiredImages {
+            guard let details = try await docker.client.inspectImage(image) else {
+                let finding = dockerfile.findings.first { $0.kind == .image && $0.value == image }!
+                let what = finding.instruction == "FROM" ? "FROM names" : "\(finding.instruction) names"
+                throw StageFailure(.imageMissing, "\(name):\(finding.line): the Dockerfile's \(what) '\(image)', which the daemon does not have, "
+                    + "and Sutradhar never pulls; load it first (docker load -i FILE, or a docker-load stage named by 'from-stage'), "
+                    + "or use an image the daemon has")
+            }
+            ids.append("\(image)=\(details.id)")
+        }
+        return ids
     }
 }
 
