@@ -201,6 +201,8 @@ private struct Reading {
     private var environmentNames: Set<String> = []
     /// Earlier stages' names (lowercased).
     private var stageNames: Set<String> = []
+    /// The current stage's name.
+    private var currentAlias: String?
 
     init(lines: [String], escape: Unicode.Scalar, buildArgs: [String: String]) {
         self.lines = lines
@@ -326,7 +328,10 @@ private struct Reading {
     }
 
     private mutating func from(_ words: [String], flags: [String], line: Int, endLine: Int) {
-        guard let written = words.first else { return }
+        // The stage before is named from now on; a stage's own name is not yet (the builder
+        // names a stage once it is built, so `COPY --from=` its own name looks for an image).
+        if let finished = currentAlias { stageNames.insert(finished.lowercased()) }
+        guard let written = words.first else { currentAlias = nil; return }
         let alias = words.count >= 3 && words[1].uppercased() == "AS" ? words[2] : nil
         let image = expand(written, in: meta, outsideKnown: true)
         froms.append(Dockerfile.From(line: line, endLine: endLine, image: image ?? written, alias: alias, flags: flags))
@@ -337,7 +342,7 @@ private struct Reading {
         } else {
             findings.append(.init(line: line, kind: .unresolved, instruction: "FROM", value: written))
         }
-        if let alias { stageNames.insert(alias.lowercased()) }
+        currentAlias = alias
         scope = [:]
         environmentNames = []
     }

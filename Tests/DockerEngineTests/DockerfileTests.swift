@@ -91,6 +91,8 @@ import Testing
         ])
         #expect(Self.images(text) == ["busybox", "alpine:3.19", "later", "x", "node:20"])
         #expect(Self.images("FROM a\nARG S=alpine\nCOPY --from=$S / /\n") == ["a", "alpine"])
+        #expect(Self.images("FROM a AS own\nCOPY --from=own / /\n") == ["a", "own"],
+                "a stage is named once built: its own name is an image the builder would pull")
         #expect(Self.findings("FROM a\nCOPY --from=$FROM_IMAGE_ENV / /\n").last?.kind == .unresolved,
                 "a variable the base image may set cannot be checked")
     }
