@@ -27,7 +27,8 @@ extension DockerClient {
         while true {
             do {
                 let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
-                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
+                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:],
+                                    onBuild: wire.Config?.OnBuild ?? [])
             } catch let error as DockerError where error.code == .notFound {
                 return nil
             } catch let error as DockerError where engine == .podman && attempt < 3 && error.status == 500

@@ -100,6 +100,20 @@ public struct Dockerfile: Sendable {
         return images
     }
 
+    /// What the `ONBUILD` triggers of a base image (its config's `OnBuild`, one instruction each)
+    /// read from outside the context when a build starts `FROM` it: each finding's `line` is the
+    /// trigger's index plus one.
+    public static func findings(ofTriggers triggers: [String]) -> [Finding] {
+        // Each trigger is one instruction, read after a FROM with the base's environment (unknown
+        // here, so a variable is unresolved), never naming a stage of this file.
+        triggers.enumerated().flatMap { index, trigger in
+            let text = "FROM scratch\n" + trigger.replacingOccurrences(of: "\n", with: " ")
+            return Dockerfile(text).findings.map {
+                Finding(line: index + 1, kind: $0.kind, instruction: $0.instruction, value: $0.value)
+            }
+        }
+    }
+
     /// The file with every `FROM` naming one of `names` pointing at `image` instead (its `AS`
     /// and flags kept). The instruction is written on its first line and its continuation lines
     /// left empty, so every other instruction keeps its line number.

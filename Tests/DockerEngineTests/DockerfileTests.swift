@@ -127,6 +127,16 @@ import Testing
         #expect(found.contains { $0.kind == .remote && $0.line == 4 })
     }
 
+    @Test func onBuildTriggersOfABaseImageAreCheckedLikeLines() {
+        let found = Dockerfile.findings(ofTriggers: ["RUN true", "ADD https://example.com/x /x", "COPY --from=alpine:3.19 / /", "ADD $X /y"])
+        #expect(found == [
+            Finding(line: 2, kind: .remote, instruction: "ADD", value: "https://example.com/x"),
+            Finding(line: 3, kind: .image, instruction: "COPY --from", value: "alpine:3.19"),
+            Finding(line: 4, kind: .unresolved, instruction: "ADD", value: "$X"),
+        ])
+        #expect(Dockerfile.findings(ofTriggers: ["RUN echo \\", "FROM evil"]).count == 1, "a trigger is one line: no continuation into the next")
+    }
+
     @Test func replacingBasesOfAContinuedFromKeepsTheOtherLines() {
         let text = "ARG X\nFROM --platform=linux/amd64 \\\n  app:ci \\\n  AS base\nCOPY --from=alpine / /\n"
         let rewritten = Dockerfile(text).replacingBases(["app:ci"], with: "sha256:abc")

@@ -1,14 +1,14 @@
 import BuildCache
 import DockerEngine
 import Foundation
-import NIOCore
-import NIOPosix
 import Pipeline
 
 /// Builds a Dockerfile of the checkout with the daemon's classic builder (`POST /build`; BuildKit
 /// would need a gRPC session), streaming the context as a tar with constant memory. Nothing is
-/// pulled: every `FROM` image must be in the daemon already, which is checked first, so a missing
-/// one fails with its name rather than a registry error.
+/// pulled and nothing downloaded: every image the Dockerfile reads (`FROM`, `COPY --from`) must be
+/// in the daemon already and an `ADD` of a URL needs `--allow-network`, both checked before
+/// anything is sent (``checkReferences(of:named:context:)``), so the daemon never reaches a
+/// registry or a URL on a build's behalf, whatever its `network`.
 struct DockerBuildExecutor: StageExecutor {
     typealias Spec = DockerBuildSpec
     static let needsDocker = true
@@ -157,6 +157,23 @@ extension DockerBuildExecutor {
                     + "or use an image the daemon has")
             }
             ids.append("\(image)=\(details.id)")
+            // A base image's ONBUILD triggers run in this build, before the Dockerfile's own lines.
+            guard !details.onBuild.isEmpty, let from = dockerfile.findings.first(where: { $0.kind == .image && $0.instruction == "FROM" && $0.value == image }) else { continue }
+            for trigger in Dockerfile.findings(ofTriggers: details.onBuild) {
+                let place = "\(name):\(from.line): the base image '\(image)' has the ONBUILD trigger '\(details.onBuild[trigger.line - 1])'"
+                switch trigger.kind {
+                case .remote where context.options.allowNetwork:
+                    continue
+                case .remote:
+                    throw StageFailure(.policyRefused, "\(place), which downloads '\(trigger.value)' whatever 'network' says; "
+                        + "pass --allow-network to let the build reach the network, or build from another image", remedy: .allowNetwork)
+                case .image where try await docker.client.inspectImage(trigger.value) != nil:
+                    continue
+                case .image, .unresolved, .invalid:
+                    throw StageFailure(.imageMissing, "\(place), which would make the daemon pull or fetch '\(trigger.value)' "
+                        + "(Sutradhar never pulls); load what it needs first, or build from another image")
+                }
+            }
         }
         return ids
     }
