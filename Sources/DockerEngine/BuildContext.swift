@@ -75,11 +75,6 @@ public struct BuildContext: Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Whether the entry at `path` is sent (a parent folder may still be walked for exceptions).
-    func sends(_ path: String) -> Bool {
-        alwaysSent.contains(path) || !ignore.excludes(path)
-    }
-
     /// Whether an excluded folder must still be walked: something inside may be re-included.
     func mustWalk(excludedFolder path: String) -> Bool {
         ignore.hasExceptions || alwaysSent.contains { $0.hasPrefix(path + "/") }
@@ -160,11 +155,21 @@ final class TarWriter: Sendable {
         }
     }
 
+    /// Whether the walk was cancelled. `Task.isCancelled` serves the blocking `digest()` called
+    /// from a Task; the flag the rest.
+    private var isCancelled: Bool { cancelled.load(ordering: .relaxed) || Task.isCancelled }
+
     private func checkCancellation() throws {
-        // `Task.isCancelled` serves the blocking `digest()` called from a Task; the flag the rest.
-        if cancelled.load(ordering: .relaxed) || Task.isCancelled {
-            throw DockerError(.cancelled, "sending the build context \(context.root) was cancelled")
-        }
+        if isCancelled { throw cancellation }
+    }
+
+    private var cancellation: DockerError { DockerError(.cancelled, "sending the build context \(context.root) was cancelled") }
+
+    /// Whether the entry at `path` is sent; asks for cancellation while matching its patterns.
+    private func sends(_ path: String) throws -> Bool {
+        if context.alwaysSent.contains(path) { return true }
+        guard let excluded = context.ignore.excludes(path, stopping: { isCancelled }) else { throw cancellation }
+        return !excluded
     }
 
     private func copyFile(_ state: inout State, into buffer: inout ByteBuffer) throws {
@@ -209,7 +214,7 @@ final class TarWriter: Sendable {
         let mode = Int(info.st_mode & 0o7777)
         switch info.st_mode & S_IFMT {
         case S_IFDIR:
-            let sent = path.isEmpty || context.sends(path)
+            let sent = try path.isEmpty || sends(path)
             if !sent && !context.mustWalk(excludedFolder: path) { return }
             if sent && !path.isEmpty { writeHeader(name: path + "/", mode: mode, size: 0, type: "5", link: "", into: &buffer) }
             let names: [String]
@@ -223,7 +228,7 @@ final class TarWriter: Sendable {
                 state.pending.append(path.isEmpty ? name : path + "/" + name)
             }
         case S_IFLNK:
-            guard context.sends(path) else { return }
+            guard try sends(path) else { return }
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(full, &target, Int(PATH_MAX))
             guard length >= 0 else {
@@ -232,7 +237,7 @@ final class TarWriter: Sendable {
             let link = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             writeHeader(name: path, mode: mode, size: 0, type: "2", link: link, into: &buffer)
         case S_IFREG:
-            guard context.sends(path) else { return }
+            guard try sends(path) else { return }
             if let content = context.replacements[path] {
                 writeHeader(name: path, mode: mode, size: Int64(content.count), type: "0", link: "", into: &buffer)
                 buffer.writeBytes(content)

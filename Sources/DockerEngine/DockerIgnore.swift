@@ -48,10 +48,17 @@ public struct DockerIgnore: Sendable {
     /// Whether `path` (relative to the context, `/`-separated, no leading `/`) is left out: the
     /// last pattern matching it or one of its parent folders decides.
     public func excludes(_ path: String) -> Bool {
+        excludes(path, stopping: { false })!
+    }
+
+    /// ``excludes(_:)``, asking `stop` every 64 patterns: nil once it says yes (a file's patterns
+    /// can be many thousands, and a cancelled walk should not finish them first).
+    func excludes(_ path: String, stopping stop: () -> Bool) -> Bool? {
         var excluded = false
         let scalars = Array(path.unicodeScalars)
         // Only a pattern that would change the answer needs matching.
-        for pattern in patterns where pattern.exclusion != excluded {
+        for (index, pattern) in patterns.enumerated() where pattern.exclusion != excluded {
+            if index & 63 == 63, stop() { return nil }
             if pattern.glob.matchesSelfOrParent(scalars) {
                 excluded = pattern.exclusion
             }
@@ -100,9 +107,37 @@ struct Glob: Sendable, Equatable {
     }
 
     let elements: [Element]
+    /// The same automaton as bit masks (bit `i`: node `i`) when it has fewer than 64 nodes, as
+    /// almost every pattern has: a step is then a few machine instructions (Shift-And).
+    let masks: Masks?
+
+    struct Masks: Sendable, Equatable {
+        /// Nodes each literal character moves on from.
+        var literals: [Unicode.Scalar: UInt64] = [:]
+        /// `?` nodes; `[…]` nodes (checked one by one); `*`; `**` at the end; `(.*/)?` starts.
+        var one: UInt64 = 0, sets: UInt64 = 0, star: UInt64 = 0, anything: UInt64 = 0, optional: UInt64 = 0
+        var accept: UInt64 = 0
+    }
 
     init(_ pattern: String) {
         elements = Self.compile(Array(pattern.unicodeScalars))
+        guard elements.count < 64 else { masks = nil; return }
+        var masks = Masks()
+        for (node, element) in elements.enumerated() {
+            let bit = UInt64(1) << node
+            switch element {
+            case .literal(let character): masks.literals[character, default: 0] |= bit
+            case .one: masks.one |= bit
+            case .set: masks.sets |= bit
+            case .star: masks.star |= bit
+            case .anything: masks.anything |= bit
+            case .optional(let skip):
+                precondition(skip == 2)  // `(.*/)?` is the only group
+                masks.optional |= bit
+            }
+        }
+        masks.accept = UInt64(1) << elements.count
+        self.masks = masks
     }
 
     /// What moby/patternmatcher's regular expression for the pattern holds, as elements.
@@ -182,6 +217,7 @@ struct Glob: Sendable, Equatable {
     /// Whether the pattern matches `path` or one of its parent folders (`a/b/c`: `a`, `a/b`,
     /// `a/b/c`), in one pass: a parent is a prefix ending before a `/`.
     func matchesSelfOrParent(_ path: [Unicode.Scalar]) -> Bool {
+        if let masks { return matchesSelfOrParent(path, masks) }
         let count = elements.count
         var live = [Bool](repeating: false, count: count + 1)
         var next = live
@@ -213,6 +249,44 @@ struct Glob: Sendable, Equatable {
             for node in next.indices { next[node] = false }
         }
         return live[count]
+    }
+
+    /// ``matchesSelfOrParent(_:)`` with the live nodes as bits.
+    private func matchesSelfOrParent(_ path: [Unicode.Scalar], _ masks: Masks) -> Bool {
+        var live = close(1, masks)
+        for character in path {
+            if character == "/", live & masks.accept != 0 { return true }
+            var moving = masks.literals[character] ?? 0
+            var staying = masks.anything
+            if character != "/" {
+                moving |= masks.one
+                staying |= masks.star
+            }
+            var sets = live & masks.sets
+            while sets != 0 {
+                let node = sets.trailingZeroBitCount
+                sets &= sets - 1
+                if case .set(let ranges, let negated) = elements[node],
+                   (character != "/" && ranges.contains { $0.contains(character) }) != negated {
+                    moving |= UInt64(1) << node
+                }
+            }
+            live = ((live & moving) << 1) | (live & staying)
+            if live == 0 { return false }
+            live = close(live, masks)
+        }
+        return live & masks.accept != 0
+    }
+
+    /// Adds the nodes reachable without reading a character, until nothing changes (each pass
+    /// crosses at least one more node of a run of `*`s).
+    private func close(_ live: UInt64, _ masks: Masks) -> UInt64 {
+        var live = live
+        while true {
+            let next = live | ((live & (masks.star | masks.anything | masks.optional)) << 1) | ((live & masks.optional) << 3)
+            if next == live { return live }
+            live = next
+        }
     }
 
     /// Adds the nodes reachable without reading a character. Every such step goes forward, so

@@ -52,6 +52,14 @@ public struct Dockerfile: Sendable {
         public let instruction: String
         /// The image, URL or text.
         public let value: String
+
+        /// A finding of `kind` on `line` by `instruction` (`FROM`, `COPY --from`, `ADD`...).
+        public init(line: Int, kind: Kind, instruction: String, value: String) {
+            self.line = line
+            self.kind = kind
+            self.instruction = instruction
+            self.value = value
+        }
     }
 
     /// The file's lines as read (a `FROM` rewrite keeps every other line as it was).

@@ -152,6 +152,40 @@ extension DockerEndToEndTests {
             }
         }
 
+        /// A base image's `ONBUILD ADD http://…` runs in the build `FROM` it: refused like the line.
+        @Test func onBuildTriggerOfABaseImageIsRefusedLikeADockerfileLine() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let name = DockerE2E.uniqueName()
+                let triggerTag = "\(name)-trigger:ci", appTag = "\(name)-app:ci"
+                defer { DockerE2E.removeImages([appTag, triggerTag], host: host) }
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try repo.write("trigger/Dockerfile", "FROM \(server.tag)\nONBUILD ADD http://127.0.0.1:9/payload /payload\n")
+                try repo.write("app/Dockerfile", "# the app\nFROM \(triggerTag)\nRUN true\n")
+                try repo.commit("an image with an ONBUILD trigger, and one built from it")
+                let yaml = """
+                    version: 1
+                    name: e2e-build-onbuild
+                    source: { git: ./repo, ref: main }
+                    stages:
+                      trigger:
+                        docker-build: { context: trigger, tags: ["\(triggerTag)"] }
+                      app:
+                        needs: [trigger]
+                        docker-build: { context: app, tags: ["\(appTag)"] }
+
+                    """
+                let result = try await DockerE2E.run(try workspace.write("onbuild.yaml", yaml), workspace: workspace, host: host)
+                #expect(result.stage("trigger")?["status"] as? String == "passed", "an ONBUILD line is not run where it is written: \(result.diagnosis)")
+                if DockerTestSupport.isPodman, result.stage("app")?["status"] as? String == "passed" {
+                    return  // buildah wrote an OCI image, which keeps no ONBUILD: nothing to refuse
+                }
+                #expect(result.stage("app")?["code"] as? String == "policy-refused", result.diagnosis)
+                let error = result.stage("app")?["error"] as? String ?? ""
+                #expect(error.hasPrefix("Dockerfile:2: the base image '\(triggerTag)' has the ONBUILD trigger"), "error: \(error)")
+                #expect(DockerE2E.imageID(appTag, host: host) == nil)
+            }
+        }
+
         /// Whether a run's events warn that Podman's builder goes on with a cancelled build.
         static func warnsOfBuildahGoingOn(_ events: [[String: Any]]) -> Bool {
             events.contains { $0["event"] as? String == "warning" && ($0["message"] as? String)?.contains("buildah") == true }
