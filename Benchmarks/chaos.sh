@@ -710,9 +710,9 @@ row_secrets() {
 frontdoor_cases() { sed -n 's/^=== //p' "$1"; }
 frontdoor_body() { awk -v name="$2" '/^=== / { on = ($2 == name); next } on' "$1"; }
 row_dockerfiles() {
-    local frontdoors="$REPO/Benchmarks/frontdoors" stage_timeout=5 base="$IMAGE_REPO:latest"
+    local frontdoors="$REPO/Benchmarks/frontdoors" stage_timeout=10 base="$IMAGE_REPO:latest"
     local repo="$WORK/dockerfiles-src" cache="$WORK/dockerfiles-cache" pipe="$WORK/pipelines/chaos-dockerfiles.yaml"
-    local held=0 tried=0 early=0 times=() round name expect repeat rc wall duration code error connections i
+    local held=0 tried=0 early=0 times=() terms=() bounded=() round name expect repeat rc wall duration code error connections i
     declare -A EXITS=()
     FAILS=()
     "$DOCKER" image inspect "$base" >/dev/null 2>&1 || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "no base image $base"; return; }
@@ -723,7 +723,7 @@ row_dockerfiles() {
     [ -n "$host" ] || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "the host has no address but loopback to listen on"; return; }
     local connlog="$WORK/dockerfiles-connections.log" portfile="$WORK/dockerfiles-port"
     : >"$connlog"; rm -f "$portfile"
-    python3 -c '
+    cat >"$WORK/listener.py" <<'PY'
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 0)); s.listen(64)
@@ -737,14 +737,15 @@ while True:
     try: c.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
     except Exception: pass
     c.close()
-' "$host" "$portfile" "$connlog" &
+PY
+    python3 "$WORK/listener.py" "$host" "$portfile" "$connlog" &
     PROXIES+=("$!")
     for ((i = 0; i < 100; i++)); do [ -s "$portfile" ] && break; sleep 0.05; done
     [ -s "$portfile" ] || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "the listener did not start"; return; }
     local port; port="$(cat "$portfile")"
     local url="http://$host:$port" registry="$host:$port"
 
-    mkdir -p "$repo/ctx"
+    mkdir -p "$repo/ctx/many"
     git -C "$repo" init -q -b main
     echo local >"$repo/ctx/local.txt"
     # 1,000 files with names of 200 characters and more, for the .dockerignore cases.
@@ -764,12 +765,12 @@ stages:
       tags: ["$HOSTILE_REPO:dockerfile"]
 YAML
     # case_run NAME DOCKERFILE IGNORE [ARGS...]: commits the context and runs the pipeline; sets
-    # rc, wall, duration, code, error.
+    # rc, wall, duration, code, error. The Dockerfile cases leave the 1,000 files out (IGNORE many).
     case_run() {
-        local dockerfile="$2" ignore="$3"; shift 3
+        local label="$1" dockerfile="$2" ignore="$3"; shift 3
         printf '%s\n' "$dockerfile" >"$repo/ctx/Dockerfile"
         if [ -n "$ignore" ]; then printf '%s\n' "$ignore" >"$repo/ctx/.dockerignore"; else rm -f "$repo/ctx/.dockerignore"; fi
-        git_quiet "$repo" add -A && git_quiet "$repo" commit -q --allow-empty -m "$1"
+        git_quiet "$repo" add -A && git_quiet "$repo" commit -q --allow-empty -m "$label"
         local t0; t0="$(now)"
         timeout -k 1 $((stage_timeout + 60)) "$S" run "$pipe" --cache-dir "$cache" --no-cache --json "$@" >"$WORK/df.jsonl" 2>"$WORK/df.err"; rc=$?
         wall="$(ms_since "$t0")"
@@ -783,7 +784,7 @@ YAML
     fill() { sed -e "s|@BASE@|$base|g" -e "s|@URL@|$url|g" -e "s|@REGISTRY@|$registry|g"; }
 
     # The control: allowed the network, the daemon fetches the ADD, and the listener sees it.
-    case_run control "$(printf 'FROM %s\nADD %s/control /control\n' "$base" "$url")" "" --allow-network
+    case_run control "$(printf 'FROM %s\nADD %s/control /control\n' "$base" "$url")" many --allow-network
     tried=$((tried + 1))
     if [ "$(grep -c . "$connlog")" -ge 1 ]; then held=$((held + 1)); else fail_note "control: the listener at $url saw no connection from the daemon, so the check below could not fail (exit $rc: ${error:0:120})"; fi
     : >"$connlog"
@@ -791,7 +792,7 @@ YAML
     for ((round = 1; round <= ROUNDS; round++)); do
         while read -r name expect repeat; do
             tried=$((tried + 1))
-            case_run "$name" "$(frontdoor_body "$frontdoors/dockerfiles.txt" "$name" | fill)" ""
+            case_run "$name" "$(frontdoor_body "$frontdoors/dockerfiles.txt" "$name" | fill)" many
             times+=("$wall")
             local problems=""
             case "$expect" in
@@ -819,6 +820,7 @@ YAML
                 bounded) [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && [ "$code" = timeout ]; } || problems+=" exit $rc code '$code';" ;;
             esac
             [ "$duration" -le $(( (stage_timeout + 1) * 1000 )) ] || problems+=" the stage took ${duration} ms (timeout ${stage_timeout} s);"
+            [ "$expect" = bounded ] && bounded+=("$duration")
             [ -z "$problems" ] && held=$((held + 1)) || fail_note "$name:$problems"
             [ "$expect" = bounded ] || continue
             # SIGTERM during the walk: commit as above, signal at a seeded moment once the stage runs.
@@ -833,7 +835,7 @@ YAML
             wait "$pid"; rc=$?
             latency="$(ms_since "$t0")"
             if [ "$rc" -eq 0 ]; then tried=$((tried - 1)); early=$((early + 1)); continue; fi  # ended first: not a try
-            times+=("$latency")
+            times+=("$latency"); terms+=("$latency")
             problems=""
             [ "$rc" -eq 130 ] || problems+=" exit $rc;"
             [ "$latency" -le 1000 ] || problems+=" exit ${latency} ms after SIGTERM;"
@@ -842,7 +844,7 @@ YAML
     done
     local spread=""; for k in "${!EXITS[@]}"; do spread+="exit $k: ${EXITS[$k]}, "; done
     add_row "hostile Dockerfiles → docker-build" "$tried" "$held" "${times[*]}" \
-        "${spread%, }; listener $url; $early builds ended before their SIGTERM; time = the run (SIGTERM: signal to exit). $(fails_text)"
+        "${spread%, }; listener $url; bounded .dockerignore stage (timeout ${stage_timeout} s): ${bounded[*]:-none} ms; SIGTERM to exit: ${terms[*]:-none} ms ($early builds ended first); time = the run (SIGTERM: signal to exit). $(fails_text)"
 }
 
 STARTED="$(now)"

@@ -274,6 +274,10 @@ enum Wire {
         var Config: Config?
     }
 
+    struct HistoryEntry: Decodable {
+        var CreatedBy: String?
+    }
+
     struct ImageListEntry: Decodable {
         var Id: String
         var RepoTags: [String]?

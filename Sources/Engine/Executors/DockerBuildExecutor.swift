@@ -158,9 +158,10 @@ extension DockerBuildExecutor {
             }
             ids.append("\(image)=\(details.id)")
             // A base image's ONBUILD triggers run in this build, before the Dockerfile's own lines.
-            guard !details.onBuild.isEmpty, let from = dockerfile.findings.first(where: { $0.kind == .image && $0.instruction == "FROM" && $0.value == image }) else { continue }
-            for trigger in Dockerfile.findings(ofTriggers: details.onBuild) {
-                let place = "\(name):\(from.line): the base image '\(image)' has the ONBUILD trigger '\(details.onBuild[trigger.line - 1])'"
+            guard let from = dockerfile.findings.first(where: { $0.kind == .image && $0.instruction == "FROM" && $0.value == image }) else { continue }
+            let triggers = try await docker.client.onBuildTriggers(of: image, details: details)
+            for trigger in Dockerfile.findings(ofTriggers: triggers) {
+                let place = "\(name):\(from.line): the base image '\(image)' has the ONBUILD trigger '\(triggers[trigger.line - 1])'"
                 switch trigger.kind {
                 case .remote where context.options.allowNetwork:
                     continue
