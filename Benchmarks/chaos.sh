@@ -739,7 +739,8 @@ while True:
     c.close()
 PY
     python3 "$WORK/listener.py" "$host" "$portfile" "$connlog" &
-    PROXIES+=("$!")
+    local listener=$!
+    PROXIES+=("$listener")
     for ((i = 0; i < 100; i++)); do [ -s "$portfile" ] && break; sleep 0.05; done
     [ -s "$portfile" ] || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "the listener did not start"; return; }
     local port; port="$(cat "$portfile")"
@@ -842,6 +843,7 @@ YAML
             [ -z "$problems" ] && held=$((held + 1)) || fail_note "$name SIGTERM:$problems"
         done < <(frontdoor_cases "$frontdoors/dockerignores.txt")
     done
+    stop_proxy "$listener"
     local spread=""; for k in "${!EXITS[@]}"; do spread+="exit $k: ${EXITS[$k]}, "; done
     add_row "hostile Dockerfiles → docker-build" "$tried" "$held" "${times[*]}" \
         "${spread%, }; listener $url; bounded .dockerignore stage (timeout ${stage_timeout} s): ${bounded[*]:-none} ms; SIGTERM to exit: ${terms[*]:-none} ms ($early builds ended first); time = the run (SIGTERM: signal to exit). $(fails_text)"
