@@ -135,7 +135,7 @@ extension DockerEndToEndTests {
                 try repo.write("remote/Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN true\nADD \\\n  http://127.0.0.1:9/payload /payload\n")
                 try repo.write("copyfrom/Dockerfile", "ARG BASE\nFROM ${BASE} AS first\nFROM ${BASE}\nCOPY --from=first / /tmp/a\ncopy --from=\(missing) / /tmp/b\n")
                 try repo.commit("Dockerfiles that reach out")
-                for (folder, code, line, words) in [("remote", "policy-refused", "Dockerfile:4:", ["http://127.0.0.1:9/payload", "--allow-network"]),
+                for (folder, code, line, words) in [("remote", "policy-refused", "Dockerfile:4:", ["http://127.0.0.1:9/payload", "does not allow the network"]),
                                                     ("copyfrom", "image-missing", "Dockerfile:5:", [missing, "never pulls"])] {
                     let yaml = Self.pipeline(base: server.tag, tag: tag)
                         .replacingOccurrences(of: "context: .", with: "context: \(folder)")
@@ -145,6 +145,7 @@ extension DockerEndToEndTests {
                     let error = result.stage("image")?["error"] as? String ?? ""
                     #expect(error.hasPrefix(line), "error: \(error)")
                     #expect(words.allSatisfy(error.contains), "error: \(error)")
+                    if code == "policy-refused" { #expect(result.stage("image")?["remedy"] as? String == "allow-network", result.diagnosis) }
                     #expect(!result.logLines(of: "image").contains { $0.contains("classic builder") || $0.contains("Step ") },
                             "nothing was sent to /build: \(result.diagnosis)")
                     #expect(DockerE2E.imageID(tag, host: host) == nil)
@@ -180,6 +181,7 @@ extension DockerEndToEndTests {
                 #expect(result.stage("app")?["code"] as? String == "policy-refused", result.diagnosis)
                 let error = result.stage("app")?["error"] as? String ?? ""
                 #expect(error.hasPrefix("Dockerfile:2: the base image '\(triggerTag)' has the ONBUILD trigger"), "error: \(error)")
+                #expect(result.stage("app")?["remedy"] as? String == "allow-network", result.diagnosis)
                 #expect(DockerE2E.imageID(appTag, host: host) == nil)
             }
         }

@@ -6,9 +6,10 @@ import Pipeline
 /// Builds a Dockerfile of the checkout with the daemon's classic builder (`POST /build`; BuildKit
 /// would need a gRPC session), streaming the context as a tar with constant memory. Nothing is
 /// pulled and nothing downloaded: every image the Dockerfile reads (`FROM`, `COPY --from`) must be
-/// in the daemon already and an `ADD` of a URL needs `--allow-network`, both checked before
-/// anything is sent (``checkReferences(of:named:context:)``), so the daemon never reaches a
-/// registry or a URL on a build's behalf, whatever its `network`.
+/// in the daemon already and an `ADD` of a URL needs the run to allow the network
+/// (`RunOptions.allowNetwork`), both checked before anything is sent
+/// (``checkReferences(of:named:context:)``), so the daemon never reaches a registry or a URL on a
+/// build's behalf, whatever the stage's `network`.
 struct DockerBuildExecutor: StageExecutor {
     typealias Spec = DockerBuildSpec
     static let needsDocker = true
@@ -140,8 +141,8 @@ extension DockerBuildExecutor {
                     + "in the Dockerfile or in 'build-args'")
             case .remote where !context.options.allowNetwork:
                 throw StageFailure(.policyRefused,
-                    "\(place): ADD fetches '\(finding.value)', which the daemon downloads itself whatever 'network' says; "
-                    + "pass --allow-network to let the build reach the network, or add the file to the context",
+                    "\(place): ADD fetches '\(finding.value)', which the daemon downloads itself whatever 'network' says, "
+                    + "and the run does not allow the network; allow it, or add the file to the context",
                     remedy: .allowNetwork)
             case .remote, .image:
                 continue
@@ -166,8 +167,8 @@ extension DockerBuildExecutor {
                 case .remote where context.options.allowNetwork:
                     continue
                 case .remote:
-                    throw StageFailure(.policyRefused, "\(place), which downloads '\(trigger.value)' whatever 'network' says; "
-                        + "pass --allow-network to let the build reach the network, or build from another image", remedy: .allowNetwork)
+                    throw StageFailure(.policyRefused, "\(place), which downloads '\(trigger.value)' whatever 'network' says, "
+                        + "and the run does not allow the network; allow it, or build from another image", remedy: .allowNetwork)
                 case .image where try await docker.client.inspectImage(trigger.value) != nil:
                     continue
                 case .image, .unresolved, .invalid:
