@@ -29,7 +29,6 @@ struct DockerBuildExecutor: StageExecutor {
         var dockerfileText = try paths.readDockerfile()
 
         // `from-stage`: FROM lines naming that stage (or one of its tags) are pinned to its image ID.
-        var replacements: [String: [UInt8]] = [:]
         if let reference = spec.fromStage {
             guard let image = context.output("image", of: reference.name) else {
                 throw StageFailure("stage '\(reference.name)' produced no image for 'from-stage'")
@@ -41,7 +40,6 @@ struct DockerBuildExecutor: StageExecutor {
             let parsed = Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName)
             if parsed.froms.contains(where: { names.contains($0.image) }) {
                 dockerfileText = parsed.replacingBases(names, with: image)
-                replacements[paths.dockerfileInContext] = Array(dockerfileText.utf8)
                 context.log("FROM \(names.sorted().joined(separator: ", ")) pinned to \(image) (stage '\(reference.name)')")
             } else {
                 context.warn("'from-stage: \(reference.name)' but no FROM line names it or its tags (\(names.sorted().joined(separator: ", "))); the Dockerfile is sent as it is")
@@ -53,7 +51,10 @@ struct DockerBuildExecutor: StageExecutor {
         let baseIDs = try await Self.checkReferences(of: Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName),
                                                      named: spec.dockerfile, context: context)
 
-        let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext, replacements: replacements)
+        // The daemon gets exactly the text just checked, not the file as it may be by the time
+        // the walk reaches it.
+        let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext,
+                                            replacements: [paths.dockerfileInContext: Array(dockerfileText.utf8)])
         let content: String
         if spec.context == "." || spec.context == "./" {
             // The whole checkout: its tree ID names every file that could be sent.
