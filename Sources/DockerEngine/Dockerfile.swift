@@ -265,18 +265,20 @@ private struct Reading {
 
     private mutating func instruction(_ text: String, line: Int, endLine: Int) {
         let trimmed = Substring(text).drop(while: \.isWhitespace)
-        let keyword = trimmed.prefix(while: { !$0.isWhitespace }).uppercased()
-        var words = trimmed.dropFirst(keyword.count).split(whereSeparator: \.isWhitespace).map(String.init)
+        let written = trimmed.prefix(while: { !$0.isWhitespace })
+        let keyword = written.uppercased()
+        let rest = trimmed.dropFirst(written.count)
+        var words = rest.split(whereSeparator: \.isWhitespace).map(String.init)
         var flags: [String] = []
         while let first = words.first, first.hasPrefix("--") {
             words.removeFirst()
             if first == "--" { break }
             flags.append(first)
         }
-        let arguments = trimmed.dropFirst(keyword.count).drop(while: \.isWhitespace)
+        let arguments = rest.drop(while: \.isWhitespace)
         switch keyword {
         case "ARG":
-            declareArguments(words, line: line)
+            declareArguments(words)
         case "ENV":
             declareEnvironment(words)
         case "FROM":
@@ -310,11 +312,11 @@ private struct Reading {
 
     // MARK: Instructions
 
-    private mutating func declareArguments(_ words: [String], line: Int) {
+    private mutating func declareArguments(_ words: [String]) {
         for word in words {
             let (name, written) = word.firstIndex(of: "=").map { (String(word[..<$0]), String(word[word.index(after: $0)...]) as String?) }
                 ?? (word, nil)
-            var value: Value
+            let value: Value
             if let given = buildArgs[name] {
                 value = .set(given)
             } else if let written {
