@@ -36,6 +36,13 @@
 #                fed a traversal list of pipeline and stage names, fuzzed arguments (60 per round),
 #                garbage and 5 MiB frames (Benchmarks/frontdoors.py): every hostile call refused,
 #                no secret quoted, the server alive after each round, peak RSS under 96 MiB.
+#   dockerfiles  hostile Dockerfiles and .dockerignore files (Benchmarks/frontdoors/) through a
+#                docker-build stage (issue 17), each --rounds time: a refused one (remote ADD, an
+#                absent image by COPY --from, a FROM over lines, an escape directive...) exits 1,
+#                its error naming `Dockerfile:LINE:`, before anything is sent to /build; a fine one
+#                passes; none outlives its stage timeout + 1 s; SIGTERM during a context walk exits
+#                130 within 1 s; and a listener on the host's address sees no connection (a control
+#                run with --allow-network shows that the daemon does reach it).
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
@@ -50,7 +57,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED="$2"; shift 2 ;;
         --json-out) JSON_OUT="$2"; shift 2 ;;
         --only) ONLY="$2"; shift 2 ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "chaos.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -87,7 +94,7 @@ chmod 755 "$WORK"  # a nixbld builder may need to read the flake's files
 ROWS="$WORK/rows.jsonl"; : >"$ROWS"
 IMAGE_REPO="sutradhar-chaos-$$"
 HOSTILE_REPO="sutradhar-chaos-hostile"
-PIPELINES=(chaos-suite chaos-hostile chaos-secret chaos-frontdoors)
+PIPELINES=(chaos-suite chaos-hostile chaos-secret chaos-frontdoors chaos-dockerfiles)
 IMAGE_IDS="$WORK/image-ids"; : >"$IMAGE_IDS"
 MOUNTS=() PROXIES=()
 cd /  # the suite's processes run outside the work folder: a process in it is Sutradhar's
@@ -761,6 +768,151 @@ row_frontdoors_mcp() {
 }
 
 # --- the rows --------------------------------------------------------------------------------
+# --- hostile Dockerfiles and .dockerignore files (issue 17) -----------------------------------
+# frontdoor_cases FILE: "NAME EXPECT [xN]" for each `=== ` case of FILE; frontdoor_body FILE NAME:
+# its lines.
+frontdoor_cases() { sed -n 's/^=== //p' "$1"; }
+frontdoor_body() { awk -v name="$2" '/^=== / { on = ($2 == name); next } on' "$1"; }
+row_dockerfiles() {
+    local frontdoors="$REPO/Benchmarks/frontdoors" stage_timeout=10 base="$IMAGE_REPO:latest"
+    local repo="$WORK/dockerfiles-src" cache="$WORK/dockerfiles-cache" pipe="$WORK/pipelines/chaos-dockerfiles.yaml"
+    local held=0 tried=0 early=0 times=() terms=() bounded=() round name expect repeat rc wall duration code error connections i
+    declare -A EXITS=()
+    FAILS=()
+    "$DOCKER" image inspect "$base" >/dev/null 2>&1 || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "no base image $base"; return; }
+    # A listener on the host's own address: the rootless daemon's network namespace reaches it
+    # through slirp4netns (its 127.0.0.1 is its own), and a connection of any kind is logged.
+    local host; host="$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
+    [ -n "$host" ] || host="$(hostname -I 2>/dev/null | awk '{ print $1 }')"
+    [ -n "$host" ] || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "the host has no address but loopback to listen on"; return; }
+    local connlog="$WORK/dockerfiles-connections.log" portfile="$WORK/dockerfiles-port"
+    : >"$connlog"; rm -f "$portfile"
+    cat >"$WORK/listener.py" <<'PY'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 0)); s.listen(64)
+open(sys.argv[2] + ".tmp", "w").write(str(s.getsockname()[1])); __import__("os").rename(sys.argv[2] + ".tmp", sys.argv[2])
+log = open(sys.argv[3], "a", buffering=1)
+while True:
+    c, peer = s.accept(); c.settimeout(2)
+    try: data = c.recv(120)
+    except Exception: data = b""
+    log.write("%s %r\n" % (peer[0], data[:80]))
+    try: c.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    except Exception: pass
+    c.close()
+PY
+    python3 "$WORK/listener.py" "$host" "$portfile" "$connlog" &
+    local listener=$!
+    PROXIES+=("$listener")
+    for ((i = 0; i < 100; i++)); do [ -s "$portfile" ] && break; sleep 0.05; done
+    [ -s "$portfile" ] || { add_row "hostile Dockerfiles → docker-build" 0 0 "" "the listener did not start"; return; }
+    local port; port="$(cat "$portfile")"
+    local url="http://$host:$port" registry="$host:$port"
+
+    mkdir -p "$repo/ctx/many"
+    git -C "$repo" init -q -b main
+    echo local >"$repo/ctx/local.txt"
+    # 1,000 files with names of 200 characters and more, for the .dockerignore cases.
+    python3 -c 'import os, sys; [open(os.path.join(sys.argv[1], "a" * 200 + str(i)), "w").close() for i in range(1000)]' "$repo/ctx/many"
+    cat >"$pipe" <<YAML
+version: 1
+name: chaos-dockerfiles
+source:
+  git: $repo
+  ref: main
+stages:
+  image:
+    timeout: ${stage_timeout}s
+    docker-build:
+      context: ctx
+      dockerfile: Dockerfile
+      tags: ["$HOSTILE_REPO:dockerfile"]
+YAML
+    # case_run NAME DOCKERFILE IGNORE [ARGS...]: commits the context and runs the pipeline; sets
+    # rc, wall, duration, code, error. The Dockerfile cases leave the 1,000 files out (IGNORE many).
+    case_run() {
+        local label="$1" dockerfile="$2" ignore="$3"; shift 3
+        printf '%s\n' "$dockerfile" >"$repo/ctx/Dockerfile"
+        if [ -n "$ignore" ]; then printf '%s\n' "$ignore" >"$repo/ctx/.dockerignore"; else rm -f "$repo/ctx/.dockerignore"; fi
+        git_quiet "$repo" add -A && git_quiet "$repo" commit -q --allow-empty -m "$label"
+        local t0; t0="$(now)"
+        timeout -k 1 $((stage_timeout + 60)) "$S" run "$pipe" --cache-dir "$cache" --no-cache --json "$@" >"$WORK/df.jsonl" 2>"$WORK/df.err"; rc=$?
+        wall="$(ms_since "$t0")"
+        local stage; stage="$(summary "$WORK/df.jsonl" | jq -c '.stages[]? | select(.name == "image")')"
+        [ -n "$stage" ] || stage='{}'
+        duration="$(jq -r '.duration_ms // 0' <<<"$stage")"
+        code="$(jq -r '.code // ""' <<<"$stage")"
+        error="$(jq -r '.error // ""' <<<"$stage")"
+        EXITS[$rc]=$(( ${EXITS[$rc]:-0} + 1 ))
+    }
+    fill() { sed -e "s|@BASE@|$base|g" -e "s|@URL@|$url|g" -e "s|@REGISTRY@|$registry|g"; }
+
+    # The control: allowed the network, the daemon fetches the ADD, and the listener sees it.
+    case_run control "$(printf 'FROM %s\nADD %s/control /control\n' "$base" "$url")" many --allow-network
+    tried=$((tried + 1))
+    if [ "$(grep -c . "$connlog")" -ge 1 ]; then held=$((held + 1)); else fail_note "control: the listener at $url saw no connection from the daemon, so the check below could not fail (exit $rc: ${error:0:120})"; fi
+    : >"$connlog"
+
+    for ((round = 1; round <= ROUNDS; round++)); do
+        while read -r name expect repeat; do
+            tried=$((tried + 1))
+            case_run "$name" "$(frontdoor_body "$frontdoors/dockerfiles.txt" "$name" | fill)" many
+            times+=("$wall")
+            local problems=""
+            case "$expect" in
+                refused:*)
+                    [ "$rc" -eq 1 ] || [ "$rc" -eq 2 ] || problems+=" exit $rc;"
+                    [[ "$error" == "Dockerfile:${expect#refused:}:"* ]] || problems+=" error '${error:0:100}' names no Dockerfile:${expect#refused:};"
+                    ! grep -q "classic builder" "$WORK/df.jsonl" || problems+=" it was sent to /build;" ;;
+                built) [ "$rc" -eq 0 ] || problems+=" exit $rc (${error:0:100});" ;;
+            esac
+            [ "$duration" -le $(( (stage_timeout + 1) * 1000 )) ] || problems+=" the stage took ${duration} ms;"
+            connections="$(grep -c . "$connlog")"
+            [ "$connections" -eq 0 ] || { problems+=" the listener saw $connections connection(s): $(head -c 120 "$connlog");"; : >"$connlog"; }
+            [ -z "$problems" ] && held=$((held + 1)) || fail_note "$name:$problems"
+        done < <(frontdoor_cases "$frontdoors/dockerfiles.txt")
+
+        while read -r name expect repeat; do
+            tried=$((tried + 1))
+            local ignore; ignore="$(frontdoor_body "$frontdoors/dockerignores.txt" "$name")"
+            if [ -n "$repeat" ]; then ignore="$(for ((i = 0; i < ${repeat#x}; i++)); do printf '%s\n' "$ignore"; done)"; fi
+            case_run "$name" "$(printf 'FROM %s\nCOPY . /ctx\n' "$base")" "$ignore"
+            times+=("$wall")
+            local problems=""
+            case "$expect" in
+                built) [ "$rc" -eq 0 ] || problems+=" exit $rc (${error:0:100});" ;;
+                bounded) [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && [ "$code" = timeout ]; } || problems+=" exit $rc code '$code';" ;;
+            esac
+            [ "$duration" -le $(( (stage_timeout + 1) * 1000 )) ] || problems+=" the stage took ${duration} ms (timeout ${stage_timeout} s);"
+            [ "$expect" = bounded ] && bounded+=("$duration")
+            [ -z "$problems" ] && held=$((held + 1)) || fail_note "$name:$problems"
+            [ "$expect" = bounded ] || continue
+            # SIGTERM during the walk: commit as above, signal at a seeded moment once the stage runs.
+            tried=$((tried + 1))
+            git_quiet "$repo" commit -q --allow-empty -m "$name-term"
+            "$S" run "$pipe" --cache-dir "$cache" --no-cache --json >"$WORK/df-term.jsonl" 2>"$WORK/df-term.err" &
+            local pid=$! t0 latency
+            for ((i = 0; i < 200; i++)); do grep -q '"stage-started".*"image"\|"image".*"stage-started"' "$WORK/df-term.jsonl" 2>/dev/null && break; sleep 0.05; done
+            sleep_ms "$(pick_in 100 $(( stage_timeout * 1000 / 2 )))"
+            t0="$(now)"
+            kill -TERM "$pid" 2>/dev/null
+            wait "$pid"; rc=$?
+            latency="$(ms_since "$t0")"
+            if [ "$rc" -eq 0 ]; then tried=$((tried - 1)); early=$((early + 1)); continue; fi  # ended first: not a try
+            times+=("$latency"); terms+=("$latency")
+            problems=""
+            [ "$rc" -eq 130 ] || problems+=" exit $rc;"
+            [ "$latency" -le 1000 ] || problems+=" exit ${latency} ms after SIGTERM;"
+            [ -z "$problems" ] && held=$((held + 1)) || fail_note "$name SIGTERM:$problems"
+        done < <(frontdoor_cases "$frontdoors/dockerignores.txt")
+    done
+    stop_proxy "$listener"
+    local spread=""; for k in "${!EXITS[@]}"; do spread+="exit $k: ${EXITS[$k]}, "; done
+    add_row "hostile Dockerfiles → docker-build" "$tried" "$held" "${times[*]}" \
+        "${spread%, }; listener $url; bounded .dockerignore stage (timeout ${stage_timeout} s): ${bounded[*]:-none} ms; SIGTERM to exit: ${terms[*]:-none} ms ($early builds ended first); time = the run (SIGTERM: signal to exit). $(fails_text)"
+}
+
 STARTED="$(now)"
 wants kill9 && row_kill9
 wants signals && { row_signal TERM; row_signal INT; }
@@ -771,6 +923,7 @@ wants hostile && { row_hostile_definitions; row_hostile_archives; }
 wants daemon && { row_docker_dies; row_nix_dies; }
 wants secrets && row_secrets
 wants frontdoors && { row_frontdoors_terminal; row_frontdoors_mcp; }
+wants dockerfiles && row_dockerfiles
 
 header="$(jq -nc --arg binary "$S" --argjson rounds "$ROUNDS" --argjson seed "$SEED" \
     --arg version "$("$S" --version 2>/dev/null)" --arg commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \

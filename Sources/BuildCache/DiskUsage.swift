@@ -69,9 +69,13 @@ public enum DiskUsage {
         guard let directory = fdopendir(descriptor) else { close(descriptor); return 0 }
         defer { closedir(directory) }  // closes `descriptor` too
         var total: Int64 = 0
+        // The name is read in place: `item.pointee` would copy a whole `struct dirent` (280
+        // bytes), past the end of glibc's buffer when the last entry has a short record, which
+        // segfaulted on folders of long names (the chaos suite's 1,000 names of 200 characters).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let item = readdir(directory) {
-            total += withUnsafeBytes(of: item.pointee.d_name) { raw -> Int64 in
-                let name = raw.bindMemory(to: CChar.self).baseAddress!
+            total += { () -> Int64 in
+                let name = (UnsafeRawPointer(item) + nameOffset).assumingMemoryBound(to: CChar.self)
                 if name[0] == 0x2E, name[1] == 0 || (name[1] == 0x2E && name[2] == 0) { return 0 }  // "." and ".."
                 var info = stat()
                 guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return 0 }  // removed meanwhile
@@ -80,7 +84,7 @@ public enum DiskUsage {
                 let bytes = Int64(info.st_blocks) * 512
                 guard (info.st_mode & S_IFMT) == S_IFDIR else { return bytes }
                 return bytes + walkFolder(openat(descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), seen: &seen)
-            }
+            }()
         }
         return total
     }

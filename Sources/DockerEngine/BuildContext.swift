@@ -45,20 +45,34 @@ public struct BuildContext: Sendable {
     /// The tar as 1 MiB chunks, read on NIO's blocking-I/O pool as the consumer pulls.
     public var chunks: BuildContextChunks { BuildContextChunks(context: self) }
 
-    /// SHA-256 of the tar this context makes: a key of exactly the files sent.
+    /// SHA-256 of the tar this context makes: a key of exactly the files sent. Blocking: in async
+    /// code use the `async` overload, which a cancelled Task stops.
     /// - Throws: ``DockerError`` `.invalidArchive` if a file cannot be read.
     public func digest() throws -> String {
+        try Self.digest(TarWriter(context: self))
+    }
+
+    /// SHA-256 of the tar this context makes, computed on NIO's blocking-I/O pool.
+    ///
+    /// Cancelling the calling Task (a stage timeout, Ctrl-C) stops the walk at the next file, so a
+    /// context of many files (or a costly `.dockerignore`) never outlives its stage.
+    /// - Throws: ``DockerError`` `.invalidArchive` if a file cannot be read, `.cancelled` if the
+    ///   Task was cancelled.
+    public func digest() async throws -> String {
         let writer = TarWriter(context: self)
+        return try await withTaskCancellationHandler {
+            try await NIOThreadPool.singleton.runIfActive { try Self.digest(writer) }
+        } onCancel: {
+            writer.cancel()
+        }
+    }
+
+    private static func digest(_ writer: TarWriter) throws -> String {
         var hasher = SHA256()
         while let chunk = try writer.next() {
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Whether the entry at `path` is sent (a parent folder may still be walked for exceptions).
-    func sends(_ path: String) -> Bool {
-        alwaysSent.contains(path) || !ignore.excludes(path)
     }
 
     /// Whether an excluded folder must still be walked: something inside may be re-included.
@@ -75,9 +89,15 @@ public struct BuildContextChunks: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let writer: TarWriter
 
+        /// The next chunk; a cancelled Task stops the walk at the next file (one chunk can
+        /// otherwise cover any number of files that `.dockerignore` leaves out).
         public mutating func next() async throws -> ByteBuffer? {
             let writer = self.writer
-            return try await NIOThreadPool.singleton.runIfActive { try writer.next() }
+            return try await withTaskCancellationHandler {
+                try await NIOThreadPool.singleton.runIfActive { try writer.next() }
+            } onCancel: {
+                writer.cancel()
+            }
         }
     }
 
@@ -91,6 +111,8 @@ final class TarWriter: Sendable {
     static let chunkSize = 1 << 20
     private let context: BuildContext
     private let state = Mutex(State())
+    /// Set from another thread to stop the walk; checked before each file (outside the lock).
+    private let cancelled = Atomic<Bool>(false)
 
     private struct State: ~Copyable {
         /// Paths still to visit, the next one last ("" is the root).
@@ -106,17 +128,22 @@ final class TarWriter: Sendable {
         self.context = context
     }
 
+    /// Stops the walk: the `next()` running now throws before its next file, and every later one.
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+
     /// The next chunk of the archive, or nil after its end: about 1 MiB, exceeded at most by one
     /// entry's headers (a few KiB with pax records) or a replaced file's content.
     func next() throws -> ByteBuffer? {
         try state.withLock { state -> ByteBuffer? in
             if state.finished { return nil }
+            try checkCancellation()
             var buffer = ByteBufferAllocator().buffer(capacity: Self.chunkSize + 2048)
             while buffer.readableBytes < Self.chunkSize {
                 if state.file != nil {
                     try copyFile(&state, into: &buffer)
                     continue
                 }
+                try checkCancellation()
                 guard let path = state.pending.popLast() else {
                     buffer.writeRepeatingByte(0, count: 1024)  // two zero blocks end the archive
                     state.finished = true
@@ -126,6 +153,23 @@ final class TarWriter: Sendable {
             }
             return buffer
         }
+    }
+
+    /// Whether the walk was cancelled. `Task.isCancelled` serves the blocking `digest()` called
+    /// from a Task; the flag the rest.
+    private var isCancelled: Bool { cancelled.load(ordering: .relaxed) || Task.isCancelled }
+
+    private func checkCancellation() throws {
+        if isCancelled { throw cancellation }
+    }
+
+    private var cancellation: DockerError { DockerError(.cancelled, "sending the build context \(context.root) was cancelled") }
+
+    /// Whether the entry at `path` is sent; asks for cancellation while matching its patterns.
+    private func sends(_ path: String) throws -> Bool {
+        if context.alwaysSent.contains(path) { return true }
+        guard let excluded = context.ignore.excludes(path, stopping: { isCancelled }) else { throw cancellation }
+        return !excluded
     }
 
     private func copyFile(_ state: inout State, into buffer: inout ByteBuffer) throws {
@@ -170,7 +214,7 @@ final class TarWriter: Sendable {
         let mode = Int(info.st_mode & 0o7777)
         switch info.st_mode & S_IFMT {
         case S_IFDIR:
-            let sent = path.isEmpty || context.sends(path)
+            let sent = try path.isEmpty || sends(path)
             if !sent && !context.mustWalk(excludedFolder: path) { return }
             if sent && !path.isEmpty { writeHeader(name: path + "/", mode: mode, size: 0, type: "5", link: "", into: &buffer) }
             let names: [String]
@@ -184,7 +228,7 @@ final class TarWriter: Sendable {
                 state.pending.append(path.isEmpty ? name : path + "/" + name)
             }
         case S_IFLNK:
-            guard context.sends(path) else { return }
+            guard try sends(path) else { return }
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(full, &target, Int(PATH_MAX))
             guard length >= 0 else {
@@ -193,7 +237,7 @@ final class TarWriter: Sendable {
             let link = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             writeHeader(name: path, mode: mode, size: 0, type: "2", link: link, into: &buffer)
         case S_IFREG:
-            guard context.sends(path) else { return }
+            guard try sends(path) else { return }
             if let content = context.replacements[path] {
                 writeHeader(name: path, mode: mode, size: Int64(content.count), type: "0", link: "", into: &buffer)
                 buffer.writeBytes(content)

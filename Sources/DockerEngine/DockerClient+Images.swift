@@ -27,7 +27,8 @@ extension DockerClient {
         while true {
             do {
                 let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
-                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:])
+                return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:],
+                                    onBuild: wire.Config?.OnBuild ?? [])
             } catch let error as DockerError where error.code == .notFound {
                 return nil
             } catch let error as DockerError where engine == .podman && attempt < 3 && error.status == 500
@@ -36,6 +37,29 @@ extension DockerClient {
                 // (by anyone) fails the lookup with a 500 "image not known". Asking again is safe.
                 attempt += 1
             }
+        }
+    }
+
+    /// The `ONBUILD` triggers a build `FROM` `image` runs first: its config's `OnBuild`. Podman
+    /// 4.3's inspect leaves `OnBuild` out although its builder runs the triggers, so there they
+    /// are read from the image's history (`#(nop) ONBUILD …` entries), which also lists those of
+    /// the images it was built from, already run: more than the truth, never less.
+    ///
+    /// Uses `GET /images/{name}/history` on Podman (``inspectImage(_:)`` gives `details`).
+    /// - Throws: ``DockerError`` if the daemon cannot be reached or does not answer in time.
+    public func onBuildTriggers(of image: String, details: ImageDetails) async throws -> [String] {
+        guard engine == .podman, details.onBuild.isEmpty else { return details.onBuild }
+        let call = Call(.GET, "/images/\(percentEncoded(image, keepingSeparators: true))/history")
+        let entries: [Wire.HistoryEntry]
+        do {
+            entries = try await sendDecoding([Wire.HistoryEntry].self, call, what: "read the history of image '\(image)'")
+        } catch let error as DockerError where error.code == .notFound {
+            return []
+        }
+        let marker = "#(nop) ONBUILD "
+        // Newest first in the answer: oldest first here, in the order they were declared.
+        return entries.reversed().compactMap { entry in
+            entry.CreatedBy?.range(of: marker).map { String(entry.CreatedBy![$0.upperBound...]) }
         }
     }
 

@@ -220,9 +220,10 @@ final class ScanControl: Sendable {
 
     func cancel() { cancelled.store(true, ordering: .relaxed) }
 
-    /// Throws ``DockerError`` `.cancelled` once cancelled, `.timeout` once past the deadline.
+    /// Throws ``DockerError`` `.cancelled` once cancelled (or, for the blocking overloads called
+    /// from a Task, once that Task is), `.timeout` once past the deadline.
     func check(_ path: String) throws {
-        if cancelled.load(ordering: .relaxed) {
+        if cancelled.load(ordering: .relaxed) || Task.isCancelled {
             throw DockerError(.cancelled, "reading the image archive \(path) was cancelled")
         }
         if let deadline, ContinuousClock.now >= deadline {

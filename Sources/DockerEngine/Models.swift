@@ -95,6 +95,8 @@ public struct ImageDetails: Sendable, Equatable {
     public let size: Int64
     /// The labels in its config.
     public let labels: [String: String]
+    /// Its config's `OnBuild`: instructions a build `FROM` it runs first (one Dockerfile line each).
+    public var onBuild: [String] = []
 
     /// Whether `tag` (`name:tag`) names this image, also in Podman's forms `localhost/name:tag`
     /// and `docker.io/library/name:tag` (Podman qualifies an unqualified name when it loads or tags).
@@ -262,11 +264,18 @@ enum Wire {
     }
 
     struct ImageInspect: Decodable {
-        struct Config: Decodable { var Labels: [String: String]? }
+        struct Config: Decodable {
+            var Labels: [String: String]?
+            var OnBuild: [String]?
+        }
         var Id: String
         var RepoTags: [String]?
         var Size: Int64?
         var Config: Config?
+    }
+
+    struct HistoryEntry: Decodable {
+        var CreatedBy: String?
     }
 
     struct ImageListEntry: Decodable {
@@ -294,7 +303,10 @@ enum Wire {
             var Error: String?
             var Pid: Int?
         }
-        struct Config: Decodable { var Labels: [String: String]? }
+        struct Config: Decodable {
+            var Labels: [String: String]?
+            var OnBuild: [String]?
+        }
         var Id: String
         var Name: String?
         var State: State?

@@ -122,6 +122,70 @@ extension DockerEndToEndTests {
                 #expect(message.contains(missing) && message.contains("docker load"), "error: \(message)")
             }
         }
+        /// Issue 17: the daemon's builder fetches `ADD http://…` itself and pulls a `COPY --from`
+        /// image it lacks, whatever `network: none` says. Both are refused, naming the line,
+        /// before anything is sent to /build.
+        @Test func remoteAddAndCopyFromAnAbsentImageAreRefusedBeforeBuilding() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let tag = DockerE2E.uniqueName() + ":refused"
+                defer { DockerE2E.removeImages([tag], host: host) }
+                let missing = DockerE2E.uniqueName() + ":absent"
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                // The URL's port is closed: were it fetched, the build would fail differently.
+                try repo.write("remote/Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN true\nADD \\\n  http://127.0.0.1:9/payload /payload\n")
+                try repo.write("copyfrom/Dockerfile", "ARG BASE\nFROM ${BASE} AS first\nFROM ${BASE}\nCOPY --from=first / /tmp/a\ncopy --from=\(missing) / /tmp/b\n")
+                try repo.commit("Dockerfiles that reach out")
+                for (folder, code, line, words) in [("remote", "policy-refused", "Dockerfile:4:", ["http://127.0.0.1:9/payload", "does not allow the network"]),
+                                                    ("copyfrom", "image-missing", "Dockerfile:5:", [missing, "never pulls"])] {
+                    let yaml = Self.pipeline(base: server.tag, tag: tag)
+                        .replacingOccurrences(of: "context: .", with: "context: \(folder)")
+                    let result = try await DockerE2E.run(try workspace.write("\(folder).yaml", yaml), workspace: workspace, host: host)
+                    #expect(result.exitCode != 0, result.diagnosis)
+                    #expect(result.stage("image")?["code"] as? String == code, result.diagnosis)
+                    let error = result.stage("image")?["error"] as? String ?? ""
+                    #expect(error.hasPrefix(line), "error: \(error)")
+                    #expect(words.allSatisfy(error.contains), "error: \(error)")
+                    if code == "policy-refused" { #expect(result.stage("image")?["remedy"] as? String == "allow-network", result.diagnosis) }
+                    #expect(!result.logLines(of: "image").contains { $0.contains("classic builder") || $0.contains("Step ") },
+                            "nothing was sent to /build: \(result.diagnosis)")
+                    #expect(DockerE2E.imageID(tag, host: host) == nil)
+                }
+            }
+        }
+
+        /// A base image's `ONBUILD ADD http://…` runs in the build `FROM` it: refused like the line
+        /// (on Podman, whose inspect leaves `OnBuild` out, found in the image's history).
+        @Test func onBuildTriggerOfABaseImageIsRefusedLikeADockerfileLine() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let name = DockerE2E.uniqueName()
+                let triggerTag = "\(name)-trigger:ci", appTag = "\(name)-app:ci"
+                defer { DockerE2E.removeImages([appTag, triggerTag], host: host) }
+                let repo = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try repo.write("trigger/Dockerfile", "FROM \(server.tag)\nONBUILD ADD http://127.0.0.1:9/payload /payload\n")
+                try repo.write("app/Dockerfile", "# the app\nFROM \(triggerTag)\nRUN true\n")
+                try repo.commit("an image with an ONBUILD trigger, and one built from it")
+                let yaml = """
+                    version: 1
+                    name: e2e-build-onbuild
+                    source: { git: ./repo, ref: main }
+                    stages:
+                      trigger:
+                        docker-build: { context: trigger, tags: ["\(triggerTag)"] }
+                      app:
+                        needs: [trigger]
+                        docker-build: { context: app, tags: ["\(appTag)"] }
+
+                    """
+                let result = try await DockerE2E.run(try workspace.write("onbuild.yaml", yaml), workspace: workspace, host: host)
+                #expect(result.stage("trigger")?["status"] as? String == "passed", "an ONBUILD line is not run where it is written: \(result.diagnosis)")
+                #expect(result.stage("app")?["code"] as? String == "policy-refused", result.diagnosis)
+                let error = result.stage("app")?["error"] as? String ?? ""
+                #expect(error.hasPrefix("Dockerfile:2: the base image '\(triggerTag)' has the ONBUILD trigger"), "error: \(error)")
+                #expect(result.stage("app")?["remedy"] as? String == "allow-network", result.diagnosis)
+                #expect(DockerE2E.imageID(appTag, host: host) == nil)
+            }
+        }
+
         /// Whether a run's events warn that Podman's builder goes on with a cancelled build.
         static func warnsOfBuildahGoingOn(_ events: [[String: Any]]) -> Bool {
             events.contains { $0["event"] as? String == "warning" && ($0["message"] as? String)?.contains("buildah") == true }

@@ -1,14 +1,15 @@
 import BuildCache
 import DockerEngine
 import Foundation
-import NIOCore
-import NIOPosix
 import Pipeline
 
 /// Builds a Dockerfile of the checkout with the daemon's classic builder (`POST /build`; BuildKit
 /// would need a gRPC session), streaming the context as a tar with constant memory. Nothing is
-/// pulled: every `FROM` image must be in the daemon already, which is checked first, so a missing
-/// one fails with its name rather than a registry error.
+/// pulled and nothing downloaded: every image the Dockerfile reads (`FROM`, `COPY --from`) must be
+/// in the daemon already and an `ADD` of a URL needs the run to allow the network
+/// (`RunOptions.allowNetwork`), both checked before anything is sent
+/// (``checkReferences(of:named:context:)``), so the daemon never reaches a registry or a URL on a
+/// build's behalf, whatever the stage's `network`.
 struct DockerBuildExecutor: StageExecutor {
     typealias Spec = DockerBuildSpec
     static let needsDocker = true
@@ -28,7 +29,6 @@ struct DockerBuildExecutor: StageExecutor {
         var dockerfileText = try paths.readDockerfile()
 
         // `from-stage`: FROM lines naming that stage (or one of its tags) are pinned to its image ID.
-        var replacements: [String: [UInt8]] = [:]
         if let reference = spec.fromStage {
             guard let image = context.output("image", of: reference.name) else {
                 throw StageFailure("stage '\(reference.name)' produced no image for 'from-stage'")
@@ -40,30 +40,28 @@ struct DockerBuildExecutor: StageExecutor {
             let parsed = Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName)
             if parsed.froms.contains(where: { names.contains($0.image) }) {
                 dockerfileText = parsed.replacingBases(names, with: image)
-                replacements[paths.dockerfileInContext] = Array(dockerfileText.utf8)
                 context.log("FROM \(names.sorted().joined(separator: ", ")) pinned to \(image) (stage '\(reference.name)')")
             } else {
                 context.warn("'from-stage: \(reference.name)' but no FROM line names it or its tags (\(names.sorted().joined(separator: ", "))); the Dockerfile is sent as it is")
             }
         }
 
-        // The base images, by ID: a base that changed makes a new key.
-        var baseIDs: [String] = []
-        for base in Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName).baseImages {
-            guard let details = try await docker.client.inspectImage(base) else {
-                throw StageFailure(.imageMissing, "the Dockerfile's FROM names '\(base)', which the daemon does not have, and Sutradhar never pulls; "
-                    + "load it first (docker load -i FILE, or a docker-load stage named by 'from-stage'), or build FROM an image the daemon has")
-            }
-            baseIDs.append("\(base)=\(details.id)")
-        }
+        // Everything the build would read from outside the daemon is refused before anything is
+        // sent to /build; the images it reads, by ID: one that changed makes a new key.
+        let baseIDs = try await Self.checkReferences(of: Dockerfile(dockerfileText, buildArgs: spec.buildArgsByName),
+                                                     named: spec.dockerfile, context: context)
 
-        let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext, replacements: replacements)
+        // The daemon gets exactly the text just checked, not the file as it may be by the time
+        // the walk reaches it.
+        let buildContext = try BuildContext(root: paths.context, dockerfile: paths.dockerfileInContext,
+                                            replacements: [paths.dockerfileInContext: Array(dockerfileText.utf8)])
         let content: String
         if spec.context == "." || spec.context == "./" {
             // The whole checkout: its tree ID names every file that could be sent.
             content = "tree:\(context.treeID)"
         } else {
-            content = try await "files:" + NIOThreadPool.singleton.runIfActive { try buildContext.digest() }
+            // Stopped at the next file by a timeout or Ctrl-C, however many files the context holds.
+            content = try await "files:" + buildContext.digest()
         }
         let key = CacheKey(["docker-build", content, paths.dockerfileInContext, dockerfileText, spec.target ?? "",
                             spec.buildArgs.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"), spec.network.rawValue]
@@ -117,6 +115,70 @@ struct DockerBuildExecutor: StageExecutor {
                 ("image", .string(image.id)), ("tags", .array(spec.tags.map(JSONValue.string))), ("built", .bool(built)),
             ], cached: !built)
         }
+    }
+}
+
+extension DockerBuildExecutor {
+    /// Refuses a Dockerfile that would make the daemon reach the network: an image it lacks (the
+    /// classic builder pulls a `FROM` or `COPY --from` image it does not have), an `ADD` of a
+    /// URL (downloaded in the daemon's own network namespace, whatever `network:` says) unless
+    /// the run allows the network, or a name whose variables cannot be known before the build.
+    /// Each refusal names the Dockerfile's line.
+    ///
+    /// - Returns: `image=ID` for each image the build reads, in order (a cache key's part).
+    /// - Throws: ``StageFailure`` `.imageMissing` for an absent or unresolvable image,
+    ///   `.policyRefused` for a remote `ADD`, `.buildFailed` for a directive the builder refuses.
+    static func checkReferences(of dockerfile: Dockerfile, named name: String, context: StageContext) async throws -> [String] {
+        let docker = context.docker!
+        for finding in dockerfile.findings {
+            let place = "\(name):\(finding.line)"
+            switch finding.kind {
+            case .invalid:
+                throw StageFailure(.buildFailed, "\(place): \(finding.value); fix the parser directive")
+            case .unresolved:
+                throw StageFailure(finding.instruction == "ADD" ? .policyRefused : .imageMissing,
+                    "\(place): \(finding.instruction) '\(finding.value)' uses a variable whose value is not known before the build, "
+                    + "so Sutradhar cannot check that the build stays off the network; give it a value with ARG or ENV "
+                    + "in the Dockerfile or in 'build-args'")
+            case .remote where !context.options.allowNetwork:
+                throw StageFailure(.policyRefused,
+                    "\(place): ADD fetches '\(finding.value)', which the daemon downloads itself whatever 'network' says, "
+                    + "and the run does not allow the network; allow it, or add the file to the context",
+                    remedy: .allowNetwork)
+            case .remote, .image:
+                continue
+            }
+        }
+        var ids: [String] = []
+        for image in dockerfile.requiredImages {
+            guard let details = try await docker.client.inspectImage(image) else {
+                let finding = dockerfile.findings.first { $0.kind == .image && $0.value == image }!
+                let what = finding.instruction == "FROM" ? "FROM names" : "\(finding.instruction) names"
+                throw StageFailure(.imageMissing, "\(name):\(finding.line): the Dockerfile's \(what) '\(image)', which the daemon does not have, "
+                    + "and Sutradhar never pulls; load it first (docker load -i FILE, or a docker-load stage named by 'from-stage'), "
+                    + "or use an image the daemon has")
+            }
+            ids.append("\(image)=\(details.id)")
+            // A base image's ONBUILD triggers run in this build, before the Dockerfile's own lines.
+            guard let from = dockerfile.findings.first(where: { $0.kind == .image && $0.instruction == "FROM" && $0.value == image }) else { continue }
+            let triggers = try await docker.client.onBuildTriggers(of: image, details: details)
+            for trigger in Dockerfile.findings(ofTriggers: triggers) {
+                let place = "\(name):\(from.line): the base image '\(image)' has the ONBUILD trigger '\(triggers[trigger.line - 1])'"
+                switch trigger.kind {
+                case .remote where context.options.allowNetwork:
+                    continue
+                case .remote:
+                    throw StageFailure(.policyRefused, "\(place), which downloads '\(trigger.value)' whatever 'network' says, "
+                        + "and the run does not allow the network; allow it, or build from another image", remedy: .allowNetwork)
+                case .image where try await docker.client.inspectImage(trigger.value) != nil:
+                    continue
+                case .image, .unresolved, .invalid:
+                    throw StageFailure(.imageMissing, "\(place), which would make the daemon pull or fetch '\(trigger.value)' "
+                        + "(Sutradhar never pulls); load what it needs first, or build from another image")
+                }
+            }
+        }
+        return ids
     }
 }
 
