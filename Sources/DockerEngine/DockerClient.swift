@@ -307,24 +307,35 @@ private struct DeadlinePassed: Error {}
 /// AsyncHTTPClient's own deadline bounds only the wait for the response head; bodies that arrive
 /// late (wait, logs, events, load answers) are bounded here, by cancelling the reading task,
 /// which makes AsyncHTTPClient drop the request. Other errors become ``DockerError``s too.
+///
+/// The deadline is a timer on `eventLoop`, cancelled (and so removed from the loop) as soon as
+/// `operation` ends, not a `Task.sleep`: a cancelled `Task.sleep` returns at once but leaves its
+/// wake-up job (about 700 bytes) queued until the instant it was set for. Streamed bodies are read
+/// one chunk at a time under the request's deadline, an hour away for a followed log, so a stage
+/// that logged 100 MiB kept hundreds of MB of such jobs alive until the process ended (issue 17).
 func withDeadline<T: Sendable>(
     _ deadline: Deadline,
     _ endpoint: String,
     _ what: String,
     host: DockerHost,
+    on eventLoop: any EventLoop = HTTPClient.defaultEventLoopGroup.any(),
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     do {
         return try await withThrowingTaskGroup(of: T.self) { group in
+            // A deadline already passed fires at once.
+            let timer = eventLoop.scheduleTask(deadline: deadline.instant) {}
+            // Runs before the group awaits its children: the timer's child ends with it.
+            defer {
+                timer.cancel()
+                group.cancelAll()
+            }
             group.addTask(operation: operation)
             group.addTask {
-                let remaining = deadline.instant - .now()
-                if remaining > .zero {
-                    try await Task.sleep(nanoseconds: UInt64(remaining.nanoseconds))
-                }
+                // Fails with EventLoopError.cancelled once cancelled above, an error the group drops.
+                try await timer.futureResult.get()
                 throw DeadlinePassed()
             }
-            defer { group.cancelAll() }
             let result = try await group.next()!
             // A cancelled body read ends like a finished body (next() returns nil), so a result
             // that arrives after cancellation cannot be trusted to be complete.
