@@ -154,8 +154,8 @@ release_when_read() {
     done
 }
 
-# measure SHAPE MIB MODE: runs the pipeline once under /usr/bin/time -v; sets KIB (peak RSS) and
-# WALL (elapsed), after checking that the run passed and what the stage's log holds.
+# measure SHAPE MIB MODE: runs the pipeline once under /usr/bin/time -v; sets KIB (peak RSS), WALL
+# (elapsed) and CPU (user + system seconds), after checking that the run passed and what the stage's log holds.
 measure() {
     local shape="$1" mib="$2" mode="$3" definition flags=()
     definition="$(pipeline "$shape" "$mib")"
@@ -190,11 +190,12 @@ measure() {
     fi
     KIB="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$report")"
     WALL="$(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$report")"
+    CPU="$(awk -F': ' '/User time|System time/ { total += $2 } END { printf "%.1f", total }' "$report")"
     [[ "$KIB" =~ ^[0-9]+$ ]] || die "no peak RSS in /usr/bin/time's report ($report)"
 }
 
 say "measuring $SUTRADHAR (sizes: $SIZES_MIB MiB; shapes: $SHAPES; modes: $MODES) in $WORK"
-printf '%-8s %-9s %-6s %14s %12s\n' "MiB" "shape" "mode" "peak RSS MiB" "wall"
+printf '%-8s %-9s %-6s %14s %12s %8s\n' "MiB" "shape" "mode" "peak RSS MiB" "wall" "CPU s"
 failed=0
 for mib in $SIZES_MIB; do
     for shape in $SHAPES; do
@@ -210,7 +211,7 @@ for mib in $SIZES_MIB; do
                     failed=1
                 fi
             fi
-            printf '%-8s %-9s %-6s %14s %12s %s\n' "$mib" "$shape" "$mode" "$rss" "$WALL" "$verdict"
+            printf '%-8s %-9s %-6s %14s %12s %8s %s\n' "$mib" "$shape" "$mode" "$rss" "$WALL" "$CPU" "$verdict"
             rm -rf "$WORK/cache" "$WORK/stdout"
         done
     done
