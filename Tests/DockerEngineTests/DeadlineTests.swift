@@ -24,6 +24,19 @@ import Testing
         #expect(loop.counts.armed == 0, "\(loop.counts.armed) timers of finished calls are still armed")
     }
 
+    @Test func theReadsOfAStreamedBodyShareOneTimer() async throws {
+        let loop = TimerCountingEventLoop(MultiThreadedEventLoopGroup.singleton.any())
+        let deadline = Deadline(after: .seconds(3600))
+        let timer = DeadlineTimer(deadline.instant, on: loop)
+        for number in 1...100 {
+            let value = try await withDeadline(deadline, "GET /test", "read a chunk", host: host, timer: timer) { number }
+            #expect(value == number)
+        }
+        #expect(loop.counts.scheduled == 1, "each read armed a timer of its own")
+        timer.cancel()
+        #expect(loop.counts.armed == 0)
+    }
+
     @Test func aCallStillRunningAtItsDeadlineTimesOutAndIsCancelled() async throws {
         let loop = TimerCountingEventLoop(MultiThreadedEventLoopGroup.singleton.any())
         let error = await #expect(throws: DockerError.self) {
