@@ -111,7 +111,8 @@ extension DockerSession {
         do {
             for try await frame in client.logs(id, follow: true) {
                 let index = frame.stream == .stdout ? 0 : 1
-                for line in splitters[index].feed(frame.bytes.readableBytesView) where !line.isEmpty {
+                let lines = frame.bytes.withUnsafeReadableBytes { splitters[index].feed($0) }
+                for line in lines where !line.isEmpty {
                     context.log("\(prefix)\(line)", stream: index == 0 ? "stdout" : "stderr")
                 }
             }
