@@ -25,13 +25,15 @@
 #                         the daemon's copy of the log, the run's stage log and the --json output)
 #
 # What is measured, per size, shape and mode: `/usr/bin/time -v sutradhar run PIPELINE --cache-dir
-# DIR --no-cache [--json] >FILE`, its "Maximum resident set size". The pipeline (written to the work
-# folder with its source, a git repository) is a `docker-build` stage making an image FROM scratch
-# that holds only a static busybox (nothing is pulled), then a `container` stage running
+# DIR --no-cache [--json] >FILE`, its "Maximum resident set size" (and its wall and CPU time, for
+# the record; the target is on memory). The pipeline (written to the work folder with its source,
+# a git repository) is a `docker-build` stage making an image FROM scratch that holds only a
+# static busybox (nothing is pulled), then a `container` stage running
 # `busybox sh -c` that writes the log with `yes | head -c` (lines) or `head -c /dev/zero | tr`
 # (one line). Sutradhar runs no child process on this path (no nix), so time's figure, the largest
 # of the process and its children, is Sutradhar's own. Each run must pass, and its recorded stage
-# log must hold the lines (or the cut line) it should, or the benchmark stops.
+# log must hold the lines (or the cut line) it should, or the benchmark stops. The container waits
+# after its log until the run's stage log shows it all (see `pipeline` below).
 #
 # Nothing is left behind: the image (tagged for this benchmark's process), the containers (the run
 # removes them) and the work folder go on exit, failure or interrupt.
@@ -155,7 +157,8 @@ release_when_read() {
 }
 
 # measure SHAPE MIB MODE: runs the pipeline once under /usr/bin/time -v; sets KIB (peak RSS), WALL
-# (elapsed) and CPU (user + system seconds), after checking that the run passed and what the stage's log holds.
+# (elapsed) and CPU (user + system seconds), after checking that the run passed and what the
+# stage's log holds.
 measure() {
     local shape="$1" mib="$2" mode="$3" definition flags=()
     definition="$(pipeline "$shape" "$mib")"
