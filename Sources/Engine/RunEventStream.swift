@@ -60,8 +60,8 @@ final class LogBacklog: Sendable {
         // Yielded under the lock: events of concurrent stages keep one order, notices included.
         state.withLock { state in
             let stage = Self.logStage(of: event)
-            if stage != nil, state.queued >= limit {
-                state.dropped[stage!, default: 0] += 1
+            if let stage, state.queued >= limit {
+                state.dropped[stage, default: 0] += 1
                 return
             }
             for (dropped, count) in state.dropped.sorted(by: { $0.key < $1.key }) {
