@@ -75,7 +75,8 @@ private final class TimerCountingEventLoop: EventLoop, Sendable {
         let promise = makePromise(of: T.self)
         let inner = base.scheduleTask(deadline: deadline) { [self] () -> Void in
             guard disarm(id) else { return }
-            do { promise.succeed(try task()) } catch { promise.fail(error) }
+            // On the loop's thread: the value need not be Sendable.
+            do { promise.assumeIsolated().succeed(try task()) } catch { promise.fail(error) }
         }
         return Scheduled(promise: promise, cancellationTask: { [self] in
             inner.cancel()
