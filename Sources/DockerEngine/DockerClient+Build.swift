@@ -83,11 +83,19 @@ extension DockerClient {
 public struct BuildResponseParser {
     /// How many output lines of the failing step an error quotes.
     public static let quotedLines = 30
+    /// Longer output lines are cut to this many bytes of UTF-8 and end with ``truncationMarker``;
+    /// the rest of the line is dropped. A step that prints without newlines must not grow one
+    /// string without bound (the same limit as nix's and containers' log lines, 16 KiB).
+    public static let maximumLineBytes = 16 * 1024
+    /// Appended to a line that was cut at ``maximumLineBytes``.
+    public static let truncationMarker = " …[line truncated]"
 
     private var lines = JSONLinesDecoder()
     private let endpoint: String
     private let output: @Sendable (String) -> Void
+    /// The current line so far (at most ``maximumLineBytes``), and whether more of it was dropped.
     private var partial = ""
+    private var partialCut = false
     private var step: String?
     private var stepOutput: [String] = []
     private(set) var imageID: String?
@@ -132,11 +140,13 @@ public struct BuildResponseParser {
         }
         if let id = message.aux?.ID { imageID = id }
         if let text = message.stream ?? message.status {
-            partial += text
-            while let newline = partial.firstIndex(where: \.isNewline) {
-                emit(String(partial[..<newline]))
-                partial = String(partial[partial.index(after: newline)...])
+            var rest = Substring(text)
+            while let newline = rest.firstIndex(where: \.isNewline) {
+                append(rest[..<newline])
+                flush()
+                rest = rest[rest.index(after: newline)...]
             }
+            append(rest)
         }
         if let failure = message.errorDetail?.message ?? message.error {
             flush()
@@ -153,8 +163,24 @@ public struct BuildResponseParser {
         }
     }
 
+    /// Adds text of the current line, keeping at most ``maximumLineBytes`` of it.
+    private mutating func append(_ text: Substring) {
+        guard !partialCut else { return }
+        let room = Self.maximumLineBytes - partial.utf8.count
+        if text.utf8.count <= room {
+            partial += text
+        } else {
+            // Lossy: the cut may fall inside a character.
+            partial += String(decoding: text.utf8.prefix(room), as: UTF8.self)
+            partialCut = true
+        }
+    }
+
     private mutating func flush() {
-        if !partial.isEmpty { emit(partial); partial = "" }
+        if partialCut { partial += Self.truncationMarker }
+        if !partial.isEmpty { emit(partial) }
+        partial = ""
+        partialCut = false
     }
 
     private mutating func emit(_ line: String) {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import Synchronization
 
 /// A client for one Docker daemon, speaking the Engine API version negotiated when it opened.
 ///
@@ -307,21 +308,36 @@ private struct DeadlinePassed: Error {}
 /// AsyncHTTPClient's own deadline bounds only the wait for the response head; bodies that arrive
 /// late (wait, logs, events, load answers) are bounded here, by cancelling the reading task,
 /// which makes AsyncHTTPClient drop the request. Other errors become ``DockerError``s too.
+///
+/// The deadline is a ``DeadlineTimer`` on `eventLoop`, disarmed as soon as `operation` ends.
 func withDeadline<T: Sendable>(
     _ deadline: Deadline,
     _ endpoint: String,
     _ what: String,
     host: DockerHost,
+    on eventLoop: any EventLoop = HTTPClient.defaultEventLoopGroup.any(),
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let timer = DeadlineTimer(deadline.instant, on: eventLoop)
+    defer { timer.cancel() }
+    return try await withDeadline(deadline, endpoint, what, host: host, timer: timer, operation)
+}
+
+/// ``withDeadline(_:_:_:host:on:_:)`` with a timer that outlives the call: a streamed body's,
+/// shared by the reads of all its chunks, so that a read costs no timer of its own.
+func withDeadline<T: Sendable>(
+    _ deadline: Deadline,
+    _ endpoint: String,
+    _ what: String,
+    host: DockerHost,
+    timer: DeadlineTimer,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     do {
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask(operation: operation)
             group.addTask {
-                let remaining = deadline.instant - .now()
-                if remaining > .zero {
-                    try await Task.sleep(nanoseconds: UInt64(remaining.nanoseconds))
-                }
+                try await timer.wait()
                 throw DeadlinePassed()
             }
             defer { group.cancelAll() }
@@ -335,6 +351,100 @@ func withDeadline<T: Sendable>(
         throw deadline.timeoutError(what, endpoint: endpoint, host: host)
     } catch {
         throw dockerError(from: error, endpoint: endpoint, what: what, host: host, deadline: deadline)
+    }
+}
+
+/// A deadline as one timer on an event loop, which waits (one after another, or at once) share.
+///
+/// Not `Task.sleep`: a cancelled `Task.sleep` returns at once but leaves its wake-up job (about
+/// 700 bytes) queued until the instant it was set for. Streamed bodies are read one chunk at a
+/// time under the request's deadline, an hour away for a followed log, so a stage that logged
+/// 100 MiB of lines kept a GB of such jobs alive (issue 17). A wait here that is cancelled leaves
+/// nothing behind, and a ``cancel()``led timer is removed from its loop.
+final class DeadlineTimer: Sendable {
+    private let waits: Waits
+    private let scheduled: Scheduled<Void>
+
+    /// Arms the timer for `deadline` (one already passed fires at once).
+    init(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
+        let waits = Waits()
+        self.waits = waits
+        scheduled = eventLoop.scheduleTask(deadline: deadline) { waits.pass() }
+    }
+
+    deinit { scheduled.cancel() }
+
+    /// Returns once the deadline has passed (at once if it has).
+    /// - Throws: `CancellationError` as soon as the waiting task is cancelled.
+    func wait() async throws { try await waits.wait() }
+
+    /// Disarms the timer: waits then end only by cancellation.
+    func cancel() { scheduled.cancel() }
+
+    /// The waits in progress, and whether the deadline has passed.
+    private final class Waits: Sendable {
+        private let state = Mutex((passed: false, waiting: [ObjectIdentifier: Wait]()))
+
+        func pass() {
+            let waiting = state.withLock { state -> [Wait] in
+                state.passed = true
+                defer { state.waiting = [:] }
+                return Array(state.waiting.values)
+            }
+            waiting.forEach { $0.end(.success(())) }
+        }
+
+        func wait() async throws {
+            let wait = Wait()
+            let key = ObjectIdentifier(wait)
+            guard state.withLock({ state -> Bool in
+                if state.passed { return false }
+                state.waiting[key] = wait
+                return true
+            }) else { return }
+            defer { _ = state.withLock { $0.waiting.removeValue(forKey: key) } }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { wait.start($0) }
+            } onCancel: {
+                wait.end(.failure(CancellationError()))
+            }
+        }
+    }
+
+    /// One wait: ended by the deadline or by its task's cancellation, whichever comes first,
+    /// even before its continuation is there.
+    private final class Wait: Sendable {
+        private enum State {
+            case idle
+            case waiting(CheckedContinuation<Void, any Error>)
+            case ended(Result<Void, any Error>)
+        }
+        private let state = Mutex(State.idle)
+
+        func start(_ continuation: CheckedContinuation<Void, any Error>) {
+            let ended = state.withLock { state -> Result<Void, any Error>? in
+                if case .ended(let result) = state { return result }
+                state = .waiting(continuation)
+                return nil
+            }
+            if let ended { continuation.resume(with: ended) }
+        }
+
+        func end(_ result: Result<Void, any Error>) {
+            let continuation = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                switch state {
+                case .idle:
+                    state = .ended(result)
+                    return nil
+                case .waiting(let continuation):
+                    state = .ended(result)
+                    return continuation
+                case .ended:
+                    return nil
+                }
+            }
+            continuation?.resume(with: result)
+        }
     }
 }
 
@@ -412,6 +522,8 @@ final class ResponseBodyReader: @unchecked Sendable {
     let endpoint: String
     let what: String
     let deadline: Deadline
+    /// The deadline's one timer for the whole body (disarmed when the reader goes).
+    private let timer: DeadlineTimer
 
     init(response: HTTPClientResponse, client: DockerClient, endpoint: String, what: String, deadline: Deadline) {
         self.iterator = response.body.makeAsyncIterator()
@@ -419,11 +531,12 @@ final class ResponseBodyReader: @unchecked Sendable {
         self.endpoint = endpoint
         self.what = what
         self.deadline = deadline
+        self.timer = DeadlineTimer(deadline.instant, on: client.http.eventLoopGroup.any())
     }
 
     /// The next chunk, or nil at the end of the body.
     func next() async throws -> ByteBuffer? {
-        try await withDeadline(deadline, endpoint, what, host: client.host) {
+        try await withDeadline(deadline, endpoint, what, host: client.host, timer: timer) {
             try await self.iterator.next()
         }
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import DockerEngine
@@ -173,5 +174,34 @@ private let expectedFrames = [
     @Test func refusesAMissingHeaderAndATooOldDaemon() {
         #expect { try APIVersion.negotiate(daemonHeader: nil) } throws: { ($0 as? DockerError)?.code == .badResponse }
         #expect { try APIVersion.negotiate(daemonHeader: "1.24") } throws: { ($0 as? DockerError)?.code == .daemonError }
+    }
+}
+
+@Suite struct BuildResponseParserLineTests {
+    /// Issue 17: a build step that prints without newlines must not grow one string without
+    /// bound; its line is cut at the limit, marked, and the next line is whole.
+    @Test func aStepThatPrintsWithoutNewlinesGivesOneLineCutAtTheLimit() throws {
+        let lines = Mutex<[String]>([])
+        var parser = BuildResponseParser(output: { line in lines.withLock { $0.append(line) } })
+        let piece = #"{"stream":""# + String(repeating: "x", count: 4096) + "\"}\n"
+        for _ in 0..<256 { try parser.feed(ByteBuffer(string: piece)) }  // 1 MiB, no newline
+        #expect(lines.withLock { $0 }.isEmpty, "a line was given out before it ended")
+        try parser.feed(ByteBuffer(string: #"{"stream":"\nStep 2/2 : done\n"}"# + "\n" + #"{"aux":{"ID":"sha256:abc"}}"# + "\n"))
+        #expect(try parser.finish() == "sha256:abc")
+        let given = lines.withLock { $0 }
+        #expect(given.count == 2)
+        #expect(given.first == String(repeating: "x", count: BuildResponseParser.maximumLineBytes) + BuildResponseParser.truncationMarker)
+        #expect(given.last == "Step 2/2 : done")
+    }
+
+    @Test func linesSplitAcrossMessagesAreJoined() throws {
+        let lines = Mutex<[String]>([])
+        var parser = BuildResponseParser(output: { line in lines.withLock { $0.append(line) } })
+        for text in ["Step 1/2 : RUN ec", "ho hi\\nhi\\n", "\\n", "last"] {
+            try parser.feed(ByteBuffer(string: #"{"stream":""# + text + "\"}\n"))
+        }
+        try parser.feed(ByteBuffer(string: #"{"aux":{"ID":"sha256:abc"}}"# + "\n"))
+        _ = try parser.finish()
+        #expect(lines.withLock { $0 } == ["Step 1/2 : RUN echo hi", "hi", "last"])
     }
 }

@@ -117,6 +117,25 @@ import Glibc
         }
     }
 
+    /// Issue 17: a run's memory must not grow with what its stages log, so the recorder holds no
+    /// line back — each one is in the stage's log file and in events.jsonl once `record` returns.
+    @Test func eachLogLineIsOnDiskAsSoonAsItIsRecordedNotAtTheRunsEnd() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "agent")
+            recorder.record(RunEvent(run: "r", .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: "/c")))
+            for number in 1...3 {
+                recorder.record(RunEvent(run: "r", .log(stage: "build", stream: "stdout", line: "line \(number)")))
+                let log = try String(contentsOf: history.logFile(run: "r", stage: "build"), encoding: .utf8)
+                #expect(log == (1...number).map { "line \($0)\n" }.joined(), "after line \(number)")
+                let events = try String(contentsOf: history.eventsFile(run: "r"), encoding: .utf8).split(separator: "\n")
+                #expect(events.count == 1 + number, "after line \(number)")
+                #expect(try RunEvent(jsonLine: events[events.count - 1]).name == "log")
+            }
+            recorder.record(RunEvent(run: "r", .runFinished(Self.summary(run: "r"))))
+        }
+    }
+
     @Test func theListingJSONIsTheSchemaOneLine() throws {
         let record = RunRecord(id: "20261129-065212-4f3a", pipeline: "example", source: "/src/\"q\"", ref: nil, commitSHA: "abc",
                                trigger: "agent", status: "passed", startedAt: try #require(RunEvent.date(rfc3339: "2026-11-29T06:52:12.345Z")),

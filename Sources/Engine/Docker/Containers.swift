@@ -92,15 +92,27 @@ extension DockerSession {
         return "sutradhar-\(run)-\(stage)-\(role)-\(suffix)".filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 
+    /// Runs `body` (which waits for the container to exit) while a child task streams the
+    /// container's output into the stage's log (``forwardLogs(of:prefix:context:)``), and returns
+    /// only once that forwarding has ended: read to the end of the stream when `body` returns,
+    /// cancelled when `body` throws or the stage is cancelled. No line is logged after the stage.
+    /// - Throws: what `body` throws.
+    func forwardingLogs<T: Sendable>(of id: String, prefix: String, context: StageContext,
+                                     _ body: () async throws -> T) async throws -> T {
+        try await withLogForwarding({ await forwardLogs(of: id, prefix: prefix, context: context) }, body)
+    }
+
     /// Streams a container's demultiplexed output into the stage's log until it exits or the
-    /// surrounding task is cancelled.
+    /// surrounding task is cancelled. Each line is logged as it completes, cut at
+    /// `Nix.maxLogLineBytes` (see `LineSplitter`): nothing here grows with the output.
     func forwardLogs(of id: String, prefix: String, context: StageContext) async {
         // One splitter per stream: the daemon cuts long lines into several frames.
         var splitters = [LineSplitter(maxLineBytes: Nix.maxLogLineBytes), LineSplitter(maxLineBytes: Nix.maxLogLineBytes)]
         do {
             for try await frame in client.logs(id, follow: true) {
                 let index = frame.stream == .stdout ? 0 : 1
-                for line in splitters[index].feed(frame.text.utf8) where !line.isEmpty {
+                let lines = frame.bytes.withUnsafeReadableBytes { splitters[index].feed($0) }
+                for line in lines where !line.isEmpty {
                     context.log("\(prefix)\(line)", stream: index == 0 ? "stdout" : "stderr")
                 }
             }
@@ -113,4 +125,27 @@ extension DockerSession {
             // The stream ends when the container is removed or the stage ends; nothing to report.
         }
     }
+}
+
+/// Runs `body` beside `forward` (a child task) and returns once both have ended. When `body`
+/// returns, `forward` runs to its own end (a container's log stream ends when the container does,
+/// which `body` waited for, and its last lines come after); when `body` throws — a wait cut short
+/// by a dead daemon or its deadline — or the task is cancelled, `forward` is cancelled first. So a
+/// stage's log forwarding can never outlive its stage (issue 17).
+/// - Throws: what `body` throws.
+func withLogForwarding<T: Sendable>(_ forward: @escaping @Sendable () async -> Void,
+                                    _ body: () async throws -> T) async throws -> T {
+    let outcome = await withTaskGroup(of: Void.self, returning: Result<T, any Error>.self) { group in
+        group.addTask(operation: forward)
+        do {
+            let value = try await body()
+            await group.waitForAll()
+            return .success(value)
+        } catch {
+            group.cancelAll()
+            await group.waitForAll()
+            return .failure(error)
+        }
+    }
+    return try outcome.get()
 }

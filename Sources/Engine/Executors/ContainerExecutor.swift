@@ -29,13 +29,8 @@ struct ContainerExecutor: StageExecutor {
         return try await docker.withContainer(containerSpec, name: docker.containerName(stage: context.stage.name, role: "run")) { id in
             let exit = try await docker.client.waitContainer(id)
             try await docker.start(id)
-            let logs = Task { await docker.forwardLogs(of: id, prefix: "", context: context) }
-            let code = try await withTaskCancellationHandler {
-                try await exit.value
-            } onCancel: {
-                logs.cancel()
-            }
-            await logs.value  // the log stream ends when the container does
+            // The log stream ends when the container does; a wait that fails stops it.
+            let code = try await docker.forwardingLogs(of: id, prefix: "", context: context) { try await exit.value }
             let state = try? await docker.client.inspectContainer(id)
             let outputs: [(String, JSONValue)] = [
                 ("exit_code", .int(Int64(code.statusCode))), ("oom_killed", .bool(state?.oomKilled ?? false)),
