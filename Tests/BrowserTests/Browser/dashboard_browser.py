@@ -115,6 +115,16 @@ def status_of_row(driver, run):
         return None
 
 
+def stop(server):
+    """SIGTERM (the server cancels its runs and exits), SIGKILL after 30 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def runs_count(base, token):
     request = urllib.request.Request(base + "/api/runs?limit=1000", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -202,12 +212,7 @@ def buttons_and_other_origins(args, work, driver, failed_run):
     finally:
         if attacker is not None:
             attacker.shutdown()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
         with open(log_path, encoding="utf-8", errors="replace") as printed:
             print("--- sutradhar serve --allow-trigger (last 30 lines) ---\n" + "".join(printed.readlines()[-30:]), flush=True)
@@ -356,12 +361,7 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         server_log.close()
         for path in cli_logs:
             with open(path, encoding="utf-8", errors="replace") as log:
