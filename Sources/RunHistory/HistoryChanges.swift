@@ -27,22 +27,31 @@ extension RunHistory {
     /// machine sharing the cache over NFS is not reported. Ends when the consumer stops.
     /// The first element comes as soon as the watch is in place: a reader that reads then
     /// misses no change made after it.
-    /// - Throws: while iterating, `CallerError` `.watchFailed` if the folder cannot be watched.
+    /// A folder that cannot be watched (no inotify instance left) is not an error: the reader is
+    /// then woken by the recheck alone.
     public func changes(debounce: Duration = .milliseconds(50), recheckEvery: Duration = RunHistory.followRecheckInterval)
         -> AsyncThrowingStream<Void, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let folder = folder
         let task = Task {
             do {
-                try await FileWatcher.withChanges(under: folder, debounce: debounce, recursive: false) { changes in
-                    continuation.yield()
+                // One watch of the folder for the whole process (SharedFolderWatches); its first
+                // element (nil) says it is in place.
+                let changes = SharedFolderWatches.shared.changes(under: folder, debounce: debounce, recursive: false)
+                do {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             // The shared-memory index changes when anyone (this reader too) opens
                             // the database: not a change of the history.
-                            for await batch in changes where batch.overflowed || batch.paths.contains(where: { !$0.hasSuffix("-shm") }) {
-                                continuation.yield()
+                            for await batch in changes {
+                                guard let batch else {
+                                    continuation.yield()
+                                    continue
+                                }
+                                if batch.overflowed || batch.paths.contains(where: { !$0.hasSuffix("-shm") }) { continuation.yield() }
                             }
+                            // No watch to be had: the recheck below keeps waking the reader.
+                            continuation.yield()
                         }
                         group.addTask {
                             while true {
@@ -50,8 +59,8 @@ extension RunHistory {
                                 continuation.yield()
                             }
                         }
-                        try await group.next()
-                        group.cancelAll()
+                        // Until the reader stops (cancellation): the recheck never ends by itself.
+                        try await group.waitForAll()
                     }
                 }
                 continuation.finish()

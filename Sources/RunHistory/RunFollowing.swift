@@ -150,13 +150,18 @@ extension RunHistory {
                                yield: @escaping @Sendable (RunEvent) -> Void) async throws {
         let folder = events.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        // Watching starts before the first read, so nothing written in between is missed.
-        // No debounce: a follower wants each line at once, not once the writer pauses.
-        try await FileWatcher.withChanges(under: folder, debounce: .zero) { changes in
+        // Watching starts before the first read (the watch's first element says it is in
+        // place), so nothing written in between is missed. No debounce: a follower wants each
+        // line at once, not once the writer pauses. One watch per folder for the whole process,
+        // however many follow it (SharedFolderWatches); if there is none to be had, the
+        // recheck below still reads every `recheckEvery`.
+        let changes = SharedFolderWatches.shared.changes(under: folder, debounce: .zero, recursive: true)
+        do {
             let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in changes { wake.yield() }
+                    wake.yield()  // the watch ended (or never began): read once now, then on the recheck
                 }
                 group.addTask {
                     while true {
@@ -166,7 +171,6 @@ extension RunHistory {
                 }
                 defer { group.cancelAll() }
                 var tail = LineTail(url: events)
-                wake.yield()
                 for await _ in wakeups {
                     try Task.checkCancellation()
                     // Liveness first, then the read: whatever the process wrote before dying is read.

@@ -109,8 +109,9 @@ enum LiveFeeds {
                  })
     }
 
-    /// Refuses a new feed with 503 when `FeedSlots.maximum` are open: each holds a file watch
-    /// (an inotify instance, of which a user has 128 in all — `runs logs --follow` needs them too).
+    /// Refuses a new feed with 503 when `FeedSlots.maximum` are open. Feeds of one page or one
+    /// run share one file watch (the history's `SharedFolderWatches`), but each holds a
+    /// connection, a task and its reads.
     static func checkRoom(_ services: DashboardServices) throws {
         guard services.feeds.open < FeedSlots.maximum else {
             throw HTTPError(.serviceUnavailable, message: "\(FeedSlots.maximum) live feeds are open on this server already; close some dashboard tabs (pages still work without their live updates: reload them)")
@@ -121,7 +122,7 @@ enum LiveFeeds {
 /// The live feeds open on one server, counted while their bodies are written.
 final class FeedSlots: Sendable {
     /// The most feeds at once.
-    static let maximum = 32
+    static let maximum = 256
     private let count = Mutex(0)
 
     var open: Int { count.withLock { $0 } }

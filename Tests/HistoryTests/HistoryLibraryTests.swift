@@ -188,6 +188,35 @@ import Glibc
         }
     }
 
+    /// A dashboard with 100 live feeds of one run holds one inotify instance for them, not 100
+    /// (a user has 128 in all): followers of one folder share its watch, and every one of them
+    /// still sees every event, woken by inotify alone.
+    @Test func followersOfOneRunShareOneWatchAndEachSeesEveryEvent() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "agent")
+            recorder.record(RunEvent(run: "shared", .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: cache.path)))
+            let before = Self.inotifyInstances()
+            let followers = try (0..<100).map { _ in Follower(try history.follow(run: "shared", recheckEvery: .seconds(3600))) }
+            #expect(await eventually(timeout: .seconds(30)) { followers.allSatisfy { $0.lines.count == 1 } })
+            let during = Self.inotifyInstances()
+            // Other suites running beside this one open a few of their own: far fewer than 100.
+            #expect(during - before < 20, "100 followers opened \(during - before) inotify instances")
+            recorder.record(RunEvent(run: "shared", .log(stage: "build", stream: "stdout", line: "to all")))
+            recorder.record(RunEvent(run: "shared", .runFinished(Self.summary(run: "shared"))))
+            #expect(await eventually(timeout: .seconds(30)) { followers.allSatisfy { $0.ended } })
+            #expect(followers.allSatisfy { $0.lines.count == 3 && $0.failure == nil })
+        }
+    }
+
+    /// The inotify instances this process holds (`/proc/self/fd` links to `anon_inode:inotify`).
+    static func inotifyInstances() -> Int {
+        let folder = "/proc/self/fd"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\($0)")) == "anon_inode:inotify"
+        }.count
+    }
+
     @Test func followingARunWhoseProcessDiesEnds() async throws {
         try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
             let history = try RunHistory(cacheRoot: cache)
