@@ -4,7 +4,8 @@ import Pipeline
 
 /// Starts the image in an isolated container and probes it — inside with `exec`, or from a
 /// sidecar that shares only the server's loopback — until the probe passes, the attempts run
-/// out, or the server dies. The stage's timeout bounds the whole; the containers never outlive it.
+/// out, or the server dies. The stage's timeout bounds the whole. The verdict is the probe's
+/// answer: the containers are removed just after it (off the stage's path) and before the run ends.
 struct SmokeExecutor: StageExecutor {
     typealias Spec = SmokeSpec
     static let needsDocker = true
