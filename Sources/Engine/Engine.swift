@@ -110,6 +110,9 @@ public struct Engine: Sendable {
         let started = Date()
         await scheduler.run()
         await pushes?.finish()
+        // Containers removed after their stage's verdict are gone before the audit trail (which
+        // then shows their destruction) and the summary.
+        await docker?.cleanups.finish()
         await docker?.recordAuditTrail(since: started) { line in
             run.emit(.log(stage: DockerSession.auditStage, stream: "stdout", line: line))
         }

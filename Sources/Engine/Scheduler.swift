@@ -107,6 +107,8 @@ enum StageRunner {
                                  code: cancelled ? .cancelled : failure.code, remedy: cancelled ? nil : failure.remedy)
         }
         recorder.record(result)
+        // The verdict is out: what the stage left to remove (its smoke server) goes now, off its path.
+        context.docker?.cleanups.release(stage: stage.name)
         return result
     }
 

@@ -83,6 +83,36 @@ extension DockerEndToEndTests {
             }
         }
 
+        /// The verdict is the probe's answer: the smoke stage's stage-finished event comes before
+        /// the server's removal begins (the daemon's own kill/die/destroy events, from the audit
+        /// trail, are no earlier than it), and the removal still ends before the process exits.
+        @Test func theVerdictComesBeforeTheServersRemovalWhichEndsBeforeTheRunExits() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                // Right after the process exits, before anything else can remove them.
+                let runID = try #require(result.runID, "no run-started event")
+                let left = try DockerE2E.containers(ofRun: runID, host: host)
+                #expect(left.isEmpty, "containers of run \(runID) are left after the process exited: \(left)")
+                if !left.isEmpty { _ = try? DockerE2E.docker(["rm", "-f"] + left, host: host) }
+                #expect(result.exitCode == 0, result.diagnosis)
+
+                let server = try #require(result.outputs(of: "smoke")["container"] as? String, result.diagnosis)
+                let finished = try #require(result.events.first {
+                    $0["event"] as? String == "stage-finished" && $0["stage"] as? String == "smoke"
+                }?["time"] as? String, result.diagnosis)
+                // Audit lines: "<RFC 3339 time> container <action> <id prefix> name=… stage=…".
+                let teardown = result.logLines(of: "docker-audit").map { $0.split(separator: " ").map(String.init) }
+                    .filter { $0.count >= 4 && $0[1] == "container" && $0[3] == server && ["kill", "die", "stop", "destroy"].contains($0[2]) }
+                #expect(teardown.contains { $0[2] == "destroy" },
+                        "the audit trail does not show the server's removal: \(result.logLines(of: "docker-audit"))")
+                // RFC 3339 UTC with milliseconds on both sides: the strings order as the times do.
+                let firstTeardown = try #require(teardown.map { $0[0] }.min(), result.diagnosis)
+                #expect(finished <= firstTeardown,
+                        "the server's removal began at \(firstTeardown), before the stage-finished event at \(finished)")
+            }
+        }
+
         @Test func requireEnforcedRefusesAMemoryLimitTheDaemonWouldIgnore() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
                 let pipeline = try workspace.write("smoke.yaml", Self.smokePipeline(image: server.tag, extra: """

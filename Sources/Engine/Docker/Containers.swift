@@ -9,10 +9,21 @@ extension DockerSession {
     /// The grace period between stop's SIGTERM and the daemon's SIGKILL.
     static let stopGracePeriod: Duration = .seconds(3)
 
-    /// Creates a container, runs `body` with its ID, then stops and removes it.
+    /// When a container made by ``withContainer(_:name:removal:_:)`` is stopped and removed.
+    enum Removal {
+        /// Before `withContainer` returns: what the stage reports may depend on it.
+        case beforeReturning
+        /// Once the stage's result is recorded, off its path (see ``DeferredCleanups``): the smoke
+        /// server, whose verdict is known when the probe answers. Awaited before the run ends.
+        case afterVerdict(stage: String)
+        /// At once, in the background, awaited before the run ends: a sidecar probe that exited.
+        case inBackground
+    }
+
+    /// Creates a container, runs `body` with its ID, then stops and removes it (when: `removal`).
     /// - Throws: `StageFailure` if the image is missing; `DockerError`; what `body` throws.
     func withContainer<T: Sendable>(
-        _ spec: ContainerSpec, name: String, _ body: (String) async throws -> T
+        _ spec: ContainerSpec, name: String, removal: Removal = .beforeReturning, _ body: (String) async throws -> T
     ) async throws -> T {
         let id: String
         // Noted before the call: a create that fails on our side may still have made one.
@@ -35,14 +46,23 @@ extension DockerSession {
         do {
             try Task.checkCancellation()
             let value = try await body(id)
-            await remove(id)
+            await dispose(id, removal)
             return value
         } catch {
             // A daemon that died cannot remove anything: report it now, not after the removal's
             // connect timeouts.
             if let gone = await daemonGone(after: error) { throw gone }
-            await remove(id)
+            await dispose(id, removal)
             throw error
+        }
+    }
+
+    /// Removes `id` now or hands its removal to the run's ``DeferredCleanups``.
+    private func dispose(_ id: String, _ removal: Removal) async {
+        switch removal {
+        case .beforeReturning: await remove(id)
+        case .afterVerdict(let stage): cleanups.afterVerdict(of: stage) { await remove(id) }
+        case .inBackground: cleanups.launch { await remove(id) }
         }
     }
 

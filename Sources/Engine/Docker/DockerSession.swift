@@ -18,6 +18,8 @@ public struct DockerSession: Sendable {
     /// Whether the run has asked the daemon for a container yet: a run that never did has no
     /// audit trail to read.
     let containersRequested = OnceFlag()
+    /// Removals handed off until after a stage's verdict; awaited before the session closes.
+    let cleanups = DeferredCleanups()
 
     /// The label keys Sutradhar puts on what it creates.
     public enum Label {
@@ -56,7 +58,17 @@ public struct DockerSession: Sendable {
                     Label.marker: "1", Label.run: runID, Label.pipeline: pipeline,
                     Label.pid: String(getpid()), Label.host: ProcessInfo.processInfo.hostName,
                 ]
-                return try await body(DockerSession(client: client, host: host, info: info, runLabels: labels))
+                let session = DockerSession(client: client, host: host, info: info, runLabels: labels)
+                // The run awaits its deferred removals before its summary; this is the backstop
+                // for every other way out (a throw), while the client can still reach the daemon.
+                do {
+                    let value = try await body(session)
+                    await session.cleanups.finish()
+                    return value
+                } catch {
+                    await session.cleanups.finish()
+                    throw error
+                }
             }
         } catch let error as DockerError where error.code == .unreachable || error.code == .badResponse {
             throw EnvironmentError("the Docker daemon at \(host) did not answer: \(error.message). "

@@ -4,7 +4,8 @@ import Pipeline
 
 /// Starts the image in an isolated container and probes it — inside with `exec`, or from a
 /// sidecar that shares only the server's loopback — until the probe passes, the attempts run
-/// out, or the server dies. The stage's timeout bounds the whole; the containers never outlive it.
+/// out, or the server dies. The stage's timeout bounds the whole. The verdict is the probe's
+/// answer: the containers are removed just after it (off the stage's path) and before the run ends.
 struct SmokeExecutor: StageExecutor {
     typealias Spec = SmokeSpec
     static let needsDocker = true
@@ -25,7 +26,10 @@ struct SmokeExecutor: StageExecutor {
                                               workingDirectory: spec.container.workingDirectory,
                                               binds: try policy.binds(checkout: context.checkout))
 
-        return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server")) { serverID in
+        // The verdict is the probe's answer: the server is removed after the stage's result is
+        // out (stage-finished, the next stage), and before the run ends.
+        return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server"),
+                                              removal: .afterVerdict(stage: context.stage.name)) { serverID in
             let exit = try await docker.client.waitContainer(serverID)
             try await docker.start(serverID)
             context.log("started \(serverID.prefix(12)) from \(image.prefix(19)) (network \(serverSpec.hostConfig.networkMode), caps dropped, read-only root)")
@@ -87,7 +91,9 @@ struct SmokeExecutor: StageExecutor {
             let image = try await docker.resolveImage(imageSource, context: context)
             let sidecar = ContainerSpec(image: image, command: command, labels: docker.labels(stage: context.stage.name),
                                         hostConfig: policy.hostConfig(networkMode: "container:\(serverID)"))
-            return try await docker.withContainer(sidecar, name: docker.containerName(stage: context.stage.name, role: "probe")) { id in
+            // An exited sidecar is removed in the background while the next attempt (or the verdict) goes on.
+            return try await docker.withContainer(sidecar, name: docker.containerName(stage: context.stage.name, role: "probe"),
+                                                  removal: .inBackground) { id in
                 let exit = try await docker.client.waitContainer(id)
                 try await docker.start(id)
                 let code = try await exit.value
