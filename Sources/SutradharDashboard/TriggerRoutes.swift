@@ -3,7 +3,8 @@ import Hummingbird
 import SutradharKit
 
 /// The routes that start runs (`--allow-trigger`): POST only, behind the token (the server
-/// refuses `--allow-trigger` without one), no cookies, answered with 303 to the new run's page.
+/// refuses `--allow-trigger` without one; a browser's session cookie needs its CSRF token, see
+/// `SecurityMiddleware`), answered with 303 to the new run's page.
 /// Without `--allow-trigger` they answer 403; a GET answers 405.
 public enum TriggerRoutes {
     /// Registers `POST /runs/:id/rerun`, `POST /runs/:id/rerun-failed` and
