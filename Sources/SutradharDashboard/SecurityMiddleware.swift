@@ -87,7 +87,7 @@ struct SecurityMiddleware: RouterMiddleware {
     /// `GET /login?token=TOKEN`: the right token opens a session and redirects to `/` (so the
     /// token leaves the address bar and the history); a wrong one is a 401 that says so.
     private func login(_ request: Request) -> Response {
-        guard let token, let given = request.uri.queryParameters.get("token"), Self.authorized("Bearer " + given, token: token) else {
+        guard let token, let given = request.uri.queryParameters.get("token"), Self.matches(Array(given.utf8), token) else {
             return Response(status: .unauthorized, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "401: this login link's token is not the server's; open the URL 'sutradhar serve' printed\n")))
         }
@@ -123,7 +123,7 @@ struct SecurityMiddleware: RouterMiddleware {
         guard let given else {
             throw HTTPError(.forbidden, message: "refused: the form carried no CSRF token; reload the page and press the button again")
         }
-        guard authorized("Bearer " + given, token: Array(expected.utf8)) else {
+        guard matches(Array(given.utf8), Array(expected.utf8)) else {
             throw HTTPError(.forbidden, message: "refused: the form's CSRF token is not this session's; reload the page and press the button again")
         }
     }
@@ -146,10 +146,15 @@ struct SecurityMiddleware: RouterMiddleware {
     /// taken does not say how many leading bytes matched).
     static func authorized(_ header: String?, token: [UInt8]) -> Bool {
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
-        let given = Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
-        var difference = UInt8(given.count == token.count ? 0 : 1)
-        for index in 0..<token.count {
-            difference |= token[index] ^ (index < given.count ? given[index] : 0)
+        return matches(Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8), token)
+    }
+
+    /// Whether `given` equals `secret`, compared in constant time (the time taken does not say
+    /// how many leading bytes matched): the token, a login link's token, a CSRF token.
+    static func matches(_ given: [UInt8], _ secret: [UInt8]) -> Bool {
+        var difference = UInt8(given.count == secret.count ? 0 : 1)
+        for index in 0..<secret.count {
+            difference |= secret[index] ^ (index < given.count ? given[index] : 0)
         }
         return difference == 0
     }

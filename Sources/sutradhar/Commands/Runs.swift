@@ -94,7 +94,7 @@ struct Runs: AsyncParsableCommand {
             // lines must reach a pipe (`| grep`) as they come.
             let output = LineWriter(.standardOutput)
             // Following filters the run's events by name; only reading files needs the name to be one of the run's.
-            if !follow, let stage, !details.stages.contains(where: { $0.name == stage }), !history.stageNames(run: details).contains(stage) {
+            if !follow, let stage, history.stageLogFile(run: details, stage: stage) == nil {
                 let names = history.stageNames(run: details)
                 throw CommandFailure(Exit.invalidDefinition, "run \(details.record.id) has no stage '\(TextPolicy.terminal(stage, keepingNewlines: false))'"
                     + (names.isEmpty ? "" : "; its stages with logs: \(names.joined(separator: ", "))"))
