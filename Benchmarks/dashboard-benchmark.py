@@ -1,6 +1,6 @@
 """The dashboard benchmark's client (Benchmarks/dashboard-benchmark.sh starts the server first).
 
-    dashboard-benchmark.py BASE_URL SERVER_PID CACHE_DIR GENERATOR ROUNDS CLIENTS STAGES INTERVAL_MS
+    dashboard-benchmark.py BASE_URL SERVER_PID CACHE_DIR GENERATOR ROUNDS CLIENTS STAGES INTERVAL_MS [LOG_MB READERS]
 
 1. Latency: ROUNDS requests of the runs page (`/`, first page) and ROUNDS of a run page
    (`/runs/ID`, over the first page's runs), interleaved, from this process on the same machine:
@@ -13,7 +13,11 @@
    it live (STAGES stages, one finishing every INTERVAL_MS). Each must see every stage turn
    `passed`; the latency of each is the receipt time minus the stage-finished event's own time
    stamp (from the run's events.jsonl, milliseconds). The server's RSS and CPU are sampled
-   meanwhile.
+   meanwhile, and the runs page is timed again, on its own connection, while the feeds run.
+4. Slow readers (when LOG_MB > 0): GENERATOR records a run whose one stage logged LOG_MB MB;
+   READERS clients download `/runs/ID/logs/build` at once, each reading 64 KiB every 10 ms
+   (about 6 MB/s: slower than the server can send, so back-pressure is what holds memory down).
+   The server's RSS is sampled meanwhile, and the runs page and that run's page are timed.
 """
 
 import http.client
@@ -30,6 +34,8 @@ from urllib.parse import urlparse
 
 base, pid, cache, generator = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rounds, clients, stages, interval = (int(value) for value in sys.argv[5:9])
+log_megabytes = int(sys.argv[9]) if len(sys.argv) > 9 else 0
+readers = int(sys.argv[10]) if len(sys.argv) > 10 else 8
 url = urlparse(base)
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,10 +155,43 @@ def follow(client):
             pass
 
 
+class PageTimer(threading.Thread):
+    """Times one page again and again on its own keep-alive connection until told to stop."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.times, self.stopping, self.failure = path, [], threading.Event(), None
+
+    def run(self):
+        own = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
+            while not self.stopping.is_set():
+                started = time.perf_counter()
+                own.request("GET", self.path)
+                response = own.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"GET {self.path}: {response.status}")
+                self.times.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.02)
+        except Exception as error:
+            self.failure = f"timing {self.path}: {error}"
+        own.close()
+
+    def finish(self):
+        self.stopping.set()
+        self.join(timeout=60)
+        if self.failure:
+            errors.append(self.failure)
+        return self.times
+
+
 threads = [threading.Thread(target=follow, args=(client,), daemon=True) for client in range(clients)]
 for thread in threads:
     thread.start()
 connected.wait()  # every client is connected before the first stage starts (the generator waits 5 s)
+runs_page_during_feeds = PageTimer("/")
+runs_page_during_feeds.start()
 samples, cpu_before, began = [], cpu_seconds(), time.monotonic()
 while live.poll() is None or any(thread.is_alive() for thread in threads):
     samples.append(rss_kib())
@@ -162,6 +201,7 @@ while live.poll() is None or any(thread.is_alive() for thread in threads):
         break
 cpu_used, wall = cpu_seconds() - cpu_before, time.monotonic() - began
 live.stdout.close()
+during_feeds = runs_page_during_feeds.finish()
 
 finished = {}
 with open(os.path.join(cache, "runs", run, "events.jsonl")) as lines:
@@ -185,6 +225,61 @@ if latencies:
           f"max {max(latencies):.1f} ms ({len(latencies)} deliveries)")
 print(f"  server during it: RSS {min(samples) / 1024:.1f} to {max(samples) / 1024:.1f} MiB, "
       f"CPU {cpu_used:.2f} s over {wall:.1f} s ({100 * cpu_used / wall:.0f}% of one core)")
+if during_feeds:
+    print(f"  runs page meanwhile: {describe(during_feeds)}")
+
+# --- 4: slow readers of a big log ------------------------------------------------------------
+if log_megabytes > 0:
+    print(f"writing a run with a {log_megabytes} MB log through the recorder ...", flush=True)
+    made = subprocess.run([generator, "big-log", "--cache-dir", cache, "--megabytes", str(log_megabytes)],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    big = made.stdout.strip().splitlines()[-1][len("run: "):]
+    rss_before_readers = rss_kib()
+    downloaded = [0] * readers
+
+    def read_slowly(reader):
+        try:
+            stream = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+            stream.request("GET", f"/runs/{big}/logs/build")
+            response = stream.getresponse()
+            if response.status != 200:
+                raise RuntimeError(f"/runs/{big}/logs/build: {response.status}")
+            while True:
+                piece = response.read(64 * 1024)
+                if not piece:
+                    break
+                downloaded[reader] += len(piece)
+                time.sleep(0.01)
+            stream.close()
+        except Exception as error:
+            errors.append(f"reader {reader}: {error}")
+
+    slow = [threading.Thread(target=read_slowly, args=(reader,), daemon=True) for reader in range(readers)]
+    runs_page_during_readers, run_page_during_readers = PageTimer("/"), PageTimer(f"/runs/{big}")
+    began, samples = time.monotonic(), []
+    for thread in slow + [runs_page_during_readers, run_page_during_readers]:
+        thread.start()
+    while any(thread.is_alive() for thread in slow):
+        samples.append(rss_kib())
+        time.sleep(0.25)
+        if time.monotonic() - began > 600:
+            errors.append("the slow readers did not end within 600 s")
+            break
+    wall = time.monotonic() - began
+    runs_times, run_times = runs_page_during_readers.finish(), run_page_during_readers.finish()
+    size = os.path.getsize(os.path.join(cache, "runs", big, "build.log")) if os.path.exists(
+        os.path.join(cache, "runs", big, "build.log")) else None
+    complete = all(count == downloaded[0] for count in downloaded) and (size is None or downloaded[0] == size)
+    print(f"slow readers: {readers} clients reading /runs/{big}/logs/build ({downloaded[0] / 1e6:.1f} MB each, "
+          f"64 KiB every 10 ms) over {wall:.1f} s; all got the whole log: {'yes' if complete else 'NO'} ({downloaded})")
+    print(f"  server RSS: {rss_before_readers / 1024:.1f} MiB before, {min(samples) / 1024:.1f} to {max(samples) / 1024:.1f} MiB meanwhile")
+    if runs_times:
+        print(f"  runs page meanwhile: {describe(runs_times)}")
+    if run_times:
+        print(f"  that run's page (its log's tail) meanwhile: {describe(run_times)}")
+    if not complete:
+        errors.append("a slow reader did not get the whole log")
+
 for error in errors:
     print(f"  error: {error}")
 sys.exit(0 if missing == 0 and not errors else 1)

@@ -16,6 +16,8 @@
 #   ROUNDS=500       timed requests of each page
 #   CLIENTS=50       SSE followers of the live run
 #   STAGES=8 INTERVAL_MS=500   the live run: its stages, one finishing every INTERVAL_MS
+#   LOG_MB=100 READERS=8       a run with a LOG_MB MB log, downloaded by READERS slow readers
+#                    at once (LOG_MB=0 skips it)
 #   SUTRADHAR=PATH   the binary to measure; default: the release build, as the other benchmarks
 #   GENERATOR=PATH   the history generator; default: the release build beside it
 #   PYTHON=python3   any Python 3 (standard library only)
@@ -31,6 +33,8 @@ ROUNDS="${ROUNDS:-500}"
 CLIENTS="${CLIENTS:-50}"
 STAGES="${STAGES:-8}"
 INTERVAL_MS="${INTERVAL_MS:-500}"
+LOG_MB="${LOG_MB:-100}"
+READERS="${READERS:-8}"
 PYTHON="${PYTHON:-python3}"
 use_release_binary
 use_release_product GENERATOR sutradhar-history-generator
@@ -58,6 +62,6 @@ curl -fsS -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/serve.log" >&2;
 say "server $server on 127.0.0.1:$port; $ROUNDS requests of each page, then $CLIENTS live followers"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 "$PYTHON" "$REPO/Benchmarks/dashboard-benchmark.py" "http://127.0.0.1:$port" "$server" "$work/cache" "$GENERATOR" \
-    "$ROUNDS" "$CLIENTS" "$STAGES" "$INTERVAL_MS"
+    "$ROUNDS" "$CLIENTS" "$STAGES" "$INTERVAL_MS" "$LOG_MB" "$READERS"
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "command: RUNS=$RUNS ROUNDS=$ROUNDS CLIENTS=$CLIENTS STAGES=$STAGES INTERVAL_MS=$INTERVAL_MS Benchmarks/dashboard-benchmark.sh"
+echo "command: RUNS=$RUNS ROUNDS=$ROUNDS CLIENTS=$CLIENTS STAGES=$STAGES INTERVAL_MS=$INTERVAL_MS LOG_MB=$LOG_MB READERS=$READERS Benchmarks/dashboard-benchmark.sh"

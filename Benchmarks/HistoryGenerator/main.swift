@@ -10,6 +10,9 @@
 //       prints `run: ID`, waits D ms, then starts and finishes one stage every M ms, then
 //       finishes the run.
 //       What 50 clients follow over server-sent events in Benchmarks/dashboard-benchmark.sh.
+//   sutradhar-history-generator big-log --cache-dir DIR [--megabytes N]
+//       One finished run whose stage `build` logged N MB (default 100) of 100-byte lines; prints
+//       `run: ID` when done. What the benchmark's slow readers download.
 //
 // Exit codes: 0 done, 2 usage, 3 the history could not be opened.
 import Foundation
@@ -115,7 +118,7 @@ func runID(at date: Date, random: inout SeededGenerator) -> String {
 }
 
 guard let command = arguments.first else {
-    fail("usage: sutradhar-history-generator history COUNT --cache-dir DIR [--seed N] | live --cache-dir DIR [--stages N] [--interval-ms M]", code: 2)
+    fail("usage: sutradhar-history-generator history COUNT --cache-dir DIR [--seed N] | live --cache-dir DIR [--stages N] [--interval-ms M] | big-log --cache-dir DIR [--megabytes N]", code: 2)
 }
 arguments.removeFirst()
 guard let cacheDirectory = option("--cache-dir") else { fail("--cache-dir DIR is required", code: 2) }
@@ -173,6 +176,27 @@ case "live":
                                                               status: .passed, durationMilliseconds: Int64(Date().timeIntervalSince(start) * 1000),
                                                               stages: results))))
     say("run-finished: \(id)")
+case "big-log":
+    // One finished run whose one stage logged MEGABYTES of 100-byte lines, through the recorder
+    // as a run's own lines go (so the run's events grow with them too).
+    let megabytes = number("--megabytes", default: 100)
+    var random = SeededGenerator(state: 7)
+    let recorder = HistoryRecorder(history: history, trigger: "local")
+    let start = Date()
+    let id = runID(at: start, random: &random)
+    recorder.record(RunEvent(run: id, .runStarted(pipeline: "big-log", source: "/srv/src/big-log", ref: "main", cacheRoot: cacheRoot.path)))
+    recorder.record(RunEvent(run: id, .stageStarted(stage: "build", kind: "nix-build")))
+    let filler = String(repeating: "x", count: 89)  // 10 + 89 + a newline: 100 bytes a line
+    for line in 0..<(megabytes * 10_000) {
+        recorder.record(RunEvent(run: id, .log(stage: "build", stream: "stdout", line: String(format: "%09d ", line) + filler)))
+    }
+    let result = StageResult(name: "build", kind: "nix-build", status: .passed, cached: false,
+                             durationMilliseconds: Int64(Date().timeIntervalSince(start) * 1000))
+    recorder.record(RunEvent(run: id, .stageFinished(result)))
+    recorder.record(RunEvent(run: id, .runFinished(RunSummary(run: id, pipeline: "big-log", commit: String(repeating: "0", count: 40),
+                                                              status: .passed, durationMilliseconds: result.durationMilliseconds,
+                                                              stages: [result]))))
+    say("run: \(id)")
 default:
     fail("unknown command '\(command)': history or live", code: 2)
 }

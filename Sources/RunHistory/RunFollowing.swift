@@ -105,24 +105,14 @@ extension RunHistory {
     }
 
     /// Calls `body` with every log line of the run, as `logLines` orders them, reading each file
-    /// in 64 KiB pieces: memory does not grow with the size of a log (`runs logs` of a 100 MB log).
+    /// in 1 MiB pieces: memory does not grow with the size of a log (`runs logs` of a 100 MB log).
     public func forEachLogLine(run details: RunDetails, stage: String? = nil, _ body: (LogLine) -> Void) {
         let known = stageNames(run: details)
         let names = stage.map { known.contains($0) ? [$0] : [] } ?? known
         for name in names {
-            guard let handle = FileHandle(forReadingAtPath: logFile(run: details.record.id, stage: name).path) else { continue }
-            defer { try? handle.close() }
-            var pending: [UInt8] = []
-            while let chunk = try? handle.read(upToCount: 64 * 1024), !chunk.isEmpty {
-                pending.append(contentsOf: chunk)
-                var start = pending.startIndex
-                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                    if newline > start { body(LogLine(stage: name, stream: nil, line: String(decoding: pending[start..<newline], as: UTF8.self))) }
-                    start = newline + 1
-                }
-                pending.removeSubrange(..<start)
+            FileLines.forEach(in: logFile(run: details.record.id, stage: name)) { line in
+                body(LogLine(stage: name, stream: nil, line: String(decoding: line, as: UTF8.self)))
             }
-            if !pending.isEmpty { body(LogLine(stage: name, stream: nil, line: String(decoding: pending, as: UTF8.self))) }
         }
     }
 

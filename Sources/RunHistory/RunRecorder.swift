@@ -81,7 +81,7 @@ public final class HistoryRecorder: Sendable {
     }
 
     /// Runs `body` unless that kind of write already failed; on its first failure, says so once.
-    private func writing(_ body: () throws -> Void, broken: WritableKeyPath<State, Bool> & Sendable, warning: String) {
+    private func writing(_ body: () throws -> Void, broken: any WritableKeyPath<State, Bool> & Sendable, warning: String) {
         guard !state.withLock({ $0[keyPath: broken] }) else { return }
         do {
             try body()

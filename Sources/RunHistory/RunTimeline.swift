@@ -145,7 +145,15 @@ public struct RunTimeline: Sendable {
             throw RunHistoryError("no run '\(id)' in \(history.folder.path); list the runs with 'runs ls'")
         }
         var timeline = RunTimeline()
-        guard let data = FileManager.default.contents(atPath: history.eventsFile(run: details.record.id).path) else {
+        // Every event line starts with its name (`RunEvent.jsonLine`), so this prefix is exact:
+        // a log line (most of a big run's events) is passed over without being decoded.
+        let logPrefix = Array(#"{"event":"log""#.utf8)
+        let found = FileLines.forEach(in: history.eventsFile(run: details.record.id)) { line in
+            if line.starts(with: logPrefix), !timeline.stages.contains(where: \.waiting) { return }
+            guard let event = try? RunEvent(jsonLine: String(decoding: line, as: UTF8.self)) else { return }
+            timeline.apply(event)
+        }
+        guard found else {
             timeline.started = details.record.startedAt
             timeline.timed = false
             if let summary = details.summary {
@@ -153,13 +161,6 @@ public struct RunTimeline: Sendable {
                                         time: details.record.startedAt.addingTimeInterval(Double(summary.durationMilliseconds) / 1000)))
             }
             return timeline
-        }
-        // Every event line starts with its name (`RunEvent.jsonLine`), so this prefix is exact.
-        let logPrefix = Array(#"{"event":"log""#.utf8)
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
-            if line.starts(with: logPrefix), !timeline.stages.contains(where: \.waiting) { continue }
-            guard let event = try? RunEvent(jsonLine: String(decoding: line, as: UTF8.self)) else { continue }
-            timeline.apply(event)
         }
         if timeline.started == nil { timeline.started = details.record.startedAt }
         return timeline

@@ -2,10 +2,10 @@ import Engine
 import Foundation
 import Synchronization
 
-/// One inotify watch per folder for the whole process, shared by everyone who follows that
-/// folder: 200 dashboard feeds of the runs page, or of one run, hold one inotify instance, not
-/// 200 (a user has 128 in all, and `sutradhar runs logs --follow` of the same user needs them
-/// too). The watch starts with its first subscriber and stops with its last.
+/// One inotify watch per folder, shared by everyone who follows that folder, and one inotify
+/// instance for all of them: 200 dashboard feeds of one run, or of 200 runs, hold one instance,
+/// not 200 (a user has 128 in all, and `sutradhar runs logs --follow` of the same user needs them
+/// too). A folder's watch starts with its first subscriber and stops with its last.
 ///
 /// A subscriber's first element says the watch is in place (a read after it misses nothing);
 /// each later element is a settled batch of changes. If the folder cannot be watched the stream
@@ -31,7 +31,7 @@ final class SharedFolderWatches: Sendable {
 
     private let watches = Mutex<[Key: Watch]>([:])
 
-    /// How many folders are watched now (one inotify instance each).
+    /// How many folders are watched now.
     var count: Int { watches.withLock { $0.count } }
 
     /// Changes under `folder`: `nil` first, once the watch is in place, then each settled batch.
@@ -59,7 +59,8 @@ final class SharedFolderWatches: Sendable {
 
     private func run(_ key: Key, _ generation: UUID) async {
         do {
-            try await FileWatcher.withChanges(under: URL(fileURLWithPath: key.folder), debounce: key.debounce, recursive: key.recursive) { changes in
+            try await FileWatcher.withChanges(under: URL(fileURLWithPath: key.folder), debounce: key.debounce, recursive: key.recursive,
+                                             descriptor: .processWide) { changes in
                 broadcast(key, generation, nil, markReady: true)
                 for await batch in changes { broadcast(key, generation, batch, markReady: false) }
             }

@@ -18,6 +18,8 @@ public struct DashboardServices: Sendable {
     let doctorReports = DoctorReports()
     /// The live feeds open now.
     let feeds = FeedSlots()
+    /// The latest stage table each run's feeds sent, made once for all of them.
+    let summaries = SharedSummaries()
     /// The subjects of the commits runs built, read from the cache's mirrors.
     let commitSubjects: CommitSubjects
     /// Where the server logs.

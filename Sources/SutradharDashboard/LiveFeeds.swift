@@ -58,24 +58,30 @@ enum LiveFeeds {
         let history = services.history
         return stream { writer in try await services.feeds.holding {
             var timeline = RunTimeline()
+            var seen = 0  // events of the run so far: every feed of it reads the same sequence
             for try await event in events {
                 timeline.apply(event)
+                seen += 1
                 switch event.body {
                 case .log(let stage, _, let line):
                     let payload = JSONValue.object([("stage", .string(stage)), ("line", .string(line))]).serialized()
                     try await writer.write(ByteBuffer(string: message("log", payload)))
                 case .stageStarted, .stageWaiting, .stageFinished:
-                    let view = RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
-                    try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
+                    let markup = services.summaries.markup(run: id, afterEvents: seen) {
+                        RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
+                    }
+                    try await writer.write(ByteBuffer(string: message("summary", markup)))
                 case .runFinished(let summary):
-                    // The recorder writes this event before it updates the run's row: the row
-                    // may still say running here, so the summary's own verdict and commit win.
-                    var record = (try? history.run(id))?.record ?? details.record
-                    record.status = summary.status.rawValue
-                    if !summary.commit.isEmpty { record.commitSHA = summary.commit }
-                    if record.durationMilliseconds == nil { record.durationMilliseconds = summary.durationMilliseconds }
-                    let view = RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects)
-                    try await writer.write(ByteBuffer(string: message("summary", view.summaryMarkup())))
+                    let markup = services.summaries.markup(run: id, afterEvents: seen) {
+                        // The recorder writes this event before it updates the run's row: the row
+                        // may still say running here, so the summary's own verdict and commit win.
+                        var record = (try? history.run(id))?.record ?? details.record
+                        record.status = summary.status.rawValue
+                        if !summary.commit.isEmpty { record.commitSHA = summary.commit }
+                        if record.durationMilliseconds == nil { record.durationMilliseconds = summary.durationMilliseconds }
+                        return RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
+                    }
+                    try await writer.write(ByteBuffer(string: message("summary", markup)))
                 default:
                     break
                 }
@@ -132,5 +138,25 @@ final class FeedSlots: Sendable {
         count.withLock { $0 += 1 }
         defer { count.withLock { $0 -= 1 } }
         return try await body()
+    }
+}
+
+/// The stage table each run's feeds last sent, keyed by how many of the run's events it shows.
+/// Every feed of a run reads the same events in the same order, so the table after its Nth event
+/// is the same for all of them: 200 feeds of one run make it once, not 200 times, and the
+/// server stays free to answer pages while a stage ends.
+final class SharedSummaries: Sendable {
+    private let latest = Mutex<[String: (events: Int, markup: String)]>([:])
+
+    /// The markup for `run` after `events` events, made by `render` unless a feed already made it.
+    func markup(run: String, afterEvents events: Int, _ render: () -> String) -> String {
+        if let made = latest.withLock({ $0[run] }), made.events == events { return made.markup }
+        let markup = render()
+        latest.withLock { latest in
+            // One entry per run followed; a server that followed many runs forgets the older ones.
+            if latest.count >= FeedSlots.maximum, latest[run] == nil { latest.removeAll() }
+            if (latest[run]?.events ?? 0) <= events { latest[run] = (events, markup) }
+        }
+        return markup
     }
 }

@@ -209,6 +209,33 @@ import Glibc
         }
     }
 
+    /// Feeds of 100 different runs (a dashboard whose visitors each follow another run) share
+    /// one inotify instance too: one watch per run folder, all on the process's one descriptor,
+    /// and each follower sees the events of its own run and of no other.
+    @Test func followersOfManyRunsShareOneInotifyInstance() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let history = try RunHistory(cacheRoot: cache)
+            let recorder = HistoryRecorder(history: history, trigger: "agent")
+            let runs = (0..<100).map { "many-\($0)" }
+            for run in runs { recorder.record(RunEvent(run: run, .runStarted(pipeline: "p", source: "/s", ref: nil, cacheRoot: cache.path))) }
+            let before = Self.inotifyInstances()
+            let followers = try runs.map { Follower(try history.follow(run: $0, recheckEvery: .seconds(3600))) }
+            #expect(await eventually(timeout: .seconds(30)) { followers.allSatisfy { $0.lines.count == 1 } })
+            let during = Self.inotifyInstances()
+            // Other suites running beside this one open a few of their own: far fewer than 100.
+            #expect(during - before < 20, "followers of 100 runs opened \(during - before) inotify instances")
+            for run in runs {
+                recorder.record(RunEvent(run: run, .log(stage: "build", stream: "stdout", line: "to \(run)")))
+                recorder.record(RunEvent(run: run, .runFinished(Self.summary(run: run))))
+            }
+            #expect(await eventually(timeout: .seconds(30)) { followers.allSatisfy { $0.ended } })
+            for (run, follower) in zip(runs, followers) {
+                #expect(follower.lines.count == 3 && follower.failure == nil)
+                #expect(follower.lines.dropFirst().first?.contains("to \(run)\"") == true, "\(follower.lines)")
+            }
+        }
+    }
+
     /// The inotify instances this process holds (`/proc/self/fd` links to `anon_inode:inotify`).
     static func inotifyInstances() -> Int {
         let folder = "/proc/self/fd"

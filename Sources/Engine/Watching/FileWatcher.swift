@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,14 @@ public struct FileChanges: Sendable {
 /// bookkeeping is not a change of the tree. Other ignore rules are left to the caller, which can
 /// compare snapshots (ignored files never change a snapshot).
 public enum FileWatcher {
+    /// Whose inotify descriptor a watch uses.
+    public enum Descriptor: Sendable {
+        /// One of its own.
+        case own
+        /// The one the process shares among all its `.processWide` watches.
+        case processWide
+    }
+
     /// Watches every folder under `root` (not following symbolic links, skipping `.git`) and
     /// hands `body` the stream of settled changes: a batch is delivered once no event has
     /// arrived for `debounce`. With `recursive: false` only `root` itself is watched (its
@@ -35,12 +44,21 @@ public enum FileWatcher {
     /// dispatch queue.
     /// - Throws: `CallerError` `.watchFailed` if inotify is unavailable or `root` cannot be
     ///   watched (e.g. out of watches: raise `fs.inotify.max_user_watches`); whatever `body` throws.
+    ///
+    /// With `descriptor: .processWide` the watch shares one inotify instance with every other
+    /// such watch of the process (a server following hundreds of folders); `.own` gives it one of
+    /// its own, closed when it ends.
     public static func withChanges<T>(under root: URL, debounce: Duration, recursive: Bool = true,
+                                      descriptor: Descriptor = .own,
                                       _ body: (AsyncStream<FileChanges>) async throws -> T) async throws -> T {
         #if os(Linux)
         let (stream, continuation) = AsyncStream.makeStream(of: FileChanges.self, bufferingPolicy: .bufferingNewest(16))
-        let watch = try InotifyWatch(root: root.path, debounce: debounce, recursive: recursive, continuation: continuation)
-        defer { watch.stop() }
+        let hub = descriptor == .own ? try InotifyHub() : try InotifyHub.processWide()
+        let watch = InotifyTree(hub: hub, root: root.path, debounce: debounce, recursive: recursive, continuation: continuation)
+        defer {
+            watch.stop()
+            if descriptor == .own { hub.close() }
+        }
         try watch.start()
         return try await body(stream)
         #else
@@ -50,90 +68,82 @@ public enum FileWatcher {
 }
 
 #if os(Linux)
-/// The inotify descriptor, its watches and the debounce timer. Every mutable field is touched
-/// only on `queue`.
-private final class InotifyWatch: @unchecked Sendable {
-    private static let mask = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO
-                                     | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
-    private static let ignoredNames: Set<String> = [".git"]
-
-    private let root: String
-    private let descriptor: Int32
-    private let debounce: Duration
-    private let recursive: Bool
-    private let continuation: AsyncStream<FileChanges>.Continuation
-    private let queue = DispatchQueue(label: "sutradhar.watch")
+/// One inotify descriptor and the dispatch queue that reads it, routing each event to the trees
+/// that watch its folder. A descriptor of the watch's own (`.own`) or one for the whole process
+/// (`.processWide`): a user has 128 inotify instances in all, so a server that follows hundreds
+/// of folders at once must not spend one on each.
+private final class InotifyHub: @unchecked Sendable {
+    /// Every tree's state and this hub's routes are touched only on this queue.
+    let queue = DispatchQueue(label: "sutradhar.watch")
+    let descriptor: Int32
     private var source: (any DispatchSourceRead)?
-    private var folders: [Int32: String] = [:]
-    private var pending: Set<String> = []
-    private var overflowed = false
-    private var problems: [String] = []
-    private var timer: DispatchWorkItem?
-    private var stopped = false
+    /// The trees that watch each watch descriptor, and as which of their folders. A folder two
+    /// trees watch has one watch descriptor: the kernel gives an inode one per inotify instance.
+    private var routes: [Int32: [ObjectIdentifier: (tree: InotifyTree, folder: String)]] = [:]
 
-    init(root: String, debounce: Duration, recursive: Bool, continuation: AsyncStream<FileChanges>.Continuation) throws {
-        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
-        self.debounce = debounce
-        self.recursive = recursive
-        self.continuation = continuation
-        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard descriptor >= 0 else {
-            throw CallerError(.watchFailed, "cannot start watching \(root): inotify is unavailable", cause: String(cString: strerror(errno)))
+    private static let processWideHub = Mutex<InotifyHub?>(nil)
+
+    /// The process's shared descriptor, opened on first use (and tried again later if that failed).
+    static func processWide() throws -> InotifyHub {
+        try processWideHub.withLock { hub in
+            if let hub { return hub }
+            let opened = try InotifyHub()
+            hub = opened
+            return opened
         }
     }
 
-    /// Adds the watches, then starts reading events.
-    func start() throws {
-        try queue.sync { try addTree("", required: true) }
+    init() throws {
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard descriptor >= 0 else {
+            let error = errno
+            let hint = error == EMFILE ? "; raise the limit: sysctl fs.inotify.max_user_instances=512" : ""
+            throw CallerError(.watchFailed, "cannot start watching: inotify is unavailable\(hint)", cause: String(cString: strerror(error)))
+        }
         let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
         source.setEventHandler { [weak self] in self?.drain() }
-        source.setCancelHandler { [descriptor] in close(descriptor) }
+        source.setCancelHandler { [descriptor] in Glibc.close(descriptor) }
         self.source = source
         source.resume()
     }
 
-    /// Stops reading, drops a pending batch and finishes the stream. Idempotent.
-    func stop() {
+    /// Stops reading and closes the descriptor (a hub of one watch, when that watch ends).
+    func close() {
         queue.sync {
-            guard !stopped else { return }
-            stopped = true
-            timer?.cancel()
-            timer = nil
-            if let source {
-                source.cancel()  // its cancel handler closes the descriptor
-                self.source = nil
-            } else {
-                close(descriptor)  // start() failed before the source owned it
+            source?.cancel()  // its cancel handler closes the descriptor
+            source = nil
+        }
+    }
+
+    /// Why `inotify_add_watch(2)` failed.
+    struct WatchFailure: Error {
+        let errno: Int32
+    }
+
+    /// On `queue`: watches `path` for `tree`, which knows it as `folder`; the watch descriptor.
+    func watch(_ path: String, mask: UInt32, for tree: InotifyTree, as folder: String) -> Result<Int32, WatchFailure> {
+        let watch = inotify_add_watch(descriptor, path, mask)
+        guard watch >= 0 else { return .failure(WatchFailure(errno: errno)) }
+        routes[watch, default: [:]][ObjectIdentifier(tree)] = (tree, folder)
+        return .success(watch)
+    }
+
+    /// On `queue`: `tree` watches nothing more; a watch no other tree uses is removed.
+    func unwatch(_ watches: some Sequence<Int32>, for tree: InotifyTree) {
+        for watch in watches {
+            routes[watch]?[ObjectIdentifier(tree)] = nil
+            if routes[watch]?.isEmpty == true {
+                routes[watch] = nil
+                inotify_rm_watch(descriptor, watch)
             }
-            continuation.finish()
         }
     }
 
-    /// Watches `relative` (a folder under the root) and every folder below it.
-    private func addTree(_ relative: String, required: Bool = false) throws {
-        let absolute = relative.isEmpty ? root : root + "/" + relative
-        let watch = inotify_add_watch(descriptor, absolute, Self.mask)
-        guard watch >= 0 else {
-            let error = errno
-            // A folder that vanished or turned into a file before we got to it is not a problem.
-            if !required, error == ENOENT || error == ENOTDIR { return }
-            let hint = error == ENOSPC ? "; raise the limit: sysctl fs.inotify.max_user_watches=524288" : ""
-            throw CallerError(.watchFailed, "cannot watch \(absolute)\(hint)", cause: String(cString: strerror(error)))
-        }
-        folders[watch] = relative
-        guard recursive, let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { return }
-        for name in names where !Self.ignoredNames.contains(name) {
-            let child = relative.isEmpty ? name : relative + "/" + name
-            var info = stat()
-            guard lstat(root + "/" + child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
-            try addTree(child)
-        }
-    }
-
-    /// Reads every queued event (the descriptor is non-blocking) and restarts the debounce timer.
+    /// Reads every queued event (the descriptor is non-blocking), hands each to the trees that
+    /// watch its folder, and restarts the debounce timer of each tree that saw a change.
     private func drain() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var changed = false
+        var changed: [ObjectIdentifier: InotifyTree] = [:]
         while true {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             guard count > 0 else { break }
@@ -146,26 +156,110 @@ private final class InotifyWatch: @unchecked Sendable {
                     let length = Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
                     let nameBytes = bytes[(offset + 16)..<min(count, offset + 16 + length)].prefix { $0 != 0 }
                     offset += 16 + length
-                    changed = handle(watch: watch, mask: mask, name: String(decoding: nameBytes, as: UTF8.self)) || changed
+                    let name = String(decoding: nameBytes, as: UTF8.self)
+                    if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                        // Lost events may concern any tree: each rescans, once.
+                        let trees = Dictionary(routes.values.flatMap(\.values).map { (ObjectIdentifier($0.tree), $0.tree) }) { first, _ in first }
+                        for (id, tree) in trees where tree.overflowed() { changed[id] = tree }
+                        continue
+                    }
+                    for route in (routes[watch] ?? [:]).values
+                    where route.tree.handle(watch: watch, folder: route.folder, mask: mask, name: name) {
+                        changed[ObjectIdentifier(route.tree)] = route.tree
+                    }
+                    if mask & UInt32(IN_IGNORED) != 0 { routes[watch] = nil }  // the kernel dropped it
                 }
             }
         }
-        if changed { restartTimer() }
+        for tree in changed.values { tree.restartTimer() }
+    }
+}
+
+/// One watched folder tree: its watches (on a hub's descriptor), the changes pending and the
+/// debounce timer. Every mutable field is touched only on the hub's queue.
+private final class InotifyTree: @unchecked Sendable {
+    private static let mask = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO
+                                     | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+    private static let ignoredNames: Set<String> = [".git"]
+
+    private let hub: InotifyHub
+    private let root: String
+    private let debounce: Duration
+    private let recursive: Bool
+    private let continuation: AsyncStream<FileChanges>.Continuation
+    private var watches: Set<Int32> = []
+    private var pending: Set<String> = []
+    private var lostEvents = false
+    private var problems: [String] = []
+    private var timer: DispatchWorkItem?
+    private var stopped = false
+
+    init(hub: InotifyHub, root: String, debounce: Duration, recursive: Bool, continuation: AsyncStream<FileChanges>.Continuation) {
+        self.hub = hub
+        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
+        self.debounce = debounce
+        self.recursive = recursive
+        self.continuation = continuation
     }
 
-    /// Records one event; returns whether it is a change worth a rerun.
-    private func handle(watch: Int32, mask: UInt32, name: String) -> Bool {
-        if mask & UInt32(IN_Q_OVERFLOW) != 0 {
-            overflowed = true
-            // Events were lost, possibly folder creations: watch whatever is there now.
-            do { try addTree("", required: true) } catch { problems.append("\(error)") }
-            return true
+    /// Adds the watches; events flow from then on.
+    func start() throws {
+        try hub.queue.sync { try addTree("", required: true) }
+    }
+
+    /// Removes this tree's watches, drops a pending batch and finishes the stream. Idempotent.
+    func stop() {
+        hub.queue.sync {
+            guard !stopped else { return }
+            stopped = true
+            timer?.cancel()
+            timer = nil
+            hub.unwatch(watches, for: self)
+            watches.removeAll()
+            continuation.finish()
         }
+    }
+
+    /// Watches `relative` (a folder under the root) and every folder below it.
+    private func addTree(_ relative: String, required: Bool = false) throws {
+        let absolute = relative.isEmpty ? root : root + "/" + relative
+        switch hub.watch(absolute, mask: Self.mask, for: self, as: relative) {
+        case .success(let watch):
+            watches.insert(watch)
+        case .failure(let failure):
+            let error = failure.errno
+            // A folder that vanished or turned into a file before we got to it is not a problem.
+            if !required, error == ENOENT || error == ENOTDIR { return }
+            let hint = error == ENOSPC ? "; raise the limit: sysctl fs.inotify.max_user_watches=524288" : ""
+            throw CallerError(.watchFailed, "cannot watch \(absolute)\(hint)", cause: String(cString: strerror(error)))
+        }
+        guard recursive, let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { return }
+        for name in names where !Self.ignoredNames.contains(name) {
+            let child = relative.isEmpty ? name : relative + "/" + name
+            var info = stat()
+            guard lstat(root + "/" + child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            try addTree(child)
+        }
+    }
+
+    /// The kernel's queue overflowed: events were lost, possibly folder creations, so watch
+    /// whatever is there now. Returns true: anything may have changed.
+    func overflowed() -> Bool {
+        guard !stopped else { return false }
+        lostEvents = true
+        do { try addTree("", required: true) } catch { problems.append("\(error)") }
+        return true
+    }
+
+    /// Records one event on `folder` (this tree's name for `watch`); returns whether it is a
+    /// change worth reporting.
+    func handle(watch: Int32, folder: String, mask: UInt32, name: String) -> Bool {
+        guard !stopped else { return false }
         if mask & UInt32(IN_IGNORED) != 0 {
-            folders[watch] = nil
+            watches.remove(watch)
             return false
         }
-        guard let folder = folders[watch], !Self.ignoredNames.contains(name) else { return false }
+        guard !Self.ignoredNames.contains(name) else { return false }
         let path = name.isEmpty ? folder : (folder.isEmpty ? name : folder + "/" + name)
         if recursive, mask & UInt32(IN_ISDIR) != 0, mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
             do { try addTree(path) } catch { problems.append("\(error)") }
@@ -177,20 +271,21 @@ private final class InotifyWatch: @unchecked Sendable {
         return true
     }
 
-    private func restartTimer() {
+    func restartTimer() {
+        guard !stopped else { return }
         timer?.cancel()
         let item = DispatchWorkItem { [weak self] in self?.flush() }
         timer = item
         let components = debounce.components
         let nanoseconds = Int(components.seconds) * 1_000_000_000 + Int(components.attoseconds / 1_000_000_000)
-        queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: item)
+        hub.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: item)
     }
 
     private func flush() {
         timer = nil
-        continuation.yield(FileChanges(paths: pending.sorted(), overflowed: overflowed, problems: problems))
+        continuation.yield(FileChanges(paths: pending.sorted(), overflowed: lostEvents, problems: problems))
         pending.removeAll()
-        overflowed = false
+        lostEvents = false
         problems.removeAll()
     }
 }
