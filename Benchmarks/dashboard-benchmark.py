@@ -17,7 +17,8 @@
 4. Slow readers (when LOG_MB > 0): GENERATOR records a run whose one stage logged LOG_MB MB;
    READERS clients download `/runs/ID/logs/build` at once, each reading 64 KiB every 10 ms
    (about 6 MB/s: slower than the server can send, so back-pressure is what holds memory down).
-   The server's RSS is sampled meanwhile, and the runs page and that run's page are timed.
+   Meanwhile as many feeds of that run (`/runs/ID/events`) read 64 KiB and stall. The server's
+   RSS is sampled, and the runs page and that run's page are timed.
 """
 
 import http.client
@@ -31,6 +32,29 @@ import threading
 import time
 from datetime import datetime
 from urllib.parse import urlparse
+
+def time_page(base, path):
+    """`--time-page BASE PATH`: GETs PATH until a line arrives on stdin; prints the times (ms)."""
+    target = urlparse(base)
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    own = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+    times = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        own.request("GET", path)
+        response = own.getresponse()
+        response.read()
+        if response.status != 200:
+            sys.exit(f"GET {path}: {response.status}")
+        times.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.02)
+    print(" ".join(f"{value:.3f}" for value in times))
+    sys.exit(0)
+
+
+if sys.argv[1] == "--time-page":
+    time_page(sys.argv[2], sys.argv[3])
 
 base, pid, cache, generator = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rounds, clients, stages, interval = (int(value) for value in sys.argv[5:9])
@@ -155,35 +179,23 @@ def follow(client):
             pass
 
 
-class PageTimer(threading.Thread):
-    """Times one page again and again on its own keep-alive connection until told to stop."""
+class PageTimer:
+    """Times one page again and again, on its own keep-alive connection, in a process of its own
+    (this one's 200 follower threads would otherwise hold Python's lock and be timed too), until
+    `finish`; its times come back as one line of numbers."""
 
     def __init__(self, path):
-        super().__init__(daemon=True)
-        self.path, self.times, self.stopping, self.failure = path, [], threading.Event(), None
+        self.path = path
 
-    def run(self):
-        own = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-        try:
-            while not self.stopping.is_set():
-                started = time.perf_counter()
-                own.request("GET", self.path)
-                response = own.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"GET {self.path}: {response.status}")
-                self.times.append((time.perf_counter() - started) * 1000)
-                time.sleep(0.02)
-        except Exception as error:
-            self.failure = f"timing {self.path}: {error}"
-        own.close()
+    def start(self):
+        self.process = subprocess.Popen([sys.executable, __file__, "--time-page", base, self.path],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def finish(self):
-        self.stopping.set()
-        self.join(timeout=60)
-        if self.failure:
-            errors.append(self.failure)
-        return self.times
+        output, _ = self.process.communicate("stop\n", timeout=120)
+        if self.process.returncode != 0:
+            errors.append(f"timing {self.path} failed")
+        return [float(value) for value in output.split()]
 
 
 threads = [threading.Thread(target=follow, args=(client,), daemon=True) for client in range(clients)]
@@ -254,6 +266,17 @@ if log_megabytes > 0:
         except Exception as error:
             errors.append(f"reader {reader}: {error}")
 
+    # As many feeds of the same (finished) run that read its first 64 KiB and then stall, as a
+    # browser tab in the background would: the server must hold their place, not their events.
+    stalled = []
+    for _ in range(readers):
+        feed = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        feed.request("GET", f"/runs/{big}/events", headers={"Accept": "text/event-stream"})
+        answer = feed.getresponse()
+        if answer.status != 200:
+            errors.append(f"/runs/{big}/events: {answer.status}")
+        answer.read(64 * 1024)
+        stalled.append(feed)
     slow = [threading.Thread(target=read_slowly, args=(reader,), daemon=True) for reader in range(readers)]
     runs_page_during_readers, run_page_during_readers = PageTimer("/"), PageTimer(f"/runs/{big}")
     began, samples = time.monotonic(), []
@@ -266,12 +289,15 @@ if log_megabytes > 0:
             errors.append("the slow readers did not end within 600 s")
             break
     wall = time.monotonic() - began
+    for feed in stalled:
+        feed.close()
     runs_times, run_times = runs_page_during_readers.finish(), run_page_during_readers.finish()
     size = os.path.getsize(os.path.join(cache, "runs", big, "build.log")) if os.path.exists(
         os.path.join(cache, "runs", big, "build.log")) else None
     complete = all(count == downloaded[0] for count in downloaded) and (size is None or downloaded[0] == size)
     print(f"slow readers: {readers} clients reading /runs/{big}/logs/build ({downloaded[0] / 1e6:.1f} MB each, "
-          f"64 KiB every 10 ms) over {wall:.1f} s; all got the whole log: {'yes' if complete else 'NO'} ({downloaded})")
+          f"64 KiB every 10 ms) over {wall:.1f} s; all got the whole log: {'yes' if complete else 'NO'} ({downloaded}); "
+          f"meanwhile {len(stalled)} feeds of that run stalled after 64 KiB")
     print(f"  server RSS: {rss_before_readers / 1024:.1f} MiB before, {min(samples) / 1024:.1f} to {max(samples) / 1024:.1f} MiB meanwhile")
     if runs_times:
         print(f"  runs page meanwhile: {describe(runs_times)}")

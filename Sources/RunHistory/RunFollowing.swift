@@ -48,22 +48,17 @@ extension RunHistory {
         }
         let record = details.record
         let events = eventsFile(run: record.id)
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: RunEvent.self)
         guard FileManager.default.fileExists(atPath: events.path) || record.status == "running" else {
+            let (stream, continuation) = AsyncThrowingStream.makeStream(of: RunEvent.self)
             if let line = record.summary, let event = try? RunEvent(jsonLine: line) { continuation.yield(event) }
             continuation.finish()
             return stream
         }
-        let task = Task {
-            do {
-                try await Self.follow(events, pid: record.pid, recheckEvery: recheckEvery) { continuation.yield($0) }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+        // Pulled, not pushed: the file is read only as fast as the follower takes events, so a
+        // follower that stops reading (a stalled browser on a 100 MB run) holds a file offset,
+        // not the run's events in memory.
+        let tail = try EventsTail(events, pid: record.pid, recheckEvery: recheckEvery)
+        return AsyncThrowingStream(unfolding: { try await tail.next() })
     }
 
     /// The log lines of a run (of one stage if `stage` is given), as `follow(run:)` sees them:
@@ -79,20 +74,15 @@ extension RunHistory {
             continuation.finish()
             return stream
         }
-        let events = try follow(run: id, recheckEvery: recheckEvery)
-        let task = Task {
-            do {
-                for try await event in events {
-                    guard case .log(let name, let output, let line) = event.body, stage == nil || stage == name else { continue }
-                    continuation.yield(LogLine(stage: name, stream: output, line: line))
+        let events = PulledEvents(try follow(run: id, recheckEvery: recheckEvery))
+        return AsyncThrowingStream(unfolding: {
+            while let event = try await events.next() {
+                if case .log(let name, let output, let line) = event.body, stage == nil || stage == name {
+                    return LogLine(stage: name, stream: output, line: line)
                 }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
             }
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+            return nil
+        })
     }
 
     /// Every log line of a finished (or running) run as its stage files hold it now: stage by
@@ -135,9 +125,24 @@ extension RunHistory {
         return logFile(run: details.record.id, stage: stage)
     }
 
-    /// Reads `events` as it grows, woken by inotify on its folder and every `recheckEvery`.
-    private static func follow(_ events: URL, pid: Int32, recheckEvery: Duration,
-                               yield: @escaping @Sendable (RunEvent) -> Void) async throws {
+}
+
+/// A run's events file read as it grows, one event per `next()`, woken by inotify on its folder
+/// and every `recheckEvery`. Nothing is read ahead of the follower but one piece of the file.
+///
+/// `@unchecked Sendable`: `AsyncThrowingStream(unfolding:)` calls `next()` once at a time, and
+/// nothing else touches the mutable state.
+private final class EventsTail: @unchecked Sendable {
+    private var lines: LineTail
+    private var ready: ArraySlice<String> = []
+    private var wakeups: AsyncStream<Void>.Iterator
+    private var watching: [Task<Void, Never>]
+    private let pid: Int32
+    private var awake = false
+    private var runGone = false
+    private var ended = false
+
+    init(_ events: URL, pid: Int32, recheckEvery: Duration) throws {
         let folder = events.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // Watching starts before the first read (the watch's first element says it is in
@@ -146,53 +151,81 @@ extension RunHistory {
         // however many follow it (SharedFolderWatches); if there is none to be had, the
         // recheck below still reads every `recheckEvery`.
         let changes = SharedFolderWatches.shared.changes(under: folder, debounce: .zero, recursive: true)
-        do {
-            let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in changes { wake.yield() }
-                    wake.yield()  // the watch ended (or never began): read once now, then on the recheck
-                }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: recheckEvery)
-                        wake.yield()
-                    }
-                }
-                defer { group.cancelAll() }
-                var tail = LineTail(url: events)
-                for await _ in wakeups {
-                    try Task.checkCancellation()
-                    // Liveness first, then the read: whatever the process wrote before dying is read.
-                    let gone = kill(pid, 0) != 0 && errno == ESRCH
-                    for line in tail.readLines() {
-                        let event = try RunEvent(jsonLine: line)
-                        yield(event)
-                        if case .runFinished = event.body { return }
-                    }
-                    if gone { return }
-                }
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        watching = [
+            Task {
+                for await _ in changes { wake.yield() }
+                wake.yield()  // the watch ended (or never began): read once now, then on the recheck
+            },
+            Task {
+                while (try? await Task.sleep(for: recheckEvery)) != nil { wake.yield() }
+            },
+        ]
+        self.wakeups = wakeups.makeAsyncIterator()
+        self.lines = LineTail(url: events)
+        self.pid = pid
+    }
+
+    deinit { watching.forEach { $0.cancel() } }
+
+    /// The next event; nil after the run-finished event, or once the run's process is gone and
+    /// everything it wrote has been read.
+    func next() async throws -> RunEvent? {
+        while !ended {
+            if let line = ready.popFirst() {
+                let event = try RunEvent(jsonLine: line)
+                if case .runFinished = event.body { ended = true }
+                return event
             }
+            if awake {
+                ready = lines.readLines()[...]
+                if !ready.isEmpty { continue }
+                if runGone { break }
+            }
+            guard await wakeups.next() != nil else { break }
+            try Task.checkCancellation()
+            awake = true
+            // Liveness first, then the read: whatever the process wrote before dying is read.
+            runGone = kill(pid, 0) != 0 && errno == ESRCH
         }
+        ended = true
+        watching.forEach { $0.cancel() }
+        return nil
     }
 }
 
-/// The complete lines appended to a file since the last read; a partial last line is kept
-/// until its newline arrives.
+/// The iterator of a stream, shared with the `unfolding` closure of another (which calls it
+/// once at a time).
+private final class PulledEvents: @unchecked Sendable {
+    private var iterator: AsyncThrowingStream<RunEvent, any Error>.Iterator
+
+    init(_ events: AsyncThrowingStream<RunEvent, any Error>) { iterator = events.makeAsyncIterator() }
+
+    func next() async throws -> RunEvent? { try await iterator.next() }
+}
+
+/// The complete lines appended to a file since the last read, at most `pieceBytes` of the file
+/// at a time; a partial last line is kept until its newline arrives.
 private struct LineTail {
     let url: URL
     private var offset: UInt64 = 0
     private var partial = Data()
+    /// The most read at once, and the longest line kept (an events line is far shorter; a
+    /// longer one is cut, and then fails to decode as an event).
+    private let pieceBytes = 1 << 20
 
     init(url: URL) { self.url = url }
 
     mutating func readLines() -> [String] {
         guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
         defer { try? handle.close() }
-        guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.readToEnd(), !data.isEmpty else { return [] }
+        guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.read(upToCount: pieceBytes), !data.isEmpty else { return [] }
         offset += UInt64(data.count)
         partial.append(data)
-        guard let last = partial.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+        guard let last = partial.lastIndex(of: UInt8(ascii: "\n")) else {
+            if partial.count > pieceBytes { partial = Data(partial.prefix(pieceBytes)) }
+            return []
+        }
         let complete = partial[partial.startIndex..<last]
         partial = Data(partial[(last + 1)...])
         return complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }

@@ -149,7 +149,8 @@ public struct RunTimeline: Sendable {
         // a log line (most of a big run's events) is passed over without being decoded.
         let logPrefix = Array(#"{"event":"log""#.utf8)
         let found = FileLines.forEach(in: history.eventsFile(run: details.record.id)) { line in
-            if line.starts(with: logPrefix), !timeline.stages.contains(where: \.waiting) { return }
+            if line.count >= logPrefix.count, let start = line.baseAddress, memcmp(start, logPrefix, logPrefix.count) == 0,
+               !timeline.stages.contains(where: \.waiting) { return }
             guard let event = try? RunEvent(jsonLine: String(decoding: line, as: UTF8.self)) else { return }
             timeline.apply(event)
         }

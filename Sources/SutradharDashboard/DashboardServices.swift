@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import SutradharKit
 
 /// What every handler needs, opened once when the server starts: the configuration, the run
@@ -63,10 +64,13 @@ public struct DashboardRequestContext: RequestContext {
     /// The CSRF token of the request's cookie session, which every form on its pages carries
     /// (set by `SecurityMiddleware`); nil for a bearer-token request or a server without a token.
     public var csrfToken: String?
+    /// The event loop of the request's connection, where its response's writes are carried out.
+    let eventLoop: any EventLoop
 
     /// Made by the server for each request.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        eventLoop = source.channel.eventLoop
     }
 }
 

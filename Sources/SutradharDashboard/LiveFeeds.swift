@@ -60,6 +60,9 @@ enum LiveFeeds {
             var timeline = RunTimeline()
             var seen = 0  // events of the run so far: every feed of it reads the same sequence
             for try await event in events {
+                // A feed of a long finished run can have a million events ready at once: let
+                // page requests (on the same few threads) in between them.
+                await Task.yield()
                 timeline.apply(event)
                 seen += 1
                 switch event.body {
