@@ -10,6 +10,8 @@
 //       prints `run: ID`, waits D ms, then starts and finishes one stage every M ms, then
 //       finishes the run.
 //       What 50 clients follow over server-sent events in Benchmarks/dashboard-benchmark.sh.
+//   sutradhar-history-generator cache-entries COUNT --cache-dir DIR
+//       COUNT build-cache entries stored through BuildCache, as stages store results.
 //   sutradhar-history-generator big-log --cache-dir DIR [--megabytes N]
 //       One finished run whose stage `build` logged N MB (default 100) of 100-byte lines; prints
 //       `run: ID` when done. What the benchmark's slow readers download.
@@ -118,7 +120,7 @@ func runID(at date: Date, random: inout SeededGenerator) -> String {
 }
 
 guard let command = arguments.first else {
-    fail("usage: sutradhar-history-generator history COUNT --cache-dir DIR [--seed N] | live --cache-dir DIR [--stages N] [--interval-ms M] | big-log --cache-dir DIR [--megabytes N]", code: 2)
+    fail("usage: sutradhar-history-generator history COUNT --cache-dir DIR [--seed N] | live --cache-dir DIR [--stages N] [--interval-ms M] | cache-entries COUNT --cache-dir DIR | big-log --cache-dir DIR [--megabytes N]", code: 2)
 }
 arguments.removeFirst()
 guard let cacheDirectory = option("--cache-dir") else { fail("--cache-dir DIR is required", code: 2) }
@@ -176,6 +178,24 @@ case "live":
                                                               status: .passed, durationMilliseconds: Int64(Date().timeIntervalSince(start) * 1000),
                                                               stages: results))))
     say("run-finished: \(id)")
+case "cache-entries":
+    // COUNT build-cache entries through BuildCache.store, as stages store their results: kinds
+    // and pipelines mixed, each with outputs naming no file (so each is indexed at size 0 and
+    // gc's walk, not its removals, is what a benchmark times).
+    guard let text = arguments.first, let count = Int(text), count > 0 else { fail("cache-entries COUNT: how many entries to write", code: 2) }
+    let kinds = ["nix-build", "docker-load", "smoke", "docker-build"]
+    do {
+        let cache = try BuildCache(root: cacheRoot)
+        for index in 0..<count {
+            let kind = kinds[index % kinds.count]
+            try cache.store(kind: kind, key: CacheKey(["generated", String(index)]), pipeline: shapes[index % shapes.count].pipeline,
+                            outputs: ["note": "generated entry \(index)"], size: Int64(1_000 + index))
+        }
+        cache.releaseHolds()
+    } catch {
+        fail("\(error)", code: 3)
+    }
+    print("wrote \(count) cache entries into \(cacheRoot.path)")
 case "big-log":
     // One finished run whose one stage logged MEGABYTES of 100-byte lines, through the recorder
     // as a run's own lines go (so the run's events grow with them too).
