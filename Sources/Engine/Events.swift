@@ -103,7 +103,7 @@ public struct RunSummary: Sendable {
     }
 }
 
-/// One thing that happened during a run. The JSON form (`jsonLine`) is a contract: the README
+/// One thing that happened during a run. The JSON form (`jsonLine`) is a contract: docs/events.md
 /// documents it field by field.
 public struct RunEvent: Sendable {
     /// What happened.

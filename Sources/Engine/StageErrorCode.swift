@@ -82,7 +82,7 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     /// host setting); `environment_problem` says what.
     public static let environment = StageErrorCode("environment", environment: true)
 
-    /// Every code, in the order the README lists them.
+    /// Every code, in the order docs/events.md lists them.
     public static let all: [StageErrorCode] = [
         checkoutFailed, nixBuildFailed, loadFailed, buildFailed, archiveInvalid, imageMissing, policyRefused, serverExited,
         probeFailed, containerFailed, timeout, cancelled, dependencyFailed, daemonError, cacheFailed, .internal,

@@ -1,7 +1,7 @@
 /// Every mapping of the definition language and the keys it takes, so that a key written at the
 /// wrong level (`timeout:` inside `smoke:`, say) is answered with where it belongs rather than a
 /// list of what is allowed. Each kind keeps its own keys beside its reader; this only gathers them.
-/// Keys are listed in the order the README documents them, which is the order messages list them.
+/// Keys are listed in the order docs/definitions.md documents them, which is the order messages list them.
 enum DefinitionSchema {
     /// One mapping: where it is (`*` stands for any stage's name, `[]` for any item of a list),
     /// how messages call its keys, and the keys.

@@ -40,7 +40,7 @@ public enum PipelinePages {
             self.name = name
             definition = (try? services.catalog.path(of: name)).flatMap { path in
                 FileManager.default.contents(atPath: path).map {
-                    // Secrets go in `env:`: their values are never shown (README "Pipeline definitions").
+                    // Secrets go in `env:`: their values are never shown (docs/definitions.md).
                     DefinitionMasking.masked(String(decoding: $0.prefix(Definitions.maximumTextBytes), as: UTF8.self))
                 }
             }

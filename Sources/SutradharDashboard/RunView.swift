@@ -23,7 +23,7 @@ struct RunView {
         self.commitSubjects = commitSubjects
     }
 
-    /// The stage the docker audit trail is logged under (see README "docker audit").
+    /// The stage the docker audit trail is logged under (see docs/events.md, "docker audit").
     static let auditStage = DockerSession.auditStage
 
     /// The stages shown in the table and the chart (the audit trail is not a stage one ran).

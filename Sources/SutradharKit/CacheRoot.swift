@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where a cache lives: the rules of README "Cache root", shared by every front end.
+/// Where a cache lives: the rules of docs/cli.md "Cache root", shared by every front end.
 public enum CacheRoot {
     /// The cache root: `explicit` (the CLI's `--cache-dir`), else `$SUTRADHAR_CACHE`, else
     /// `cache/` beside the `pipelines/` folder holding `definitionPath`, else

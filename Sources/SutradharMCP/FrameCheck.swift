@@ -1,7 +1,7 @@
 import Foundation
 
 /// Checks a frame before the SDK decodes it, for the shapes the SDK would answer with an
-/// internal error (-32603) instead of what the README documents: a `tools/call` whose `name` is
+/// internal error (-32603) instead of what docs/mcp.md documents: a `tools/call` whose `name` is
 /// not a string or whose `arguments` is not an object gets a tool result with `isError` and a
 /// message saying what to send, as any other mistyped argument does.
 enum FrameCheck {

@@ -95,7 +95,7 @@ enum ToolCatalog {
         return Set(properties.keys)
     }
 
-    /// The run-finished event (README "JSON events"), as structured content.
+    /// The run-finished event (docs/events.md), as structured content.
     static let summarySchema = object([
         "event": .object(["type": "string", "const": "run-finished"]), "schema": .object(["type": "integer"]),
         "run": .object(["type": "string"]), "pipeline": .object(["type": "string"]), "commit": .object(["type": "string"]),

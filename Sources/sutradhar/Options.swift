@@ -35,7 +35,7 @@ struct StageRunOptions: ParsableArguments {
     @Option(help: "How many independent stages may run at once.")
     var jobs: Int = 2
 
-    @Flag(help: "Print one JSON event per line on stdout (the machine interface; see the README).")
+    @Flag(help: "Print one JSON event per line on stdout (the machine interface; see docs/events.md).")
     var json = false
 
     @Flag(help: "Print only the verdict: with --json, only the run-finished summary line.")

@@ -9,7 +9,7 @@ struct Sutradhar: AsyncParsableCommand {
         commandName: "sutradhar",
         abstract: "Run build pipelines rootless: libgit2 checkout, nix build, and isolated smoke containers on a rootless Docker daemon.",
         discussion: """
-            A pipeline is a YAML file under pipelines/ (see the README for the format). Typical use:
+            A pipeline is a YAML file under pipelines/ (docs/definitions.md has the format). Typical use:
 
               sutradhar validate example       check pipelines/example.yaml
               sutradhar run example            run it, with live progress

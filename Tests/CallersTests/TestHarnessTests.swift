@@ -2,7 +2,7 @@ import Foundation
 import SutradharTesting
 import Testing
 
-/// What CI's test command promises about hangs (README, Development): a pass that hangs fails,
+/// What CI's test command promises about hangs (docs/development.md): a pass that hangs fails,
 /// naming the tests that never finished, instead of running into CI's time limit; and the test
 /// helpers never wait for good for a program they started.
 @Suite struct TestHarnessTests {

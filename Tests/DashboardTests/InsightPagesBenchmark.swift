@@ -8,7 +8,7 @@ import Testing
 
 /// Server time of the pipeline, cache and metrics routes over a history of 10,000 runs (three
 /// stages each), in memory through the router. A measurement, not a check: it runs only with
-/// `SUTRADHAR_INSIGHTS_BENCH=1` and prints median and p99 (README "Dashboard pages").
+/// `SUTRADHAR_INSIGHTS_BENCH=1` and prints median and p99 (docs/dashboard.md, "More pages").
 @Suite struct InsightPagesBenchmark {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["SUTRADHAR_INSIGHTS_BENCH"] == "1"))
     func serverTimeOfTheInsightPagesWithTenThousandRuns() async throws {

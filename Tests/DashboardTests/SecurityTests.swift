@@ -6,7 +6,7 @@ import HummingbirdTesting
 import SutradharKit
 import Testing
 
-/// The rules of README "Dashboard → Security": headers, the token, refusals, triggers.
+/// The rules of docs/dashboard.md: headers, the token, refusals, triggers.
 @Suite struct SecurityTests {
     static let token = "s3cret-token-0123456789abcdef"
 

@@ -291,7 +291,7 @@ import Testing
     }
 
     @Test func allowedKeysAreListedInTheDocumentedOrderWithoutRefusedKeys() {
-        // Listed in the README's order, every time; refused keys (privileged, cap-add, …) are
+        // Listed in docs/definitions.md's order, every time; refused keys (privileged, cap-add, …) are
         // refused with their own message when used, never offered.
         let yaml = withStages("""
               s:

@@ -27,7 +27,7 @@ public struct ContainerSettings: Sendable, Hashable {
     /// `mounts:` folders of the checkout, mounted read-only unless `read-only: false`.
     public var mounts: [CheckoutMount]
 
-    /// Keys every container-running kind accepts, in the order the README documents them.
+    /// Keys every container-running kind accepts, in the order docs/definitions.md documents them.
     static let keys = ["command", "env", "user", "workdir", "limits", "mounts", "network"]
     /// Keys that are recognised only to be refused, with the reason.
     static let refusedKeys: [String: String] = [
@@ -129,7 +129,7 @@ public struct ContainerLimits: Sendable, Hashable {
     /// The defaults.
     public init() {}
 
-    /// The keys of a `limits:` block, in the order the README documents them.
+    /// The keys of a `limits:` block, in the order docs/definitions.md documents them.
     static let keys = ["nofile", "nproc", "data", "cpu-seconds", "memory", "pids", "cpus", "require-enforced"]
 
     static func read(_ block: MappingReader) -> ContainerLimits {

@@ -19,7 +19,7 @@ public struct ContainerStageSpec: StageSpec, Hashable {
         "container image=\(image.cacheIdentity) \(container.cacheIdentity) exit=\(expectExit)"
     }
 
-    /// The keys of a `container:` block, in the order the README documents them.
+    /// The keys of a `container:` block, in the order docs/definitions.md documents them.
     static let keys = ["image", "command", "expect-exit"] + ContainerSettings.keys.filter { $0 != "command" }
 
     static func read(_ block: MappingReader) -> ContainerStageSpec? {

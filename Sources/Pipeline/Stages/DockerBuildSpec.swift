@@ -40,7 +40,7 @@ public struct DockerBuildSpec: StageSpec, Hashable {
             + "tags=\(tags.joined(separator: ",")) network=\(network.rawValue) from-stage=\(fromStage?.name ?? "")"
     }
 
-    /// The keys of a `docker-build:` block, in the order the README documents them.
+    /// The keys of a `docker-build:` block, in the order docs/definitions.md documents them.
     static let keys = ["context", "dockerfile", "target", "build-args", "tags", "network", "from-stage"]
 
     static func read(_ block: MappingReader) -> DockerBuildSpec? {

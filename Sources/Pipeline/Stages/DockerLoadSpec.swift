@@ -12,7 +12,7 @@ public struct DockerLoadSpec: StageSpec, Hashable {
     public var references: [StageReference] { [from] }
     public var cacheIdentity: String { "docker-load tags=\(tags.joined(separator: ","))" }
 
-    /// The keys of a `docker-load:` block, in the order the README documents them.
+    /// The keys of a `docker-load:` block, in the order docs/definitions.md documents them.
     static let keys = ["from", "tags"]
 
     static func read(_ block: MappingReader) -> DockerLoadSpec? {

@@ -17,7 +17,7 @@ public struct NixBuildSpec: StageSpec, Hashable {
     public var references: [StageReference] { [] }
     public var cacheIdentity: String { "nix-build installable=\(installable)" }
 
-    /// The keys of a `nix-build:` block, in the order the README documents them.
+    /// The keys of a `nix-build:` block, in the order docs/definitions.md documents them.
     static let keys = ["installable"]
 
     static func read(_ block: MappingReader) -> NixBuildSpec? {

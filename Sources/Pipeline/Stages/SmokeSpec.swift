@@ -17,7 +17,7 @@ public struct SmokeSpec: StageSpec, Hashable {
         "smoke image=\(image.cacheIdentity) \(container.cacheIdentity) probe=\(probe.cacheIdentity)"
     }
 
-    /// The keys of a `smoke:` block, in the order the README documents them.
+    /// The keys of a `smoke:` block, in the order docs/definitions.md documents them.
     static let keys = ["image"] + ContainerSettings.keys + ["probe"]
 
     static func read(_ block: MappingReader) -> SmokeSpec? {
@@ -68,7 +68,7 @@ public struct Probe: Sendable, Hashable {
         return "\(runnerText) exit=\(expectExit) stdout=\(expectStdout ?? "-") matches=\(expectStdoutMatches ?? "-")"
     }
 
-    /// The keys of a `probe:` block, in the order the README documents them.
+    /// The keys of a `probe:` block, in the order docs/definitions.md documents them.
     static let keys = ["exec", "sidecar", "expect-exit", "expect-stdout", "expect-stdout-matches", "attempts", "interval"]
     /// The keys of a probe's `sidecar:` block.
     static let sidecarKeys = ["image", "command"]

@@ -22,7 +22,7 @@ final class LineWriter: @unchecked Sendable {
     }
 }
 
-/// `--json`: one JSON object per line on stdout, the contract documented in the README.
+/// `--json`: one JSON object per line on stdout, the contract documented in docs/events.md.
 struct JSONLinesRenderer: EventRenderer {
     private let output = LineWriter(.standardOutput)
     /// `--quiet`: only the `run-finished` line.
