@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cached-rerun benchmark (issue 4): a fully cached rerun of the example pipeline through
+# The cached-rerun benchmark: a fully cached rerun of the example pipeline through
 # Sutradhar beside the same work done by hand in a shell script, and the time of a cached rerun
 # as the repository's history grows. Prints the figures the README quotes:
 #   - the median time ratio Sutradhar cached rerun / by-hand script       (target: < 0.2)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chaos suite (issue 13): Sutradhar's promises under faults, tried many times at seeded random
+# The chaos suite: Sutradhar's promises under faults, tried many times at seeded random
 # moments against the real rootless Docker daemon, nix and git, each row on a fresh cache.
 #
 #   sudo Benchmarks/chaos.sh [--rounds N] [--seed S] [--json-out FILE] [--only ROW,ROW...]
@@ -37,7 +37,7 @@
 #                garbage and 5 MiB frames (Benchmarks/frontdoors.py): every hostile call refused,
 #                no secret quoted, the server alive after each round, peak RSS under 96 MiB.
 #   dockerfiles  hostile Dockerfiles and .dockerignore files (Benchmarks/frontdoors/) through a
-#                docker-build stage (issue 17), each --rounds time: a refused one (remote ADD, an
+#                docker-build stage, each --rounds time: a refused one (remote ADD, an
 #                absent image by COPY --from, a FROM over lines, an escape directive...) exits 1,
 #                its error naming `Dockerfile:LINE:`, before anything is sent to /build; a fine one
 #                passes; none outlives its stage timeout + 1 s; SIGTERM during a context walk exits
@@ -768,7 +768,7 @@ row_frontdoors_mcp() {
 }
 
 # --- the rows --------------------------------------------------------------------------------
-# --- hostile Dockerfiles and .dockerignore files (issue 17) -----------------------------------
+# --- hostile Dockerfiles and .dockerignore files -----------------------------------
 # frontdoor_cases FILE: "NAME EXPECT [xN]" for each `=== ` case of FILE; frontdoor_body FILE NAME:
 # its lines.
 frontdoor_cases() { sed -n 's/^=== //p' "$1"; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dashboard benchmark (issue 10): `sutradhar serve` over a history of 10,000 runs.
+# The dashboard benchmark: `sutradhar serve` over a history of 10,000 runs.
 #   - the runs page (/, first page) and a run page (/runs/ID): median and p99 over ROUNDS
 #     requests each (target p99 under 50 ms), from a Python client on the same machine;
 #   - the server's RSS after warm-up and every 100 requests up to 2*ROUNDS (it should be flat);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Matching time of a hostile .dockerignore (`*a*a*a*a*a*a*a*a*c`) against 1,000 names of 200+
-# characters (issue 17), with the automaton Sutradhar matches with now and with the backtracking
+# characters, with the automaton Sutradhar matches with now and with the backtracking
 # regular expression it used before (stopped after LIMIT seconds and projected: it would take hours).
 #
 #   Benchmarks/dockerignore-benchmark.sh [NAMES] [LIMIT]     # defaults: 1000 names, 60 s

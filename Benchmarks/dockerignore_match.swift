@@ -1,4 +1,4 @@
-// Matching time of a hostile .dockerignore (issue 17), compiled with Sources/DockerEngine/DockerIgnore.swift
+// Matching time of a hostile .dockerignore, compiled with Sources/DockerEngine/DockerIgnore.swift
 // by Benchmarks/dockerignore-benchmark.sh. "after": DockerIgnore (the automaton); "before": the same
 // pattern as the regular expression Docker compiles it to, run by NSRegularExpression (ICU, which
 // backtracks), as Sutradhar matched before, stopped after LIMIT seconds and projected.

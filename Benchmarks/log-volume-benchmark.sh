@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The log-volume benchmark (issue 17, finding 5): a stage that logs a lot must not make
+# The log-volume benchmark: a stage that logs a lot must not make
 # `sutradhar run` hold it. Runs a pipeline whose `container` stage writes N MiB to stdout and prints
 # Sutradhar's peak resident memory for each size, shape and output mode:
 #   - sizes: 30 and 100 MiB (SIZES_MIB)

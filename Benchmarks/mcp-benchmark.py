@@ -1,4 +1,4 @@
-"""The MCP round-trip benchmark (issue 9): `get_run` and `list_runs` (limit 20) over stdio
+"""The MCP round-trip benchmark: `get_run` and `list_runs` (limit 20) over stdio
 against `sutradhar mcp`, with RUNS runs in the history. Driven by Benchmarks/mcp-benchmark.sh.
 
 Usage: python mcp-benchmark.py SUTRADHAR CACHE_DIR RUNS ROUNDS

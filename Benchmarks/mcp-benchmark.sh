@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The MCP round-trip benchmark (issue 9): `get_run` and `list_runs` (limit 20) over stdio against
+# The MCP round-trip benchmark: `get_run` and `list_runs` (limit 20) over stdio against
 # `sutradhar mcp`, with 10,000 runs in the run history; prints median and p99 of each.
 # Target: p99 under 20 ms.
 #

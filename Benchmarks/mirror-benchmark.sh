@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mirror benchmark (issue 23): the first mirror of a repository on this machine with a long
+# The mirror benchmark: the first mirror of a repository on this machine with a long
 # history, and an incremental fetch of new commits into it, by Sutradhar's GitMirror and by git,
 # side by side. Prints, as medians over ITERATIONS:
 #   - first mirror: time and peak RSS of Sutradhar vs `git clone --mirror file://SOURCE`

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scaling benchmark (issue 12, "how far one machine goes"): N agents at once, each running
+# The scaling benchmark ("how far one machine goes"): N agents at once, each running
 # `sutradhar run PIPELINE --commit SHA --json --trigger agent` on its own commit of the held-in
 # example (Examples/hello-server), all on one cache, for N = 1, 2, 4, 8, 16. Prints, per N: the
 # throughput (verdicts per minute), the median and p95 time to verdict, and where an agent's time

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The smoke-verdict benchmark (issue 23, item 2): one smoke verdict — create, start, probe by exec
+# The smoke-verdict benchmark: one smoke verdict — create, start, probe by exec
 # until the server answers — timed three ways on the same image and probe, side by side:
 #   1. Sutradhar's smoke stage: its `duration_ms` in the stage-finished event of
 #      `sutradhar run PIPELINE --json --no-cache` (the stage alone; the image is already in the

@@ -5,7 +5,7 @@
 # PODMAN_PASS=0 leaves that out). Run as root:
 #   sudo scripts/test.sh
 # Under CI=true, integration tests that cannot find nix or the daemon fail instead of skipping.
-# Then a short chaos suite (Benchmarks/chaos.sh, issue 13) with the debug binary just built: it
+# Then a short chaos suite (Benchmarks/chaos.sh) with the debug binary just built: it
 # fails the run when a row does not hold. CHAOS_ROUNDS=0 leaves it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -359,7 +359,7 @@ func withDeadline<T: Sendable>(
 /// Not `Task.sleep`: a cancelled `Task.sleep` returns at once but leaves its wake-up job (about
 /// 700 bytes) queued until the instant it was set for. Streamed bodies are read one chunk at a
 /// time under the request's deadline, an hour away for a followed log, so a stage that logged
-/// 100 MiB of lines kept a GB of such jobs alive (issue 17). A wait here that is cancelled leaves
+/// 100 MiB of lines kept a GB of such jobs alive. A wait here that is cancelled leaves
 /// nothing behind, and a ``cancel()``led timer is removed from its loop.
 final class DeadlineTimer: Sendable {
     private let waits: Waits

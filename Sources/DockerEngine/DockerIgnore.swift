@@ -7,7 +7,7 @@
 /// Matching never backtracks: each pattern is a small automaton whose set of live states is
 /// advanced one character at a time (Thompson's construction), so a path costs at most its length
 /// times the pattern's, whatever the pattern. A regex engine took minutes, not microseconds, on
-/// `*a*a*a*a*a*a*a*a*c` against long names (issue 17).
+/// `*a*a*a*a*a*a*a*a*c` against long names.
 public struct DockerIgnore: Sendable {
     struct Pattern: Sendable {
         let text: String

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Makes a nix process die with the process that started it, even when that process is killed
-/// with SIGKILL (issue 8, defect 8).
+/// with SIGKILL.
 ///
 /// nix runs in a session of its own (so that stopping it never signals Sutradhar), which also
 /// means nothing stops it when Sutradhar dies: it would build on and leave a GC root behind.

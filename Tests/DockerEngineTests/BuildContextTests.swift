@@ -126,7 +126,7 @@ import Testing
 }
 
 /// The glob matcher against Docker's semantics, and against patterns that made a backtracking
-/// matcher run for minutes (issue 17).
+/// matcher run for minutes.
 @Suite struct DockerIgnoreMatcherTests {
     /// (patterns, path, excluded) as moby/patternmatcher answers.
     static let table: [(String, String, Bool)] = [

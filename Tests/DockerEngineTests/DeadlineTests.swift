@@ -7,7 +7,7 @@ import Testing
 @testable import DockerEngine
 
 /// Every call to the daemon is bounded by a deadline; streamed bodies are read one chunk at a time
-/// under it. A call that ends first must leave nothing behind until its deadline (issue 17: each
+/// under it. A call that ends first must leave nothing behind until its deadline (each
 /// chunk of a followed log left a `Task.sleep` job alive for an hour, ~700 bytes per log line).
 @Suite struct DeadlineTests {
     private let host = DockerHost(socketPath: "/nonexistent/docker.sock", origin: .flag, reason: "test")

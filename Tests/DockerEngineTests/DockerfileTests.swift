@@ -2,7 +2,7 @@ import DockerEngine
 import Testing
 
 /// The Dockerfile read as the classic builder reads it, for what a build would fetch from outside
-/// the daemon (issue 17): hostile spellings of the same instructions find the same things.
+/// the daemon: hostile spellings of the same instructions find the same things.
 @Suite struct DockerfileTests {
     typealias Finding = Dockerfile.Finding
 

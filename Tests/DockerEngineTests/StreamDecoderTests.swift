@@ -178,7 +178,7 @@ private let expectedFrames = [
 }
 
 @Suite struct BuildResponseParserLineTests {
-    /// Issue 17: a build step that prints without newlines must not grow one string without
+    /// A build step that prints without newlines must not grow one string without
     /// bound; its line is cut at the limit, marked, and the next line is whole.
     @Test func aStepThatPrintsWithoutNewlinesGivesOneLineCutAtTheLimit() throws {
         let lines = Mutex<[String]>([])

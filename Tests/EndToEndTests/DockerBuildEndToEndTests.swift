@@ -122,7 +122,7 @@ extension DockerEndToEndTests {
                 #expect(message.contains(missing) && message.contains("docker load"), "error: \(message)")
             }
         }
-        /// Issue 17: the daemon's builder fetches `ADD http://…` itself and pulls a `COPY --from`
+        /// The daemon's builder fetches `ADD http://…` itself and pulls a `COPY --from`
         /// image it lacks, whatever `network: none` says. Both are refused, naming the line,
         /// before anything is sent to /build.
         @Test func remoteAddAndCopyFromAnAbsentImageAreRefusedBeforeBuilding() async throws {

@@ -78,7 +78,7 @@ import Testing
         #expect(Set(StageErrorCode.all.map(\.rawValue)).count == StageErrorCode.all.count, "codes are unique")
     }
 
-    /// Defect 6: a full disk during the checkout exited 1 with no `environment_problem` (at a
+    /// A full disk during the checkout exited 1 with no `environment_problem` (at a
     /// stage it exits 3). The checkouts folder is a full 1 MiB tmpfs; stages are fakes.
     @Test func aFullDiskDuringTheCheckoutIsAnEnvironmentProblem() async throws {
         try await FakeRun.with(stages: [("a", [])]) { run in

@@ -2,8 +2,8 @@ import Testing
 
 @testable import Engine
 
-/// `Engine.events` holds at most a bounded number of log lines for a reader that falls behind
-/// (issue 17): a stage that prints millions of lines must not make the stream's memory grow with
+/// `Engine.events` holds at most a bounded number of log lines for a reader that falls behind:
+/// a stage that prints millions of lines must not make the stream's memory grow with
 /// them, and no other event is ever dropped.
 @Suite struct EventBacklogTests {
     @Test func aReaderThatFallsBehindGetsAtMostTheBoundOfLogLinesAndEveryOtherEvent() async throws {

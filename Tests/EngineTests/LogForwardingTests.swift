@@ -2,7 +2,7 @@ import Testing
 
 @testable import Engine
 
-/// A container's log forwarding is a child of its stage (issue 17, finding 13): it never outlives
+/// A container's log forwarding is a child of its stage: it never outlives
 /// the stage, whatever ends it, and it still reads the stream to its end when the container exits.
 @Suite struct LogForwardingTests {
     private struct WaitFailed: Error {}

@@ -7,7 +7,7 @@ import Testing
 @testable import Engine
 @testable import Pipeline
 
-/// Library errors on the run path name no CLI flag (issue 8, section 1): they name the setting in
+/// Library errors on the run path name no CLI flag: they name the setting in
 /// neutral words and carry a typed `Remedy`, which the events write as `remedy` beside `code`
 /// and each front end words as its own advice (the CLI's flags, an MCP server's parameters).
 @Suite struct RemedyTests {

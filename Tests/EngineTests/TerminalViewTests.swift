@@ -2,7 +2,7 @@ import Foundation
 import SutradharTesting
 import Testing
 
-/// The live view on a terminal narrower than its lines (issue 8, defect 5): a row wider than the
+/// The live view on a terminal narrower than its lines: a row wider than the
 /// terminal wraps, the redraw moves the cursor up one row per stage instead of one per physical
 /// row, and the table is left printed again and again.
 @Suite(.serialized)

@@ -117,7 +117,7 @@ import Glibc
         }
     }
 
-    /// Issue 17: a run's memory must not grow with what its stages log, so the recorder holds no
+    /// A run's memory must not grow with what its stages log, so the recorder holds no
     /// line back — each one is in the stage's log file and in events.jsonl once `record` returns.
     @Test func eachLogLineIsOnDiskAsSoonAsItIsRecordedNotAtTheRunsEnd() async throws {
         try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in

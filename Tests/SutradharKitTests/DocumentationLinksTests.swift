@@ -41,6 +41,25 @@ import Testing
         #expect(lines.count < 200, "README.md has \(lines.count) lines: move reference into docs/")
     }
 
+    /// A comment says why, not when: no issue or defect numbers in the code, tests or scripts
+    /// (the issue tracker is not part of the repository; its numbers mean nothing to a reader).
+    @Test func noSourceFileCitesAnIssueNumber() throws {
+        let pattern = /\b(?:[Ii]ssue|[Dd]efect|[Ff]inding) \d+/
+        var citing: [String] = []
+        for folder in ["Sources", "Tests", "scripts", "Benchmarks"] {
+            let base = Self.root.appendingPathComponent(folder)
+            let files = FileManager.default.enumerator(atPath: base.path)?.compactMap { $0 as? String } ?? []
+            for file in files where [".swift", ".sh", ".py"].contains(where: file.hasSuffix) {
+                guard let text = try? String(contentsOf: base.appendingPathComponent(file), encoding: .utf8) else { continue }
+                for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                where line.firstMatch(of: pattern) != nil && !line.contains("noSourceFileCitesAnIssueNumber") {
+                    citing.append("\(folder)/\(file):\(number + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        #expect(citing.isEmpty, "\(citing.joined(separator: "\n"))")
+    }
+
     /// The checker itself: a link that leads nowhere is found.
     @Test func aLinkToNothingIsFound() {
         let text = "See [a](docs/cli.md), [b](#two-words), [c](https://example.org), [d](missing.md#x).\n## Two words\n"

@@ -151,7 +151,7 @@ extension DockerSession {
 /// returns, `forward` runs to its own end (a container's log stream ends when the container does,
 /// which `body` waited for, and its last lines come after); when `body` throws — a wait cut short
 /// by a dead daemon or its deadline — or the task is cancelled, `forward` is cancelled first. So a
-/// stage's log forwarding can never outlive its stage (issue 17).
+/// stage's log forwarding can never outlive its stage.
 /// - Throws: what `body` throws.
 func withLogForwarding<T: Sendable>(_ forward: @escaping @Sendable () async -> Void,
                                     _ body: () async throws -> T) async throws -> T {

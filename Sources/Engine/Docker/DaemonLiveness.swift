@@ -4,7 +4,7 @@ import Synchronization
 /// What the run knows about its daemon's death: set once a stream ended and the daemon then
 /// failed a liveness check. Shared by every copy of the run's ``DockerSession``.
 ///
-/// Why it exists (issue 8, defect 10): once the daemon is gone, each further call — stopping
+/// Why it exists: once the daemon is gone, each further call — stopping
 /// and removing the stage's containers, reading the audit trail — waits for AsyncHTTPClient's
 /// connect timeout (it retries a refused connection), which made a dead daemon cost 15 s before
 /// the run reported it. Known gone, those calls are skipped.

@@ -5,7 +5,7 @@ import Logging
 import SutradharKit
 import SutradharMCP
 
-/// `sutradhar mcp`: a Model Context Protocol server on stdio (issue 9). stdout carries only the
+/// `sutradhar mcp`: a Model Context Protocol server on stdio. stdout carries only the
 /// protocol; logs go to stderr.
 struct MCPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@ import Logging
 import SutradharDashboard
 import SutradharKit
 
-/// `sutradhar serve`: the dashboard (issue 10). Parses flags and starts the library's server.
+/// `sutradhar serve`: the dashboard. Parses flags and starts the library's server.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the dashboard: runs, timelines, live logs and cache use, in a browser.",
