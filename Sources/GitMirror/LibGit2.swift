@@ -1,5 +1,6 @@
 import CLibGit2
 import Foundation
+import Synchronization
 
 /// Initialises libgit2 exactly once per process (Swift runs a global's initialiser once, atomically).
 ///
@@ -16,13 +17,11 @@ private let libgit2Initialised: Void = {
 func ensureLibGit2() { libgit2Initialised }
 
 /// Set from Swift's cancellation handler, polled by libgit2 callbacks and lock waits on the git thread.
-final class CancellationFlag: @unchecked Sendable {
-    // A lock rather than an atomic so the module imports nothing but Foundation and CLibGit2.
-    private let lock = NSLock()
-    private var cancelled = false
+final class CancellationFlag: Sendable {
+    private let cancelled = Atomic(false)
 
-    func cancel() { lock.withLock { cancelled = true } }
-    var isCancelled: Bool { lock.withLock { cancelled } }
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
 
     /// Throws `CancellationError` once the task that started the work has been cancelled.
     func check() throws {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// SIGINT (Ctrl-C) and SIGTERM, for the whole process. `install()` runs first thing in `main`,
 /// before the arguments are parsed, so there is no moment at which a signal takes the default
@@ -36,39 +37,38 @@ enum Interrupts {
     private static let router = SignalRouter()
 
     /// The process's one handler of SIGINT and SIGTERM and what it should do now.
-    private final class SignalRouter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var sources: [any DispatchSourceSignal] = []
-        private var action: (@Sendable (Int32) -> Void)?
-        private var received = 0
+    private final class SignalRouter: Sendable {
+        private struct State {
+            var sources: [any DispatchSourceSignal] = []
+            var action: (@Sendable (Int32) -> Void)?
+            var received = 0
+        }
+        private let state = Mutex(State())
 
         func install() {
-            lock.lock()
-            defer { lock.unlock() }
-            guard sources.isEmpty else { return }
-            let queue = DispatchQueue(label: "sutradhar.signals")
-            sources = [SIGINT, SIGTERM].map { number in
-                // The dispatch source only sees the signal once its default action is off.
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [self] in handle(number) }
-                source.resume()
-                return source
+            state.withLock { state in
+                guard state.sources.isEmpty else { return }
+                let queue = DispatchQueue(label: "sutradhar.signals")
+                state.sources = [SIGINT, SIGTERM].map { number in
+                    // The dispatch source only sees the signal once its default action is off.
+                    signal(number, SIG_IGN)
+                    let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                    source.setEventHandler { [self] in handle(number) }
+                    source.resume()
+                    return source
+                }
             }
         }
 
         func setAction(_ newAction: (@Sendable (Int32) -> Void)?) {
-            lock.lock()
-            defer { lock.unlock() }
-            action = newAction
+            state.withLock { $0.action = newAction }
         }
 
         private func handle(_ number: Int32) {
-            lock.lock()
-            received += 1
-            let isFirst = received == 1
-            let action = action
-            lock.unlock()
+            let (isFirst, action) = state.withLock { state in
+                state.received += 1
+                return (state.received == 1, state.action)
+            }
             guard isFirst else {
                 FileHandle.standardError.write(Data("\ninterrupted again: exiting without cleanup\n".utf8))
                 Foundation.exit(130)

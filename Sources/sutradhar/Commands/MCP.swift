@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SutradharKit
 import SutradharMCP
+import Synchronization
 
 /// `sutradhar mcp`: a Model Context Protocol server on stdio. stdout carries only the
 /// protocol; logs go to stderr.
@@ -53,18 +54,9 @@ struct MCPCommand: AsyncParsableCommand {
     }
 
     /// Whether a signal asked the server to stop, so that the exit says so (130).
-    private final class Signalled: @unchecked Sendable {
-        private let lock = NSLock()
-        private var raised = false
-        func raise() {
-            lock.lock()
-            defer { lock.unlock() }
-            raised = true
-        }
-        var isRaised: Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            return raised
-        }
+    private final class Signalled: Sendable {
+        private let raised = Atomic(false)
+        func raise() { raised.store(true, ordering: .relaxed) }
+        var isRaised: Bool { raised.load(ordering: .relaxed) }
     }
 }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Synchronization
 
 /// A consumer of a run's events. `render` is called from many tasks at once.
 protocol EventRenderer: Sendable {
@@ -9,16 +10,13 @@ protocol EventRenderer: Sendable {
 }
 
 /// Writes to a file descriptor with one lock, so lines from concurrent stages never interleave.
-final class LineWriter: @unchecked Sendable {
-    private let handle: FileHandle
-    private let lock = NSLock()
+final class LineWriter: Sendable {
+    private let handle: Mutex<FileHandle>
 
-    init(_ handle: FileHandle) { self.handle = handle }
+    init(_ handle: FileHandle) { self.handle = Mutex(handle) }
 
     func write(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        handle.write(Data(text.utf8))
+        handle.withLock { $0.write(Data(text.utf8)) }
     }
 }
 
