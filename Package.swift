@@ -78,6 +78,13 @@ let package = Package(
             dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // Signed provenance: in-toto statements, SLSA and test-result predicates, DSSE envelopes
+        // signed with Ed25519, the key file, CycloneDX SBOMs of nix closures. Knows no pipeline.
+        .target(
+            name: "Attestation",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Pipeline",
             dependencies: ["Yams"],
@@ -196,6 +203,7 @@ let package = Package(
         .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
