@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], exclude: ["Verifiers"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),

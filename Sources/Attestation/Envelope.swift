@@ -60,9 +60,16 @@ public struct Envelope: Codable, Sendable, Equatable {
     /// The decoded payload.
     /// - Throws: `AttestationError` `.malformedEnvelope` if it is not base64.
     public func payloadBytes() throws -> Data {
-        guard let data = Data(base64Encoded: payload) else {
+        guard let data = Self.canonicalBase64(payload) else {
             throw AttestationError(.malformedEnvelope, "the envelope's payload is not base64")
         }
+        return data
+    }
+
+    /// Decodes base64 only in the one form `sign` writes: a changed character that a lenient
+    /// decoder would drop (the unused low bits of the last one) must not pass as unchanged.
+    static func canonicalBase64(_ text: String) -> Data? {
+        guard let data = Data(base64Encoded: text), data.base64EncodedString() == text else { return nil }
         return data
     }
 
@@ -79,7 +86,7 @@ public struct Envelope: Codable, Sendable, Equatable {
         }
         let message = Self.preAuthenticationEncoding(payloadType: payloadType, payload: payload)
         for signature in mine {
-            guard let bytes = Data(base64Encoded: signature.sig) else {
+            guard let bytes = Self.canonicalBase64(signature.sig) else {
                 throw AttestationError(.malformedEnvelope, "the envelope's signature is not base64")
             }
             if key.isValidSignature(bytes, for: message) { return payload }
