@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "Engine",
             dependencies: [
-                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -102,7 +102,7 @@ let package = Package(
         ),
         .target(
             name: "RunHistory",
-            dependencies: ["Engine", "BuildCache", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Engine", "BuildCache", "Attestation", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // The one way a run is started by any front end: record, run, register for shutdown.
@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
@@ -124,7 +124,7 @@ let package = Package(
         // front end shares (cache root, pipeline lookup, triggers, a run as a stream of events).
         .target(
             name: "SutradharKit",
-            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache"],
+            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache", "Attestation"],
             swiftSettings: swiftSettings
         ),
         // The MCP front end (issue 9): tool definitions, schemas and handlers, thin over SutradharKit.

@@ -1,0 +1,181 @@
+import Attestation
+import BuildCache
+import Foundation
+import NixBuild
+import Pipeline
+import Synchronization
+
+/// Turns the claims of passed stages into signed envelopes, kept with the cache entry they are
+/// about (`attestations/KIND/KEY/`, removed by gc with the entry) and linked into the run's folder
+/// (`runs/RUN/attestations/`). A cached stage reuses the envelope of the run that did the work.
+///
+/// The private key is loaded on the first claim and held here only: it is not in `StageContext`,
+/// so no executor, container, log line or event can reach it.
+final class StageAttestor: Sendable {
+    private let keyFile: KeyFile
+    private let key = Mutex<Result<SigningKey, AttestationError>?>(nil)
+    private let runID: String
+    private let plan: Plan
+    private let cache: BuildCache
+    private let runFolder: URL
+    private let checkoutFolder: URL
+    private let source: ResourceDescriptor
+    private let definition: AttestedValue
+    private let builder: Provenance.Builder
+    private let warn: @Sendable (String) -> Void
+
+    /// The version written as the builder's.
+    static let version = "0.1.0"
+
+    init(options: RunOptions, runID: String, plan: Plan, source: SourceSelection, checkout: CheckoutResult, cache: BuildCache,
+         warn: @escaping @Sendable (String) -> Void) {
+        let commit = checkout.commit.sha
+        checkoutFolder = checkout.directory
+        keyFile = options.signingKey.map(KeyFile.init(explicit:)) ?? KeyFile(environment: options.environment)
+        self.runID = runID
+        self.plan = plan
+        self.cache = cache
+        self.warn = warn
+        runFolder = cache.folder(.runs).appendingPathComponent(runID).appendingPathComponent("attestations")
+        switch source.mode {
+        case .git(let location):
+            let uri = location.hasPrefix("/") ? "git+file://" + location : (location.contains("://") ? "git+" + location : location)
+            self.source = ResourceDescriptor(name: "source", uri: uri, digest: ["gitCommit": commit])
+        case .snapshot(let path):
+            // A snapshot's commit is made here of the folder as it was, uncommitted changes included.
+            self.source = ResourceDescriptor(name: "source", uri: "file://" + path, digest: ["gitCommit": commit],
+                                             annotations: ["snapshot": true])
+        }
+        let file = URL(fileURLWithPath: plan.definition.file, relativeTo: plan.definition.directory)
+        var definition: [String: AttestedValue] = ["file": .string(file.lastPathComponent)]
+        if let bytes = try? Data(contentsOf: file) { definition["sha256"] = .string(sha256Hex(bytes)) }
+        self.definition = .object(definition)
+        let host = ProcessInfo.processInfo.hostName
+        builder = Provenance.Builder(id: "https://sutradhar.dev/builder/" + (host.isEmpty ? "localhost" : host),
+                                     version: ["sutradhar": Self.version])
+    }
+
+    /// Signs (or, for a cached stage, reuses) the envelope of `claim` and returns the stage's
+    /// extra outputs: `attestation` (the envelope in the run's folder) and, for a nix image,
+    /// `sbom`. A failure is a warning, never a failed stage: the image is as good as before,
+    /// and `attest verify` will say there is nothing to verify.
+    func attest(_ claim: StageClaim, stage: PlannedStage, cached: Bool, started: Date, finished: Date,
+                nix: Nix) async -> [(String, JSONValue)] {
+        let kept = cache.attestationFolder(kind: claim.cacheKind, key: claim.identity)
+        let envelopeName: String
+        switch claim.verdict {
+        case .built: envelopeName = "provenance.json"
+        case .tested: envelopeName = "test-result.json"
+        }
+        let envelope = kept.appendingPathComponent(envelopeName), sbom = kept.appendingPathComponent("sbom.cdx.json")
+        do {
+            if !(cached && FileManager.default.fileExists(atPath: envelope.path)) {
+                try await write(claim, stage: stage, started: started, finished: finished, nix: nix,
+                                envelope: envelope, sbom: sbom)
+            }
+            var outputs: [(String, JSONValue)] = [("attestation", .string(try link(envelope, as: "\(stage.name).\(envelopeName)").path))]
+            if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
+                outputs.append(("sbom", .string(try link(sbom, as: "\(stage.name).sbom.cdx.json").path)))
+            }
+            return outputs
+        } catch {
+            warn("stage '\(stage.name)' passed but was not attested: \((error as? AttestationError)?.message ?? "\(error)")")
+            return []
+        }
+    }
+
+    private func signingKey() throws -> SigningKey {
+        try key.withLock { loaded in
+            if loaded == nil {
+                do { loaded = .success(try keyFile.load()) } catch let error as AttestationError { loaded = .failure(error) }
+                catch { loaded = .failure(AttestationError(.badKey, "\(error)")) }
+            }
+            return try loaded!.get()
+        }
+    }
+
+    private func write(_ claim: StageClaim, stage: PlannedStage, started: Date, finished: Date, nix: Nix,
+                       envelope: URL, sbom: URL) async throws {
+        let key = try signingKey()
+        var subjects = claim.subjects
+        var byproducts: [ResourceDescriptor] = []
+        try FileManager.default.createDirectory(at: envelope.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if let path = claim.storePath, case .built = claim.verdict {
+            let closure = try StorePathInfo.parse(pathInfoJSON: Data(try await nix.closureInfoJSON(of: path)))
+            if let top = closure.first(where: { $0.path == path }) {
+                subjects.append(ResourceDescriptor(name: path, digest: ["sha256": top.narSHA256],
+                                                   annotations: ["nar_size": .int(top.narSize)]))
+            }
+            let bom = try NixClosureSBOM.encode(root: path, closure: closure, toolVersion: Self.version)
+            try AtomicFile.write(bom, to: sbom)
+            byproducts.append(ResourceDescriptor(name: "sbom.cdx.json", digest: ["sha256": sha256Hex(bom)],
+                                                 mediaType: NixClosureSBOM.mediaType,
+                                                 annotations: ["closure_paths": .int(Int64(closure.count))]))
+        }
+        let data: Data
+        switch claim.verdict {
+        case .built:
+            var parameters = claim.parameters
+            parameters["pipeline"] = .string(plan.definition.name)
+            parameters["definition"] = definition
+            parameters["stage"] = .string(stage.name)
+            parameters["kind"] = .string(stage.kind)
+            let (installables, flakeInputs) = nixInputs(of: stage)
+            if !installables.isEmpty { parameters["installables"] = .object(installables) }
+            let statement = Statement(subject: subjects, predicateType: Provenance.predicateType, predicate: Provenance(
+                buildDefinition: .init(externalParameters: parameters,
+                                       resolvedDependencies: [source] + flakeInputs + claim.dependencies),
+                runDetails: .init(builder: builder,
+                                  metadata: .init(invocationId: runID, startedOn: RunEvent.rfc3339(started),
+                                                  finishedOn: RunEvent.rfc3339(finished)),
+                                  byproducts: byproducts.isEmpty ? nil : byproducts)))
+            data = try CanonicalJSON.encode(Envelope.sign(statement, with: key))
+        case .tested(let result, let passed, let failed, let configuration):
+            let statement = Statement(subject: subjects, predicateType: TestResult.predicateType, predicate: TestResult(
+                result: result, configuration: configuration, url: "sutradhar:runs/\(runID)/\(stage.name)",
+                passedTests: passed, failedTests: failed))
+            data = try CanonicalJSON.encode(Envelope.sign(statement, with: key))
+        }
+        try AtomicFile.write(data, to: envelope)
+    }
+
+    /// The nix builds the stage depends on (directly or not): each one's installable and the
+    /// inputs its flake's `flake.lock` pins.
+    private func nixInputs(of stage: PlannedStage) -> ([String: AttestedValue], [ResourceDescriptor]) {
+        var installables: [String: AttestedValue] = [:]
+        var inputs: [ResourceDescriptor] = []
+        var seen: Set<String> = []
+        var queue = stage.dependencies
+        while let name = queue.popLast() {
+            guard seen.insert(name).inserted, let upstream = plan.stages.first(where: { $0.name == name }) else { continue }
+            queue += upstream.dependencies
+            guard let nix = upstream.definition.spec as? NixBuildSpec else { continue }
+            installables[name] = .string(nix.installable)
+            let lock = checkoutFolder.appendingPathComponent(Self.flakeFolder(of: nix.installable)).appendingPathComponent("flake.lock")
+            if let data = try? Data(contentsOf: lock), let pinned = try? FlakeLock.inputs(of: data) {
+                inputs += pinned.filter { !inputs.contains($0) }
+            }
+        }
+        return (installables, inputs)
+    }
+
+    /// `./sub#attr` → `sub`; `.#attr` and anything not a relative flake → `.`.
+    static func flakeFolder(of installable: String) -> String {
+        let reference = installable.split(separator: "#", maxSplits: 1).first.map(String.init) ?? "."
+        let path = reference.hasPrefix("path:") ? String(reference.dropFirst(5)) : reference
+        guard path.hasPrefix("./") || path == "." else { return "." }
+        return path.split(separator: "?").first.map(String.init) ?? "."
+    }
+
+    /// Puts `file` into the run's folder as `name`: a hard link (the run keeps its envelope if gc
+    /// removes the entry's), a copy where links are refused.
+    private func link(_ file: URL, as name: String) throws -> URL {
+        try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
+        let target = runFolder.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: target)
+        if Foundation.link(file.path, target.path) != 0 {
+            try FileManager.default.copyItem(at: file, to: target)
+        }
+        return target
+    }
+}
