@@ -12,3 +12,4 @@
 // Attestations are made by the engine and read through Operations and RunHistory: a front end
 // needs only the error they throw.
 @_exported import struct Attestation.AttestationError
+@_exported import struct Attestation.VerifyingKey
