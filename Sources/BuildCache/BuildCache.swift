@@ -138,6 +138,7 @@ public struct BuildCache: Sendable {
     /// Forgets an entry (e.g. one whose store path was garbage-collected): its file, then its row.
     public func remove(kind: String, key: CacheKey) {
         try? FileManager.default.removeItem(at: entryURL(kind: kind, key: key))
+        try? FileManager.default.removeItem(at: attestationFolder(kind: kind, key: key.hex))
         try? index.delete([(kind: kind, key: key.hex)])
     }
 

@@ -38,7 +38,7 @@ public struct Eviction: Sendable {
     public let record: CacheRecord
     /// Why it was removed (`max-age`, `max-size`, or what verify found).
     public let reason: String
-    /// The paths removed with it (entry file, GC roots, checkout folder).
+    /// The paths removed with it (entry file, GC roots, attestations, checkout folder).
     public let removedPaths: [String]
 
     /// Creates the record of an eviction.
