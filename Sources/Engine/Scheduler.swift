@@ -93,13 +93,14 @@ enum StageRunner {
             guard let executor else {
                 throw StageFailure(.internal, "this engine has no executor for stages of kind '\(stage.kind)'")
             }
+            attestor?.prefetch(stage, outputs: context.outputsByStage, nix: context.nix)
             let outcome = try await withDeadline(timeout) {
                 try await executor.execute(stage.definition.spec, context: context)
             }
             var outputs = outcome.outputs
             if let claim = outcome.claim, let attestor {
                 outputs += await attestor.attest(claim, stage: stage, cached: outcome.cached, started: startedAt,
-                                                 finished: Date(), nix: context.nix)
+                                                 finished: Date(), nix: context.nix, log: { context.log($0, stream: "stdout") })
             }
             result = StageResult(name: stage.name, kind: stage.kind, status: .passed, cached: outcome.cached,
                                  durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outputs)

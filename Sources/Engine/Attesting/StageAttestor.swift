@@ -23,6 +23,8 @@ final class StageAttestor: Sendable {
     private let definition: AttestedValue
     private let builder: Provenance.Builder
     private let warn: @Sendable (String) -> Void
+    /// `nix path-info` answers being fetched, by store path (see `prefetch`).
+    private let closures = Mutex<[String: Task<[UInt8], any Error>]>([:])
 
     /// The version written as the builder's.
     static let version = "0.1.0"
@@ -55,12 +57,48 @@ final class StageAttestor: Sendable {
                                      version: ["sutradhar": Self.version])
     }
 
+    /// Starts describing the closure of every store path the stage's dependencies produced
+    /// (their `out`), unless it is known already: the `nix path-info` call (tens of ms) then runs
+    /// while the stage loads its image, not after. A store path's closure never changes, so the
+    /// answer is kept under `attestations/nix-closures/` and asked of nix once per path.
+    func prefetch(_ stage: PlannedStage, outputs: [String: [(String, JSONValue)]], nix: Nix) {
+        for dependency in stage.dependencies {
+            guard let out = outputs[dependency]?.first(where: { $0.0 == "out" })?.1.stringValue, out.hasPrefix("/nix/store/"),
+                  !FileManager.default.fileExists(atPath: closureFile(of: out).path) else { continue }
+            closures.withLock { inFlight in
+                guard inFlight[out] == nil else { return }
+                inFlight[out] = Task { try await nix.closureInfoJSON(of: out) }
+            }
+        }
+    }
+
+    private func closureFile(of storePath: String) -> URL {
+        cache.folder(.attestations).appendingPathComponent("nix-closures")
+            .appendingPathComponent((storePath.split(separator: "/").last.map(String.init) ?? "path") + ".json")
+    }
+
+    /// `nix path-info -r --json` of `storePath`: kept, in flight, or asked now.
+    private func closureInfo(of storePath: String, nix: Nix) async throws -> Data {
+        let file = closureFile(of: storePath)
+        if let kept = try? Data(contentsOf: file) { return kept }
+        let task = closures.withLock { inFlight in
+            if let task = inFlight[storePath] { return task }
+            let task = Task { try await nix.closureInfoJSON(of: storePath) }
+            inFlight[storePath] = task
+            return task
+        }
+        let data = Data(try await task.value)
+        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? AtomicFile.write(data, to: file)
+        return data
+    }
+
     /// Signs (or, for a cached stage, reuses) the envelope of `claim` and returns the stage's
     /// extra outputs: `attestation` (the envelope in the run's folder) and, for a nix image,
     /// `sbom`. A failure is a warning, never a failed stage: the image is as good as before,
     /// and `attest verify` will say there is nothing to verify.
     func attest(_ claim: StageClaim, stage: PlannedStage, cached: Bool, started: Date, finished: Date,
-                nix: Nix) async -> [(String, JSONValue)] {
+                nix: Nix, log: (String) -> Void) async -> [(String, JSONValue)] {
         let kept = cache.attestationFolder(kind: claim.cacheKind, key: claim.identity)
         let envelopeName: String
         switch claim.verdict {
@@ -68,10 +106,17 @@ final class StageAttestor: Sendable {
         case .tested: envelopeName = "test-result.json"
         }
         let envelope = kept.appendingPathComponent(envelopeName), sbom = kept.appendingPathComponent("sbom.cdx.json")
+        let clock = ContinuousClock.now
         do {
-            if !(cached && FileManager.default.fileExists(atPath: envelope.path)) {
+            let reused = cached && FileManager.default.fileExists(atPath: envelope.path)
+            if !reused {
                 try await write(claim, stage: stage, started: started, finished: finished, nix: nix,
                                 envelope: envelope, sbom: sbom)
+            }
+            defer {
+                let elapsed = clock.duration(to: .now)
+                let text = String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                log("\(reused ? "reused the attestation of the run that did the work" : "signed \(envelopeName)") in \(text) ms")
             }
             var outputs: [(String, JSONValue)] = [("attestation", .string(try link(envelope, as: "\(stage.name).\(envelopeName)").path))]
             if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
@@ -101,7 +146,7 @@ final class StageAttestor: Sendable {
         var byproducts: [ResourceDescriptor] = []
         try FileManager.default.createDirectory(at: envelope.deletingLastPathComponent(), withIntermediateDirectories: true)
         if let path = claim.storePath, case .built = claim.verdict {
-            let closure = try StorePathInfo.parse(pathInfoJSON: Data(try await nix.closureInfoJSON(of: path)))
+            let closure = try StorePathInfo.parse(pathInfoJSON: try await closureInfo(of: path, nix: nix))
             if let top = closure.first(where: { $0.path == path }) {
                 subjects.append(ResourceDescriptor(name: path, digest: ["sha256": top.narSHA256],
                                                    annotations: ["nar_size": .int(top.narSize)]))
