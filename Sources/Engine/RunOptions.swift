@@ -86,6 +86,8 @@ public struct StageFailure: Error, Sendable, CustomStringConvertible {
     public let outputs: [(String, JSONValue)]
     /// The setting that would avoid it, if one would; `message` names no front end's flag.
     public let remedy: Remedy?
+    /// What the failed stage claims all the same (a smoke stage's FAILED verdict), for the engine to sign.
+    public var claim: StageClaim?
 
     /// Creates the failure with its code.
     public init(_ code: StageErrorCode, _ message: String, outputs: [(String, JSONValue)] = [], remedy: Remedy? = nil) {

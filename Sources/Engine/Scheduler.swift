@@ -111,9 +111,14 @@ enum StageRunner {
                 recorder.noteEnvironmentProblem(problem, code: failure.code, remedy: failure.remedy)
             }
             let message = cancelled ? "the run was interrupted" : describe(error, failure: failure, timeout: timeout)
+            var outputs = (error as? StageFailure)?.outputs ?? []
+            if !cancelled, let claim = (error as? StageFailure)?.claim, let attestor {
+                outputs += await attestor.attest(claim, stage: stage, cached: false, started: startedAt, finished: Date(),
+                                                 nix: context.nix, log: { context.log($0, stream: "stdout") })
+            }
             result = StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .failed, cached: false,
                                  durationMilliseconds: started.duration(to: .now).milliseconds,
-                                 outputs: (error as? StageFailure)?.outputs ?? [], error: message,
+                                 outputs: outputs, error: message,
                                  code: cancelled ? .cancelled : failure.code, remedy: cancelled ? nil : failure.remedy)
         }
         recorder.record(result)

@@ -151,6 +151,46 @@ extension DockerEndToEndTests {
             }
         }
 
+        @Test func aFailedProbeIsAttestedFailedInTheRunFolderOnly() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let pipeline = try workspace.write("failing.yaml", """
+                    version: 1
+                    name: e2e-attest-failing
+                    source: { path: ./src }
+                    stages:
+                      smoke:
+                        timeout: 60s
+                        smoke:
+                          image: \(server.tag)
+                          probe:
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            expect-stdout: never-there
+                            attempts: 2
+                            interval: 200ms
+
+                    """)
+                let environment = ["XDG_CONFIG_HOME": workspace.root.appendingPathComponent("config").path]
+                let result = try await SutradharCLI.run(["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                                                        environment: environment)
+                #expect(result.exitCode == 1, result.diagnosis)
+                #expect(result.stage("smoke")?["code"] as? String == "probe-failed", result.diagnosis)
+                let file = try #require(result.outputs(of: "smoke")["attestation"] as? String, result.diagnosis)
+                let statement = try Self.statement(in: file)
+                let predicate = statement["predicate"] as? [String: Any]
+                #expect(predicate?["result"] as? String == "FAILED")
+                #expect(predicate?["failedTests"] as? [String] == ["probe"])
+                let subject = (statement["subject"] as? [[String: Any]])?.first
+                #expect(subject?["name"] as? String == server.tag)
+                #expect((subject?["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == server.id)
+                // Never cached, so never kept with the cache: only the run has it.
+                let kept = workspace.cache.appendingPathComponent("attestations/smoke")
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: kept.path)) ?? []).isEmpty)
+                let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+                #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["smoke.test-result.json"])
+                try expectNoContainersLeft(result, host: host)
+            }
+        }
+
         /// The statement inside the envelope at `path`.
         static func statement(in path: String) throws -> [String: Any] {
             let envelope = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])

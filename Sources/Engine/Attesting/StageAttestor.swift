@@ -25,6 +25,8 @@ final class StageAttestor: Sendable {
     private let warn: @Sendable (String) -> Void
     /// `nix path-info` answers being fetched, by store path (see `prefetch`).
     private let closures = Mutex<[String: Task<[UInt8], any Error>]>([:])
+    /// How long attesting has waited for nix so far (reported with each attestation's time).
+    private let nixWait = Mutex<Duration>(.zero)
 
     /// The version written as the builder's.
     static let version = "0.1.0"
@@ -87,7 +89,9 @@ final class StageAttestor: Sendable {
             inFlight[storePath] = task
             return task
         }
+        let waited = ContinuousClock.now
         let data = Data(try await task.value)
+        nixWait.withLock { $0 += waited.duration(to: .now) }
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? AtomicFile.write(data, to: file)
         return data
@@ -99,7 +103,9 @@ final class StageAttestor: Sendable {
     /// and `attest verify` will say there is nothing to verify.
     func attest(_ claim: StageClaim, stage: PlannedStage, cached: Bool, started: Date, finished: Date,
                 nix: Nix, log: (String) -> Void) async -> [(String, JSONValue)] {
-        let kept = cache.attestationFolder(kind: claim.cacheKind, key: claim.identity)
+        // A claim that is not kept is written straight into the run's folder (under the stage's name).
+        let kept = claim.kept ? cache.attestationFolder(kind: claim.cacheKind, key: claim.identity)
+            : runFolder.appendingPathComponent(".unkept-\(stage.name)")
         let envelopeName: String
         switch claim.verdict {
         case .built: envelopeName = "provenance.json"
@@ -114,19 +120,26 @@ final class StageAttestor: Sendable {
                                 envelope: envelope, sbom: sbom)
             }
             defer {
-                let elapsed = clock.duration(to: .now)
-                let text = String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-                log("\(reused ? "reused the attestation of the run that did the work" : "signed \(envelopeName)") in \(text) ms")
+                // Time spent waiting for `nix path-info` is said apart: it is nix's, and overlaps the load when the load is longer.
+                let waited = nixWait.withLock { total in defer { total = .zero }; return total }
+                let work = clock.duration(to: .now) - waited
+                let nix = waited > .zero ? ", after waiting \(Self.milliseconds(waited)) ms for nix path-info" : ""
+                log("\(reused ? "reused the attestation of the run that did the work" : "signed \(envelopeName)") in \(Self.milliseconds(work)) ms\(nix)")
             }
             var outputs: [(String, JSONValue)] = [("attestation", .string(try link(envelope, as: "\(stage.name).\(envelopeName)").path))]
             if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
                 outputs.append(("sbom", .string(try link(sbom, as: "\(stage.name).sbom.cdx.json").path)))
             }
+            if !claim.kept { try? FileManager.default.removeItem(at: kept) }
             return outputs
         } catch {
             warn("stage '\(stage.name)' passed but was not attested: \((error as? AttestationError)?.message ?? "\(error)")")
             return []
         }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.2f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
     }
 
     private func signingKey() throws -> SigningKey {

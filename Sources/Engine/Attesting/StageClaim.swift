@@ -29,10 +29,13 @@ public struct StageClaim: Sendable {
     public let storePath: String?
     /// Provenance or test result.
     public let verdict: Verdict
+    /// Whether the envelope is kept with the cache entry (and reused by cached reruns); a claim
+    /// about a result that is never cached (a failed verdict) lives in its run's folder only.
+    public let kept: Bool
 
     /// Creates a claim.
     public init(cacheKind: String, identity: String, subjects: [ResourceDescriptor], parameters: [String: AttestedValue],
-                dependencies: [ResourceDescriptor] = [], storePath: String? = nil, verdict: Verdict) {
+                dependencies: [ResourceDescriptor] = [], storePath: String? = nil, verdict: Verdict, kept: Bool = true) {
         self.cacheKind = cacheKind
         self.identity = identity
         self.subjects = subjects
@@ -40,6 +43,7 @@ public struct StageClaim: Sendable {
         self.dependencies = dependencies
         self.storePath = storePath
         self.verdict = verdict
+        self.kept = kept
     }
 
     /// The subject of a Docker image: its first tag (or ID) as name, the ID as digest.
