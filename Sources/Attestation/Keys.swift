@@ -2,8 +2,9 @@ import Crypto
 import Foundation
 
 /// An Ed25519 private key that signs envelopes. Its bytes stay in this process: nothing here
-/// logs, encodes or hands them to anything but the key file and the signer.
-public struct SigningKey: Sendable {
+/// logs, encodes or hands them to anything but the key file and the signer, and printing one
+/// (or dumping it, or interpolating it into an error) shows only its key ID.
+public struct SigningKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let key: Curve25519.Signing.PrivateKey
     /// The public half.
     public let publicKey: VerifyingKey
@@ -19,6 +20,10 @@ public struct SigningKey: Sendable {
 
     /// The key's ID: its public key's (`VerifyingKey.keyID`).
     public var keyID: String { publicKey.keyID }
+
+    public var description: String { "SigningKey(keyID: \(keyID))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID]) }
 
     /// Signs `message`.
     /// - Throws: `AttestationError` `.badKey` if the crypto library refuses.

@@ -48,6 +48,16 @@ import Testing
         #expect(key.pkcs8PEM.hasPrefix("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"))
     }
 
+    @Test func printingOrDumpingAKeyShowsOnlyItsID() throws {
+        let key = try Self.fixedKey()
+        var dumped = ""
+        dump(key, to: &dumped)
+        for text in ["\(key)", String(reflecting: key), dumped, "\([key])"] {
+            #expect(text.contains(key.keyID), "\(text)")
+            #expect(!text.contains("9d61b1") && !text.contains("nWGxne"), "the secret is in: \(text)")
+        }
+    }
+
     @Test func aPublicKeyIsRefusedAsAPrivateKeyWithAClearError() throws {
         let key = SigningKey.generate()
         let error = #expect(throws: AttestationError.self) { try SigningKey(pkcs8PEM: key.publicKey.pem) }
