@@ -28,6 +28,9 @@ final class StageAttestor: Sendable {
     /// How long attesting has waited for nix so far (reported with each attestation's time).
     private let nixWait = Mutex<Duration>(.zero)
 
+    /// The largest `flake.lock` read for the provenance (nixpkgs-sized locks are a few KiB).
+    static let maximumLockFileSize = 4 << 20
+
     /// The version written as the builder's.
     static let version = "0.1.0"
 
@@ -210,7 +213,11 @@ final class StageAttestor: Sendable {
             guard let nix = upstream.definition.spec as? NixBuildSpec else { continue }
             installables[name] = .string(nix.installable)
             let lock = checkoutFolder.appendingPathComponent(Self.flakeFolder(of: nix.installable)).appendingPathComponent("flake.lock")
-            if let data = try? Data(contentsOf: lock), let pinned = try? FlakeLock.inputs(of: data) {
+            // The lock file comes with the commit: one past `maximumLockFileSize` is not read (and said so).
+            let size = (try? FileManager.default.attributesOfItem(atPath: lock.path)[.size] as? Int) ?? 0
+            if size > Self.maximumLockFileSize {
+                warn("\(lock.lastPathComponent) of stage '\(name)' is \(size) bytes, over \(Self.maximumLockFileSize): its inputs are not in the provenance")
+            } else if let data = try? Data(contentsOf: lock), let pinned = try? FlakeLock.inputs(of: data) {
                 inputs += pinned.filter { !inputs.contains($0) }
             }
         }
