@@ -85,7 +85,7 @@ final class StageAttestor: Sendable {
     /// `nix path-info -r --json` of `storePath`: kept, in flight, or asked now.
     private func closureInfo(of storePath: String, nix: Nix) async throws -> Data {
         let file = closureFile(of: storePath)
-        if let kept = try? Data(contentsOf: file) { return kept }
+        if let kept = try? Data(contentsOf: file), (try? StorePathInfo.parse(pathInfoJSON: kept)) != nil { return kept }
         let task = closures.withLock { inFlight in
             if let task = inFlight[storePath] { return task }
             let task = Task { try await nix.closureInfoJSON(of: storePath) }
@@ -96,7 +96,7 @@ final class StageAttestor: Sendable {
         let data = Data(try await task.value)
         nixWait.withLock { $0 += waited.duration(to: .now) }
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? AtomicFile.write(data, to: file)
+        try? Self.write(data, to: file)
         return data
     }
 
@@ -117,7 +117,8 @@ final class StageAttestor: Sendable {
         let envelope = kept.appendingPathComponent(envelopeName), sbom = kept.appendingPathComponent("sbom.cdx.json")
         let clock = ContinuousClock.now
         do {
-            let reused = cached && FileManager.default.fileExists(atPath: envelope.path)
+            // A kept envelope that does not read back whole (a crash before the disk had it) is signed again.
+            let reused = cached && (try? Data(contentsOf: envelope)).flatMap { try? Envelope.decode($0) } != nil
             if !reused {
                 try await write(claim, stage: stage, started: started, finished: finished, nix: nix,
                                 envelope: envelope, sbom: sbom)
@@ -138,6 +139,22 @@ final class StageAttestor: Sendable {
         } catch {
             warn("stage '\(stage.name)' passed but was not attested: \((error as? AttestationError)?.message ?? "\(error)")")
             return []
+        }
+    }
+
+    /// Writes `data` to a temporary file beside `url` and renames it into place: a reader sees
+    /// the whole file or none. No fsync (two of them cost more than the 5 ms a run may spend
+    /// attesting on a busy disk): what a crash loses is signed again by the next run that needs it,
+    /// since a kept file is used only if it reads back whole.
+    static func write(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        do {
+            try data.write(to: temporary)
+            guard rename(temporary.path, url.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
+            unlink(temporary.path)
+            throw error
         }
     }
 
@@ -168,7 +185,7 @@ final class StageAttestor: Sendable {
                                                    annotations: ["nar_size": .int(top.narSize)]))
             }
             let bom = try NixClosureSBOM.encode(root: path, closure: closure, toolVersion: Self.version)
-            try AtomicFile.write(bom, to: sbom)
+            try Self.write(bom, to: sbom)
             byproducts.append(ResourceDescriptor(name: "sbom.cdx.json", digest: ["sha256": sha256Hex(bom)],
                                                  mediaType: NixClosureSBOM.mediaType,
                                                  annotations: ["closure_paths": .int(Int64(closure.count))]))
@@ -197,7 +214,7 @@ final class StageAttestor: Sendable {
                 passedTests: passed, failedTests: failed))
             data = try CanonicalJSON.encode(Envelope.sign(statement, with: key))
         }
-        try AtomicFile.write(data, to: envelope)
+        try Self.write(data, to: envelope)
     }
 
     /// The nix builds the stage depends on (directly or not): each one's installable and the
