@@ -51,6 +51,12 @@ public struct ResourceDescriptor: Codable, Sendable, Hashable {
         self.annotations = annotations
     }
 
+    /// The descriptor in one line for people: `NAME ALG:DIGEST …`, digests sorted by algorithm.
+    public var summary: String {
+        ([name].compactMap { $0 } + (digest?.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" } ?? []))
+            .joined(separator: " ")
+    }
+
     /// `sha256:HEX` (a Docker image ID) → `["sha256": HEX]`; anything else is kept whole under
     /// its algorithm name when it has one.
     public static func digest(fromPrefixed text: String) -> [String: String] {

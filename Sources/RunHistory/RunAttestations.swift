@@ -49,10 +49,7 @@ extension RunHistory {
                                       verified: false, problem: "not a DSSE envelope")
             }
             let statement = (try? envelope.payloadBytes()).flatMap { try? JSONDecoder().decode(AnyStatement.self, from: $0) }
-            let subjects = statement?.subject.map { subject in
-                ([subject.name].compactMap { $0 } + (subject.digest?.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" } ?? []))
-                    .joined(separator: " ")
-            } ?? []
+            let subjects = statement?.subject.map(\.summary) ?? []
             var verified: Bool?, problem: String?
             if let key {
                 do {

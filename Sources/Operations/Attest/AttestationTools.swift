@@ -55,10 +55,7 @@ public enum AttestationTools {
                                                          : "cannot read \(file.path)")
         }
         let verified = try AttestationVerifier.verify(data, with: key)
-        let subjects = verified.statement.subject.map { subject in
-            ([subject.name].compactMap { $0 } + (subject.digest?.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" } ?? []))
-                .joined(separator: " ")
-        }
+        let subjects = verified.statement.subject.map(\.summary)
         var checkedImage: (String, String)?
         if let image {
             let host = try DockerSession.discoverHost(options)
