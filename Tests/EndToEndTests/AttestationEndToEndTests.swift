@@ -34,6 +34,14 @@ extension DockerEndToEndTests {
                     expect-stdout: ok
                     attempts: 20
                     interval: 500ms
+              inside:
+                needs: [load]
+                timeout: 60s
+                smoke:
+                  image: load
+                  probe:
+                    exec: [sh, -c, "env; cut -d' ' -f1-3 /proc/mounts | head -c 700"]
+                    expect-stdout: PATH=
 
             """
         }
@@ -144,6 +152,10 @@ extension DockerEndToEndTests {
                 let runShown = try await SutradharCLI.run(["runs", "show", runID, "--cache-dir", workspace.cache.path], environment: environment)
                 #expect(runShown.stdout.contains("signed by \(keyID.prefix(16)), verified"), "\(runShown.stdout)")
 
+                // What a container sees — its environment and its mounts, printed by the `inside`
+                // probe into the events — holds no key (checked with every event below).
+                let inside = try #require(first.outputs(of: "inside")["probe_stdout"] as? String, first.diagnosis)
+                #expect(inside.contains("PATH=") && inside.contains("/proc"), "\(inside)")
                 // The private key is in no file under the cache (history, entries, attestations)
                 // and in nothing either run printed (every event).
                 try Self.expectKeyNowhere(keyFile, cache: workspace.cache, outputs: [first.stdout, first.stderr, second.stdout, second.stderr])
