@@ -78,6 +78,13 @@ let package = Package(
             dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // Signed provenance: in-toto statements, SLSA and test-result predicates, DSSE envelopes
+        // signed with Ed25519, the key file, CycloneDX SBOMs of nix closures. Knows no pipeline.
+        .target(
+            name: "Attestation",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Pipeline",
             dependencies: ["Yams"],
@@ -86,7 +93,7 @@ let package = Package(
         .target(
             name: "Engine",
             dependencies: [
-                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,7 +102,7 @@ let package = Package(
         ),
         .target(
             name: "RunHistory",
-            dependencies: ["Engine", "BuildCache", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Engine", "BuildCache", "Attestation", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // The one way a run is started by any front end: record, run, register for shutdown.
@@ -108,7 +115,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
@@ -117,7 +124,7 @@ let package = Package(
         // front end shares (cache root, pipeline lookup, triggers, a run as a stream of events).
         .target(
             name: "SutradharKit",
-            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache"],
+            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache", "Attestation"],
             swiftSettings: swiftSettings
         ),
         // The MCP front end (issue 9): tool definitions, schemas and handlers, thin over SutradharKit.
@@ -194,11 +201,12 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "Operations", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "HistoryTests", dependencies: ["RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HistoryTests", dependencies: ["Attestation", "RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "MCPTests", dependencies: ["SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "MCPTests", dependencies: ["Attestation", "SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], exclude: ["Verifiers"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
-        .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Attestation", "SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),

@@ -43,6 +43,11 @@
 #                passes; none outlives its stage timeout + 1 s; SIGTERM during a context walk exits
 #                130 within 1 s; and a listener on the host's address sees no connection (a control
 #                run with --allow-network shows that the daemon does reach it).
+#   attest       a run's signed provenance (docker-load) with a byte flipped, a byte overwritten,
+#                cut short, or a line of random bytes at a random place, ROUNDS times through
+#                `attest verify --key`: exit 1 with a reason every time (never 0, never a crash or a
+#                hang past 5 s); the untouched envelope verifies (exit 0, and with --image); the
+#                private key's bytes (raw, hex, base64) are in no file of the cache and no event.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
@@ -95,6 +100,7 @@ ROWS="$WORK/rows.jsonl"; : >"$ROWS"
 IMAGE_REPO="sutradhar-chaos-$$"
 HOSTILE_REPO="sutradhar-chaos-hostile"
 PIPELINES=(chaos-suite chaos-hostile chaos-secret chaos-frontdoors chaos-dockerfiles)
+export XDG_CONFIG_HOME="$WORK/config"  # the runs' signing key is made here, removed with the work folder
 IMAGE_IDS="$WORK/image-ids"; : >"$IMAGE_IDS"
 MOUNTS=() PROXIES=()
 cd /  # the suite's processes run outside the work folder: a process in it is Sutradhar's
@@ -708,6 +714,67 @@ row_secrets() {
     add_row "a secret in env leaks nowhere" "$tried" "$held" "" "a passing and a failing smoke run. $(fails_text)"
 }
 
+# --- attestations: tampered envelopes through `attest verify`; the key in no file or event ------
+row_attest() {
+    local cache="$WORK/attest-cache" tried=0 held=0 times=() events="$WORK/attest.jsonl"
+    FAILS=()
+    "$S" run "$PIPE" --cache-dir "$cache" --commit "$(new_commit attest)" --json >"$events" 2>"$events.err"
+    record_images "$events"
+    local envelope image key="$WORK/attest-public.pem"
+    envelope="$(summary "$events" | jq -r '.stages[] | select(.name == "load") | .outputs.attestation // empty')"
+    image="$(summary "$events" | jq -r '.stages[] | select(.name == "load") | .outputs.image // empty')"
+    "$S" attest public-key | head -n 3 >"$key"
+    if [ -z "$envelope" ] || [ ! -f "$envelope" ]; then
+        add_row "tampered attestations refused" 0 0 "" "the run wrote no attestation: $(tail -n 2 "$events.err")"
+        return
+    fi
+    local verified=yes
+    "$S" attest verify "$envelope" --key "$key" --image "$image" >/dev/null 2>&1 || { verified=no; fail_note "the untouched envelope does not verify"; }
+    local size round tampered="$WORK/attest-tampered.json" rc started codes=""
+    size="$(stat -c %s "$envelope")"
+    for round in $(seq 1 "$ROUNDS"); do
+        cp "$envelope" "$tampered"
+        local at=$(( (RANDOM * 32768 + RANDOM) % size ))
+        case $(( round % 4 )) in
+            0) python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[int(sys.argv[2])]^=1<<int(sys.argv[3]); open(p,'wb').write(b)" \
+                   "$tampered" "$at" "$(( RANDOM % 8 ))" ;;
+            1) printf "\\x$(printf %02x $(( RANDOM % 256 )))" | dd of="$tampered" bs=1 seek="$at" conv=notrunc status=none
+               cmp -s "$envelope" "$tampered" && continue ;;  # the same byte written back: nothing to refuse
+            2) truncate -s "$at" "$tampered" ;;
+            3) head -c 64 /dev/urandom | dd of="$tampered" bs=1 seek="$at" conv=notrunc status=none ;;
+        esac
+        tried=$((tried + 1))
+        started="$(now)"
+        timeout 5 "$S" attest verify "$tampered" --key "$key" >"$WORK/attest-verify.out" 2>&1 && rc=0 || rc=$?
+        times+=("$(ms_since "$started")")
+        codes+=" $rc"
+        if [ "$rc" -eq 1 ] && grep -q "not verified" "$WORK/attest-verify.out"; then held=$((held + 1))
+        else fail_note "round $round (mutation $(( round % 4 )) at byte $at): exit $rc: $(head -c 200 "$WORK/attest-verify.out")"; fi
+    done
+    # The key: its 32 secret bytes raw, as hex, and its PKCS#8 body as base64, in any file of the
+    # cache or anything the run printed.
+    local where
+    where="$(python3 - "$XDG_CONFIG_HOME/sutradhar/signing-key.pem" "$cache" "$events" "$events.err" <<'PY'
+import base64, os, sys
+body = "".join(l for l in open(sys.argv[1]).read().splitlines() if not l.startswith("-----"))
+seed = base64.b64decode(body)[-32:]
+needles = [seed, seed.hex().encode(), body.encode()]
+paths = [os.path.join(d, f) for d, _, fs in os.walk(sys.argv[2]) for f in fs] + sys.argv[3:]
+for path in paths:
+    try:
+        data = open(path, "rb").read()
+    except OSError:
+        continue
+    if any(n in data for n in needles):
+        print(path, end=" ")
+PY
+)"
+    [ -z "$where" ] || { fail_note "the private key is in: $where"; held=0; }
+    [ "$verified" = yes ] || held=0
+    add_row "tampered attestations refused" "$tried" "$held" "${times[*]}" \
+        "flip/overwrite/cut/random bytes → attest verify; exits:$(printf '%s\n' $codes | sort | uniq -c | awk '{ printf " %s×%s", $1, $2 }'); key bytes found nowhere unless noted; time = one verify. $(fails_text)"
+}
+
 # --- front doors: text from outside on every human-facing output; MCP fed hostile frames --------
 FRONT="$WORK/frontdoors"
 row_frontdoors_terminal() {
@@ -924,6 +991,7 @@ wants daemon && { row_docker_dies; row_nix_dies; }
 wants secrets && row_secrets
 wants frontdoors && { row_frontdoors_terminal; row_frontdoors_mcp; }
 wants dockerfiles && row_dockerfiles
+wants attest && row_attest
 
 header="$(jq -nc --arg binary "$S" --argjson rounds "$ROUNDS" --argjson seed "$SEED" \
     --arg version "$("$S" --version 2>/dev/null)" --arg commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \

@@ -10,8 +10,9 @@
 #    $XDG_RUNTIME_DIR/podman/podman.sock; SUTRADHAR_ENGINE=podman points DOCKER_HOST at Podman;
 # 5. makes the virtual environment with the Python MCP client the MCP tests drive `sutradhar mcp`
 #    with (SUTRADHAR_VENV, default /opt/sutradhar-venv; pip needs PyPI once), kubernetes-validate,
-#    which the Kubernetes tests check rendered manifests with, and selenium, which drives Debian's
-#    chromium (through chromium-driver) in the dashboard's browser test.
+#    which the Kubernetes tests check rendered manifests with, selenium, which drives Debian's
+#    chromium (through chromium-driver) in the dashboard's browser test, and the attestation
+#    verifiers (securesystemslib, in-toto-attestation, jsonschema, cyclonedx-python-lib).
 #
 # openssh-server is there for scripts/second-host.sh (a second nix host in namespaces, for the
 # remote-builder and binary-cache tests), which runs its own sshd with its own config; note that on
@@ -183,16 +184,19 @@ start_rootless_podman() {
 # The Python tools the tests drive Sutradhar with, in a venv of their own: the official MCP client
 # (`mcp` 2.x, for `sutradhar mcp`), kubernetes-validate (checks `kube render`'s manifests offline
 # against each Kubernetes release's schemas; pinned, as a later release may drop the 1.28 schemas)
-# and selenium (drives headless chromium in the dashboard's browser test).
+# selenium (drives headless chromium in the dashboard's browser test) and the independent
+# verifiers of attestations: securesystemslib (DSSE), in-toto-attestation and jsonschema (statement
+# shape), cyclonedx-python-lib (the SBOM against the CycloneDX 1.5 schema).
 install_python_tools() {
     local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
-    if "$venv/bin/python3" -c 'import mcp, kubernetes_validate, selenium' 2>/dev/null; then
-        say "python tools: mcp, kubernetes-validate and selenium present in $venv"
+    if "$venv/bin/python3" -c 'import mcp, kubernetes_validate, selenium, securesystemslib, in_toto_attestation, jsonschema, cyclonedx' 2>/dev/null; then
+        say "python tools: mcp, kubernetes-validate, selenium and the attestation verifiers present in $venv"
         return
     fi
     [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
-    say "python tools: installing mcp, kubernetes-validate and selenium into $venv"
-    "$venv/bin/pip" install --quiet 'mcp>=2,<3' 'kubernetes-validate==1.37.0' 'selenium>=4.20,<5' >&2 \
+    say "python tools: installing mcp, kubernetes-validate, selenium and the attestation verifiers into $venv"
+    "$venv/bin/pip" install --quiet 'mcp>=2,<3' 'kubernetes-validate==1.37.0' 'selenium>=4.20,<5' \
+        'securesystemslib>=1.6,<2' 'in-toto-attestation==0.9.3' 'jsonschema>=4.20,<5' 'cyclonedx-python-lib>=11,<12' >&2 \
         || die "pip could not install the Python tools into $venv (is PyPI reachable?)"
 }
 

@@ -138,6 +138,7 @@ public struct BuildCache: Sendable {
     /// Forgets an entry (e.g. one whose store path was garbage-collected): its file, then its row.
     public func remove(kind: String, key: CacheKey) {
         try? FileManager.default.removeItem(at: entryURL(kind: kind, key: key))
+        try? FileManager.default.removeItem(at: attestationFolder(kind: kind, key: key.hex))
         try? index.delete([(kind: kind, key: key.hex)])
     }
 
@@ -161,6 +162,11 @@ public struct BuildCache: Sendable {
 
     /// The key of the checkout entry of `tree`.
     public static func checkoutKey(tree: String) -> CacheKey { CacheKey([checkoutKind, tree]) }
+
+    /// The folder of the attestations of the entry `kind`/`key` (hex): its envelopes and SBOM.
+    public func attestationFolder(kind: String, key: String) -> URL {
+        folder(.attestations).appendingPathComponent(kind).appendingPathComponent(key)
+    }
 
     /// The folder of the checkout of `tree`.
     public func checkoutFolder(tree: String) -> URL { folder(.checkouts).appendingPathComponent(tree) }
@@ -200,6 +206,8 @@ public enum CacheArea: String, CaseIterable, Sendable {
     case locks
     case holds = "locks/holds"
     case runs
+    /// Signed statements about entries' results, `attestations/KIND/KEY/`, removed with the entry.
+    case attestations
 }
 
 /// A cache key: the SHA-256 of everything that determines a stage's result.

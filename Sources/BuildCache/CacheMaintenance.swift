@@ -38,7 +38,7 @@ public struct Eviction: Sendable {
     public let record: CacheRecord
     /// Why it was removed (`max-age`, `max-size`, or what verify found).
     public let reason: String
-    /// The paths removed with it (entry file, GC roots, checkout folder).
+    /// The paths removed with it (entry file, GC roots, attestations, checkout folder).
     public let removedPaths: [String]
 
     /// Creates the record of an eviction.
@@ -176,6 +176,9 @@ extension BuildCache {
         for link in gcRoots(of: record) where unlink(link.path) == 0 {
             removed.append(link.path)
         }
+        // An attestation is about this result: it goes with it (runs keep their own links).
+        let attestations = attestationFolder(kind: record.kind, key: record.key)
+        if (try? FileManager.default.removeItem(at: attestations)) != nil { removed.append(attestations.path) }
         if record.kind == Self.checkoutKind, let tree = record.outputs["tree"], !tree.isEmpty, !tree.contains("/") {
             let folder = checkoutFolder(tree: tree)
             aside = moveAside(folder)
@@ -281,7 +284,7 @@ extension BuildCache {
         var bytes: Int64 = 0
         var removed: [String] = []
         let fileManager = FileManager.default
-        let areas: [CacheArea] = [.entries, .checkouts, .nixRoots, .mirrors]
+        let areas: [CacheArea] = [.entries, .checkouts, .nixRoots, .mirrors, .attestations]
         var leftovers: [URL] = areas.flatMap { area -> [URL] in
             ((try? fileManager.contentsOfDirectory(atPath: folder(area).path)) ?? []).map { folder(area).appendingPathComponent($0) }
         }

@@ -25,6 +25,11 @@ public struct RunOptions: Sendable {
     public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
+    /// `--signing-key`: the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs attestations;
+    /// nil: the user's own, generated on first use (`KeyFile`).
+    public var signingKey: URL?
+    /// `--no-attest`: write no attestations (for measuring what attesting costs).
+    public var attest = true
     /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
     /// file): each becomes a `warning` event right after run-started, and goes into the summary.
     public var warnings: [String] = []
@@ -81,6 +86,8 @@ public struct StageFailure: Error, Sendable, CustomStringConvertible {
     public let outputs: [(String, JSONValue)]
     /// The setting that would avoid it, if one would; `message` names no front end's flag.
     public let remedy: Remedy?
+    /// What the failed stage claims all the same (a smoke stage's FAILED verdict), for the engine to sign.
+    public var claim: StageClaim?
 
     /// Creates the failure with its code.
     public init(_ code: StageErrorCode, _ message: String, outputs: [(String, JSONValue)] = [], remedy: Remedy? = nil) {

@@ -18,6 +18,8 @@ struct Scheduler: Sendable {
     let recorder: RunRecorder
     /// The run's pushes to `cache.nix-push`, if the definition asks for them.
     var nixPush: NixPushQueue? = nil
+    /// Who signs what passed stages claim; nil: nothing is attested.
+    var attestor: StageAttestor? = nil
 
     func run() async {
         var pending = plan.stages
@@ -41,7 +43,9 @@ struct Scheduler: Sendable {
                         } else if running < options.jobs, stage.dependencies.allSatisfy({ finished[$0] != nil }) {
                             let context = makeContext(for: stage, outputs: outputs)
                             let executor = executors.first { $0.kind == stage.kind }
-                            group.addTask { await StageRunner.run(stage, executor: executor, context: context, recorder: recorder) }
+                            group.addTask { [attestor] in
+                                await StageRunner.run(stage, executor: executor, context: context, recorder: recorder, attestor: attestor)
+                            }
                             running += 1
                         } else {
                             continue
@@ -80,20 +84,26 @@ enum StageRunner {
     /// Runs `stage` with `executor` (nil: this engine has none for its kind, a failure coded
     /// `internal`) under the stage's timeout, or its kind's default.
     static func run(_ stage: PlannedStage, executor: AnyStageExecutor?, context: StageContext,
-                    recorder: RunRecorder) async -> StageResult {
+                    recorder: RunRecorder, attestor: StageAttestor? = nil) async -> StageResult {
         recorder.emit(.stageStarted(stage: stage.name, kind: stage.kind))
-        let started = ContinuousClock.now
+        let started = ContinuousClock.now, startedAt = Date()
         let timeout = timeout(of: stage, executor: executor)
         let result: StageResult
         do {
             guard let executor else {
                 throw StageFailure(.internal, "this engine has no executor for stages of kind '\(stage.kind)'")
             }
+            attestor?.prefetch(stage, outputs: context.outputsByStage, nix: context.nix)
             let outcome = try await withDeadline(timeout) {
                 try await executor.execute(stage.definition.spec, context: context)
             }
+            var outputs = outcome.outputs
+            if let claim = outcome.claim, let attestor {
+                outputs += await attestor.attest(claim, stage: stage, cached: outcome.cached, started: startedAt,
+                                                 finished: Date(), nix: context.nix, log: { context.log($0, stream: "stdout") })
+            }
             result = StageResult(name: stage.name, kind: stage.kind, status: .passed, cached: outcome.cached,
-                                 durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outcome.outputs)
+                                 durationMilliseconds: started.duration(to: .now).milliseconds, outputs: outputs)
         } catch {
             let cancelled = Task.isCancelled
             let failure = ClassifiedFailure(error)
@@ -101,9 +111,14 @@ enum StageRunner {
                 recorder.noteEnvironmentProblem(problem, code: failure.code, remedy: failure.remedy)
             }
             let message = cancelled ? "the run was interrupted" : describe(error, failure: failure, timeout: timeout)
+            var outputs = (error as? StageFailure)?.outputs ?? []
+            if !cancelled, let claim = (error as? StageFailure)?.claim, let attestor {
+                outputs += await attestor.attest(claim, stage: stage, cached: false, started: startedAt, finished: Date(),
+                                                 nix: context.nix, log: { context.log($0, stream: "stdout") })
+            }
             result = StageResult(name: stage.name, kind: stage.kind, status: cancelled ? .cancelled : .failed, cached: false,
                                  durationMilliseconds: started.duration(to: .now).milliseconds,
-                                 outputs: (error as? StageFailure)?.outputs ?? [], error: message,
+                                 outputs: outputs, error: message,
                                  code: cancelled ? .cancelled : failure.code, remedy: cancelled ? nil : failure.remedy)
         }
         recorder.record(result)

@@ -68,11 +68,14 @@ public struct StageOutcome: Sendable {
     public let outputs: [(String, JSONValue)]
     /// Whether the work was skipped because the cache held its result.
     public let cached: Bool
+    /// What the stage claims about the image it made or tested, for the engine to sign.
+    public var claim: StageClaim?
 
     /// Creates an outcome.
-    public init(outputs: [(String, JSONValue)], cached: Bool) {
+    public init(outputs: [(String, JSONValue)], cached: Bool, claim: StageClaim? = nil) {
         self.outputs = outputs
         self.cached = cached
+        self.claim = claim
     }
 }
 

@@ -200,6 +200,24 @@ public struct Nix: Sendable {
         return lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } ?? "(unnamed)"
     }
 
+    /// The JSON nix prints for the closure of `storePath`: `nix path-info -r --json PATH` (each
+    /// path with its NAR hash, size, references and deriver), as bytes for a reader that knows
+    /// the shape of this nix's version.
+    /// - Throws: ``NixError`` `.unexpectedOutput` if nix fails or prints more than
+    ///   ``standardOutputLimit`` bytes, `.storeUnreachable`, `.nixMissing`, or `.cancelled`.
+    public func closureInfoJSON(of storePath: String) async throws -> [UInt8] {
+        let outcome = try await execute(["path-info", "-r", "--json", storePath] + commonFlags, workingDirectory: nil)
+        guard outcome.status.isSuccess else {
+            throw failure(of: outcome, code: .unexpectedOutput, what: "describing the closure of \(storePath)")
+        }
+        guard !outcome.standardOutputOverflowed else {
+            throw NixError(code: .unexpectedOutput,
+                           message: "the closure of \(storePath) is described in more than \(Self.standardOutputLimit) bytes of JSON; it is not read",
+                           command: outcome.command)
+        }
+        return outcome.standardOutput
+    }
+
     /// Whether a store path is still valid (present and registered in the store), by
     /// `nix path-info PATH`. Returns false on any failure: path unknown, nix missing, nix
     /// hanging for more than 60 seconds, or the task cancelled.

@@ -35,12 +35,33 @@ struct RunView {
         \(summaryMarkup())
         </div>
         \(allowTrigger ? triggerMarkup(csrf: csrf) : "")
+        \(attestationsMarkup())
         <h2>Logs</h2>
         <section id="logs">
         \(logsMarkup())
         </section>
         \(auditMarkup())
         """
+    }
+
+    /// The signed statements the run wrote, each checked with this machine's key: "signed by
+    /// KEYID, verified" (or why not). Nothing when the run wrote none.
+    func attestationsMarkup(verifyingWith key: VerifyingKey? = AttestationTools.localVerifyingKey()) -> String {
+        let attestations = history.attestations(ofRun: record.id, verifyingWith: key)
+        guard !attestations.isEmpty else { return "" }
+        let rows = attestations.map { attestation in
+            let state = attestation.verified == true ? "passed" : (attestation.verified == false ? "failed" : "skipped")
+            return "<tr data-attestation=\"\(MarkupText.escaped(attestation.stage))\"><td>\(MarkupText.escaped(attestation.stage))</td>"
+                + "<td><code>\(MarkupText.escaped(attestation.predicateType))</code></td>"
+                + "<td>\(attestation.subjects.map { "<code>\(MarkupText.escaped($0))</code>" }.joined(separator: "<br>"))</td>"
+                + "<td data-status=\"\(state)\">\(MarkupText.escaped(attestation.verdictText))</td></tr>"
+        }.joined()
+        return """
+            <h2>Attestations</h2>
+            <table class="attestations"><thead><tr><th>Stage</th><th>Predicate</th><th>Subjects</th><th>Signature</th></tr></thead>
+            <tbody>\(rows)</tbody></table>
+            <p class="legend">Check one elsewhere with <code>sutradhar attest verify FILE --key PUB.pem --image REF</code> (docs/attestations.md).</p>
+            """
     }
 
     /// The verdict, the timeline and the stage table: what the live feed replaces.

@@ -9,3 +9,7 @@
 @_exported import Operations
 @_exported import Pipeline
 @_exported import RunHistory
+// Attestations are made by the engine and read through Operations and RunHistory: a front end
+// needs only the error they throw.
+@_exported import struct Attestation.AttestationError
+@_exported import struct Attestation.VerifyingKey

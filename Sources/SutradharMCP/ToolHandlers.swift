@@ -139,8 +139,16 @@ extension SutradharMCPServer {
         })
         if let summary = details.record.summary { run["summary"] = try Self.value(json: summary) }
         let record = details.record
+        // Each checked with this machine's key: an agent reads "verified" without a second call.
+        let attestations = history.attestations(ofRun: record.id, verifyingWith: AttestationTools.localVerifyingKey())
+        run["attestations"] = .array(attestations.map { attestation in
+            ["stage": .string(attestation.stage), "file": .string(attestation.file), "predicate_type": .string(attestation.predicateType),
+             "subjects": .array(attestation.subjects.map(Value.string)), "key_id": .string(attestation.keyID),
+             "verified": attestation.verified.map(Value.bool) ?? .null, "problem": attestation.problem.map(Value.string) ?? .null]
+        })
         let text = "run \(record.id): \(record.pipeline) \(record.status) (\(record.trigger)), commit \(record.commitSHA.isEmpty ? "-" : record.commitSHA)"
             + details.stages.map { "\n  \($0.name) \($0.status)\($0.error.map { ": \($0)" } ?? "")" }.joined()
+            + attestations.map { "\n  attestation of \($0.stage): \($0.verdictText)" }.joined()
         return Self.answer(text, structuredContent: .object(run))
     }
 

@@ -100,6 +100,12 @@ import Testing
                 keys.append(key)
                 clock.advance(by: 1)
             }
+            // Attestations of two results: each goes with its entry, and stays while it is kept.
+            let attestations = keys[0...1].map { writer.attestationFolder(kind: "nix-build", key: $0.hex) }
+            for folder in attestations {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try Data("{}".utf8).write(to: folder.appendingPathComponent("provenance.json"))
+            }
             writer.releaseHolds()
             waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             // Another "run" (its own holds) uses the oldest entry.
@@ -118,6 +124,9 @@ import Testing
                 #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("nix/roots/p-image-\(key.short)").path))
             }
             #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("nix/roots/p-image-\(keys[0].short)").path))
+            #expect(FileManager.default.fileExists(atPath: attestations[0].appendingPathComponent("provenance.json").path))
+            #expect(!FileManager.default.fileExists(atPath: attestations[1].path))
+            #expect(report.evicted.contains { $0.removedPaths.contains(attestations[1].path) })
 
             // Now it must go (limit 0), but the run still holds it: kept, and said so.
             let again = try gc.collectGarbage(GCPolicy(maxSize: 0))
@@ -128,6 +137,7 @@ import Testing
             run.releaseHolds()
             waitUntilNothingIsLocked(in: root.appendingPathComponent("locks"))
             #expect(try gc.collectGarbage(GCPolicy(maxSize: 0)).evicted.map(\.record.key) == [keys[0].hex])
+            #expect(!FileManager.default.fileExists(atPath: attestations[0].path))
         }
     }
 

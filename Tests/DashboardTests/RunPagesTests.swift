@@ -76,6 +76,7 @@ import Testing
                 #expect(passed.contains("class=\"queued\""))
                 #expect(passed.contains("/nix/store/abc-hello"))
                 #expect(passed.contains("<dt>probe_attempts</dt><dd><code>2</code></dd>"))
+                #expect(!passed.contains("<h2>Attestations</h2>"))
                 #expect(!passed.contains("<details id=\"log-smoke\" open>"))
 
                 let running = try await client.execute(uri: "/runs/\(DashboardFixture.running)", method: .get).text

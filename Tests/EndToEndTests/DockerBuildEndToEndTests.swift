@@ -73,6 +73,17 @@ extension DockerEndToEndTests {
                 #expect(first.stage("image")?["cached"] as? Bool == false)
                 #expect(first.stage("smoke")?["status"] as? String == "passed", first.diagnosis)
                 #expect(DockerE2E.imageID(tag, host: host) == image)
+                // Its provenance: the image by the daemon's ID; the base image by its ID, the
+                // context by its tree; the build argument's value only as a digest.
+                let provenance = try Attestations.statement(in: try #require(first.outputs(of: "image")["attestation"] as? String, first.diagnosis))
+                let subject = (provenance["subject"] as? [[String: Any]])?.first
+                #expect((subject?["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == image)
+                let definition = (provenance["predicate"] as? [String: Any])?["buildDefinition"] as? [String: Any]
+                let dependencies = definition?["resolvedDependencies"] as? [[String: Any]] ?? []
+                #expect(dependencies.contains { ($0["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == server.id }, "\(dependencies)")
+                #expect(dependencies.contains { $0["name"] as? String == "build-context" && ($0["digest"] as? [String: String])?["gitTree"] != nil })
+                let arguments = (definition?["externalParameters"] as? [String: Any])?["build_args"] as? [String: String]
+                #expect(arguments?["BASE"]?.hasPrefix("sha256:") == true && arguments?["BASE"] != server.tag, "\(String(describing: arguments))")
                 #expect(first.logLines(of: "image").contains("link-not-followed"), first.diagnosis)
                 #expect(try Self.containers(from: server.id, host: host).isEmpty, "intermediate containers are left")
                 try expectNoContainersLeft(first, host: host)

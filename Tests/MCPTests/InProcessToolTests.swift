@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MCP
+import Attestation
 import SutradharKit
 import SutradharMCP
 import SutradharTesting
@@ -58,6 +59,22 @@ import Testing
             #expect(object["status"] == "failed")
             #expect(object["summary"]?.objectValue?["event"] == "run-finished")
             #expect(object["stages"]?.arrayValue?.first?.objectValue?["name"] == "work")
+            #expect(object["attestations"]?.arrayValue == [])
+
+            // An envelope in the run's folder is listed with its signer.
+            let key = SigningKey.generate()
+            let folder = workspace.appendingPathComponent("cache/runs/\(run)/attestations")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let statement = Statement(subject: [ResourceDescriptor(name: "app:ci", digest: ["sha256": String(repeating: "ab", count: 32)])],
+                                      predicateType: TestResult.predicateType,
+                                      predicate: TestResult(result: "PASSED", configuration: [], passedTests: ["probe"]))
+            try CanonicalJSON.encode(Envelope.sign(statement, with: key)).write(to: folder.appendingPathComponent("work.test-result.json"))
+            let attested = try await call(client, "get_run", ["run": .string(run)])
+            let attestation = try #require(attested.structuredContent?.objectValue?["attestations"]?.arrayValue?.first?.objectValue)
+            #expect(attestation["stage"] == "work")
+            #expect(attestation["key_id"]?.stringValue == key.keyID)
+            #expect(attestation["predicate_type"]?.stringValue == TestResult.predicateType)
+            #expect(attestation["subjects"]?.arrayValue == [.string("app:ci sha256:" + String(repeating: "ab", count: 32))])
 
             let tail = try await call(client, "get_stage_log", ["run": .string(run), "stage": "work", "tail": 2])
             #expect(tail.structuredContent?.objectValue?["text"] == "line 29 é\nline 30 é\n")

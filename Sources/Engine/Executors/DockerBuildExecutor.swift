@@ -1,3 +1,4 @@
+import Attestation
 import BuildCache
 import DockerEngine
 import Foundation
@@ -111,14 +112,44 @@ struct DockerBuildExecutor: StageExecutor {
             if cached?.outputs != outputs {
                 try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: outputs, size: image.size)
             }
+            let claim = Self.claim(spec, image: image.id, key: key, content: content, dockerfile: dockerfileText,
+                                   dockerfileName: paths.dockerfileInContext, bases: baseIDs)
             return StageOutcome(outputs: [
                 ("image", .string(image.id)), ("tags", .array(spec.tags.map(JSONValue.string))), ("built", .bool(built)),
-            ], cached: !built)
+            ], cached: !built, claim: claim)
         }
     }
 }
 
 extension DockerBuildExecutor {
+    /// The provenance claim: the image; the context (by tree ID or file digest), the Dockerfile as
+    /// sent and every base image by ID as dependencies. Build-argument values may be secrets, so
+    /// only their SHA-256 is written (a verifier who knows a value can check it).
+    static func claim(_ spec: DockerBuildSpec, image: String, key: CacheKey, content: String, dockerfile: String,
+                      dockerfileName: String, bases: [String]) -> StageClaim {
+        let contextDigest: [String: String] = content.hasPrefix("tree:") ? ["gitTree": String(content.dropFirst(5))]
+            : ["sha256": String(content.drop { $0 != ":" }.dropFirst())]
+        var dependencies = [
+            ResourceDescriptor(name: "build-context", uri: "file:" + spec.context, digest: contextDigest),
+            ResourceDescriptor(name: "dockerfile", uri: "file:" + dockerfileName, digest: ["sha256": sha256Hex(Array(dockerfile.utf8))]),
+        ]
+        for base in bases {
+            guard let separator = base.lastIndex(of: "=") else { continue }
+            let id = String(base[base.index(after: separator)...])
+            dependencies.append(ResourceDescriptor(name: "base-image:" + base[..<separator], digest: ResourceDescriptor.digest(fromPrefixed: id)))
+        }
+        var parameters: [String: AttestedValue] = [
+            "context": .string(spec.context), "dockerfile": .string(spec.dockerfile),
+            "tags": .array(spec.tags.map(AttestedValue.string)), "network": .string(spec.network.rawValue),
+            "build_args": .object(Dictionary(spec.buildArgs.map { ($0.name, AttestedValue.string("sha256:" + sha256Hex(Array($0.value.utf8)))) },
+                                             uniquingKeysWith: { _, last in last })),
+        ]
+        if let target = spec.target { parameters["target"] = .string(target) }
+        if let from = spec.fromStage { parameters["from_stage"] = .string(from.name) }
+        return StageClaim(cacheKind: kind, identity: key.hex, subjects: [StageClaim.image(image, tags: spec.tags)],
+                          parameters: parameters, dependencies: dependencies, verdict: .built)
+    }
+
     /// Refuses a Dockerfile that would make the daemon reach the network: an image it lacks (the
     /// classic builder pulls a `FROM` or `COPY --from` image it does not have), an `ADD` of a
     /// URL (downloaded in the daemon's own network namespace, whatever `network:` says) unless

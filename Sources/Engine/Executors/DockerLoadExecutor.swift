@@ -1,3 +1,4 @@
+import Attestation
 import BuildCache
 import DockerEngine
 import Foundation
@@ -83,8 +84,23 @@ struct DockerLoadExecutor: StageExecutor {
             return StageOutcome(outputs: [
                 ("image", .string(id)), ("tags", .array(spec.tags.map(JSONValue.string))),
                 ("loaded", .bool(loaded)), ("bytes", .int(bytes)),
-            ], cached: !loaded)
+            ], cached: !loaded, claim: Self.claim(spec, image: id, storePath: storePath, key: key, context: context))
         }
+    }
+
+    /// The provenance claim: the image (by the ID the daemon reports) made from the store path,
+    /// which the engine adds as a subject with its NAR hash; the derivation as a dependency.
+    private static func claim(_ spec: DockerLoadSpec, image: String, storePath: String, key: CacheKey,
+                              context: StageContext) -> StageClaim {
+        var dependencies: [ResourceDescriptor] = []
+        if let drv = context.output("drv", of: spec.from.name), !drv.isEmpty {
+            var digest: [String: String] = [:]
+            if let text = FileManager.default.contents(atPath: drv) { digest["sha256"] = sha256Hex(text) }
+            dependencies.append(ResourceDescriptor(name: "derivation", uri: "file://" + drv, digest: digest.isEmpty ? nil : digest))
+        }
+        return StageClaim(cacheKind: kind, identity: key.hex, subjects: [StageClaim.image(image, tags: spec.tags)],
+                          parameters: ["from": .string(spec.from.name), "tags": .array(spec.tags.map(AttestedValue.string))],
+                          dependencies: dependencies, storePath: storePath, verdict: .built)
     }
 
     /// Sends the image to `POST /images/load`, logging progress every 64 MiB.

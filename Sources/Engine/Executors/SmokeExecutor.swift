@@ -1,3 +1,5 @@
+import Attestation
+import BuildCache
 import DockerEngine
 import Foundation
 import Pipeline
@@ -14,10 +16,66 @@ struct SmokeExecutor: StageExecutor {
 
     func execute(_ spec: SmokeSpec, context: StageContext) async throws -> StageOutcome {
         let stage = try await PreparedContainerStage(settings: spec.container, image: spec.image, context: context)
-        return try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity,
-                                               tree: spec.container.mounts.isEmpty ? nil : context.treeID, context: context) {
-            try await run(spec, image: stage.image, policy: stage.policy, docker: stage.docker, context: context)
+        let tree = spec.container.mounts.isEmpty ? nil : context.treeID
+        let verdicts = VerdictCache(kind: Self.kind, image: stage.image, identity: spec.cacheIdentity, policy: stage.policy, tree: tree)
+        let tags = Self.tags(of: spec.image, context: context)
+        do {
+            var outcome = try await stage.runUnlessPassed(kind: Self.kind, identity: spec.cacheIdentity, tree: tree, context: context) {
+                try await run(spec, image: stage.image, policy: stage.policy, docker: stage.docker, context: context)
+            }
+            outcome.claim = Self.claim(spec, image: stage.image, tags: tags, policy: stage.policy, key: verdicts.key, passed: true)
+            return outcome
+        } catch var failure as StageFailure where failure.code == .probeFailed || failure.code == .serverExited {
+            // A verdict against the image is attested too; a failure of the machine or the policy is not a verdict.
+            failure.claim = Self.claim(spec, image: stage.image, tags: tags, policy: stage.policy, key: verdicts.key, passed: false)
+            throw failure
         }
+    }
+
+    /// The tags the stage that made the image gave it (a reference names itself), for the subject's name.
+    private static func tags(of source: ImageSource, context: StageContext) -> [String] {
+        switch source {
+        case .reference(let name): return [name]
+        case .stage(let reference):
+            guard case .array(let tags)? = context.outputsByStage[reference.name]?.first(where: { $0.0 == "tags" })?.1 else { return [] }
+            return tags.compactMap(\.stringValue)
+        }
+    }
+
+    /// The test-result claim of a verdict (a pass is kept with its cached verdict; a failure, never
+    /// cached, lives in its run's folder only): the image, the probe and the policy it ran under (each
+    /// setting as sent to the daemon, each limit with whether it was enforced), by digest.
+    static func claim(_ spec: SmokeSpec, image: String, tags: [String], policy: ContainerPolicy, key: CacheKey, passed: Bool) -> StageClaim {
+        let probe = spec.probe
+        var probeFields: [String: AttestedValue] = [
+            "expect_exit": .int(Int64(probe.expectExit)), "attempts": .int(Int64(probe.attempts)),
+        ]
+        switch probe.runner {
+        case .exec(let command):
+            probeFields["exec"] = .array(command.map(AttestedValue.string))
+        case .sidecar(_, let command):
+            probeFields["sidecar"] = .array(command.map(AttestedValue.string))
+        }
+        if let text = probe.expectStdout { probeFields["expect_stdout"] = .string(text) }
+        if let pattern = probe.expectStdoutMatches { probeFields["expect_stdout_matches"] = .string(pattern) }
+        let host = policy.hostConfig()
+        var limits: [String: AttestedValue] = [:]
+        for limit in policy.limits {
+            limits[limit.name] = .object(["value": .string(limit.value), "enforced": .bool(limit.enforced), "by": .string(limit.mechanism)])
+        }
+        let policyFields: [String: AttestedValue] = [
+            "network": .string(host.networkMode), "cap_drop": .array(host.capDrop.map(AttestedValue.string)),
+            "read_only_root": .bool(host.readonlyRootfs), "privileged": .bool(host.privileged),
+            "security_opt": .array(host.securityOpt.map(AttestedValue.string)), "limits": .object(limits),
+        ]
+        func descriptor(_ name: String, _ fields: [String: AttestedValue]) -> ResourceDescriptor {
+            let digest = (try? CanonicalJSON.encode(fields)).map { sha256Hex($0) } ?? ""
+            return ResourceDescriptor(name: name, digest: ["sha256": digest], annotations: fields)
+        }
+        return StageClaim(cacheKind: kind, identity: key.hex, subjects: [StageClaim.image(image, tags: tags)], parameters: [:],
+                          verdict: .tested(result: passed ? "PASSED" : "FAILED", passed: passed ? ["probe"] : [], failed: passed ? [] : ["probe"],
+                                           configuration: [descriptor("probe", probeFields), descriptor("container-policy", policyFields)]),
+                          kept: passed)
     }
 
     private func run(_ spec: SmokeSpec, image: String, policy: ContainerPolicy, docker: DockerSession,

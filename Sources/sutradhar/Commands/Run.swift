@@ -32,6 +32,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Who runs it, recorded in the run history: agent, nightly, local or manual. Default: local with a folder --source, agent with --json and no terminal, else manual.", valueName: "TRIGGER"))
     var trigger: Trigger?
 
+    @Option(name: .customLong("signing-key"), help: ArgumentHelp("Sign attestations with this Ed25519 private key (PKCS#8 PEM, mode 0600). Default: $XDG_CONFIG_HOME/sutradhar/signing-key.pem, generated on first use.", valueName: "FILE"))
+    var signingKey: String?
+
+    @Flag(name: .customLong("no-attest"), help: "Write no attestations (provenance, test results, SBOM) for this run.")
+    var noAttest = false
+
     @OptionGroup var stages: StageRunOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
@@ -44,15 +50,18 @@ struct Run: AsyncParsableCommand {
         let path = try DefinitionFiles.locate(pipeline)
         let plan = try DefinitionFiles.load(path)
         try stages.checkStage(in: plan, definedIn: path)
-        let options = RunOptions(
+        var options = RunOptions(
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
+        options.signingKey = signingKey.map { URL(fileURLWithPath: $0) }
+        options.attest = !noAttest
+        let runOptions = options
         let renderer = stages.makeRenderer()
         let trigger = self.trigger ?? inferredTrigger
         let summary = await Interrupts.cancellingOnSignal {
             // A launcher of this command alone is never stopping: it always runs.
-            (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))
+            (try? await RunLauncher().run(plan, options: runOptions, trigger: trigger, observe: renderer.render))
                 ?? RunSummary(run: "", pipeline: plan.definition.name, commit: "", status: .cancelled, durationMilliseconds: 0, stages: [])
         }
         renderer.finish(summary)

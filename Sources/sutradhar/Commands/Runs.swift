@@ -75,6 +75,9 @@ struct Runs: AsyncParsableCommand {
             if let problem = details.summary?.environmentProblem {
                 print("  environment problem: \(safe(RemedyAdvice.advised(problem, remedy: details.summary?.remedy)))")
             }
+            let attestations = history.attestations(ofRun: run.id, verifyingWith: AttestationTools.localVerifyingKey())
+            if !attestations.isEmpty { print("  attestations:") }
+            for attestation in attestations { Attest.render(attestation, indent: "    ") }
         }
     }
 
