@@ -83,10 +83,21 @@ let package = Package(
             dependencies: ["Yams"],
             swiftSettings: swiftSettings
         ),
+        // Whether a build is reproducible: two builds of an output compared file by file (image
+        // tarballs layer by layer, streaming), and diffoscope's report when it is installed.
+        .target(
+            name: "Reproduce",
+            dependencies: [
+                "DockerEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Engine",
             dependencies: [
-                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
+                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Reproduce",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -200,6 +211,7 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "Engine", "Pipeline", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

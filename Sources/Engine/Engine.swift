@@ -50,7 +50,8 @@ public struct Engine: Sendable {
     /// failure becomes a stage or run status, and `environmentProblem` marks what should exit 3.
     public func run(_ plan: Plan, options: RunOptions, sink: @escaping EventSink) async -> RunSummary {
         let run = RunRecorder(runID: Self.makeRunID(), pipeline: plan.definition.name, sink: sink)
-        let plan = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
+        var plan = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
+        if options.reproduce != nil { plan = reproducibilityPlan(plan) }
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
@@ -73,6 +74,12 @@ public struct Engine: Sendable {
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error),
                               code: failure.code.isEnvironmentProblem ? failure.code : .environment, remedy: failure.remedy)
         }
+    }
+
+    /// The plan a reproducibility check runs: the stages whose kind can be checked and what they
+    /// need; empty when the plan has none (there is nothing to check).
+    public func reproducibilityPlan(_ plan: Plan) -> Plan {
+        plan.restricted { executor(for: $0.kind)?.checksReproducibility ?? false }
     }
 
     /// The user-facing words of an error that stopped a run before its stages.

@@ -28,6 +28,10 @@ public struct RunOptions: Sendable {
     /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
     /// file): each becomes a `warning` event right after run-started, and goes into the summary.
     public var warnings: [String] = []
+    /// Set for a reproducibility check (`sutradhar reproduce`): only the stages that can be
+    /// checked run (and what they need), each building its output if needed, then again, and
+    /// comparing the two. Nil for an ordinary run.
+    public var reproduce: ReproduceSettings? = nil
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,
@@ -44,6 +48,17 @@ public struct RunOptions: Sendable {
         self.onlyStage = onlyStage
         self.maxRuns = max(1, maxRuns)
         self.environment = environment
+    }
+}
+
+/// How a reproducibility check reports what it finds.
+public struct ReproduceSettings: Sendable, Equatable {
+    /// Whether diffoscope also writes an HTML report (the text one is always written).
+    public var html: Bool
+
+    /// Settings with a text report only.
+    public init(html: Bool = false) {
+        self.html = html
     }
 }
 
