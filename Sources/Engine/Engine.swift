@@ -51,7 +51,7 @@ public struct Engine: Sendable {
     public func run(_ plan: Plan, options: RunOptions, sink: @escaping EventSink) async -> RunSummary {
         let run = RunRecorder(runID: Self.makeRunID(), pipeline: plan.definition.name, sink: sink)
         var plan = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
-        if options.reproduce != nil { plan = reproducibilityPlan(plan) }
+        if options.reproduce?.scope == .checkedStagesOnly { plan = reproducibilityPlan(plan) }
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))

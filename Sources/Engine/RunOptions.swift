@@ -51,14 +51,28 @@ public struct RunOptions: Sendable {
     }
 }
 
-/// How a reproducibility check reports what it finds.
+/// How a reproducibility check runs and reports what it finds.
 public struct ReproduceSettings: Sendable, Equatable {
+    /// Which stages run, and what a difference does to its stage.
+    public enum Scope: Sendable, Equatable {
+        /// `sutradhar reproduce`: only the stages that can be checked run (and what they need),
+        /// and a difference fails its stage (`not-reproducible`).
+        case checkedStagesOnly
+        /// A nightly rebuild that also checks: every stage runs, and a difference is reported in
+        /// the stage's outputs and as a warning without failing it (the image still loads and is
+        /// smoke-tested).
+        case wholeRun
+    }
+
     /// Whether diffoscope also writes an HTML report (the text one is always written).
     public var html: Bool
+    /// Which stages run, and whether a difference fails its stage.
+    public var scope: Scope
 
-    /// Settings with a text report only.
-    public init(html: Bool = false) {
+    /// Settings for `sutradhar reproduce`, with a text report only.
+    public init(html: Bool = false, scope: Scope = .checkedStagesOnly) {
         self.html = html
+        self.scope = scope
     }
 }
 

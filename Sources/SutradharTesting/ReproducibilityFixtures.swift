@@ -45,14 +45,16 @@ public enum ReproducibilityFixtures {
         ])
     }
 
-    /// A pipeline that builds the flake's image in the stage `image`, with no binary cache.
-    public static func pipeline(name: String = "repro", repository: URL) -> String {
+    /// A pipeline that builds the flake's image in the stage `image`, with no binary cache;
+    /// `nightlyReproduce` sets `nightly: { reproduce: true }`.
+    public static func pipeline(name: String = "repro", repository: URL, nightlyReproduce: Bool = false) -> String {
         """
         version: 1
         name: \(name)
         source: { git: "\(repository.path)", ref: main }
         nix:
           options: { substituters: "" }
+        \(nightlyReproduce ? "nightly: { reproduce: true }" : "")
         stages:
           image:
             nix-build: { installable: "\(installable)" }

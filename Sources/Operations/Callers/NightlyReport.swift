@@ -157,6 +157,98 @@ public struct NightlyReport: Sendable {
     }
 }
 
+extension NightlyReport {
+    /// Whether each checked stage of a run was reproducible, by stage name, from the stages'
+    /// `reproducible` outputs (stages that were not checked are absent).
+    public static func reproducibility(of summary: RunSummary) -> [String: Bool] {
+        var result: [String: Bool] = [:]
+        for stage in summary.stages {
+            if case .bool(let flag) = stage.outputs.first(where: { $0.0 == "reproducible" })?.1 { result[stage.name] = flag }
+        }
+        return result
+    }
+}
+
+/// The reproducibility part of one pipeline's nightly: what was checked, what missed, and what
+/// changed since the previous night.
+struct NightlyReproducibility {
+    /// A checked stage that was not reproducible.
+    struct Miss {
+        let stage: String
+        let differingFiles: [String]
+        let report: String?
+    }
+
+    /// How many outputs were checked, and how many of them were reproducible.
+    let checked: Int
+    let reproducible: Int
+    let misses: [Miss]
+    /// Stages reproducible the previous night and not now, and the other way round; nil when the
+    /// previous night checked nothing.
+    let newlyUnreproducible: [String]?
+    let fixed: [String]?
+
+    /// Nil when the run checked no stage.
+    init?(summary: RunSummary, previous: NightlyRebuild.PreviousRun?) {
+        let now = NightlyReport.reproducibility(of: summary)
+        guard !now.isEmpty else { return nil }
+        checked = now.count
+        reproducible = now.values.filter { $0 }.count
+        misses = summary.stages.filter { now[$0.name] == false }.map { stage in
+            let files = stage.outputs.first { $0.0 == "differing_files" }?.1
+            var names: [String] = []
+            if case .array(let values)? = files { names = values.compactMap(\.stringValue) }
+            return Miss(stage: stage.name, differingFiles: names,
+                        report: (stage.outputs.first { $0.0 == "diffoscope_report" } ?? stage.outputs.first { $0.0 == "report" })?.1.stringValue)
+        }
+        if let before = previous?.reproducible, !before.isEmpty {
+            newlyUnreproducible = now.filter { !$0.value && before[$0.key] == true }.map(\.key).sorted()
+            fixed = now.filter { $0.value && before[$0.key] == false }.map(\.key).sorted()
+        } else {
+            newlyUnreproducible = nil
+            fixed = nil
+        }
+    }
+
+    /// `N of M outputs reproducible`.
+    var headline: String { "\(reproducible) of \(checked) output\(checked == 1 ? "" : "s") reproducible" }
+
+    /// The drift line: what changed since the previous night.
+    var drift: String {
+        guard let newlyUnreproducible, let fixed else { return "Drift: the previous night checked nothing to compare with." }
+        if newlyUnreproducible.isEmpty && fixed.isEmpty { return "Drift: none since the previous night." }
+        var parts: [String] = []
+        if !newlyUnreproducible.isEmpty { parts.append("newly unreproducible: " + newlyUnreproducible.map(ReportFormat.code).joined(separator: ", ")) }
+        if !fixed.isEmpty { parts.append("fixed: " + fixed.map(ReportFormat.code).joined(separator: ", ")) }
+        return "Drift since the previous night: " + parts.joined(separator: "; ") + "."
+    }
+
+    var markdown: String {
+        var text = "\n### Reproducibility\n\n\(headline).\n\n"
+        for miss in misses {
+            let files = miss.differingFiles.prefix(10).map(ReportFormat.code).joined(separator: ", ")
+            let more = miss.differingFiles.count > 10 ? " and \(miss.differingFiles.count - 10) more" : ""
+            text += "- \(ReportFormat.code(miss.stage)) is not reproducible: \(files.isEmpty ? "the outputs differ" : files)\(more)"
+            text += miss.report.map { "; report: [\($0)](file://\($0))" } ?? ""
+            text += "\n"
+        }
+        if !misses.isEmpty { text += "\n" }
+        return text + drift + "\n"
+    }
+
+    var json: JSONValue {
+        .object([
+            ("checked", .int(Int64(checked))), ("reproducible", .int(Int64(reproducible))),
+            ("misses", .array(misses.map { miss in
+                .object([("stage", .string(miss.stage)), ("differing_files", .array(miss.differingFiles.map(JSONValue.string))),
+                         ("report", miss.report.map(JSONValue.string) ?? .null)])
+            })),
+            ("newly_unreproducible", newlyUnreproducible.map { .array($0.map(JSONValue.string)) } ?? .null),
+            ("fixed", fixed.map { .array($0.map(JSONValue.string)) } ?? .null),
+        ])
+    }
+}
+
 extension NightlyReport.Entry {
     /// The previous nightly's total of the stages this run also has, for the overview.
     var previousTotal: Int64? {
@@ -194,6 +286,9 @@ extension NightlyReport.Entry {
             return .object(fields)
         })))
         pairs.append(("warnings", .array(summary.warnings.map(JSONValue.string))))
+        if let reproducibility = NightlyReproducibility(summary: summary, previous: previous) {
+            pairs.append(("reproducibility", reproducibility.json))
+        }
         return .object(pairs)
     }
 
@@ -228,6 +323,9 @@ extension NightlyReport.Entry {
         }
         if !summary.warnings.isEmpty {
             text += "\nWarnings:\n\n" + summary.warnings.map { "- \($0)\n" }.joined()
+        }
+        if let reproducibility = NightlyReproducibility(summary: summary, previous: previous) {
+            text += reproducibility.markdown
         }
         if let commits {
             switch commits.total {
