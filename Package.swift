@@ -189,6 +189,13 @@ let package = Package(
             path: "Benchmarks/HistoryGenerator",
             swiftSettings: swiftSettings
         ),
+        // Compares two outputs for Benchmarks/reproduce-benchmark.sh through Reproduce alone.
+        .executableTarget(
+            name: "sutradhar-compare-benchmark",
+            dependencies: ["Reproduce"],
+            path: "Benchmarks/CompareBenchmark",
+            swiftSettings: swiftSettings
+        ),
         // Mirrors one source for Benchmarks/mirror-benchmark.sh through GitMirror alone.
         .executableTarget(
             name: "sutradhar-mirror-benchmark",
