@@ -44,8 +44,9 @@ import Testing
             #expect(section["checked"] as? Int == 1)
             #expect(section["reproducible"] as? Int == 0)
             #expect(section["newly_unreproducible"] as? [String] == ["image"])
-            let miss = try #require((section["misses"] as? [[String: Any]])?.first)
-            #expect((miss["differing_files"] as? [String])?.contains { $0.hasSuffix(": etc/built-at") } == true)
+            let miss = try #require((section["stages"] as? [[String: Any]])?.first)
+            #expect(miss["reproducible"] as? Bool == false)
+            #expect((miss["differences"] as? [String])?.contains { $0.hasSuffix(": etc/built-at") } == true)
             let reportFile = try #require(miss["report"] as? String)
             #expect(FileManager.default.fileExists(atPath: reportFile))
         }

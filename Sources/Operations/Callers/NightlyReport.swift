@@ -158,31 +158,17 @@ public struct NightlyReport: Sendable {
 }
 
 extension NightlyReport {
-    /// Whether each checked stage of a run was reproducible, by stage name, from the stages'
-    /// `reproducible` outputs (stages that were not checked are absent).
+    /// Whether each checked stage of a run was reproducible, by stage name (stages that were not
+    /// checked are absent).
     public static func reproducibility(of summary: RunSummary) -> [String: Bool] {
-        var result: [String: Bool] = [:]
-        for stage in summary.stages {
-            if case .bool(let flag) = stage.outputs.first(where: { $0.0 == "reproducible" })?.1 { result[stage.name] = flag }
-        }
-        return result
+        ReproducibilityFindings(summary: summary)?.byStage ?? [:]
     }
 }
 
 /// The reproducibility part of one pipeline's nightly: what was checked, what missed, and what
 /// changed since the previous night.
 struct NightlyReproducibility {
-    /// A checked stage that was not reproducible.
-    struct Miss {
-        let stage: String
-        let differingFiles: [String]
-        let report: String?
-    }
-
-    /// How many outputs were checked, and how many of them were reproducible.
-    let checked: Int
-    let reproducible: Int
-    let misses: [Miss]
+    let findings: ReproducibilityFindings
     /// Stages reproducible the previous night and not now, and the other way round; nil when the
     /// previous night checked nothing.
     let newlyUnreproducible: [String]?
@@ -190,17 +176,9 @@ struct NightlyReproducibility {
 
     /// Nil when the run checked no stage.
     init?(summary: RunSummary, previous: NightlyRebuild.PreviousRun?) {
-        let now = NightlyReport.reproducibility(of: summary)
-        guard !now.isEmpty else { return nil }
-        checked = now.count
-        reproducible = now.values.filter { $0 }.count
-        misses = summary.stages.filter { now[$0.name] == false }.map { stage in
-            let files = stage.outputs.first { $0.0 == "differing_files" }?.1
-            var names: [String] = []
-            if case .array(let values)? = files { names = values.compactMap(\.stringValue) }
-            return Miss(stage: stage.name, differingFiles: names,
-                        report: (stage.outputs.first { $0.0 == "diffoscope_report" } ?? stage.outputs.first { $0.0 == "report" })?.1.stringValue)
-        }
+        guard let findings = ReproducibilityFindings(summary: summary) else { return nil }
+        self.findings = findings
+        let now = findings.byStage
         if let before = previous?.reproducible, !before.isEmpty {
             newlyUnreproducible = now.filter { !$0.value && before[$0.key] == true }.map(\.key).sorted()
             fixed = now.filter { $0.value && before[$0.key] == false }.map(\.key).sorted()
@@ -210,8 +188,6 @@ struct NightlyReproducibility {
         }
     }
 
-    /// `N of M outputs reproducible`.
-    var headline: String { "\(reproducible) of \(checked) output\(checked == 1 ? "" : "s") reproducible" }
 
     /// The drift line: what changed since the previous night.
     var drift: String {
@@ -224,11 +200,13 @@ struct NightlyReproducibility {
     }
 
     var markdown: String {
-        var text = "\n### Reproducibility\n\n\(headline).\n\n"
+        var text = "\n### Reproducibility\n\n\(findings.headline).\n\n"
+        let misses = findings.stages.filter { !$0.reproducible }
         for miss in misses {
-            let files = miss.differingFiles.prefix(10).map(ReportFormat.code).joined(separator: ", ")
-            let more = miss.differingFiles.count > 10 ? " and \(miss.differingFiles.count - 10) more" : ""
-            text += "- \(ReportFormat.code(miss.stage)) is not reproducible: \(files.isEmpty ? "the outputs differ" : files)\(more)"
+            // Names come from inside a build's output: no control character reaches the Markdown.
+            let files = miss.differences.prefix(10).map { ReportFormat.code(ReportFormat.printable($0)) }.joined(separator: ", ")
+            let more = miss.differences.count > 10 ? " and \(miss.differences.count - 10) more" : ""
+            text += "- \(ReportFormat.code(miss.name)) is not reproducible: \(files.isEmpty ? "the outputs differ" : files)\(more)"
             text += miss.report.map { "; report: [\($0)](file://\($0))" } ?? ""
             text += "\n"
         }
@@ -237,15 +215,10 @@ struct NightlyReproducibility {
     }
 
     var json: JSONValue {
-        .object([
-            ("checked", .int(Int64(checked))), ("reproducible", .int(Int64(reproducible))),
-            ("misses", .array(misses.map { miss in
-                .object([("stage", .string(miss.stage)), ("differing_files", .array(miss.differingFiles.map(JSONValue.string))),
-                         ("report", miss.report.map(JSONValue.string) ?? .null)])
-            })),
-            ("newly_unreproducible", newlyUnreproducible.map { .array($0.map(JSONValue.string)) } ?? .null),
-            ("fixed", fixed.map { .array($0.map(JSONValue.string)) } ?? .null),
-        ])
+        guard case .object(var pairs) = findings.json else { return findings.json }
+        pairs.append(("newly_unreproducible", newlyUnreproducible.map { .array($0.map(JSONValue.string)) } ?? .null))
+        pairs.append(("fixed", fixed.map { .array($0.map(JSONValue.string)) } ?? .null))
+        return .object(pairs)
     }
 }
 
@@ -396,6 +369,11 @@ enum ReportFormat {
     /// Inline code; empty text becomes a dash.
     static func code(_ text: String) -> String {
         text.isEmpty ? "–" : "`\(text.replacingOccurrences(of: "`", with: "'"))`"
+    }
+
+    /// Text with every control character (a newline in a file name) shown as `?`.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
     }
 
     /// Text safe inside a table cell.
