@@ -18,11 +18,14 @@ public enum ReproducibilityFixtures {
         /// Writes what the build's environment says about itself (the builder's process ID and how
         /// many processes the host runs) into `etc/build-host`.
         case environment
+        /// Deterministic, but its second build (a marker in ``stateFolder`` says the first
+        /// happened) writes its PID to `rebuild.pid` there and sleeps: for cancellation tests.
+        case slowRebuild = "slow-rebuild"
 
         /// The file inside the layer that differs between two builds (nil when none does).
         public var differingFile: String? {
             switch self {
-            case .deterministic: return nil
+            case .deterministic, .slowRebuild: return nil
             case .timestamp: return "etc/built-at"
             case .randomBytes: return "etc/random-id"
             case .fileOrder: return "data/"  // the first of the shuffled files, whichever it is
@@ -36,11 +39,12 @@ public enum ReproducibilityFixtures {
 
     /// Writes the flake (`flake.nix`, `build-image.sh`) for `variant` into `repository` and
     /// commits it. `nonce` goes into the derivation, so that each test builds its own.
+    /// `stateFolder` (world-writable: nix's build users write there) is used by `.slowRebuild`.
     @discardableResult
     public static func commit(_ variant: Variant, to repository: GitFixtureRepository,
-                              nonce: String = UUID().uuidString) throws -> String {
+                              nonce: String = UUID().uuidString, stateFolder: URL? = nil) throws -> String {
         try repository.commit("image flake (\(variant.rawValue))", files: [
-            "flake.nix": flake(nonce: nonce, variant: variant),
+            "flake.nix": flake(nonce: nonce, variant: variant, stateFolder: stateFolder),
             "build-image.sh": builder(variant),
         ])
     }
@@ -62,7 +66,7 @@ public enum ReproducibilityFixtures {
         """
     }
 
-    static func flake(nonce: String, variant: Variant) -> String {
+    static func flake(nonce: String, variant: Variant, stateFolder: URL?) -> String {
         """
         {
           description = "sutradhar reproducibility fixture (\(variant.rawValue)): no inputs, builds offline";
@@ -79,6 +83,7 @@ public enum ReproducibilityFixtures {
                   args = [ ./build-image.sh ];
                   PATH = "/usr/bin:/bin";
                   nonce = "\(nonce)";
+                  state = "\(stateFolder?.path ?? "")";
                 };
               });
             };
@@ -91,6 +96,15 @@ public enum ReproducibilityFixtures {
         let twist: String
         switch variant {
         case .deterministic: twist = ""
+        case .slowRebuild:
+            twist = #"""
+                if [ -e "$state/built-once" ]; then
+                    sleep 300 &
+                    printf '%s\n%s\n' "$$" "$!" > "$state/rebuild.pid.tmp" && mv "$state/rebuild.pid.tmp" "$state/rebuild.pid"
+                    wait
+                fi
+                touch "$state/built-once"
+                """#
         case .timestamp: twist = #"date +%s%N > "$root/etc/built-at""#
         case .randomBytes: twist = #"head -c 16 /dev/urandom > "$root/etc/random-id""#
         case .fileOrder: twist = ""

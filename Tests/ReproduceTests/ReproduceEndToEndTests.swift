@@ -123,4 +123,32 @@ import Testing
             #expect(gone, "the diffoscope process \(pid) outlived the cancelled check")
         }
     }
+
+    /// Interrupted while nix rebuilds: the builder and its child are stopped, and nothing is kept.
+    @Test func checkInterruptedDuringTheRebuildLeavesNoBuilderAndNoGCRoot() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let state = try workspace.stateFolder()
+            let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ReproducibilityFixtures.commit(.slowRebuild, to: repository, stateFolder: state)
+            let pipeline = try workspace.writePipeline(ReproducibilityFixtures.pipeline(repository: repository.directory))
+            let invocation = try SutradharCLI.start(["reproduce", pipeline, "--json", "--cache-dir", workspace.cache.path],
+                                                    environment: [Diffoscope.environmentVariable: "off"],
+                                                    workingDirectory: workspace.root)
+            let pidFile = state.appendingPathComponent("rebuild.pid")
+            let started = await eventually(timeout: .seconds(300)) { FileManager.default.fileExists(atPath: pidFile.path) }
+            try #require(started, "the second build never started: \(invocation.stderrSoFar)\n\(invocation.stdoutSoFar.suffix(2000))")
+            let pids = try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+            try #require(pids.count == 2)
+            #expect(pids.allSatisfy { !processIsGone($0) }, "the builder should be running now")
+            invocation.signal(SIGINT)
+            let result = await invocation.finish()
+            #expect(result.exitCode == 130, "\(result.stderr)")
+            for pid in pids {
+                let gone = await eventually(timeout: .seconds(10)) { processIsGone(pid) }
+                #expect(gone, "builder process \(pid) outlived the cancelled check")
+            }
+            #expect(workspace.cacheContents("nix/roots").allSatisfy { !$0.hasPrefix("reproduce-") })
+        }
+    }
 }
