@@ -148,3 +148,35 @@ import Testing
         }
     }
 }
+
+/// A build's output is whatever its builder wrote: a hostile layer inside an image tarball ends
+/// the comparison of that layer with a clear difference (its digest), never a crash or a loop.
+@Suite struct HostileLayerComparisonTests {
+    /// A docker-archive whose one layer is `layer` (any bytes), named by position as usual.
+    static func archive(layer: [UInt8], in folder: URL, name: String) throws -> String {
+        let manifest = #"[{"Config":"config.json","Layers":["l/layer.tar"]}]"#
+        let tar = TarFixtures.entry(name: "l/layer.tar", contents: layer)
+            + TarFixtures.entry(name: "config.json", contents: Array("{}".utf8))
+            + TarFixtures.entry(name: "manifest.json", contents: Array(manifest.utf8)) + TarFixtures.endOfArchive
+        let path = folder.appendingPathComponent(name).path
+        try Data(tar).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test(arguments: [
+        ("a negative size", TarFixtures.header(name: "x", sizeField: [0xff] + [UInt8](repeating: 0xff, count: 11))),
+        ("a pax size near Int64.max", TarFixtures.pax([("size", "9223372036854775800")]) + TarFixtures.header(name: "x")),
+        ("a truncated entry", TarFixtures.header(name: "x", size: 4096) + [UInt8](repeating: 1, count: 100)),
+        ("a bad checksum", { var bytes = TarFixtures.entry(name: "x", contents: [1]); bytes[148] = UInt8(ascii: "9"); return bytes }()),
+    ])
+    func hostileLayerIsComparedByDigest(_ what: String, _ layer: [UInt8]) async throws {
+        try await GitFixtures.withTemporaryDirectory { folder in
+            let good = try Self.archive(layer: TarFixtures.entry(name: "x", contents: [1]) + TarFixtures.endOfArchive,
+                                        in: folder, name: "good.tar")
+            let bad = try Self.archive(layer: layer, in: folder, name: "bad.tar")
+            let differences = try await OutputComparison.compare(good, bad).differences
+            #expect(differences.contains { $0.location.hasPrefix("layer 1 of 1") && $0.detail.hasPrefix("digest sha256:") },
+                    "\(what): \(differences)")
+        }
+    }
+}
