@@ -55,14 +55,8 @@ struct Reproduce: AsyncParsableCommand {
         var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful, maxRuns: maxRuns)
         options.reproduce = ReproduceSettings(html: html)
-        let runOptions = options
         let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: false) : TerminalRenderer.make(quiet: false)
         let trigger = RunTrigger.inferred(source: nil, jsonEvents: json, outputIsTerminal: isatty(STDOUT_FILENO) != 0)
-        let summary = await Interrupts.cancellingOnSignal {
-            (try? await RunLauncher().run(plan, options: runOptions, trigger: trigger, observe: renderer.render))
-                ?? RunSummary(run: "", pipeline: plan.definition.name, commit: "", status: .cancelled, durationMilliseconds: 0, stages: [])
-        }
-        renderer.finish(summary)
-        throw Exit.code(for: summary)
+        try await Run.runToTheEnd(plan, options: options, trigger: trigger, renderer: renderer)
     }
 }

@@ -48,8 +48,12 @@ struct Run: AsyncParsableCommand {
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
-        let renderer = stages.makeRenderer()
-        let trigger = self.trigger ?? inferredTrigger
+        try await Self.runToTheEnd(plan, options: options, trigger: trigger ?? inferredTrigger, renderer: stages.makeRenderer())
+    }
+
+    /// Runs `plan` through a launcher of its own, rendering its events, cancelling it on SIGINT or
+    /// SIGTERM, and ends the command with the run's exit code (what `run` and `reproduce` share).
+    static func runToTheEnd(_ plan: Plan, options: RunOptions, trigger: RunTrigger, renderer: any EventRenderer) async throws -> Never {
         let summary = await Interrupts.cancellingOnSignal {
             // A launcher of this command alone is never stopping: it always runs.
             (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))
