@@ -2,14 +2,14 @@
 # The reproducibility benchmark: what `sutradhar reproduce` costs.
 #
 # Part 1, comparison: two docker-archives of SIZE_MIB MiB each (one layer of 8 MiB files of random
-# bytes; the second with one file's contents and another file's mtime changed) compared by the
-# library's OutputComparison (`sutradhar-compare-benchmark`, layer by layer, streaming), at each
+# bytes; the second with one file's contents and another file's mtime changed), plain and then
+# gzipped (gzip -1 -n), compared by the library's OutputComparison (`sutradhar-compare-benchmark`, layer by layer, streaming), at each
 # size of SIZES_MIB. Printed: wall time, peak RSS (/usr/bin/time -v), and the differences found,
 # which must name both files. Target: memory that does not grow with the size (bounded).
 #
 # Part 2, the check of the example: Examples/hello-server copied into a repository of its own,
 # each round with a new nonce in its flake (a new derivation nix must really build), then
-#   build: `sutradhar run PIPELINE --stage image --no-cache` (a clean build of the image), and
+#   build: `sutradhar run PIPELINE --no-cache` (its one stage: a clean build of the image), and
 #   check: `sutradhar reproduce PIPELINE` (the output is in the store: the check is the rebuild
 #          plus the hashing; the example is reproducible, so nothing is compared).
 # Printed per round and as the median ratio check/build. Target: at most 1.2.
@@ -69,13 +69,18 @@ for size in $SIZES_MIB; do
     make_archive "$WORK/a" "$size" first "$WORK/first-$size.tar"
     make_archive "$WORK/b" "$size" second "$WORK/second-$size.tar"
     sync
-    /usr/bin/time -v "$COMPARE" "$WORK/first-$size.tar" "$WORK/second-$size.tar" >"$WORK/compare.out" 2>"$WORK/time.out" || true
-    grep -q "data/file-2: contents differ" "$WORK/compare.out" || { cat "$WORK/compare.out" "$WORK/time.out" >&2; die "file-2 was not named"; }
-    grep -q "data/file-5: mtime 1 vs 2" "$WORK/compare.out" || { cat "$WORK/compare.out" >&2; die "file-5 was not named"; }
-    rss_kib="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.out")"
-    wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.out")"
-    printf 'compare %4s MiB x 2: wall %s, peak RSS %s MiB; %s\n' "$size" "$wall" "$((rss_kib / 1024))" "$(tail -1 "$WORK/compare.out")"
-    rm -f "$WORK/first-$size.tar" "$WORK/second-$size.tar"
+    for form in tar tar.gz; do
+        if [ "$form" = tar.gz ]; then
+            gzip -1 -n "$WORK/first-$size.tar" "$WORK/second-$size.tar" && sync
+        fi
+        /usr/bin/time -v "$COMPARE" "$WORK/first-$size.$form" "$WORK/second-$size.$form" >"$WORK/compare.out" 2>"$WORK/time.out" || true
+        grep -q "data/file-2: contents differ" "$WORK/compare.out" || { cat "$WORK/compare.out" "$WORK/time.out" >&2; die "file-2 was not named"; }
+        grep -q "data/file-5: mtime 1 vs 2" "$WORK/compare.out" || { cat "$WORK/compare.out" >&2; die "file-5 was not named"; }
+        rss_kib="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.out")"
+        wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.out")"
+        printf 'compare %4s MiB x 2 (%s): wall %s, peak RSS %s MiB; %s\n' "$size" "$form" "$wall" "$((rss_kib / 1024))" "$(tail -1 "$WORK/compare.out")"
+    done
+    rm -f "$WORK"/first-"$size".* "$WORK"/second-"$size".*
 done
 
 say "part 2: the example, $ROUNDS rounds of a clean build and a check"
