@@ -119,7 +119,8 @@ struct DockerBuildExecutor: StageExecutor {
                 var again = BuildRequest(tags: [], dockerfile: paths.dockerfileInContext, target: spec.target,
                                          buildArgs: spec.buildArgsByName, networkMode: spec.network == .bridge ? "bridge" : "none")
                 again.noCache = true
-                outputs += try await DockerReproducibilityCheck.run(first: image, settings: settings, session: docker, context: context) {
+                outputs += try await DockerReproducibilityCheck.run(first: image, built: outputs, settings: settings, session: docker,
+                                                                    context: context) {
                     try await docker.client.buildImage(context: buildContext.chunks, again, output: { context.log($0, stream: "stdout") })
                 }
             }

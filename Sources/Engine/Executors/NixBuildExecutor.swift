@@ -19,10 +19,8 @@ struct NixBuildExecutor: StageExecutor {
     func execute(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
         let outcome = try await buildOrReuse(spec, context: context)
         guard let settings = context.options.reproduce else { return outcome }
-        let out = outcome.outputs.first { $0.0 == "out" }?.1.stringValue ?? ""
-        let drv = outcome.outputs.first { $0.0 == "drv" }?.1.stringValue ?? ""
         let installable = Nix.resolveInstallable(spec.installable, in: context.checkout)
-        let checked = try await NixReproducibilityCheck.run(installable: installable, out: out, drv: drv,
+        let checked = try await NixReproducibilityCheck.run(installable: installable, built: outcome.outputs,
                                                             settings: settings, context: context)
         return StageOutcome(outputs: outcome.outputs + checked, cached: outcome.cached)
     }

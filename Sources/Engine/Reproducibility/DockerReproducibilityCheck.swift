@@ -13,8 +13,8 @@ enum DockerReproducibilityCheck {
 
     /// The stage outputs of a reproducible build; throws `StageFailure` `not-reproducible` (with
     /// the differing layers in its outputs) when the two builds differ and the scope says so.
-    static func run(first: ImageDetails, settings: ReproduceSettings, session: DockerSession, context: StageContext,
-                    rebuild: () async throws -> String) async throws -> [(String, JSONValue)] {
+    static func run(first: ImageDetails, built: [(String, JSONValue)], settings: ReproduceSettings, session: DockerSession,
+                    context: StageContext, rebuild: () async throws -> String) async throws -> [(String, JSONValue)] {
         let client = session.client
         context.log("checking reproducibility: building again with the builder's cache off")
         context.log("note: \(builderNote)")
@@ -51,6 +51,6 @@ enum DockerReproducibilityCheck {
             context.warn(message)
             return outputs
         }
-        throw StageFailure(.notReproducible, message, outputs: [("image", .string(first.id))] + outputs)
+        throw StageFailure(.notReproducible, message, outputs: built + outputs)
     }
 }

@@ -8,10 +8,12 @@ import Reproduce
 /// soon as the report is written, also on failure and cancellation), compare the two file by
 /// file, and write the reports into the run's folder.
 enum NixReproducibilityCheck {
-    /// The stage outputs of a reproducible build; throws `StageFailure` `not-reproducible` (with
-    /// the differences in its outputs) when the two builds differ.
-    static func run(installable: String, out: String, drv: String, settings: ReproduceSettings,
+    /// The outputs the check adds to the build's (`built`: `out`, `drv`, …); throws `StageFailure`
+    /// `not-reproducible` (with the build's outputs and the differences) when the two builds differ
+    /// and the settings' scope makes that a failure.
+    static func run(installable: String, built: [(String, JSONValue)], settings: ReproduceSettings,
                     context: StageContext) async throws -> [(String, JSONValue)] {
+        let out = built.first { $0.0 == "out" }?.1.stringValue ?? ""
         context.log("checking reproducibility: nix build \(installable) --rebuild")
         let result = try await context.nix.rebuild(installable: installable, workingDirectory: context.checkout,
                                                    log: { context.log($0) })
@@ -39,8 +41,7 @@ enum NixReproducibilityCheck {
         let (differences, total) = try await OutputComparison.compare(out, second)
         for difference in differences.prefix(20) { context.log("differs: \(difference)") }
         var outputs: [(String, JSONValue)] = [
-            ("reproducible", .bool(false)), ("out", .string(out)), ("drv", .string(drv)),
-            ("out_hash", .string(firstHash)), ("rebuild_hash", .string(secondHash)),
+            ("reproducible", .bool(false)), ("out_hash", .string(firstHash)), ("rebuild_hash", .string(secondHash)),
             ("differing_files", .array(differences.map { .string($0.location) })),
             ("differences", .array(differences.map { .string($0.description) })),
             ("differences_total", .int(Int64(total))),
@@ -70,9 +71,9 @@ enum NixReproducibilityCheck {
             + "(\(total) difference\(total == 1 ? "" : "s")\(first)); see \(summary.path)"
         guard settings.scope == .checkedStagesOnly else {
             context.warn(message)
-            return outputs.filter { $0.0 != "out" && $0.0 != "drv" }
+            return outputs
         }
-        throw StageFailure(.notReproducible, message, outputs: outputs)
+        throw StageFailure(.notReproducible, message, outputs: built + outputs)
     }
 }
 
