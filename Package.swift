@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: ["SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "Engine", "Pipeline", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Reproduce
+import RunHistory
 import SutradharTesting
 import Testing
 
@@ -149,6 +150,34 @@ import Testing
                 #expect(gone, "builder process \(pid) outlived the cancelled check")
             }
             #expect(workspace.cacheContents("nix/roots").allSatisfy { !$0.hasPrefix("reproduce-") })
+        }
+    }
+
+    @Test func missingNixIsAnEnvironmentProblem() async throws {
+        try await Workspace.with { workspace in
+            let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+            try ReproducibilityFixtures.commit(.deterministic, to: repository)
+            let pipeline = try workspace.writePipeline(ReproducibilityFixtures.pipeline(repository: repository.directory))
+            let empty = workspace.root.appendingPathComponent("empty-path")
+            try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            let result = try await workspace.sutradhar(["reproduce", pipeline, "--json"], environment: ["PATH": empty.path])
+            #expect(result.exitCode == 3, "\(result.stderr)")
+            #expect((result.summary?["environment_problem"] as? String)?.contains("nix was not found") == true)
+        }
+    }
+
+    /// The reports live in the run's folder: pruning the run from the history (what `cache gc
+    /// --max-age` does) removes them with its logs.
+    @Test func reportsAgeWithTheirRun() async throws {
+        try NixFixtures.requireNix()
+        try await Workspace.with { workspace in
+            let result = try await reproduce(.randomBytes, in: workspace)
+            let outputs = try #require(result.stage("image")?["outputs"] as? [String: Any], "\(result.stderr)")
+            let report = try #require(outputs["report"] as? String)
+            #expect(FileManager.default.fileExists(atPath: report))
+            let pruned = try RunHistory(cacheRoot: workspace.cache).prune(olderThan: .zero, keepingLast: 0)
+            #expect(pruned.count == 1)
+            #expect(!FileManager.default.fileExists(atPath: report))
         }
     }
 }
