@@ -82,6 +82,31 @@ extension DockerClient {
         return entries.reversed().filter(makesLayer).map { ($0.CreatedBy ?? "").replacingOccurrences(of: "/bin/sh -c #(nop) ", with: "") }
     }
 
+    /// Writes `image` as a docker-archive (what `docker save` writes) to the file `destination`,
+    /// streaming: memory does not grow with the image. A partial file is removed on failure.
+    ///
+    /// Uses `GET /images/{name}/get`.
+    /// - Throws: ``DockerError`` `.notFound` if there is no such image, `.timeout` past `timeout`,
+    ///   `.badResponse` if the file cannot be written.
+    public func saveImage(_ image: String, to destination: URL, timeout: Duration = .seconds(600)) async throws {
+        let call = Call(.GET, "/images/\(percentEncoded(image, keepingSeparators: true))/get")
+        let what = "save image '\(image)'"
+        guard FileManager.default.createFile(atPath: destination.path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: destination.path) else {
+            throw DockerError(.badResponse, "cannot create \(destination.path) to save image '\(image)' into; check the folder")
+        }
+        do {
+            defer { try? handle.close() }
+            let reader = try await open(call, what: what, deadline: Deadline(after: timeout))
+            while let chunk = try await reader.next() {
+                try handle.write(contentsOf: Data(chunk.readableBytesView))
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: destination)
+            throw error
+        }
+    }
+
     /// Tags `image` (a reference or ID) as `repository:tag`.
     ///
     /// Uses `POST /images/{name}/tag?repo=&tag=`.

@@ -37,6 +37,11 @@ extension DockerEndToEndTests {
                 #expect(layers.count == 1, "\(layers)")
                 #expect(layers.first?.hasPrefix("layer 2 of 2, made by ") == true, "\(layers)")
                 #expect(layers.first?.contains("echo built") == true, "\(layers)")
+                // Inside that layer, the file the RUN step wrote (its time differs), from the two
+                // images saved and compared as nix outputs are.
+                let files = try #require(outputs["differing_files"] as? [String], "\(outputs)")
+                #expect(files.contains { $0.hasPrefix("layer 2 of 2 (") && $0.hasSuffix(": www/health") }, "\(files)")
+                #expect((outputs["report"] as? String).map { FileManager.default.fileExists(atPath: $0) } == true)
                 // The first image keeps its tag; the second is gone.
                 let second = try #require(outputs["rebuild_image"] as? String)
                 #expect(DockerE2E.imageID(tag, host: host) == outputs["image"] as? String)

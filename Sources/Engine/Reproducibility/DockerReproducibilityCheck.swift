@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import Reproduce
 
 /// The second half of a docker-build stage in a reproducibility check: build the same context
 /// again with the builder's cache off, compare the two images' IDs and layer digests by
@@ -45,6 +46,7 @@ enum DockerReproducibilityCheck {
         for line in differing { context.log("differs: \(line)") }
         outputs += [("differing_layers", .array(differing.map(JSONValue.string))),
                     ("differences_total", .int(Int64(differing.count)))]
+        outputs += await filesThatDiffer(first.id, secondID, client: client, context: context)
         let message = "not reproducible: building the same context twice gave images \(first.id) and \(secondID) "
             + "(\(differing.count) difference\(differing.count == 1 ? "" : "s"); first: \(differing[0])); \(builderNote)"
         guard settings.scope == .checkedStagesOnly else {
@@ -52,5 +54,32 @@ enum DockerReproducibilityCheck {
             return outputs
         }
         throw StageFailure(.notReproducible, message, outputs: built + outputs)
+    }
+
+    /// The files that differ inside the differing layers: both images saved (`docker save`'s
+    /// archive, streamed to the run's folder), compared as nix outputs are, and the archives
+    /// removed. Best effort: a failure is a warning, the layer digests above still stand.
+    private static func filesThatDiffer(_ first: String, _ second: String, client: DockerClient,
+                                        context: StageContext) async -> [(String, JSONValue)] {
+        let reports = ReportFolder(cache: context.cache, run: context.runID, stage: context.stage.name)
+        let firstArchive = reports.file("first-image.tar"), secondArchive = reports.file("second-image.tar")
+        defer {
+            try? FileManager.default.removeItem(at: firstArchive)
+            try? FileManager.default.removeItem(at: secondArchive)
+        }
+        do {
+            try await client.saveImage(first, to: firstArchive)
+            try await client.saveImage(second, to: secondArchive)
+            let (differences, total) = try await OutputComparison.compare(firstArchive.path, secondArchive.path)
+            let summary = try reports.writeSummary(first: first, second: second, differences: differences, total: total,
+                                                   hashes: (first, second))
+            for difference in differences.prefix(20) { context.log("differs: \(difference)") }
+            return [("differing_files", .array(differences.map { .string($0.location) })),
+                    ("differences", .array(differences.map { .string($0.description) })),
+                    ("report", .string(summary.path))]
+        } catch {
+            if !Task.isCancelled { context.warn("the files inside the differing layers could not be compared: \(error)") }
+            return []
+        }
     }
 }
