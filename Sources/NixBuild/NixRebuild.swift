@@ -38,7 +38,7 @@ extension Nix {
         let outcome = try await execute(
             ["build", resolved, "--rebuild", "--keep-failed", "--json", "--no-link", "-L"] + commonFlags,
             workingDirectory: workingDirectory, log: log)
-        let kept = outcome.logTail.compactMap { Self.quoted(after: "keeping build directory ", in: $0) }
+        let kept = outcome.logTail.compactMap(Self.keptBuildFolder(in:))
         if outcome.status.isSuccess {
             let built = try Self.parseBuildOutput(outcome)
             guard let out = built.outputs["out"] ?? built.outputs.values.first else {
@@ -54,16 +54,31 @@ extension Nix {
         throw failure(of: outcome, code: .buildFailed, what: "rebuilding \(resolved) to check it")
     }
 
-    /// Reads nix's "error: derivation 'D' may not be deterministic: output 'A' differs from 'B'".
+    /// Reads nix's "error: derivation 'D' may not be deterministic: output 'A' differs from 'A.check'".
+    /// The builder's own lines are in the same log, so only a line nix itself starts (`error:`)
+    /// whose second path is the first's `.check` counts: a builder cannot name another path.
     static func nonDeterminism(in line: String) -> (drv: String?, first: String, second: String)? {
-        guard line.contains("may not be deterministic"), let outputRange = line.range(of: "output '") else { return nil }
+        guard line.hasPrefix("error: derivation '"), line.contains("may not be deterministic"),
+              let outputRange = line.range(of: "output '") else { return nil }
         let rest = line[outputRange.upperBound...]
         guard let firstEnd = rest.firstIndex(of: "'") else { return nil }
         let first = String(rest[..<firstEnd])
         guard let secondStart = rest.range(of: "differs from '") else { return nil }
         let tail = rest[secondStart.upperBound...]
         guard let secondEnd = tail.firstIndex(of: "'") else { return nil }
-        return (quoted(after: "derivation ", in: line), first, String(tail[..<secondEnd]))
+        let second = String(tail[..<secondEnd])
+        guard first.hasPrefix("/"), !first.contains("/../"), second == first + ".check" else { return nil }
+        return (quoted(after: "derivation ", in: line), first, second)
+    }
+
+    /// The folder of nix's "note: keeping build directory '/tmp/nix-build-NAME.drv-0'": only from a
+    /// line nix starts, and only a folder named as nix names them, since it is removed afterwards.
+    static func keptBuildFolder(in line: String) -> String? {
+        let prefix = "note: keeping build directory '"
+        guard line.hasPrefix(prefix), let path = quoted(after: "keeping build directory ", in: line),
+              path.hasPrefix("/"), !path.split(separator: "/").contains(".."),
+              (path as NSString).lastPathComponent.hasPrefix("nix-build-") else { return nil }
+        return path
     }
 
     /// The text in single quotes right after `prefix` in `line`.

@@ -78,14 +78,17 @@ public enum OutputComparison {
                 continue
             }
             let a = first + "/" + path, b = second + "/" + path
-            if isFolder(a) || isFolder(b) { continue }
-            if let targetA = try? FileManager.default.destinationOfSymbolicLink(atPath: a),
-               let targetB = try? FileManager.default.destinationOfSymbolicLink(atPath: b) {
+            // Links first (never followed: a link to a folder is compared as a link).
+            let targetA = try? FileManager.default.destinationOfSymbolicLink(atPath: a)
+            let targetB = try? FileManager.default.destinationOfSymbolicLink(atPath: b)
+            if targetA != nil || targetB != nil {
                 if targetA != targetB {
-                    differences.append(OutputDifference(location: path, file: path, detail: "link to \(targetA) vs \(targetB)"))
+                    differences.append(OutputDifference(location: path, file: path,
+                                                        detail: "link to \(targetA ?? "(not a link)") vs \(targetB ?? "(not a link)")"))
                 }
                 continue
             }
+            if isFolder(a) || isFolder(b) { continue }
             let inner = try await compareFiles(a, b, location: path)
             differences += inner.map { difference in
                 difference.location == path ? difference

@@ -20,6 +20,10 @@ enum NixReproducibilityCheck {
         // --keep-failed keeps the build folder too; it is of no use here (the builder's own
         // files, not the output), and only removable when nix ran the build as this user.
         for folder in result.keptBuildFolders { try? FileManager.default.removeItem(atPath: folder) }
+        // The rebuild must be of the output the stage built; nothing else is kept or compared.
+        if let second = result.secondOutput, result.firstOutput != out {
+            throw StageFailure("nix rebuilt \(result.firstOutput) (second output \(second)), not the stage's output \(out)")
+        }
         guard let checkPath = result.secondOutput else {
             let hash = try await context.nix.narHash(of: out)
             context.log("reproducible: the second build of \(out) is bit for bit the same")
