@@ -9,9 +9,12 @@ struct Reproduce: AsyncParsableCommand {
         discussion: """
             For the commit (default: the definition's source.ref), each nix-build stage's output is \
             built if it is not in the store yet, then built again (nix build --rebuild) and the two \
-            compared: image tarballs layer by layer, naming the files that differ. Reports (and \
-            diffoscope's, when it is installed) go into the run's folder under the cache. Only \
-            build stages run (and what they need); the run is recorded in the history like any run.
+            compared: image tarballs layer by layer, naming the files that differ. Each docker-build \
+            stage is built again with the builder's cache off and the two images compared by layer \
+            (Docker's classic builder is not expected to be reproducible: it records creation \
+            times). Reports (and diffoscope's, when it is installed) go into the run's folder under \
+            the cache. Only build stages run (and what they need); the run is recorded in the \
+            history like any run. See docs/reproducibility.md.
 
             Exit status: 0 every output reproducible, 1 a difference found (or a build failed), \
             2 a bad definition or nothing to check, 3 the environment (nix missing, disk full).
@@ -50,7 +53,7 @@ struct Reproduce: AsyncParsableCommand {
         let plan = try DefinitionFiles.load(path)
         guard !Engine().reproducibilityPlan(plan).stages.isEmpty else {
             throw CommandFailure(Exit.invalidDefinition, "\(path) has no stage whose build can be checked "
-                + "(nix-build); nothing to reproduce")
+                + "(nix-build, docker-build); nothing to reproduce")
         }
         var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful, maxRuns: maxRuns)
