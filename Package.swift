@@ -90,10 +90,21 @@ let package = Package(
             dependencies: ["Yams"],
             swiftSettings: swiftSettings
         ),
+        // Whether a build is reproducible: two builds of an output compared file by file (image
+        // tarballs layer by layer, streaming), and diffoscope's report when it is installed.
+        .target(
+            name: "Reproduce",
+            dependencies: [
+                "DockerEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Engine",
             dependencies: [
-                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
+                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation", "Reproduce",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -186,6 +197,13 @@ let package = Package(
             path: "Benchmarks/HistoryGenerator",
             swiftSettings: swiftSettings
         ),
+        // Compares two outputs for Benchmarks/reproduce-benchmark.sh through Reproduce alone.
+        .executableTarget(
+            name: "sutradhar-compare-benchmark",
+            dependencies: ["Reproduce"],
+            path: "Benchmarks/CompareBenchmark",
+            swiftSettings: swiftSettings
+        ),
         // Mirrors one source for Benchmarks/mirror-benchmark.sh through GitMirror alone.
         .executableTarget(
             name: "sutradhar-mirror-benchmark",
@@ -209,6 +227,7 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: ["Attestation", "SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -24,7 +24,9 @@
 #                load and smoke per distinct key (from the summaries' `cached`), no history row lost.
 #   hostile      2,000 mutated definitions through `validate`, mutated image archives (10 per
 #                round, at least 48; 1,000 at --rounds 100) through a load stage: exit 0/1/2 only,
-#                no hang past the stage timeout + 1 s, peak RSS (/usr/bin/time -v).
+#                no hang past the stage timeout + 1 s, peak RSS (/usr/bin/time -v); the same archives
+#                compared with the good one as reproduce compares two builds (exit 0 or a clear
+#                error, within 10 s, peak RSS).
 #   daemon       the Docker daemon "dies" during load and during smoke, nix-daemon during a build:
 #                a python3 unix-socket proxy in front of each (Benchmarks/chaos_helper.py) is killed,
 #                so the shared daemons are never touched. Exit 3 with environment_problem (within
@@ -604,6 +606,31 @@ YAML
     done
     local spread=""; for k in "${!EXITS[@]}"; do spread+="exit $k: ${EXITS[$k]}, "; done
     add_row "mutated archives → load" "$count" "$held" "${times[*]}" "${spread%, }; peak RSS $((peak / 1024)) MiB; time = the run. $(fails_text)"
+    row_hostile_comparisons "$dir" "$count" "$base"
+}
+
+# row_hostile_comparisons DIR COUNT BASE: the same mutated archives as a reproducibility check's
+# second build, compared with the good one by the library's OutputComparison (what `reproduce`
+# runs on a build's output): exit 0 (compared) or 1 (refused with an error) only, never a crash,
+# within 10 s each, peak RSS bounded.
+row_hostile_comparisons() {
+    local dir="$1" count="$2" base="$3" held=0 times=() peak=0 i rc rss compared=0
+    FAILS=()
+    use_release_product COMPARE sutradhar-compare-benchmark
+    for ((i = 0; i < count; i++)); do
+        local t0; t0="$(now)"
+        /usr/bin/time -v -o "$WORK/cmp.time" timeout -k 1 10 "$COMPARE" "$base" "$dir/$(printf 'archive-%05d' "$i")" \
+            >"$WORK/cmp.out" 2>"$WORK/cmp.err"; rc=$?
+        times+=("$(ms_since "$t0")")
+        rss="$(rss_of "$WORK/cmp.time")"; [ "${rss:-0}" -gt "$peak" ] && peak="$rss"
+        case "$rc" in
+            0) compared=$((compared + 1)); held=$((held + 1)) ;;
+            1) grep -q '^error: ' "$WORK/cmp.err" && held=$((held + 1)) || fail_note "archive $i: exit 1 without an error line" ;;
+            *) fail_note "archive $i: exit $rc" ;;
+        esac
+    done
+    add_row "mutated archives → reproduce's comparison" "$count" "$held" "${times[*]}" \
+        "$compared compared, $((count - compared)) refused; peak RSS $((peak / 1024)) MiB; time = one comparison. $(fails_text)"
 }
 
 # --- the daemons dying, through proxies -------------------------------------------------------

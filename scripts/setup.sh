@@ -27,7 +27,8 @@ RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 ENGINE="${SUTRADHAR_ENGINE:-docker}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
           busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
-          python3 python3-venv openssh-server podman catatonit chromium chromium-driver)
+          python3 python3-venv openssh-server podman catatonit chromium chromium-driver
+          diffoscope-minimal)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }

@@ -15,6 +15,9 @@ public struct BuildRequest: Sendable {
     public var buildArgs: [String: String]
     /// `networkmode`: the network `RUN` steps get (`none` or `bridge`).
     public var networkMode: String
+    /// `nocache`: build every step again instead of reusing the builder's cache (a second
+    /// build for a reproducibility check).
+    public var noCache = false
 
     /// Creates a request; `RUN` steps get no network unless `networkMode` says otherwise.
     public init(tags: [String], dockerfile: String, target: String? = nil, buildArgs: [String: String] = [:], networkMode: String = "none") {
@@ -37,6 +40,7 @@ public struct BuildRequest: Sendable {
             query.append(("buildargs", String(decoding: (try? encoder.encode(buildArgs)) ?? Data("{}".utf8), as: UTF8.self)))
         }
         query += [("networkmode", networkMode), ("rm", "1"), ("forcerm", "1"), ("pull", "0"), ("version", "1")]
+        if noCache { query.append(("nocache", "1")) }
         return query
     }
 }

@@ -28,7 +28,7 @@ extension DockerClient {
             do {
                 let wire = try await sendDecoding(Wire.ImageInspect.self, call, what: "inspect image '\(reference)'")
                 return ImageDetails(id: wire.Id, repoTags: wire.RepoTags ?? [], size: wire.Size ?? 0, labels: wire.Config?.Labels ?? [:],
-                                    onBuild: wire.Config?.OnBuild ?? [])
+                                    onBuild: wire.Config?.OnBuild ?? [], layers: wire.RootFS?.Layers ?? [])
             } catch let error as DockerError where error.code == .notFound {
                 return nil
             } catch let error as DockerError where engine == .podman && attempt < 3 && error.status == 500
@@ -60,6 +60,50 @@ extension DockerClient {
         // Newest first in the answer: oldest first here, in the order they were declared.
         return entries.reversed().compactMap { entry in
             entry.CreatedBy?.range(of: marker).map { String(entry.CreatedBy![$0.upperBound...]) }
+        }
+    }
+
+    /// The steps that made each layer of `image`, bottom first: the `CreatedBy` of every history
+    /// entry that is not an empty layer (so that the n-th names the n-th of ``ImageDetails/layers``
+    /// when the history is complete, as the classic builder writes it).
+    ///
+    /// Uses `GET /images/{name}/history`.
+    /// - Throws: ``DockerError`` if the daemon cannot be reached or does not answer in time.
+    public func layerSteps(of image: String) async throws -> [String] {
+        let call = Call(.GET, "/images/\(percentEncoded(image, keepingSeparators: true))/history")
+        let entries = try await sendDecoding([Wire.HistoryEntry].self, call, what: "read the history of image '\(image)'")
+        // Docker's history has no EmptyLayer field: a step makes a layer unless it is metadata
+        // ("#(nop) ENV …"), and COPY and ADD, written as "#(nop) COPY …", make one.
+        func makesLayer(_ entry: Wire.HistoryEntry) -> Bool {
+            if let empty = entry.EmptyLayer { return !empty }
+            let step = entry.CreatedBy ?? ""
+            return !step.contains("#(nop)") || step.contains("#(nop) COPY") || step.contains("#(nop) ADD")
+        }
+        return entries.reversed().filter(makesLayer).map { ($0.CreatedBy ?? "").replacingOccurrences(of: "/bin/sh -c #(nop) ", with: "") }
+    }
+
+    /// Writes `image` as a docker-archive (what `docker save` writes) to the file `destination`,
+    /// streaming: memory does not grow with the image. A partial file is removed on failure.
+    ///
+    /// Uses `GET /images/{name}/get`.
+    /// - Throws: ``DockerError`` `.notFound` if there is no such image, `.timeout` past `timeout`,
+    ///   `.badResponse` if the file cannot be written.
+    public func saveImage(_ image: String, to destination: URL, timeout: Duration = .seconds(600)) async throws {
+        let call = Call(.GET, "/images/\(percentEncoded(image, keepingSeparators: true))/get")
+        let what = "save image '\(image)'"
+        guard FileManager.default.createFile(atPath: destination.path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: destination.path) else {
+            throw DockerError(.badResponse, "cannot create \(destination.path) to save image '\(image)' into; check the folder")
+        }
+        do {
+            defer { try? handle.close() }
+            let reader = try await open(call, what: what, deadline: Deadline(after: timeout))
+            while let chunk = try await reader.next() {
+                try handle.write(contentsOf: Data(chunk.readableBytesView))
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: destination)
+            throw error
         }
     }
 

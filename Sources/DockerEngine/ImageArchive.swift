@@ -195,6 +195,19 @@ public enum ImageArchive {
         }
     }
 
+    /// The images of a manifest whose config digests `digest` looks up by entry name.
+    static func manifestImages(_ bytes: [UInt8], path: String, digest: (String) -> String?) throws -> [ImageArchiveInfo] {
+        try parseManifest(bytes, path: path).map { image in
+            let configPath = normalized(image.Config)
+            let configDigest = digest(configPath) ?? ""
+            return ImageArchiveInfo(id: configDigest, repoTags: image.RepoTags ?? [], configDigest: configDigest,
+                                    configPath: configPath, layers: (image.Layers ?? []).map(normalized))
+        }
+    }
+
+    /// `./a/b` and `a/b` are the same entry.
+    static func normalizedName(_ name: String) -> String { normalized(name) }
+
     /// `./a/b` and `a/b` are the same entry.
     private static func normalized(_ name: String) -> String {
         var name = Substring(name)
@@ -428,6 +441,61 @@ final class GzipSource: ArchiveByteSource {
 
 // MARK: - Tar
 
+/// One entry's contents read through its archive's reader, hashed (SHA-256) as they pass, so
+/// that the entry's digest is known whatever part of it the caller reads or skips.
+final class EntryContents: ArchiveByteSource {
+    private let reader: TarReader
+    private let size: Int64
+    private var remaining: Int64
+    private var hasher = SHA256()
+    private let scratch: UnsafeMutableRawBufferPointer
+    let path: String
+
+    fileprivate init(reader: TarReader, name: String, size: Int64) {
+        self.reader = reader
+        self.size = size
+        self.remaining = size
+        self.path = "\(reader.sourcePath) (entry \(TarReader.quoted(name)))"
+        scratch = .allocate(byteCount: 64 << 10, alignment: 1)
+    }
+
+    deinit { scratch.deallocate() }
+
+    var maxRemaining: Int64 { remaining }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard remaining > 0, buffer.count > 0 else { return 0 }
+        let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))])
+        let got = try reader.readSome(slice)
+        guard got > 0 else {
+            throw DockerError(.invalidArchive, "the image archive \(path) ends inside this entry: it is truncated")
+        }
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: slice[0..<got]))
+        remaining -= Int64(got)
+        return got
+    }
+
+    /// Reads over `count` bytes rather than seeking, so that they are hashed too.
+    func skip(_ count: Int64) throws {
+        guard count >= 0, count <= remaining else {
+            throw DockerError(.invalidArchive, "the image archive \(path) asked to skip past the end of its entry")
+        }
+        var left = count
+        while left > 0 {
+            let got = try read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Int(min(left, Int64(scratch.count)))]))
+            left -= Int64(got)
+        }
+    }
+
+    /// Reads whatever is left, so that the digest covers the whole entry.
+    func drain() throws { try skip(remaining) }
+
+    /// `sha256:` and the hex digest of the whole entry; call after `drain()`.
+    var digest: String {
+        "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
 /// A streaming reader of ustar/pax/GNU tar headers over an ``ArchiveByteSource``.
 ///
 /// Every header is distrusted: numbers must be well-formed octal or non-negative GNU base-256,
@@ -441,6 +509,14 @@ final class TarReader {
         var type: UInt8
         /// Where the entry's (first) header starts in the tar stream.
         var offset: Int64 = 0
+        /// Permission bits, owner and group, as the header (or its pax record) gives them.
+        var mode: Int64 = 0
+        var uid: Int64 = 0
+        var gid: Int64 = 0
+        /// Modification time as written: seconds since 1970, with a fraction when pax gave one.
+        var mtime: String = "0"
+        /// A link's target (symbolic or hard), else empty.
+        var linkName: String = ""
         var isRegularFile: Bool { type == UInt8(ascii: "0") || type == 0 || type == UInt8(ascii: "7") }
     }
 
@@ -471,6 +547,8 @@ final class TarReader {
         var longName: String?
         var paxPath: String?
         var paxSize: Int64?
+        var paxMetadata: [String: String] = [:]
+        var longLinkName: String?
         var firstOffset: Int64?
         while true {
             try control.check(source.path)
@@ -494,7 +572,7 @@ final class TarReader {
             let type = header[156]
             let headerSize = try size(header, at: offset)
             switch type {
-            case UInt8(ascii: "x"), UInt8(ascii: "L"), UInt8(ascii: "g"):
+            case UInt8(ascii: "x"), UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "g"):
                 guard headerSize <= Self.extendedHeaderLimit else {
                     throw invalid("an extended header of \(headerSize) bytes, more than the \(Self.extendedHeaderLimit) allowed", at: offset)
                 }
@@ -507,6 +585,8 @@ final class TarReader {
                 if type != UInt8(ascii: "g") { firstOffset = firstOffset ?? offset }
                 if type == UInt8(ascii: "L") {
                     longName = try checkedName(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self), at: offset)
+                } else if type == UInt8(ascii: "K") {
+                    longLinkName = try checkedName(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self), at: offset)
                 } else {
                     let records = try paxRecords(bytes, at: offset)
                     // A global header's records apply to later entries' metadata this reader does not use;
@@ -521,6 +601,8 @@ final class TarReader {
                                 throw invalid("the pax size '\(Self.quoted(value))' is not a non-negative decimal number", at: offset)
                             }
                             paxSize = size
+                        case "mtime", "uid", "gid", "linkpath":
+                            paxMetadata[key] = value
                         default:
                             break
                         }
@@ -541,9 +623,44 @@ final class TarReader {
             guard size + Self.padding(size) <= remaining else {
                 throw invalid("entry '\(Self.quoted(name))' declares \(size) bytes, but at most \(remaining) remain: it is truncated or its size is corrupt", at: offset)
             }
-            return Entry(name: name, size: size, type: type, offset: firstOffset ?? offset)
+            var entry = Entry(name: name, size: size, type: type, offset: firstOffset ?? offset)
+            entry.mode = Self.number(header[100..<108])
+            entry.uid = paxMetadata["uid"].flatMap(Self.decimal) ?? Self.number(header[108..<116])
+            entry.gid = paxMetadata["gid"].flatMap(Self.decimal) ?? Self.number(header[116..<124])
+            entry.mtime = paxMetadata["mtime"] ?? String(Self.number(header[136..<148]))
+            entry.linkName = paxMetadata["linkpath"] ?? longLinkName
+                ?? String(decoding: header[157..<257].prefix { $0 != 0 }, as: UTF8.self)
+            return entry
         }
     }
+
+    /// A numeric field already checked by `verifyNumbers`: octal, or GNU base-256 (0 if it does not fit).
+    private static func number(_ field: ArraySlice<UInt8>) -> Int64 {
+        if field.first.map({ $0 & 0x80 != 0 }) == true { return base256(field) ?? 0 }
+        return octal(field) ?? 0
+    }
+
+    /// Reads the entry's contents as a byte source of their own (a tar inside this tar, such as a
+    /// layer), then moves past whatever `body` left unread and the padding. `body`'s reads and
+    /// skips come from this reader's source, so memory stays that of the two readers' buffers.
+    func withContents<T>(of entry: Entry, _ body: (EntryContents) throws -> T) throws -> T {
+        precondition(entry.size >= 0 && entry.size <= ImageArchive.entrySizeLimit)
+        let contents = EntryContents(reader: self, name: entry.name, size: entry.size)
+        let result = try body(contents)
+        try contents.drain()
+        try skip(Self.padding(entry.size))
+        return result
+    }
+
+    /// Reads what `source` gives at once into `buffer` (one call), counting it in `position`.
+    fileprivate func readSome(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try control.check(source.path)
+        let got = try source.read(into: buffer)
+        position += Int64(got)
+        return got
+    }
+
+    fileprivate var sourcePath: String { source.path }
 
     /// Passes the entry's contents to `body` a chunk at a time, then moves past its padding.
     func readContents(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -97,6 +97,8 @@ public struct ImageDetails: Sendable, Equatable {
     public let labels: [String: String]
     /// Its config's `OnBuild`: instructions a build `FROM` it runs first (one Dockerfile line each).
     public var onBuild: [String] = []
+    /// Its layers' digests (diff IDs, `sha256:…`), bottom first: `RootFS.Layers`.
+    public var layers: [String] = []
 
     /// Whether `tag` (`name:tag`) names this image, also in Podman's forms `localhost/name:tag`
     /// and `docker.io/library/name:tag` (Podman qualifies an unqualified name when it loads or tags).
@@ -268,14 +270,20 @@ enum Wire {
             var Labels: [String: String]?
             var OnBuild: [String]?
         }
+        struct RootFS: Decodable {
+            var Layers: [String]?
+        }
         var Id: String
         var RepoTags: [String]?
         var Size: Int64?
         var Config: Config?
+        var RootFS: RootFS?
     }
 
     struct HistoryEntry: Decodable {
         var CreatedBy: String?
+        var EmptyLayer: Bool?
+        var Size: Int64?
     }
 
     struct ImageListEntry: Decodable {

@@ -48,9 +48,9 @@ public struct Engine: Sendable {
 
     /// Runs `plan` and returns its summary (also sent as the last event). Never throws: every
     /// failure becomes a stage or run status, and `environmentProblem` marks what should exit 3.
-    public func run(_ plan: Plan, options: RunOptions, sink: @escaping EventSink) async -> RunSummary {
-        let run = RunRecorder(runID: Self.makeRunID(), pipeline: plan.definition.name, sink: sink)
-        let plan = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
+    public func run(_ requested: Plan, options: RunOptions, sink: @escaping EventSink) async -> RunSummary {
+        let run = RunRecorder(runID: Self.makeRunID(), pipeline: requested.definition.name, sink: sink)
+        let plan = Self.plan(requested, restrictedBy: options, reproducibilityPlan: reproducibilityPlan)
         let source = SourceSelection(definition: plan.definition, options: options)
         run.emit(.runStarted(pipeline: plan.definition.name, source: source.description, ref: source.ref,
                              cacheRoot: options.cacheRoot.path))
@@ -73,6 +73,19 @@ public struct Engine: Sendable {
             return run.finish(commit: "", skipping: plan.stages, environmentProblem: Task.isCancelled ? nil : Self.describe(error),
                               code: failure.code.isEnvironmentProblem ? failure.code : .environment, remedy: failure.remedy)
         }
+    }
+
+    /// The part of `plan` the options ask for: `--stage` and what it needs, and in a
+    /// reproducibility check only the stages that can be checked (and what they need).
+    private static func plan(_ plan: Plan, restrictedBy options: RunOptions, reproducibilityPlan: (Plan) -> Plan) -> Plan {
+        let staged = options.onlyStage.flatMap { plan.restricted(to: $0) } ?? plan
+        return options.reproduce?.scope == .checkedStagesOnly ? reproducibilityPlan(staged) : staged
+    }
+
+    /// The plan a reproducibility check runs: the stages whose kind can be checked and what they
+    /// need; empty when the plan has none (there is nothing to check).
+    public func reproducibilityPlan(_ plan: Plan) -> Plan {
+        plan.restricted { executor(for: $0.kind)?.checksReproducibility ?? false }
     }
 
     /// The user-facing words of an error that stopped a run before its stages.

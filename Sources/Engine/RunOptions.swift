@@ -33,6 +33,10 @@ public struct RunOptions: Sendable {
     /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
     /// file): each becomes a `warning` event right after run-started, and goes into the summary.
     public var warnings: [String] = []
+    /// Set for a reproducibility check (`sutradhar reproduce`): only the stages that can be
+    /// checked run (and what they need), each building its output if needed, then again, and
+    /// comparing the two. Nil for an ordinary run.
+    public var reproduce: ReproduceSettings? = nil
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,
@@ -49,6 +53,31 @@ public struct RunOptions: Sendable {
         self.onlyStage = onlyStage
         self.maxRuns = max(1, maxRuns)
         self.environment = environment
+    }
+}
+
+/// How a reproducibility check runs and reports what it finds.
+public struct ReproduceSettings: Sendable, Equatable {
+    /// Which stages run, and what a difference does to its stage.
+    public enum Scope: Sendable, Equatable {
+        /// `sutradhar reproduce`: only the stages that can be checked run (and what they need),
+        /// and a difference fails its stage (`not-reproducible`).
+        case checkedStagesOnly
+        /// A nightly rebuild that also checks: every stage runs, and a difference is reported in
+        /// the stage's outputs and as a warning without failing it (the image still loads and is
+        /// smoke-tested).
+        case wholeRun
+    }
+
+    /// Whether diffoscope also writes an HTML report (the text one is always written).
+    public var html: Bool
+    /// Which stages run, and whether a difference fails its stage.
+    public var scope: Scope
+
+    /// Settings for `sutradhar reproduce`, with a text report only.
+    public init(html: Bool = false, scope: Scope = .checkedStagesOnly) {
+        self.html = html
+        self.scope = scope
     }
 }
 

@@ -92,12 +92,17 @@ public protocol StageExecutor: Sendable {
     /// The timeout of a stage of this kind that sets none. A requirement (not an extension
     /// default), so that it is dispatched through the registry's type erasure.
     static var defaultTimeout: Duration { get }
+    /// Whether a reproducibility check (`RunOptions.reproduce`) can check stages of this kind:
+    /// only those run in such a check. A requirement, for the same reason as `defaultTimeout`.
+    static var checksReproducibility: Bool { get }
     /// Runs the stage. Throws `StageFailure` (or a module's error) when it fails; must honour
     /// cancellation and leave nothing running.
     func execute(_ spec: Spec, context: StageContext) async throws -> StageOutcome
 }
 
 extension StageExecutor {
+    /// Most kinds produce nothing a second build could be compared with.
+    public static var checksReproducibility: Bool { false }
     /// The kind it runs, e.g. `nix-build`: its spec's.
     public static var kind: String { Spec.kind }
     /// Whether its stages put an image in the daemon that containers can run (and that cache
@@ -118,6 +123,8 @@ public struct AnyStageExecutor: Sendable {
     public let producesImage: Bool
     /// The timeout of a stage that sets none.
     public let defaultTimeout: Duration
+    /// Whether a reproducibility check runs stages of this kind.
+    public let checksReproducibility: Bool
     private let run: @Sendable (any StageSpec, StageContext) async throws -> StageOutcome
 
     /// Wraps `executor`.
@@ -127,6 +134,7 @@ public struct AnyStageExecutor: Sendable {
         needsNix = Executor.needsNix
         producesImage = Executor.producesImage
         defaultTimeout = Executor.defaultTimeout
+        checksReproducibility = Executor.checksReproducibility
         run = { spec, context in
             guard let spec = spec as? Executor.Spec else {
                 throw StageFailure(.internal, "the \(Executor.kind) executor was given \(type(of: spec).kind) settings")

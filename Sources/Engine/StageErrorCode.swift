@@ -62,6 +62,9 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let daemonError = StageErrorCode("daemon-error")
     /// Reading or writing the cache failed for another reason than a full disk (permissions, a lock).
     public static let cacheFailed = StageErrorCode("cache-failed")
+    /// A reproducibility check (`sutradhar reproduce`) built the stage's output twice and the two
+    /// differ: a finding about the commit, like a failed build; `outputs` name the files.
+    public static let notReproducible = StageErrorCode("not-reproducible")
     /// Nothing above: a failure Sutradhar did not expect. Its message says what happened.
     public static let `internal` = StageErrorCode("internal")
 
@@ -85,7 +88,7 @@ public struct StageErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     /// Every code, in the order docs/events.md lists them.
     public static let all: [StageErrorCode] = [
         checkoutFailed, nixBuildFailed, loadFailed, buildFailed, archiveInvalid, imageMissing, policyRefused, serverExited,
-        probeFailed, containerFailed, timeout, cancelled, dependencyFailed, daemonError, cacheFailed, .internal,
+        probeFailed, containerFailed, timeout, cancelled, dependencyFailed, daemonError, cacheFailed, notReproducible, .internal,
         daemonUnreachable, storeUnreachable, builderUnreachable, nixMissing, diskFull, environment,
     ]
 }

@@ -299,7 +299,7 @@ public struct Nix: Sendable {
     }
 
     /// The error for a nix call that exited non-zero, naming nix's own last `error:` line.
-    private func failure(of outcome: NixRunOutcome, code: NixError.Code, what: String) -> NixError {
+    func failure(of outcome: NixRunOutcome, code: NixError.Code, what: String) -> NixError {
         let cause = Self.lastErrorLine(in: outcome.logTail)
         if let cause, cause.contains("cannot connect to socket at") || cause.contains("cannot connect to daemon") {
             return NixError(

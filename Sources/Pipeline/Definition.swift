@@ -26,6 +26,20 @@ public struct PipelineDefinition: Sendable {
     public let schedule: String?
     /// The stages, in file order.
     public let stages: [StageDefinition]
+    /// `nightly:` what `sutradhar nightly` does beyond rebuilding.
+    public var nightly = NightlySettings()
+}
+
+/// `nightly:` of a pipeline.
+public struct NightlySettings: Sendable, Hashable {
+    /// `reproduce`: check every nix-build output of the nightly run for reproducibility (build it
+    /// again and compare); the nightly report gets a "Reproducibility" section.
+    public var reproduce: Bool
+
+    /// Settings with nothing beyond the rebuild.
+    public init(reproduce: Bool = false) {
+        self.reproduce = reproduce
+    }
 }
 
 /// Where a pipeline's code comes from.

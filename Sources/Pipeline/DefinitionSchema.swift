@@ -27,6 +27,7 @@ enum DefinitionSchema {
             Level(path: ["source"], title: "a 'source' field", keys: PipelineLoader.sourceKeys),
             Level(path: ["nix"], title: "a 'nix' field", keys: PipelineLoader.nixKeys),
             Level(path: ["cache"], title: "a 'cache' field", keys: PipelineLoader.cacheKeys),
+            Level(path: ["nightly"], title: "a 'nightly' field", keys: PipelineLoader.nightlyKeys),
             Level(path: stage, title: "a stage field", keys: PipelineLoader.stageKeys),
             Level(path: stage, title: "a stage kind", keys: StageKinds.names),
             Level(path: stage + [NixBuildSpec.kind], title: "a nix-build field", keys: NixBuildSpec.keys),

@@ -137,11 +137,12 @@ public enum PipelineLoader {
         }
     }
 
-    static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "stages"]
+    static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "nightly", "stages"]
     static let sourceKeys = ["git", "ref", "path"]
     static let nixKeys = ["options", "builders", "max-jobs", "substituters", "trusted-public-keys"]
     static let cacheKeys = ["max-size", "max-age", "nix-push", "nix-push-key"]
     static let stageKeys = ["needs", "timeout", "description"]
+    static let nightlyKeys = ["reproduce"]
 
     private static func readDefinition(_ root: Node, reader: DefinitionReader,
                                        directory: URL) -> (PipelineDefinition?, [StageOutline]) {
@@ -173,6 +174,11 @@ public enum PipelineLoader {
                                   nixPush: readNixPush(block))
         }
         let schedule = top.string("schedule")
+        var nightly = NightlySettings()
+        if let block = top.mapping("nightly") {
+            block.rejectUnknownKeys(allowed: nightlyKeys)
+            nightly.reproduce = block.bool("reproduce") ?? false
+        }
         let description = top.string("description")
         let stagesBlock = top.mapping("stages", required: true)
         let (stages, outlines) = stagesBlock.map { readStages($0) } ?? ([], [])
@@ -181,10 +187,11 @@ public enum PipelineLoader {
         }
 
         guard let name, let source else { return (nil, outlines) }
-        return (PipelineDefinition(file: reader.file, directory: directory, version: version ?? 1, name: name,
-                                   description: description, source: source, nixOptions: nixOptions,
-                                   nixDistribution: distribution, cache: cache, schedule: schedule, stages: stages),
-                outlines)
+        var definition = PipelineDefinition(file: reader.file, directory: directory, version: version ?? 1, name: name,
+                                            description: description, source: source, nixOptions: nixOptions,
+                                            nixDistribution: distribution, cache: cache, schedule: schedule, stages: stages)
+        definition.nightly = nightly
+        return (definition, outlines)
     }
 
     private static func readSource(_ block: MappingReader, directory: URL) -> SourceSpec? {

@@ -14,6 +14,14 @@ public struct Plan: Sendable {
         restricted(to: [target])
     }
 
+    /// The plan cut down to the stages `keep` accepts and every stage they need, in the same
+    /// order; empty when `keep` accepts none (a reproducibility check of a pipeline with nothing
+    /// to check runs no stage).
+    public func restricted(where keep: (PlannedStage) -> Bool) -> Plan {
+        let targets = stages.filter(keep).map(\.name)
+        return restricted(to: targets) ?? Plan(definition: definition, stages: [])
+    }
+
     /// The plan cut down to `targets` and every stage they need, in the same order (a run of
     /// "only the failed stages"); nil if `targets` is empty or names a stage the plan lacks.
     public func restricted(to targets: [String]) -> Plan? {

@@ -8,7 +8,9 @@ import SutradharKit
 /// - `sutradhar_runs{pipeline,status}` (gauge): runs in the history, by pipeline and status;
 /// - `sutradhar_stage_duration_seconds{kind}` (histogram): every recorded stage's wall time, counted
 ///   per bucket by the history (`RunHistory.stageDurationHistograms`) and written here;
-/// - `sutradhar_cache_bytes{kind}` (gauge): bytes under the cache root by kind, as `cache du`.
+/// - `sutradhar_cache_bytes{kind}` (gauge): bytes under the cache root by kind, as `cache du`;
+/// - `sutradhar_checked_outputs{pipeline}` and `sutradhar_reproducible_outputs{pipeline}` (gauges):
+///   what the latest reproducibility check of each pipeline built twice, and found the same.
 ///
 /// The registry is built afresh on each scrape from the history and the cache: the runs are
 /// made by other processes (the CLI, agents, nightly), which this server never sees happen, so
@@ -42,6 +44,14 @@ public enum MetricsRoute {
                                          helpText: "Bytes under the cache root, by kind (as sutradhar cache du)")
         for part in try await CacheTools(root: services.cacheRoot).usageReport(closure: false).kinds {
             registry.makeGauge(descriptor: bytes, labels: [("kind", part.name)]).set(Double(part.bytes))
+        }
+        let checked = MetricNameDescriptor(namespace: "sutradhar", metricName: "checked_outputs", unitName: "",
+                                           helpText: "Outputs the latest reproducibility check of a pipeline built twice")
+        let reproducible = MetricNameDescriptor(namespace: "sutradhar", metricName: "reproducible_outputs", unitName: "",
+                                                helpText: "Outputs the latest reproducibility check of a pipeline found reproducible")
+        for (pipeline, check) in try ReproducibilityHistory.latestPerPipeline(in: services.history) {
+            registry.makeGauge(descriptor: checked, labels: [("pipeline", pipeline)]).set(Double(check.findings.checked))
+            registry.makeGauge(descriptor: reproducible, labels: [("pipeline", pipeline)]).set(Double(check.findings.reproducible))
         }
         return registry.emitToString() + (try histogramText(services.history.stageDurationHistograms(bounds: durationBuckets)))
     }

@@ -91,6 +91,7 @@ public enum PipelinePages {
             \(trigger)
             <h2>Stage durations, last \(insights.runsConsidered) runs</h2>
             \(durationChart(insights).svg())
+            \(try reproducibilitySection(pipeline.name, services: services))
             <h2>Recent runs</h2>
             <table id="runs">
             <thead><tr><th>Status</th><th>Pipeline</th><th>Commit</th><th>Trigger</th><th class="number">Duration</th><th>Started</th><th>Run</th></tr></thead>
@@ -100,6 +101,36 @@ public enum PipelinePages {
             \(definition)
             """
         return Layout.response(title: "Pipeline \(pipeline.name)", section: .pipelines, context: context, body: body)
+    }
+
+    /// The pipeline's reproducibility checks, newest first: how many outputs each found
+    /// reproducible, and each miss with where it differs and the report's path. Nothing when the
+    /// pipeline was never checked.
+    static func reproducibilitySection(_ pipeline: String, services: DashboardServices) throws -> String {
+        let checks = try ReproducibilityHistory.checks(of: pipeline, in: services.history, limit: recentRuns)
+        guard !checks.isEmpty else { return "" }
+        let rows = checks.map { check in
+            let findings = check.findings
+            let misses = findings.stages.filter { !$0.reproducible }.map { stage in
+                let differences = stage.differences.prefix(5).map { "<code>\(MarkupText.escaped($0))</code>" }.joined(separator: "<br>")
+                let more = stage.differences.count > 5 ? "<br>… and \(stage.differences.count - 5) more" : ""
+                let report = stage.report.map { "<br>report: <code>\(MarkupText.escaped($0))</code>" } ?? ""
+                return "<b>\(MarkupText.escaped(stage.name))</b>: \(differences)\(more)\(report)"
+            }.joined(separator: "<br>")
+            let run = MarkupText.escaped(check.run)
+            return "<tr><td>\(RunEvent.rfc3339(check.startedAt).prefix(16))</td><td><a href=\"/runs/\(run)\">\(run)</a></td>"
+                + "<td><code>\(MarkupText.escaped(String(check.commit.prefix(12))))</code></td>"
+                + "<td class=\"number\">\(findings.reproducible) of \(findings.checked)</td><td>\(misses.isEmpty ? "–" : misses)</td></tr>"
+        }.joined(separator: "\n")
+        let latest = checks[0].findings
+        return """
+            <h2>Reproducibility</h2>
+            <p class="facts" id="reproducibility">Latest check: \(latest.headline).</p>
+            <table id="reproducibility-checks">
+            <thead><tr><th>Started</th><th>Run</th><th>Commit</th><th class="number">Reproducible</th><th>Where the builds differ</th></tr></thead>
+            <tbody>\(rows)</tbody>
+            </table>
+            """
     }
 
     /// Each stage's durations, nightly runs as squares.

@@ -59,7 +59,7 @@ enum ToolCatalog {
              annotations: readOnly("List runs"),
              outputSchema: object(["runs": array(runSchema)], required: ["runs"])),
         Tool(name: getRun, title: "Get a run",
-             description: "One run: its record, its stages and, once finished, its run-finished summary. `run` may be a unique prefix of the ID.",
+             description: "One run: its record, its stages and, once finished, its run-finished summary; for a reproducibility check (`sutradhar reproduce`, or a nightly that checks), `reproducibility`: how many outputs were checked and reproducible, and where each miss differs. `run` may be a unique prefix of the ID.",
              inputSchema: object(["run": string("The run's ID or a unique prefix.")], required: ["run"]),
              annotations: readOnly("Get a run"),
              outputSchema: runSchema),

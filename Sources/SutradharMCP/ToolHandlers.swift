@@ -138,6 +138,9 @@ extension SutradharMCPServer {
              "duration_ms": .int(Int(stage.durationMilliseconds)), "error": stage.error.map(Value.string) ?? .null]
         })
         if let summary = details.record.summary { run["summary"] = try Self.value(json: summary) }
+        // A run that checked reproducibility says what it found, as the nightly report does.
+        let findings = details.summary.flatMap(ReproducibilityFindings.init(summary:))
+        if let findings { run["reproducibility"] = try Self.value(json: findings.json.serialized()) }
         let record = details.record
         // Each checked with this machine's key: an agent reads "verified" without a second call.
         let attestations = history.attestations(ofRun: record.id, verifyingWith: AttestationTools.localVerifyingKey())
@@ -149,6 +152,7 @@ extension SutradharMCPServer {
         let text = "run \(record.id): \(record.pipeline) \(record.status) (\(record.trigger)), commit \(record.commitSHA.isEmpty ? "-" : record.commitSHA)"
             + details.stages.map { "\n  \($0.name) \($0.status)\($0.error.map { ": \($0)" } ?? "")" }.joined()
             + attestations.map { "\n  attestation of \($0.stage): \($0.verdictText)" }.joined()
+            + (findings.map { "\nreproducibility: \($0.headline)" } ?? "")
         return Self.answer(text, structuredContent: .object(run))
     }
 

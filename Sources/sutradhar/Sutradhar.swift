@@ -24,7 +24,7 @@ struct Sutradhar: AsyncParsableCommand {
             3 environment problem (nix missing, daemon down or rootful), 130 interrupted.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Validate.self, Runs.self, Nightly.self, Schedule.self, Watch.self, CacheCommand.self, Attest.self, DoctorCommand.self, MCPCommand.self, Serve.self, Kube.self]
+        subcommands: [Run.self, Reproduce.self, Validate.self, Runs.self, Nightly.self, Schedule.self, Watch.self, CacheCommand.self, Attest.self, DoctorCommand.self, MCPCommand.self, Serve.self, Kube.self]
     )
 }
 

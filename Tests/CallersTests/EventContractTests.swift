@@ -34,6 +34,28 @@ struct EventContractTests {
         }
     }
 
+    /// `sutradhar reproduce` adds its findings to a nix-build stage's outputs (additively: the
+    /// schema stays 1), and a difference is the code `not-reproducible`.
+    @Test func aReproducibilityCheckAddsItsFindingsToTheStageOutputs() async throws {
+        try NixFixtures.requireNix()
+        for variant in [ReproducibilityFixtures.Variant.deterministic, .timestamp] {
+            try await Workspace.with { workspace in
+                let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+                try ReproducibilityFixtures.commit(variant, to: repository)
+                let definition = try workspace.writePipeline(ReproducibilityFixtures.pipeline(repository: repository.directory))
+
+                let result = try await workspace.sutradhar(["reproduce", definition, "--json"], environment: ["SUTRADHAR_DIFFOSCOPE": "off"])
+
+                #expect(result.exitCode == (variant == .deterministic ? 0 : 1), "\(result.transcript)")
+                let line = try #require(result.stdout.split(separator: "\n").first {
+                    $0.contains(#""event":"stage-finished""#) && $0.contains(#""kind":"nix-build""#)
+                }, "\(result.transcript)")
+                try GoldenFiles.expectMatches(String(line), file: variant == .deterministic
+                                              ? "stage-finished-nix-build-reproducible" : "stage-finished-not-reproducible")
+            }
+        }
+    }
+
     @Test func aFailedStageCarriesItsErrorCodeRightAfterItsError() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
@@ -150,14 +172,15 @@ enum GoldenFiles {
             return .object(pairs.map { .init(key: $0.key, value: normalise($0.value, key: $0.key)) })
         case .array(let items):
             // Free-text lists (warnings) become one placeholder each; others are normalised item by item.
-            return .array(items.map { key == "warnings" ? .string("<text>") : normalise($0) })
+            return .array(items.map { ["warnings", "differences", "differing_files"].contains(key) ? .string("<text>") : normalise($0) })
         case .string(let text):
             switch key {
             case "time": return .string("<time>")
             case "run": return .string("<run>")
             case "commit", "tree": return .string(text.isEmpty ? "" : "<sha>")
-            case "cache_root", "path", "source", "out", "drv": return .string("<path>")
+            case "cache_root", "path", "source", "out", "drv", "report", "diffoscope_report", "diffoscope_html": return .string("<path>")
             case "cache_key": return .string("<hex>")
+            case "out_hash", "rebuild_hash": return .string("<hash>")
             case "line", "message", "reason", "error", "environment_problem": return .string("<text>")
             default: return value
             }

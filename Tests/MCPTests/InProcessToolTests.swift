@@ -59,6 +59,8 @@ import Testing
             #expect(object["status"] == "failed")
             #expect(object["summary"]?.objectValue?["event"] == "run-finished")
             #expect(object["stages"]?.arrayValue?.first?.objectValue?["name"] == "work")
+            // An ordinary run checked nothing: no reproducibility field.
+            #expect(object["reproducibility"] == nil)
             #expect(object["attestations"]?.arrayValue == [])
 
             // An envelope in the run's folder is listed with its signer.
@@ -85,6 +87,32 @@ import Testing
             #expect(window.structuredContent?.objectValue?["text"] == "line 1 ")
             #expect(window.structuredContent?.objectValue?["next_offset"] == 7)
             #expect(window.structuredContent?.objectValue?["complete"] == false)
+        }
+    }
+
+    @Test func getRunOfAReproducibilityCheckSaysWhatItFound() async throws {
+        try await withServer { client, workspace in
+            let history = try RunHistory(cacheRoot: workspace.appendingPathComponent("cache"))
+            let recorder = HistoryRecorder(history: history, trigger: "manual")
+            let run = "20261202-120000-beef"
+            recorder.record(RunEvent(run: run, .runStarted(pipeline: "demo", source: workspace.path, ref: nil, cacheRoot: "")))
+            let stage = StageResult(name: "image", kind: "nix-build", status: .failed, cached: true, durationMilliseconds: 5,
+                                    outputs: [("reproducible", .bool(false)),
+                                              ("differing_files", .array([.string("layer 1 of 1 (l.tar): etc/built-at")])),
+                                              ("report", .string("/c/runs/\(run)/reproducibility/image.differences.txt"))],
+                                    error: "not reproducible", code: .notReproducible)
+            recorder.record(RunEvent(run: run, .stageFinished(stage)))
+            recorder.record(RunEvent(run: run, .runFinished(RunSummary(run: run, pipeline: "demo", commit: "", status: .failed,
+                                                                       durationMilliseconds: 9, stages: [stage]))))
+            let got = try await call(client, "get_run", ["run": .string(run)])
+            let found = try #require(got.structuredContent?.objectValue?["reproducibility"]?.objectValue, "\(got)")
+            #expect(found["checked"] == 1)
+            #expect(found["reproducible"] == 0)
+            let miss = try #require(found["stages"]?.arrayValue?.first?.objectValue)
+            #expect(miss["stage"] == "image")
+            #expect(miss["differences"]?.arrayValue?.first == "layer 1 of 1 (l.tar): etc/built-at")
+            #expect(miss["report"]?.stringValue?.hasSuffix("image.differences.txt") == true)
+            #expect(text(got).contains("reproducibility: 0 of 1 output reproducible"))
         }
     }
 

@@ -137,7 +137,7 @@ import Testing
             "\(path):15:7: 'stages.smoke.smoke.privileged': privileged containers are refused: Sutradhar runs containers rootless, with least privilege and no escalation; remove 'privileged'",
             "\(path):16:25: 'stages.smoke.smoke.limits.memory' is not a size: 'lots'; write e.g. 512MiB, 20GiB, 100KB",
             "\(path):17:53: 'stages.smoke.smoke.probe.expect-stdout-matches' is not a valid regular expression: '(['",
-            "\(path):18:1: unknown key 'owner' in the definition; allowed: version, name, description, source, nix, cache, schedule, stages",
+            "\(path):18:1: unknown key 'owner' in the definition; allowed: version, name, description, source, nix, cache, schedule, nightly, stages",
         ])
     }
 

@@ -26,7 +26,7 @@ import Testing
     @Test func unknownTopLevelKeyWithNothingCloseListsTheAllowedKeys() {
         let yaml = withStages("  a:\n    nix-build: {}") + "\nowner: me"
         #expect(diagnostics(yaml) == [
-            "p.yaml:8:1: unknown key 'owner' in the definition; allowed: version, name, description, source, nix, cache, schedule, stages",
+            "p.yaml:8:1: unknown key 'owner' in the definition; allowed: version, name, description, source, nix, cache, schedule, nightly, stages",
         ])
     }
 

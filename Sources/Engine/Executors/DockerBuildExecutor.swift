@@ -16,6 +16,7 @@ struct DockerBuildExecutor: StageExecutor {
     static let needsDocker = true
     static let needsNix = false
     static var defaultTimeout: Duration { .seconds(60 * 60) }
+    static let checksReproducibility = true
 
     /// The largest Dockerfile read (it is held in memory to find and rewrite its `FROM` lines).
     static let maximumDockerfileSize = 1 << 20
@@ -108,15 +109,25 @@ struct DockerBuildExecutor: StageExecutor {
                 context.log("tagged \(tag)")
             }
             // As docker-load's: the tags let gc untag exactly these; the size counts the daemon's disk.
-            let outputs = ["image": image.id, "tags": spec.tags.joined(separator: ",")]
-            if cached?.outputs != outputs {
-                try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: outputs, size: image.size)
+            let entryOutputs = ["image": image.id, "tags": spec.tags.joined(separator: ",")]
+            if cached?.outputs != entryOutputs {
+                try context.cache.store(kind: Self.kind, key: key, pipeline: context.pipeline, outputs: entryOutputs, size: image.size)
             }
             let claim = Self.claim(spec, image: image.id, key: key, content: content, dockerfile: dockerfileText,
                                    dockerfileName: paths.dockerfileInContext, bases: baseIDs)
-            return StageOutcome(outputs: [
+            var outputs: [(String, JSONValue)] = [
                 ("image", .string(image.id)), ("tags", .array(spec.tags.map(JSONValue.string))), ("built", .bool(built)),
-            ], cached: !built, claim: claim)
+            ]
+            if let settings = context.options.reproduce {
+                var again = BuildRequest(tags: [], dockerfile: paths.dockerfileInContext, target: spec.target,
+                                         buildArgs: spec.buildArgsByName, networkMode: spec.network == .bridge ? "bridge" : "none")
+                again.noCache = true
+                outputs += try await DockerReproducibilityCheck.run(first: image, built: outputs, settings: settings, session: docker,
+                                                                    context: context) {
+                    try await docker.client.buildImage(context: buildContext.chunks, again, output: { context.log($0, stream: "stdout") })
+                }
+            }
+            return StageOutcome(outputs: outputs, cached: !built, claim: claim)
         }
     }
 }

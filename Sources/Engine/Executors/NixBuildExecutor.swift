@@ -12,8 +12,20 @@ struct NixBuildExecutor: StageExecutor {
     static let needsDocker = false
     static let needsNix = true
     static var defaultTimeout: Duration { .seconds(2 * 3600) }
+    static let checksReproducibility = true
 
+    /// Builds (or finds in the cache) the output; in a reproducibility check, then rebuilds it
+    /// and compares (see `NixReproducibilityCheck`).
     func execute(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
+        let outcome = try await buildOrReuse(spec, context: context)
+        guard let settings = context.options.reproduce else { return outcome }
+        let installable = Nix.resolveInstallable(spec.installable, in: context.checkout)
+        let checked = try await NixReproducibilityCheck.run(installable: installable, built: outcome.outputs,
+                                                            settings: settings, context: context)
+        return StageOutcome(outputs: outcome.outputs + checked, cached: outcome.cached)
+    }
+
+    private func buildOrReuse(_ spec: NixBuildSpec, context: StageContext) async throws -> StageOutcome {
         let key = CacheKey(["nix-build", context.treeID, spec.installable]
             + context.nix.options.flatMap { [$0.name, $0.value] })
         let outLink = context.cache.folder(.nixRoots).appendingPathComponent("\(context.pipeline)-\(context.stage.name)-\(key.short)")

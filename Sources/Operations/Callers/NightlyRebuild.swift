@@ -21,14 +21,19 @@ public enum NightlyRebuild {
         public let status: String
         /// Each stage's wall time in milliseconds, by stage name.
         public let stageDurations: [String: Int64]
+        /// Whether each checked stage's output was reproducible, by stage name (stages that
+        /// were not checked are absent).
+        public let reproducible: [String: Bool]
 
         /// Creates a value.
-        public init(run: String, startedAt: Date, commit: String, status: String, stageDurations: [String: Int64]) {
+        public init(run: String, startedAt: Date, commit: String, status: String, stageDurations: [String: Int64],
+                    reproducible: [String: Bool] = [:]) {
             self.run = run
             self.startedAt = startedAt
             self.commit = commit
             self.status = status
             self.stageDurations = stageDurations
+            self.reproducible = reproducible
         }
     }
 
@@ -59,6 +64,7 @@ public enum NightlyRebuild {
         options.noCache = true
         options.commit = nil
         options.sourceOverride = nil
+        if plan.definition.nightly.reproduce { options.reproduce = ReproduceSettings(scope: .wholeRun) }
         let source = SourceSelection(definition: plan.definition, options: options)
         let summary = try await launcher.run(plan, options: options, trigger: .nightly, observe: sink)
         let previousRun = previous(summary.run)

@@ -157,6 +157,71 @@ public struct NightlyReport: Sendable {
     }
 }
 
+extension NightlyReport {
+    /// Whether each checked stage of a run was reproducible, by stage name (stages that were not
+    /// checked are absent).
+    public static func reproducibility(of summary: RunSummary) -> [String: Bool] {
+        ReproducibilityFindings(summary: summary)?.byStage ?? [:]
+    }
+}
+
+/// The reproducibility part of one pipeline's nightly: what was checked, what missed, and what
+/// changed since the previous night.
+struct NightlyReproducibility {
+    let findings: ReproducibilityFindings
+    /// Stages reproducible the previous night and not now, and the other way round; nil when the
+    /// previous night checked nothing.
+    let newlyUnreproducible: [String]?
+    let fixed: [String]?
+
+    /// Nil when the run checked no stage.
+    init?(summary: RunSummary, previous: NightlyRebuild.PreviousRun?) {
+        guard let findings = ReproducibilityFindings(summary: summary) else { return nil }
+        self.findings = findings
+        let now = findings.byStage
+        if let before = previous?.reproducible, !before.isEmpty {
+            newlyUnreproducible = now.filter { !$0.value && before[$0.key] == true }.map(\.key).sorted()
+            fixed = now.filter { $0.value && before[$0.key] == false }.map(\.key).sorted()
+        } else {
+            newlyUnreproducible = nil
+            fixed = nil
+        }
+    }
+
+
+    /// The drift line: what changed since the previous night.
+    var drift: String {
+        guard let newlyUnreproducible, let fixed else { return "Drift: the previous night checked nothing to compare with." }
+        if newlyUnreproducible.isEmpty && fixed.isEmpty { return "Drift: none since the previous night." }
+        var parts: [String] = []
+        if !newlyUnreproducible.isEmpty { parts.append("newly unreproducible: " + newlyUnreproducible.map(ReportFormat.code).joined(separator: ", ")) }
+        if !fixed.isEmpty { parts.append("fixed: " + fixed.map(ReportFormat.code).joined(separator: ", ")) }
+        return "Drift since the previous night: " + parts.joined(separator: "; ") + "."
+    }
+
+    var markdown: String {
+        var text = "\n### Reproducibility\n\n\(findings.headline).\n\n"
+        let misses = findings.stages.filter { !$0.reproducible }
+        for miss in misses {
+            // Names come from inside a build's output: no control character reaches the Markdown.
+            let files = miss.differences.prefix(10).map { ReportFormat.code(ReportFormat.printable($0)) }.joined(separator: ", ")
+            let more = miss.differences.count > 10 ? " and \(miss.differences.count - 10) more" : ""
+            text += "- \(ReportFormat.code(miss.name)) is not reproducible: \(files.isEmpty ? "the outputs differ" : files)\(more)"
+            text += miss.report.map { "; report: [\($0)](file://\($0))" } ?? ""
+            text += "\n"
+        }
+        if !misses.isEmpty { text += "\n" }
+        return text + drift + "\n"
+    }
+
+    var json: JSONValue {
+        guard case .object(var pairs) = findings.json else { return findings.json }
+        pairs.append(("newly_unreproducible", newlyUnreproducible.map { .array($0.map(JSONValue.string)) } ?? .null))
+        pairs.append(("fixed", fixed.map { .array($0.map(JSONValue.string)) } ?? .null))
+        return .object(pairs)
+    }
+}
+
 extension NightlyReport.Entry {
     /// The previous nightly's total of the stages this run also has, for the overview.
     var previousTotal: Int64? {
@@ -194,6 +259,9 @@ extension NightlyReport.Entry {
             return .object(fields)
         })))
         pairs.append(("warnings", .array(summary.warnings.map(JSONValue.string))))
+        if let reproducibility = NightlyReproducibility(summary: summary, previous: previous) {
+            pairs.append(("reproducibility", reproducibility.json))
+        }
         return .object(pairs)
     }
 
@@ -228,6 +296,9 @@ extension NightlyReport.Entry {
         }
         if !summary.warnings.isEmpty {
             text += "\nWarnings:\n\n" + summary.warnings.map { "- \($0)\n" }.joined()
+        }
+        if let reproducibility = NightlyReproducibility(summary: summary, previous: previous) {
+            text += reproducibility.markdown
         }
         if let commits {
             switch commits.total {
@@ -298,6 +369,11 @@ enum ReportFormat {
     /// Inline code; empty text becomes a dash.
     static func code(_ text: String) -> String {
         text.isEmpty ? "–" : "`\(text.replacingOccurrences(of: "`", with: "'"))`"
+    }
+
+    /// Text with every control character (a newline in a file name) shown as `?`.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
     }
 
     /// Text safe inside a table cell.

@@ -128,10 +128,12 @@ extension RunHistory {
     /// The latest nightly run of `pipeline` other than `excluding`, with its stage durations.
     func previousNightly(of pipeline: String, excluding: String) -> NightlyRebuild.PreviousRun? {
         guard let record = try? latest(pipeline: pipeline, trigger: Run.Trigger.nightly.rawValue, excluding: excluding),
-              let (run, stages) = (try? run(record.id)).map({ ($0.record, $0.stages) }) else { return nil }
+              let details = try? run(record.id) else { return nil }
+        let (run, stages) = (details.record, details.stages)
         return NightlyRebuild.PreviousRun(
             run: run.id, startedAt: run.startedAt, commit: run.commitSHA, status: run.status,
-            stageDurations: Dictionary(stages.map { ($0.name, $0.durationMilliseconds) }, uniquingKeysWith: { first, _ in first }))
+            stageDurations: Dictionary(stages.map { ($0.name, $0.durationMilliseconds) }, uniquingKeysWith: { first, _ in first }),
+            reproducible: details.summary.map(NightlyReport.reproducibility(of:)) ?? [:])
     }
 }
 

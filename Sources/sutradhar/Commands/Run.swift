@@ -56,12 +56,15 @@ struct Run: AsyncParsableCommand {
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
         options.signingKey = signingKey.map { URL(fileURLWithPath: $0) }
         options.attest = !noAttest
-        let runOptions = options
-        let renderer = stages.makeRenderer()
-        let trigger = self.trigger ?? inferredTrigger
+        try await Self.runToTheEnd(plan, options: options, trigger: trigger ?? inferredTrigger, renderer: stages.makeRenderer())
+    }
+
+    /// Runs `plan` through a launcher of its own, rendering its events, cancelling it on SIGINT or
+    /// SIGTERM, and ends the command with the run's exit code (what `run` and `reproduce` share).
+    static func runToTheEnd(_ plan: Plan, options: RunOptions, trigger: RunTrigger, renderer: any EventRenderer) async throws -> Never {
         let summary = await Interrupts.cancellingOnSignal {
             // A launcher of this command alone is never stopping: it always runs.
-            (try? await RunLauncher().run(plan, options: runOptions, trigger: trigger, observe: renderer.render))
+            (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))
                 ?? RunSummary(run: "", pipeline: plan.definition.name, commit: "", status: .cancelled, durationMilliseconds: 0, stages: [])
         }
         renderer.finish(summary)

@@ -123,7 +123,9 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             rows.append(Row(stage: result.name, kind: result.kind, started: .now, state: "pending"))
         }
         update(result.name) {
-            $0.state = result.status.rawValue + (result.cached ? " (cached)" : "")
+            // A reproducibility check's verdict on a build that passed is part of its state.
+            let reproducible = result.outputs.first { $0.0 == "reproducible" }?.1 == .bool(true) ? ", reproducible" : ""
+            $0.state = result.status.rawValue + (result.cached ? " (cached\(reproducible))" : reproducible.isEmpty ? "" : " (reproducible)")
             $0.finished = .milliseconds(result.durationMilliseconds)
             $0.detail = error
         }
