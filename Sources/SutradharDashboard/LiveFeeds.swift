@@ -70,12 +70,12 @@ enum LiveFeeds {
                     let payload = JSONValue.object([("stage", .string(stage)), ("line", .string(line))]).serialized()
                     try await writer.write(ByteBuffer(string: message("log", payload)))
                 case .stageStarted, .stageWaiting, .stageFinished:
-                    let markup = services.summaries.markup(run: id, afterEvents: seen) {
+                    let summary = services.summaries.message(run: id, afterEvents: seen) {
                         RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
                     }
-                    try await writer.write(ByteBuffer(string: message("summary", markup)))
+                    try await writer.write(summary)
                 case .runFinished(let summary):
-                    let markup = services.summaries.markup(run: id, afterEvents: seen) {
+                    let summary = services.summaries.message(run: id, afterEvents: seen) {
                         // The recorder writes this event before it updates the run's row: the row
                         // may still say running here, so the summary's own verdict and commit win.
                         var record = (try? history.run(id))?.record ?? details.record
@@ -84,7 +84,7 @@ enum LiveFeeds {
                         if record.durationMilliseconds == nil { record.durationMilliseconds = summary.durationMilliseconds }
                         return RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
                     }
-                    try await writer.write(ByteBuffer(string: message("summary", markup)))
+                    try await writer.write(summary)
                 default:
                     break
                 }
@@ -95,10 +95,28 @@ enum LiveFeeds {
 
     /// One server-sent event: its name, and `data` split into `data:` lines (a carriage
     /// return, which would end a line early, becomes a newline).
+    ///
+    /// One pass over the UTF-8 bytes: the stage table of a run page is tens of kilobytes, and a
+    /// server with 200 feeds of a run formats it at every stage event.
     static func message(_ name: String, _ data: String) -> String {
-        let lines = data.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-            .split(separator: "\n", omittingEmptySubsequences: false)
-        return "event: \(name)\n" + lines.map { "data: \($0)\n" }.joined() + "\n"
+        var bytes: [UInt8] = Array("event: \(name)\ndata: ".utf8)
+        bytes.reserveCapacity(bytes.count + data.utf8.count + 64)
+        var afterCarriageReturn = false
+        for byte in data.utf8 {
+            switch byte {
+            case UInt8(ascii: "\r"):
+                bytes.append(contentsOf: "\ndata: ".utf8)
+                afterCarriageReturn = true
+                continue
+            case UInt8(ascii: "\n"):
+                if !afterCarriageReturn { bytes.append(contentsOf: "\ndata: ".utf8) }
+            default:
+                bytes.append(byte)
+            }
+            afterCarriageReturn = false
+        }
+        bytes.append(contentsOf: "\n\n".utf8)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A `text/event-stream` response written by `body`, finished when it returns.
@@ -144,22 +162,24 @@ final class FeedSlots: Sendable {
     }
 }
 
-/// The stage table each run's feeds last sent, keyed by how many of the run's events it shows.
-/// Every feed of a run reads the same events in the same order, so the table after its Nth event
-/// is the same for all of them: 200 feeds of one run make it once, not 200 times, and the
-/// server stays free to answer pages while a stage ends.
+/// The `summary` message (the stage table) each run's feeds last sent, keyed by how many of the
+/// run's events it shows. Every feed of a run reads the same events in the same order, so the
+/// message after its Nth event is the same for all of them: 200 feeds of one run render and
+/// format it once, not 200 times, and share its bytes, so the server stays free to answer
+/// pages while a stage ends.
 final class SharedSummaries: Sendable {
-    private let latest = Mutex<[String: (events: Int, markup: String)]>([:])
+    private let latest = Mutex<[String: (events: Int, message: ByteBuffer)]>([:])
 
-    /// The markup for `run` after `events` events, made by `render` unless a feed already made it.
-    func markup(run: String, afterEvents events: Int, _ render: () -> String) -> String {
-        if let made = latest.withLock({ $0[run] }), made.events == events { return made.markup }
-        let markup = render()
+    /// The `summary` message for `run` after `events` events, its markup made by `render`
+    /// unless a feed already made it.
+    func message(run: String, afterEvents events: Int, _ render: () -> String) -> ByteBuffer {
+        if let made = latest.withLock({ $0[run] }), made.events == events { return made.message }
+        let message = ByteBuffer(string: LiveFeeds.message("summary", render()))
         latest.withLock { latest in
             // One entry per run followed; a server that followed many runs forgets the older ones.
             if latest.count >= FeedSlots.maximum, latest[run] == nil { latest.removeAll() }
-            if (latest[run]?.events ?? 0) <= events { latest[run] = (events, markup) }
+            if (latest[run]?.events ?? 0) <= events { latest[run] = (events, message) }
         }
-        return markup
+        return message
     }
 }

@@ -8,6 +8,15 @@ import Testing
 /// The runs page, a run's page, the JSON API and the live feeds, on runs recorded through the
 /// real history.
 @Suite struct RunPagesTests {
+    /// A server-sent event's data: every line break (`\r\n`, `\r` or `\n`) starts a `data:`
+    /// line, so no text from a run can end the event early or inject an event of its own.
+    @Test func aMessageSplitsItsDataAtEveryKindOfLineBreak() {
+        #expect(LiveFeeds.message("log", "a\r\nb\rc\nd") == "event: log\ndata: a\ndata: b\ndata: c\ndata: d\n\n")
+        #expect(LiveFeeds.message("done", "") == "event: done\ndata: \n\n")
+        #expect(LiveFeeds.message("x", "é\n\nevent: fake") == "event: x\ndata: é\ndata: \ndata: event: fake\n\n")
+        #expect(LiveFeeds.message("x", "end\r") == "event: x\ndata: end\ndata: \n\n")
+    }
+
     @Test func theRunsPageListsEveryRunWithItsStatusBadgeAndLinks() async throws {
         try await DashboardFixture.with { fixture in
             try await fixture.test { client in
