@@ -190,7 +190,8 @@ import Glibc
 
 /// A fake engine on a unix socket: answers `/_ping` as Podman or Docker does (Podman adds
 /// `Libpod-Api-Version`), records each `POST …/images/load` body (de-chunked), and answers it
-/// with the given status and body. One request per connection (`Connection: close`).
+/// with the given status and body. One request per connection (`Connection: close`), each
+/// connection on a thread of its own.
 final class FakeEngine: Sendable {
     let host: DockerHost
     private let listener: Int32
@@ -225,8 +226,12 @@ final class FakeEngine: Sendable {
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 { if errno == EINTR { continue } else { return } }
-            handle(connection)
-            close(connection)
+            // A thread per connection: one the client opened and never wrote to (a pooled or
+            // abandoned connection) must not keep the next request waiting in the backlog.
+            Thread { [self] in
+                handle(connection)
+                close(connection)
+            }.start()
         }
     }
 
