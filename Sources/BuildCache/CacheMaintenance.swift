@@ -158,6 +158,12 @@ extension BuildCache {
     /// waiting, then removes the entry file, its index row, its GC roots and, for a checkout,
     /// its folder (renamed aside first, so a crash never leaves half a tree under its name).
     public func evict(_ record: CacheRecord) -> EvictionOutcome {
+        evict(record, roots: gcRoots(of: record), deletingIndexRow: true)
+    }
+
+    /// `evict(_:)` with the entry's GC roots already found, and its index row left for the
+    /// caller to delete with others in one transaction when `deletingIndexRow` is false.
+    private func evict(_ record: CacheRecord, roots: [URL], deletingIndexRow: Bool) -> EvictionOutcome {
         let lockPath = holdPath(kind: record.kind, key: record.key)
         guard case .locked(let descriptor) = LockFiles.acquire(lockPath, exclusive: true, blocking: false) else {
             return .inUse
@@ -172,8 +178,8 @@ extension BuildCache {
         var removed: [String] = []
         let url = entryURL(kind: record.kind, key: record.key)
         if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url.path) }
-        try? index.delete([(kind: record.kind, key: record.key)])
-        for link in gcRoots(of: record) where unlink(link.path) == 0 {
+        if deletingIndexRow { try? index.delete([(kind: record.kind, key: record.key)]) }
+        for link in roots where unlink(link.path) == 0 {
             removed.append(link.path)
         }
         // An attestation is about this result: it goes with it (runs keep their own links).
@@ -209,14 +215,24 @@ extension BuildCache {
         var total = inScope.reduce(Int64(0)) { $0 + $1.sizeBytes }
         var count = inScope.count
         let cutoff = policy.maxAge.map { now.addingTimeInterval(-Double($0.components.seconds) - Double($0.components.attoseconds) / 1e18) }
+        // One listing of the GC roots for the whole gc, not one per entry.
+        let rootNames = (try? FileManager.default.contentsOfDirectory(atPath: folder(.nixRoots).path)) ?? []
+        let rootsByShortKey = Dictionary(grouping: rootNames.filter { $0.contains("-") }) { String($0.split(separator: "-").last ?? "") }
+            .mapValues { $0.map { folder(.nixRoots).appendingPathComponent($0) } }
+        // The evicted entries' index rows go in one transaction at the end: one commit (and
+        // fsync) instead of one per entry, which was most of a 10,000-entry gc's time. A run
+        // that stores the same key meanwhile and so loses its new row gets it back at its next
+        // lookup: the index is a view of the entry files.
+        var evictedRows: [(kind: String, key: String)] = []
         for record in inScope where !protected.contains("\(record.kind)/\(record.key)") {
             let tooOld = cutoff.map { record.lastUsed < $0 } ?? false
             // A limit of 0 means nothing stays, also the entries that take no bytes here
             // (docker-load, smoke: their content is in the daemon).
             let tooBig = policy.maxSize.map { total > $0 || $0 == 0 } ?? false
             guard tooOld || tooBig else { continue }
-            switch evict(record) {
+            switch evict(record, roots: rootsByShortKey[record.shortKey] ?? [], deletingIndexRow: false) {
             case .evicted(let paths):
+                evictedRows.append((kind: record.kind, key: record.key))
                 report.evicted.append(Eviction(record: record, reason: tooOld ? "max-age" : "max-size", removedPaths: paths))
                 total -= record.sizeBytes
                 count -= 1
@@ -224,6 +240,7 @@ extension BuildCache {
                 report.inUse.append(record)
             }
         }
+        try? index.delete(evictedRows)
         report.remainingBytes = total
         report.remainingEntries = count
         if pipeline == nil {
