@@ -52,6 +52,7 @@
 #                private key's bytes (raw, hex, base64) are in no file of the cache and no event.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
+# COMPARE=PATH (sutradhar-compare-benchmark for the hostile row; default: its release build),
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
 # exit: its containers (by their pipeline labels), its images (by their tags and recorded IDs), its
 # tmpfs mounts, its proxies and the work folder. Store paths stay (nix-collect-garbage frees them).

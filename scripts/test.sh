@@ -40,5 +40,7 @@ if [ "${PODMAN_PASS:-1}" != 0 ]; then
 fi
 if [ "${CHAOS_ROUNDS:-2}" -gt 0 ]; then
     echo "[test] chaos suite, ${CHAOS_ROUNDS:-2} rounds (a few minutes) ..." >&2
-    SUTRADHAR="$(swift build --show-bin-path)/sutradhar" timeout 900 Benchmarks/chaos.sh --rounds "${CHAOS_ROUNDS:-2}" --seed 1
+    # Every binary the suite runs is the debug build just made: nothing is built in release here.
+    SUTRADHAR="$(swift build --show-bin-path)/sutradhar" COMPARE="$(swift build --show-bin-path)/sutradhar-compare-benchmark" \
+        timeout 900 Benchmarks/chaos.sh --rounds "${CHAOS_ROUNDS:-2}" --seed 1
 fi
