@@ -21,7 +21,7 @@ public final class RunTraceExport: Sendable {
 
     /// Starts an exporter for `settings`, or returns nil (with the reason in one warning on
     /// standard error) when swift-otel refuses the configuration, e.g. an unknown protocol.
-    public static func start(_ settings: TraceSettings, flushLimit: Duration = .seconds(2)) -> RunTraceExport? {
+    public static func start(_ settings: TraceSettings, flushLimit: Duration = .seconds(1)) -> RunTraceExport? {
         var configuration = OTel.Configuration.default
         configuration.serviceName = "sutradhar"
         configuration.logs.enabled = false
