@@ -82,6 +82,25 @@ struct OTLPExportTests {
         }
     }
 
+    @Test(.enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func aMalformedTraceparentIsIgnoredAndTheRunStartsItsOwnTrace() async throws {
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let definition = try Self.pipeline(.succeeding, in: workspace)
+                let result = try await workspace.sutradhar(["run", definition, "--json"], environment: [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "TRACEPARENT": "00-not-a-trace\u{1b}[31m-01",
+                ])
+                #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr)")
+                let traceID = try #require(result.summary?["trace_id"] as? String)
+                #expect(traceID.count == 32 && traceID != String(repeating: "0", count: 32))
+                let spans = receiver.spans()
+                #expect(spans.count == 3 && spans.allSatisfy { $0["trace_id"] as? String == traceID }, "\(spans)")
+                #expect(spans.contains { ($0["parent_span_id"] as? String)?.isEmpty == true }, "the root has no parent")
+            }
+        }
+    }
+
     @Test func aCollectorThatIsNotThereNeitherFailsNorBlocksTheRun() async throws {
         try NixFixtures.requireNix()
         try await Workspace.with { workspace in
