@@ -28,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // OTLP/HTTP (protobuf) trace export only: the default traits would bring grpc-swift in.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
@@ -116,10 +120,23 @@ let package = Package(
             dependencies: ["Engine", "BuildCache", "Attestation", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        // The one way a run is started by any front end: record, run, register for shutdown.
+        // A run's events as OpenTelemetry CI/CD spans, exported over OTLP/HTTP when the standard
+        // OTEL_* variables name an endpoint.
+        .target(
+            name: "RunTracing",
+            dependencies: [
+                "Engine",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The one way a run is started by any front end: record, run, trace, register for shutdown.
         .target(
             name: "Launcher",
-            dependencies: ["Engine", "Pipeline", "RunHistory"],
+            dependencies: ["Engine", "Pipeline", "RunHistory", "RunTracing"],
             swiftSettings: swiftSettings
         ),
         // The operations above the history: doctor, cache tools, nightly, schedule, watch.
@@ -228,6 +245,7 @@ let package = Package(
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "TracingTests", dependencies: ["RunTracing", "Engine", "SutradharTesting", .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "InMemoryTracing", package: "swift-distributed-tracing")], exclude: ["Receiver"], swiftSettings: swiftSettings),
         .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

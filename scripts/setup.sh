@@ -187,17 +187,19 @@ start_rootless_podman() {
 # against each Kubernetes release's schemas; pinned, as a later release may drop the 1.28 schemas)
 # selenium (drives headless chromium in the dashboard's browser test) and the independent
 # verifiers of attestations: securesystemslib (DSSE), in-toto-attestation and jsonschema (statement
-# shape), cyclonedx-python-lib (the SBOM against the CycloneDX 1.5 schema).
+# shape), cyclonedx-python-lib (the SBOM against the CycloneDX 1.5 schema); opentelemetry-proto
+# decodes the OTLP/HTTP requests the trace tests' loopback receiver gets.
 install_python_tools() {
     local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}"
-    if "$venv/bin/python3" -c 'import mcp, kubernetes_validate, selenium, securesystemslib, in_toto_attestation, jsonschema, cyclonedx' 2>/dev/null; then
+    if "$venv/bin/python3" -c 'import mcp, kubernetes_validate, selenium, securesystemslib, in_toto_attestation, jsonschema, cyclonedx, opentelemetry.proto' 2>/dev/null; then
         say "python tools: mcp, kubernetes-validate, selenium and the attestation verifiers present in $venv"
         return
     fi
     [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
     say "python tools: installing mcp, kubernetes-validate, selenium and the attestation verifiers into $venv"
     "$venv/bin/pip" install --quiet 'mcp>=2,<3' 'kubernetes-validate==1.37.0' 'selenium>=4.20,<5' \
-        'securesystemslib>=1.6,<2' 'in-toto-attestation==0.9.3' 'jsonschema>=4.20,<5' 'cyclonedx-python-lib>=11,<12' >&2 \
+        'securesystemslib>=1.6,<2' 'in-toto-attestation==0.9.3' 'jsonschema>=4.20,<5' 'cyclonedx-python-lib>=11,<12' \
+        'opentelemetry-proto>=1.45,<2' >&2 \
         || die "pip could not install the Python tools into $venv (is PyPI reachable?)"
 }
 

@@ -297,11 +297,13 @@ extension RunEvent {
                 guard case .string(let text) = value else { throw EventDecodingError("warnings[\(index)]: not a string") }
                 return text
             }
-            body = .runFinished(RunSummary(
+            var summary = RunSummary(
                 run: run, pipeline: try fields.string("pipeline"), commit: try fields.string("commit"),
                 status: try fields.enumeration("status", as: RunStatus.self), durationMilliseconds: try fields.int("duration_ms"),
                 stages: stages, warnings: warnings, environmentProblem: try fields.optionalString("environment_problem"),
-                remedy: try fields.optionalString("remedy")))
+                remedy: try fields.optionalString("remedy"))
+            summary.traceID = try fields.optionalString("trace_id")
+            body = .runFinished(summary)
         default:
             throw EventDecodingError("event: \"\(event)\" is not an event of schema 1")
         }

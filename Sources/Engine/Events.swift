@@ -86,6 +86,8 @@ public struct RunSummary: Sendable {
     /// The `Remedy` of `environmentProblem` (a setting that would avoid it), when a setting would
     /// help; kept as written, so a newer writer's remedy survives.
     public let remedy: String?
+    /// The W3C trace ID (32 hex) of the run's OpenTelemetry trace, when the run was traced.
+    public var traceID: String?
 
     /// Creates a summary (front ends and tests; the engine makes its own at the end of a run).
     public init(run: String, pipeline: String, commit: String, status: RunStatus, durationMilliseconds: Int64,
@@ -176,6 +178,7 @@ public struct RunEvent: Sendable {
                       ("warnings", .array(summary.warnings.map(JSONValue.string)))]
             if let problem = summary.environmentProblem { pairs.append(("environment_problem", .string(problem))) }
             if let remedy = summary.remedy { pairs.append(("remedy", .string(remedy))) }
+            if let traceID = summary.traceID { pairs.append(("trace_id", .string(traceID))) }
         }
         return JSONValue.object(pairs).serialized()
     }

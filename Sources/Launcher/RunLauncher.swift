@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Pipeline
 import RunHistory
+import RunTracing
 import Synchronization
 
 /// A run the launcher would not start: it is shutting down.
@@ -19,6 +20,10 @@ public struct RunRefused: Error, Sendable, CustomStringConvertible {
 ///
 /// Registering happens under the same lock that `cancelAllAndWait` takes, before the run can do
 /// anything: a stop and a start never race into a run nobody waits for.
+///
+/// When the standard `OTEL_*` variables name an OTLP endpoint, every run is also a trace
+/// (`RunTracing`): its ID is in the summary's `trace_id`, and the run's task ends only after its
+/// spans are sent or the short flush wait is over.
 public final class RunLauncher: Sendable {
     private struct State {
         var runs: [UUID: Entry] = [:]
@@ -94,13 +99,22 @@ public final class RunLauncher: Sendable {
             var iterator = gate.makeAsyncIterator()
             let accepted = await iterator.next() ?? false
             guard accepted else { return RunSummary.refused(plan: plan) }
-            let summary = await Engine().run(plan, options: runOptions) { event in
+            let tracing = Self.startTrace(plan, trigger: trigger)
+            let traceID = tracing?.spans.traceID
+            var summary = await Engine().run(plan, options: runOptions) { event in
+                tracing?.spans.observe(event)
+                let event = Self.naming(traceID, in: event)
                 recorder?.record(event)
                 if case .runStarted = event.body {
                     state.withLock { $0.runs[key]?.id = event.run }
                     named(event.run)
                 }
                 observe(event)
+            }
+            summary.traceID = traceID
+            if let tracing {
+                tracing.spans.abandon()
+                await tracing.export.finish()
             }
             // Done and cleaned up: no longer in flight (before anyone awaiting the task resumes).
             _ = state.withLock { $0.runs.removeValue(forKey: key) }
@@ -118,6 +132,22 @@ public final class RunLauncher: Sendable {
             throw RunRefused(message: "shutting down: no new runs are started")
         }
         return task
+    }
+
+    /// The run's spans and their exporter, when the environment asks for traces.
+    private static func startTrace(_ plan: Plan, trigger: RunTrigger) -> (spans: RunSpans, export: RunTraceExport)? {
+        guard let settings = TraceSettings.from(environment: ProcessInfo.processInfo.environment),
+              let export = RunTraceExport.start(settings) else { return nil }
+        let spans = RunSpans(tracer: export.tracer, pipeline: plan.definition.name, trigger: trigger.rawValue,
+                             traceparent: settings.traceparent)
+        return (spans, export)
+    }
+
+    /// `event` with the trace ID in it, when it is the run's summary and the run is traced.
+    private static func naming(_ traceID: String?, in event: RunEvent) -> RunEvent {
+        guard let traceID, case .runFinished(var summary) = event.body else { return event }
+        summary.traceID = traceID
+        return RunEvent(run: event.run, .runFinished(summary), time: event.time)
     }
 
     private func finished(_ key: UUID) async {

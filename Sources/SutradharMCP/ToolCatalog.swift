@@ -106,6 +106,8 @@ enum ToolCatalog {
                                 "error": .object(["type": "string"]), "code": .object(["type": "string"])],
                                required: ["name", "kind", "status"])),
         "warnings": array(.object(["type": "string"])),
+        // Present when the run was traced (OTEL_* variables): the W3C trace ID, 32 hex.
+        "trace_id": .object(["type": "string"]),
     ], required: ["event", "schema", "run", "pipeline", "commit", "status", "stages"])
 
     /// A run as `get_run` and `list_runs` give it.

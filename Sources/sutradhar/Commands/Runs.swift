@@ -72,6 +72,7 @@ struct Runs: AsyncParsableCommand {
             }
             // The summary keeps what the stages do not: warnings, and why the machine stopped the run.
             for warning in details.summary?.warnings ?? [] { print("  warning: \(safe(warning))") }
+            if let traceID = details.summary?.traceID { print("  trace \(traceID)") }
             if let problem = details.summary?.environmentProblem {
                 print("  environment problem: \(safe(RemedyAdvice.advised(problem, remedy: details.summary?.remedy)))")
             }
