@@ -66,6 +66,7 @@
 
 // Pipeline
 @_exported import struct Pipeline.ByteSize
+@_exported import struct Pipeline.DefinitionCheck
 @_exported import struct Pipeline.DefinitionError
 @_exported import enum Pipeline.DefinitionMasking
 @_exported import struct Pipeline.Diagnostic
