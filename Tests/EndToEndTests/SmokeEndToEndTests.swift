@@ -138,6 +138,32 @@ extension DockerEndToEndTests {
             }
         }
 
+        @Test func aStageRunsOnTheRuntimeItNamesAndOneTheDaemonLacksIsAnEnvironmentProblem() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let pipeline = try workspace.write("runc.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          runtime: runc
+                    """))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 0, result.diagnosis)
+                // The signed verdict says which runtime the container ran on.
+                let envelope = try #require(result.outputs(of: "smoke")["attestation"] as? String, result.diagnosis)
+                let statement = try DockerEndToEndTests.Attestations.statement(in: envelope)
+                let configuration = (statement["predicate"] as? [String: Any])?["configuration"] as? [[String: Any]]
+                let policy = configuration?.first { $0["name"] as? String == "container-policy" }?["annotations"] as? [String: Any]
+                #expect(policy?["runtime"] as? String == "runc", "\(configuration ?? [])")
+                try expectNoContainersLeft(result, host: host)
+
+                let missing = try workspace.write("missing.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          runtime: no-such-runtime
+                    """))
+                let refused = try await DockerE2E.run(missing, workspace: workspace, host: host)
+                #expect(refused.exitCode == 3, refused.diagnosis)
+                let error = refused.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("'no-such-runtime', which") && error.contains("does not offer") && error.contains("runc"), "error: \(error)")
+                try expectNoContainersLeft(refused, host: host)
+            }
+        }
+
         @Test func theServersCommandAndEnvironmentAreTheStagesOwn() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
                 // The root is read-only: the server writes its page to the tmpfs /tmp.

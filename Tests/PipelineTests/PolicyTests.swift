@@ -64,6 +64,15 @@ import Testing
         ])
     }
 
+    @Test func aRuntimeIsReadAndOneThatIsNoNameIsRefusedAtItsValue() throws {
+        let definition = try parse(Self.smoke("      runtime: runc"))
+        let smoke = try #require(definition.stages.first?.spec as? SmokeSpec)
+        #expect(smoke.container.runtime == "runc")
+        #expect(diagnostics(Self.container("      runtime: \"runc --root /\"")) == [
+            "p.yaml:10:16: 'stages.t.container.runtime' 'runc --root /' is not a runtime name; write one the daemon offers, e.g. runc (see 'sutradhar doctor')",
+        ])
+    }
+
     @Test func joiningAnotherContainersNetworkIsRefused() {
         #expect(diagnostics(Self.container("      network: \"container:db\"")) == [
             "p.yaml:10:16: 'stages.t.container.network': joining another container's network is only done by a probe's sidecar",

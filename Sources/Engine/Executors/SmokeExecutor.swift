@@ -63,11 +63,12 @@ struct SmokeExecutor: StageExecutor {
         for limit in policy.limits {
             limits[limit.name] = .object(["value": .string(limit.value), "enforced": .bool(limit.enforced), "by": .string(limit.mechanism)])
         }
-        let policyFields: [String: AttestedValue] = [
+        var policyFields: [String: AttestedValue] = [
             "network": .string(host.networkMode), "cap_drop": .array(host.capDrop.map(AttestedValue.string)),
             "read_only_root": .bool(host.readonlyRootfs), "privileged": .bool(host.privileged),
             "security_opt": .array(host.securityOpt.map(AttestedValue.string)), "limits": .object(limits),
         ]
+        if let runtime = host.runtime { policyFields["runtime"] = .string(runtime) }
         func descriptor(_ name: String, _ fields: [String: AttestedValue]) -> ResourceDescriptor {
             let digest = (try? CanonicalJSON.encode(fields)).map { sha256Hex($0) } ?? ""
             return ResourceDescriptor(name: name, digest: ["sha256": digest], annotations: fields)
