@@ -188,7 +188,7 @@ import Testing
             """)
         #expect(diagnostics(yaml) == [
             "p.yaml:9:7: unknown key 'installable' in 'stages.s.smoke': 'installable' is a nix-build field, not a smoke field; "
-                + "allowed: image, command, env, user, workdir, limits, mounts, network, probe",
+                + "allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
         ])
     }
 
@@ -306,8 +306,8 @@ import Testing
                   colour: red
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:9:7: unknown key 'colour' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, probe",
-            "p.yaml:15:7: unknown key 'colour' in 'stages.t.container'; allowed: image, command, expect-exit, env, user, workdir, limits, mounts, network",
+            "p.yaml:9:7: unknown key 'colour' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
+            "p.yaml:15:7: unknown key 'colour' in 'stages.t.container'; allowed: image, command, expect-exit, env, user, workdir, limits, mounts, network, runtime",
         ])
     }
 
@@ -320,7 +320,7 @@ import Testing
                   probe: {exec: [true]}
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:9:7: unknown key 'privilegd' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, probe",
+            "p.yaml:9:7: unknown key 'privilegd' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
         ])
     }
 
