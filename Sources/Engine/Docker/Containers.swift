@@ -1,7 +1,9 @@
 import DockerEngine
 import Foundation
+import NIOCore
 import NixBuild
 import Pipeline
+import RunEvents
 
 /// Scoped containers: whatever happens inside — pass, fail, timeout, Ctrl-C — the container is
 /// stopped (with a grace period, then killed) and removed on the way out.

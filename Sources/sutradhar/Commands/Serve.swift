@@ -76,7 +76,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let services = try Runs.historyCall { try DashboardServices(configuration: configuration) }
-        let application = try Dashboard.makeApplication(services: services) { port in
+        let announce: @Sendable (Int) async -> Void = { port in
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
@@ -88,7 +88,7 @@ struct Serve: AsyncParsableCommand {
         // Hummingbird's service group shuts the server down gracefully on SIGINT or SIGTERM by
         // itself; the first signal is left to it (a second one still exits at once).
         try await Interrupts.handling(onSignal: { _ in }) {
-            try await application.runService()
+            try await Dashboard.serve(services: services, onServerRunning: announce)
         }
         await services.stopRuns()
     }

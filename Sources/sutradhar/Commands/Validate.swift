@@ -1,9 +1,6 @@
 import ArgumentParser
-import Engine
 import Foundation
-import RunEvents
 import SutradharKit
-import Pipeline
 
 /// `sutradhar validate PIPELINE...`: check definitions without running anything.
 struct Validate: AsyncParsableCommand {
