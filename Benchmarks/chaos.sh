@@ -49,7 +49,8 @@
 #                cut short, or a line of random bytes at a random place, ROUNDS times through
 #                `attest verify --key`: exit 1 with a reason every time (never 0, never a crash or a
 #                hang past 5 s); the untouched envelope verifies (exit 0, and with --image); the
-#                private key's bytes (raw, hex, base64) are in no file of the cache and no event.
+#                private key's bytes (raw, hex, base64) are in no file of the cache and no event; a
+#                bundle (.intoto.jsonl) whose second line is tampered: exit 1 naming line 2.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # COMPARE=PATH (sutradhar-compare-benchmark for the hostile row; default: its release build),
@@ -781,6 +782,14 @@ row_attest() {
         if [ "$rc" -eq 1 ] && grep -q "not verified" "$WORK/attest-verify.out"; then held=$((held + 1))
         else fail_note "round $round (mutation $(( round % 4 )) at byte $at): exit $rc: $(head -c 200 "$WORK/attest-verify.out")"; fi
     done
+    # A bundle (.intoto.jsonl, as pushed beside a binary cache): a good line, then a tampered one.
+    local bundle="$WORK/attest-bundle.intoto.jsonl"
+    { cat "$envelope"; echo; python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[len(b)//2]^=1; sys.stdout.buffer.write(bytes(b))" "$envelope"; echo; } >"$bundle"
+    tried=$((tried + 1))
+    timeout 5 "$S" attest verify "$bundle" --key "$key" >"$WORK/attest-verify.out" 2>&1 && rc=0 || rc=$?
+    codes+=" $rc"
+    if [ "$rc" -eq 1 ] && grep -q "not verified: line 2" "$WORK/attest-verify.out"; then held=$((held + 1))
+    else fail_note "a bundle with a tampered second line: exit $rc: $(head -c 200 "$WORK/attest-verify.out")"; fi
     # The key: its 32 secret bytes raw, as hex, and its PKCS#8 body as base64, in any file of the
     # cache or anything the run printed.
     local where

@@ -119,7 +119,7 @@ public struct Engine: Sendable {
         // Opened (and its policy checked) while all of the above ran; nothing was created in it.
         let docker = try await pending.session
         let pushes = plan.definition.cache.nixPush.map { NixPushQueue(spec: $0, nix: nix, recorder: run) }
-        let attestor = options.attest
+        let attestor = options.attestation.enabled
             ? StageAttestor(options: options, runID: run.runID, plan: plan, source: source, checkout: checkout, cache: cache, warn: run.warn)
             : nil
         let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,

@@ -26,11 +26,8 @@ public struct RunOptions: Sendable {
     public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
-    /// `--signing-key`: the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs attestations;
-    /// nil: the user's own, generated on first use (`KeyFile`).
-    public var signingKey: URL?
-    /// `--no-attest`: write no attestations (for measuring what attesting costs).
-    public var attest = true
+    /// `--signing-key` and `--no-attest`: whether the run signs attestations, and with which key.
+    public var attestation = AttestationSettings()
     /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
     /// file): each becomes a `warning` event right after run-started, and goes into the summary.
     public var warnings: [String] = []

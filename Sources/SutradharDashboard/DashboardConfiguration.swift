@@ -1,4 +1,5 @@
 import Foundation
+import SutradharKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,8 @@ public struct DashboardConfiguration: Sendable {
     public var allowRootful: Bool = false
     /// Whether stages of runs started here that ask for `network: bridge` get it (`--allow-network`).
     public var allowNetwork: Bool = false
+    /// `--signing-key` and `--no-attest`: how runs started here sign their attestations.
+    public var attestation = AttestationSettings()
     /// `--allowed-host`: host names answered besides localhost, 127.0.0.1 and [::1] (a name the
     /// server is reached by through a proxy or an SSH tunnel's other end).
     public var allowedHosts: [String] = []

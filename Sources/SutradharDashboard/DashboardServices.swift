@@ -49,8 +49,10 @@ public struct DashboardServices: Sendable {
     /// The options of a run started here, or of the doctor's checks: this server's cache and
     /// daemon, and what its command line allows.
     public func runOptions(commit: String? = nil) -> RunOptions {
-        RunOptions(cacheRoot: cacheRoot, commit: commit, dockerHost: configuration.dockerHost,
-                   allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork)
+        var options = RunOptions(cacheRoot: cacheRoot, commit: commit, dockerHost: configuration.dockerHost,
+                                 allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork)
+        options.attestation = configuration.attestation
+        return options
     }
 }
 

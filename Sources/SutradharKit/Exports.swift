@@ -25,6 +25,7 @@
 @_exported import struct BuildCache.LastGC
 
 // Engine
+@_exported import struct Engine.AttestationSettings
 @_exported import struct Engine.ClassifiedFailure
 @_exported import struct Engine.DockerSession
 @_exported import struct Engine.Engine

@@ -16,6 +16,8 @@ public struct MCPServerConfiguration: Sendable {
     public var allowNetwork: Bool
     /// `--allow-rootful`: a rootful daemon is accepted (loudly).
     public var allowRootful: Bool
+    /// `--signing-key` and `--no-attest`: how runs started here sign their attestations.
+    public var attestation = AttestationSettings()
     /// `--allow-source`: the folders a `source` argument may name (none by default).
     public var sourcePolicy: SourcePolicy
     /// Where pipelines are looked up from (`pipelines/NAME.yaml` here or above).

@@ -68,10 +68,11 @@ extension SutradharMCPServer {
                 throw ToolCallRefused(error.message)
             }
         }
-        let options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
+        var options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
                                  commit: try arguments.string("commit"), sourceOverride: source,
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
+        options.attestation = configuration.attestation
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }

@@ -149,7 +149,7 @@ import Testing
                 """,
             expected: [
                 "p.yaml:9:7: unknown key 'installable' in 'stages.s.smoke': 'installable' is a nix-build field, not a smoke field; "
-                    + "allowed: image, command, env, user, workdir, limits, mounts, network, probe",
+                    + "allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
             ]),
         StagesCase(
             "probe field in the smoke block says to move it into the probe",
@@ -226,7 +226,7 @@ import Testing
                       probe: {exec: [true]}
                 """,
             expected: [
-                "p.yaml:9:7: unknown key 'privilegd' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, probe",
+                "p.yaml:9:7: unknown key 'privilegd' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
             ]),
         StagesCase(
             "typo of a field of another level suggests it and where it belongs",
@@ -670,8 +670,8 @@ import Testing
                   colour: red
             """)
         #expect(diagnostics(yaml) == [
-            "p.yaml:9:7: unknown key 'colour' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, probe",
-            "p.yaml:15:7: unknown key 'colour' in 'stages.t.container'; allowed: image, command, expect-exit, env, user, workdir, limits, mounts, network",
+            "p.yaml:9:7: unknown key 'colour' in 'stages.s.smoke'; allowed: image, command, env, user, workdir, limits, mounts, network, runtime, probe",
+            "p.yaml:15:7: unknown key 'colour' in 'stages.t.container'; allowed: image, command, expect-exit, env, user, workdir, limits, mounts, network, runtime",
         ])
     }
 

@@ -127,7 +127,7 @@ extension DockerSession {
     /// Streams a container's demultiplexed output into the stage's log until it exits or the
     /// surrounding task is cancelled. Each line is logged as it completes, cut at
     /// `Nix.maxLogLineBytes` (see `LineSplitter`): nothing here grows with the output.
-    func forwardLogs(of id: String, prefix: String, context: StageContext) async {
+    func forwardLogs(of id: String, prefix: String, context: StageContext, onLine: ((String) -> Void)? = nil) async {
         // One splitter per stream: the daemon cuts long lines into several frames.
         var splitters = [LineSplitter(maxLineBytes: Nix.maxLogLineBytes), LineSplitter(maxLineBytes: Nix.maxLogLineBytes)]
         do {
@@ -136,6 +136,7 @@ extension DockerSession {
                 let lines = frame.bytes.withUnsafeReadableBytes { splitters[index].feed($0) }
                 for line in lines where !line.isEmpty {
                     context.log("\(prefix)\(line)", stream: index == 0 ? "stdout" : "stderr")
+                    onLine?(line)
                 }
             }
             for (index, var splitter) in splitters.enumerated() {

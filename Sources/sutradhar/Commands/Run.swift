@@ -32,13 +32,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Who runs it, recorded in the run history: agent, nightly, local or manual. Default: local with a folder --source, agent with --json and no terminal, else manual.", valueName: "TRIGGER"))
     var trigger: Trigger?
 
-    @Option(name: .customLong("signing-key"), help: ArgumentHelp("Sign attestations with this Ed25519 private key (PKCS#8 PEM, mode 0600). Default: $XDG_CONFIG_HOME/sutradhar/signing-key.pem, generated on first use.", valueName: "FILE"))
-    var signingKey: String?
-
-    @Flag(name: .customLong("no-attest"), help: "Write no attestations (provenance, test results, SBOM) for this run.")
-    var noAttest = false
-
     @OptionGroup var stages: StageRunOptions
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -54,8 +49,7 @@ struct Run: AsyncParsableCommand {
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
-        options.signingKey = signingKey.map { URL(fileURLWithPath: $0) }
-        options.attest = !noAttest
+        options.attestation = try attestOptions.checkedSettings()
         try await Self.runToTheEnd(plan, options: options, trigger: trigger ?? inferredTrigger, renderer: stages.makeRenderer())
     }
 

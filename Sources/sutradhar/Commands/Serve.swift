@@ -45,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("allow-trigger"), help: "Serve the POST routes that start runs (run again, run the failed stages, run at a commit). Needs --token-file.")
     var allowTrigger = false
 
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -52,10 +53,10 @@ struct Serve: AsyncParsableCommand {
     var allowNetwork = false
 
     func run() async throws {
-        let configuration: DashboardConfiguration
+        var configured: DashboardConfiguration
         do {
             let (host, port) = try DashboardConfiguration.parseListen(listen)
-            var configured = DashboardConfiguration(
+            configured = DashboardConfiguration(
                 host: host, port: port, cacheRoot: cacheOptions.resolveForHistory(),
                 token: try tokenFile.map { path throws(DashboardConfigurationError) in try DashboardConfiguration.readToken(file: path) },
                 allowTrigger: allowTrigger)
@@ -64,10 +65,11 @@ struct Serve: AsyncParsableCommand {
             configured.allowNetwork = allowNetwork
             configured.allowedHosts = allowedHosts
             try configured.check()
-            configuration = configured
         } catch {
             throw CommandFailure(Exit.invalidDefinition, error.message)
         }
+        configured.attestation = try attestOptions.checkedSettings()
+        let configuration = configured
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessInfo.processInfo.environment["SUTRADHAR_SERVE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
