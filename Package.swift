@@ -40,6 +40,9 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // `swift package generate-documentation --target SutradharKit` (scripts/docs.sh): the DocC
+        // catalog in Sources/SutradharKit/SutradharKit.docc. A command plugin: built only when asked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
