@@ -20,6 +20,8 @@ public final class RunSpans: Sendable {
     private let state = Mutex(State())
     /// The W3C trace ID (32 hex) of the run's trace, when the tracer's propagator writes `traceparent`.
     public let traceID: String?
+    /// The root span's W3C trace context, to hand to what the run starts (nix, containers).
+    public let traceparent: String?
 
     /// Starts the run's root span, a child of `traceparent` when one is given (W3C trace context).
     /// - Parameters:
@@ -37,6 +39,7 @@ public final class RunSpans: Sendable {
         root.attributes["sutradhar.run.trigger"] = SpanAttribute.string(trigger)
         var headers: [String: String] = [:]
         tracer.inject(root.context, into: &headers, using: HeaderInjector())
+        self.traceparent = headers["traceparent"]
         traceID = headers["traceparent"].flatMap(Self.traceID(inTraceparent:))
     }
 

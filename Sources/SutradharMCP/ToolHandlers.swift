@@ -66,7 +66,7 @@ extension SutradharMCPServer {
                                structuredContent: ["file": .string(file), "valid": .bool(diagnostics.isEmpty), "problems": .array(Self.problems(diagnostics))])
     }
 
-    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?) async throws -> CallTool.Result {
+    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?, traceparent: String?) async throws -> CallTool.Result {
         let path = try locate(try arguments.requiredString("pipeline"))
         let plan: Plan
         do {
@@ -86,10 +86,12 @@ extension SutradharMCPServer {
                 throw ToolCallRefused(error.message)
             }
         }
-        let options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
+        var options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
                                  commit: try arguments.string("commit"), sourceOverride: source,
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
+        // The caller's trace (MCP's `_meta.traceparent`), never the server's own TRACEPARENT.
+        options.traceparent = traceparent
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }

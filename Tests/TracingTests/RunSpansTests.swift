@@ -97,9 +97,23 @@ import Tracing
         #expect(TraceSettings.from(environment: ["OTEL_SERVICE_NAME": "x"]) == nil)
         #expect(TraceSettings.from(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"]) == nil)
         let settings = TraceSettings.from(environment: ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces",
-                                                        "TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
+                                                        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://elsewhere:4318"])
         #expect(settings?.endpoint == "http://127.0.0.1:4318/v1/traces")
-        #expect(settings?.traceparent == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        #expect(settings?.propagate == true)
+        #expect(settings?.exportTimeout == TraceSettings.defaultExportTimeout)
+    }
+
+    @Test func theExportTimeoutAndPropagationFollowTheirVariables() {
+        let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"]
+        #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": "2500"]) { $1 })?.exportTimeout == .milliseconds(2500))
+        #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "40"]) { $1 })?
+            .exportTimeout == .milliseconds(40))
+        for unreadable in ["soon", "-5", "0", ""] {
+            #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": unreadable]) { $1 })?.exportTimeout
+                == TraceSettings.defaultExportTimeout)
+        }
+        #expect(TraceSettings.from(environment: endpoint.merging(["SUTRADHAR_TRACE_PROPAGATION": "off"]) { $1 })?.propagate == false)
+        #expect(TraceSettings.from(environment: endpoint.merging(["SUTRADHAR_TRACE_PROPAGATION": "on"]) { $1 })?.propagate == true)
         #expect(RunSpans.traceID(inTraceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c")
     }
 }

@@ -98,9 +98,11 @@ struct Nightly: AsyncParsableCommand {
     /// One pipeline's nightly run, recorded in its cache's history as `nightly`.
     private func rebuild(_ plan: Plan, definitionFile: String, launcher: RunLauncher) async throws(RunRefused) -> NightlyReport.Entry {
         let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
-        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
+        var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: allowNetwork, maxRuns: maxRuns)
+        // One invocation (a scheduler's): its caller's trace is each pipeline's parent.
+        options.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
         // Read only, for the previous nightly run: the launcher records this one.
         let history = try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)
         let renderer = TerminalRenderer.make(quiet: quiet)
