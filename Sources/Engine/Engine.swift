@@ -110,7 +110,7 @@ public struct Engine: Sendable {
                       options: (plan.definition.nixOptions + plan.definition.nixDistribution.options)
                           .map { NixOption(name: $0.name, value: $0.value) },
                       environment: options.propagatedTraceparent.map { ["TRACEPARENT": $0] } ?? [:])
-        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run, steps: options.stepSink) else {
             // The daemon's start-up may still report something (a leftover removed): it has
             // ended before the summary, which is always the last event.
             _ = try? await pending.session

@@ -45,6 +45,8 @@ public struct RunOptions: Sendable {
     /// The run's own trace context, set by the launcher when the run is traced: nix and the run's
     /// containers get it as `TRACEPARENT`, so that what they start can continue the run's trace.
     public var propagatedTraceparent: String? = nil
+    /// Receives the timed steps inside stages (`StageStep`), for the run's trace; nil: none are timed.
+    public var stepSink: StageStepSink? = nil
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,

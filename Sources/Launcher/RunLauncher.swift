@@ -102,7 +102,10 @@ public final class RunLauncher: Sendable {
             let tracing = Self.startTrace(plan, trigger: trigger, traceparent: launchOptions.traceparent)
             let traceID = tracing?.spans.traceID
             var runOptions = launchOptions
-            if let tracing, tracing.propagate { runOptions.propagatedTraceparent = tracing.spans.traceparent }
+            if let tracing {
+                if tracing.propagate { runOptions.propagatedTraceparent = tracing.spans.traceparent }
+                runOptions.stepSink = { tracing.spans.observe(step: $0) }
+            }
             var summary = await Engine().run(plan, options: runOptions) { event in
                 tracing?.spans.observe(event)
                 let event = Self.naming(traceID, in: event)

@@ -29,7 +29,7 @@ struct OTLPExportTests {
                 #expect(result.summary?["trace_id"] as? String == Self.callerTrace)
 
                 let spans = receiver.spans()
-                #expect(spans.count == 3, "\(spans)")
+                #expect(spans.count == 6, "root, checkout (fetch, write tree), build (nix build): \(spans)")
                 #expect(spans.allSatisfy { $0["trace_id"] as? String == Self.callerTrace }, "\(spans)")
                 #expect(spans.allSatisfy { $0["path"] as? String == "/v1/traces" })
                 let root = try #require(spans.first { $0["parent_span_id"] as? String == Self.callerSpan }, "\(spans)")
@@ -46,6 +46,9 @@ struct OTLPExportTests {
 
                 let children = spans.filter { $0["parent_span_id"] as? String == root["span_id"] as? String }
                 #expect(Set(children.compactMap { $0["name"] as? String }) == ["checkout", "build"])
+                // Where the time went inside the stages: their steps, as their children.
+                let checkout = try #require(children.first { $0["name"] as? String == "checkout" })
+                #expect(Set(OTLPReceiver.children(of: checkout, in: spans)) == ["fetch", "write tree"], "\(spans)")
                 let build = try #require(children.first { $0["name"] as? String == "build" })
                 let buildAttributes = try #require(build["attributes"] as? [String: Any])
                 #expect(buildAttributes["cicd.pipeline.task.name"] as? String == "build")
@@ -53,6 +56,7 @@ struct OTLPExportTests {
                 #expect(buildAttributes["cicd.pipeline.task.type"] as? String == "build")
                 #expect(buildAttributes["cicd.pipeline.task.run.result"] as? String == "success")
                 #expect(buildAttributes["sutradhar.stage.cached"] as? Bool == false)
+                #expect(OTLPReceiver.children(of: build, in: spans) == ["nix build"], "\(spans)")
             }
         }
     }
@@ -95,7 +99,7 @@ struct OTLPExportTests {
                 let traceID = try #require(result.summary?["trace_id"] as? String)
                 #expect(traceID.count == 32 && traceID != String(repeating: "0", count: 32))
                 let spans = receiver.spans()
-                #expect(spans.count == 3 && spans.allSatisfy { $0["trace_id"] as? String == traceID }, "\(spans)")
+                #expect(spans.count == 6 && spans.allSatisfy { $0["trace_id"] as? String == traceID }, "\(spans)")
                 #expect(spans.contains { ($0["parent_span_id"] as? String)?.isEmpty == true }, "the root has no parent")
             }
         }
@@ -189,6 +193,11 @@ struct OTLPReceiver {
 
     let endpoint: String
     let spansFile: URL
+
+    /// The names of the spans whose parent is `span`, sorted.
+    static func children(of span: [String: Any], in spans: [[String: Any]]) -> [String] {
+        spans.filter { $0["parent_span_id"] as? String == span["span_id"] as? String }.compactMap { $0["name"] as? String }.sorted()
+    }
 
     /// Every span received so far, decoded.
     func spans() -> [[String: Any]] {

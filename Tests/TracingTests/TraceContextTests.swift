@@ -32,7 +32,7 @@ struct TraceContextTests {
 
                 let spans = receiver.spans()
                 let callers = spans.filter { $0["trace_id"] as? String == Self.callerTrace }
-                #expect(callers.count == 3, "root, checkout, build: \(spans)")
+                #expect(callers.count == 6, "root, checkout (fetch, write tree), build (nix build): \(spans)")
                 let root = try #require(callers.first { $0["parent_span_id"] as? String == Self.callerSpan }, "\(spans)")
                 #expect((root["attributes"] as? [String: Any])?["sutradhar.run.trigger"] as? String == "agent")
                 #expect(!spans.contains { $0["trace_id"] as? String == Self.serverTrace }, "\(spans)")
@@ -82,6 +82,43 @@ struct TraceContextTests {
                 #expect(off.exitCode == 0, "\(off.stdout)\n\(off.stderr)")
                 #expect(Self.logLines(off, of: "work") == ["traceparent=none"], "\(off.stdout)")
                 #expect(off.summary?["trace_id"] as? String == Self.callerTrace, "still traced, only not propagated")
+            }
+        }
+    }
+
+    @Test(.requiresDocker, .requiresNix, .enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func theExamplesTraceShowsWhereTheTimeWentInsideEachStage() async throws {
+        let host = try DockerTestSupport.requireDockerHost()
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let example = SutradharCLI.repositoryRoot.appendingPathComponent("pipelines/example.yaml").path
+                let result = try await workspace.sutradhar(["run", example, "--json"], environment: [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout, "DOCKER_HOST": host,
+                ], timeout: .seconds(900))
+                #expect(result.exitCode == 0, "\(result.stdout.suffix(3000))\n\(result.stderr)")
+                let traceID = try #require(result.summary?["trace_id"] as? String)
+                // The server's removal comes after the verdict, its span possibly in a later batch.
+                var spans = receiver.spans()
+                for _ in 0..<100 where !spans.contains(where: { $0["name"] as? String == "container remove" }) {
+                    try await Task.sleep(for: .milliseconds(50))
+                    spans = receiver.spans()
+                }
+                #expect(spans.allSatisfy { $0["trace_id"] as? String == traceID })
+                let root = try #require(spans.first { ($0["parent_span_id"] as? String)?.isEmpty == true }, "\(spans)")
+                func stage(_ name: String) -> [String: Any]? {
+                    spans.first { $0["name"] as? String == name && $0["parent_span_id"] as? String == root["span_id"] as? String }
+                }
+                #expect(OTLPReceiver.children(of: try #require(stage("checkout")), in: spans) == ["write tree"], "a folder source is not fetched")
+                #expect(OTLPReceiver.children(of: try #require(stage("image")), in: spans) == ["nix build"])
+                // An image the shared daemon already has is not sent again (the stage's `bytes` is 0 then).
+                let sent = ((result.stage("load")?["outputs"] as? [String: Any])?["bytes"] as? Int ?? 0) > 0
+                #expect(OTLPReceiver.children(of: try #require(stage("load")), in: spans) == (sent ? ["image upload"] : []), "\(spans)")
+                let smoke = OTLPReceiver.children(of: try #require(stage("smoke")), in: spans)
+                #expect(smoke == ["container create", "container remove", "container start", "probe"], "\(spans)")
+                let sidecar = OTLPReceiver.children(of: try #require(stage("probe-from-sidecar")), in: spans)
+                // The server's create, start, removal and probe; each sidecar probe's create and removal.
+                #expect(Set(sidecar) == ["container create", "container remove", "container start", "probe"], "\(spans)")
             }
         }
     }

@@ -1,0 +1,47 @@
+import Foundation
+
+/// A timed piece of a stage's work (the nix build, the image upload, the server's start, the
+/// probe), reported beside the events for traces: a slow stage is explained by its steps. Not an
+/// event: nothing is recorded or printed, and a run with no sink pays one nil check per step.
+public struct StageStep: Sendable, Equatable {
+    /// The stage it belongs to.
+    public let stage: String
+    /// What it was: `nix build`, `image upload`, `container start`, `probe`.
+    public let name: String
+    public let start: Date
+    public let end: Date
+    /// Whether it ended with an error (or was cancelled).
+    public let failed: Bool
+
+    public init(stage: String, name: String, start: Date, end: Date, failed: Bool) {
+        self.stage = stage
+        self.name = name
+        self.start = start
+        self.end = end
+        self.failed = failed
+    }
+}
+
+/// Receives each step when it ends.
+public typealias StageStepSink = @Sendable (StageStep) -> Void
+
+extension StageContext {
+    /// Runs `body` as the step `name` of this stage, reporting its times to the run's step sink.
+    public func step<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
+        try await timedStep(options.stepSink, stage: stage.name, name, body)
+    }
+}
+
+/// Runs `body` as the step `name` of `stage`, reporting its times to `sink` (when there is one).
+func timedStep<T>(_ sink: StageStepSink?, stage: String, _ name: String, _ body: () async throws -> T) async rethrows -> T {
+    guard let sink else { return try await body() }
+    let start = Date()
+    do {
+        let value = try await body()
+        sink(StageStep(stage: stage, name: name, start: start, end: Date(), failed: false))
+        return value
+    } catch {
+        sink(StageStep(stage: stage, name: name, start: start, end: Date(), failed: true))
+        throw error
+    }
+}
