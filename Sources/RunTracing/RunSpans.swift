@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import RunEvents
 import Synchronization
 import Tracing
 

@@ -38,6 +38,10 @@ public final class RunTraceExport: Sendable {
         // A collector that does not answer must not hold the exit longer than the flush wait.
         configuration.traces.otlpExporter.timeout = flushLimit
         configuration.traces.batchSpanProcessor.exportTimeout = flushLimit
+        // A run's spans leave together at its end, not every 5 s: a run killed midway (SIGKILL)
+        // then exports nothing half-made, no stage spans without their root. The bounded queue
+        // (2048) is sent early only when a run fills it.
+        configuration.traces.batchSpanProcessor.scheduleDelay = .seconds(24 * 3600)
         configuration.diagnosticLogger = .custom(Logger(label: "sutradhar.tracing") { _ in WarnOnce() })
         do {
             // Applies OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, … over the above.

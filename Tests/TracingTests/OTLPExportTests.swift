@@ -147,11 +147,63 @@ struct OTLPExportTests {
         }
     }
 
+    @Test(.enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func aCancelledRunsRootSpanSaysCancellation() async throws {
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let definition = try Self.pipeline(.slow, in: workspace, pidFile: "slow.pids")
+                let run = try SutradharCLI.start(["run", definition, "--json", "--cache-dir", workspace.cache.path], environment: [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout,
+                ], workingDirectory: workspace.root)
+                #expect(await run.waitForOutput(containing: #""kind":"nix-build""#), "the build never started: \(run.stdoutSoFar)")
+                run.signal(SIGINT)
+                // nix-daemon stops the builder a moment after its client goes.
+                let result = await run.finish()
+                #expect(result.exitCode == 130, "\(result.stdout)\n\(result.stderr)")
+                let spans = receiver.spans()
+                let root = try #require(spans.first { ($0["parent_span_id"] as? String)?.isEmpty == true }, "\(spans)")
+                #expect((root["attributes"] as? [String: Any])?["cicd.pipeline.result"] as? String == "cancellation")
+                #expect(root["trace_id"] as? String == result.summary?["trace_id"] as? String)
+                let build = try #require(spans.first { $0["name"] as? String == "build" })
+                #expect((build["attributes"] as? [String: Any])?["cicd.pipeline.task.run.result"] as? String == "cancellation")
+            }
+        }
+    }
+
+    @Test(.enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func aRunKilledMidwayExportsNothingAndTheNextRunExportsWhole() async throws {
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let tracing = ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout]
+                let slow = try Self.pipeline(.slow, in: workspace, named: "slow", pidFile: "slow.pids")
+                let killed = try SutradharCLI.start(["run", slow, "--json", "--cache-dir", workspace.cache.path], environment: tracing,
+                                                    workingDirectory: workspace.root)
+                #expect(await killed.waitForOutput(containing: #""kind":"nix-build""#), "the build never started: \(killed.stdoutSoFar)")
+                // Past swift-otel's default batch delay (5 s), when ended spans (the checkout's)
+                // would otherwise have left without their root.
+                try await Task.sleep(for: .seconds(6))
+                killed.signal(SIGKILL)
+                _ = await killed.finish()
+                #expect(receiver.spans().isEmpty, "\(receiver.spans())")
+
+                let next = try await workspace.sutradhar(["run", try Self.pipeline(.succeeding, in: workspace, named: "next"), "--json"],
+                                                         environment: tracing)
+                #expect(next.exitCode == 0, "\(next.stdout)\n\(next.stderr)")
+                let spans = receiver.spans()
+                #expect(spans.count == 6 && spans.allSatisfy { $0["trace_id"] as? String == next.summary?["trace_id"] as? String }, "\(spans)")
+                #expect(spans.filter { ($0["parent_span_id"] as? String)?.isEmpty == true }.count == 1)
+            }
+        }
+    }
+
     /// A one-stage nix pipeline over a fresh fixture flake (a new derivation each time).
-    static func pipeline(_ kind: NixFixtureFlake.Kind, in workspace: Workspace, named name: String = "pipeline", folder: String = ".") throws -> String {
-        let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+    static func pipeline(_ kind: NixFixtureFlake.Kind, in workspace: Workspace, named name: String = "pipeline", folder: String = ".",
+                         pidFile: String = "unused") throws -> String {
+        let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo-\(name)"))
         _ = try NixFixtures.writeFlake(kind, into: repository.directory,
-                                       pidFile: try workspace.stateFolder().appendingPathComponent("unused"))
+                                       pidFile: try workspace.stateFolder().appendingPathComponent(pidFile))
         _ = try repository.commit("a fixture flake")
         return try workspace.writePipeline("""
             version: 1

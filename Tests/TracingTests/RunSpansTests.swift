@@ -2,6 +2,7 @@ import Foundation
 import Engine
 import InMemoryTracing
 @testable import RunTracing
+import RunEvents
 import Testing
 import Tracing
 

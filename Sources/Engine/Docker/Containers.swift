@@ -2,6 +2,7 @@ import DockerEngine
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 
 /// Scoped containers: whatever happens inside — pass, fail, timeout, Ctrl-C — the container is
 /// stopped (with a grace period, then killed) and removed on the way out.

@@ -51,7 +51,20 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("allow-network"), help: "Let stages of runs started here that ask for 'network: bridge' have a network.")
     var allowNetwork = false
 
+    @Option(name: .customLong("trace-url-template"), help: ArgumentHelp(
+        "Link a run page's trace ID to this URL, with {trace_id} in it (e.g. 'https://jaeger.example/trace/{trace_id}').",
+        valueName: "URL"))
+    var traceURLTemplate: String?
+
     func run() async throws {
+        var traceLink: TraceLink?
+        if let traceURLTemplate {
+            do {
+                traceLink = try TraceLink(template: traceURLTemplate)
+            } catch {
+                throw CommandFailure(Exit.invalidDefinition, error.message)
+            }
+        }
         let configuration: DashboardConfiguration
         do {
             let (host, port) = try DashboardConfiguration.parseListen(listen)
@@ -63,6 +76,7 @@ struct Serve: AsyncParsableCommand {
             configured.allowRootful = dockerOptions.allowRootful
             configured.allowNetwork = allowNetwork
             configured.allowedHosts = allowedHosts
+            configured.traceLink = traceLink
             try configured.check()
             configuration = configured
         } catch {
