@@ -205,7 +205,7 @@ let package = Package(
             name: "SutradharKit",
             dependencies: [
                 "RunEvents", "FileWatching", "Engine", "Pipeline", "RunHistory", "Launcher", "BuildCache", "Attestation", "GitMirror",
-                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification",
+                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification", "RunTracing",
             ],
             swiftSettings: swiftSettings
         ),
@@ -234,6 +234,7 @@ let package = Package(
                 "Charts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -30,19 +30,11 @@ public final class RunTraceExport: Sendable {
     /// standard error) when swift-otel refuses the configuration, e.g. an unknown protocol.
     public static func start(_ settings: TraceSettings) -> RunTraceExport? {
         let flushLimit = settings.exportTimeout
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "sutradhar"
-        configuration.logs.enabled = false
-        configuration.metrics.enabled = false
-        configuration.traces.enabled = true
-        // A collector that does not answer must not hold the exit longer than the flush wait.
-        configuration.traces.otlpExporter.timeout = flushLimit
-        configuration.traces.batchSpanProcessor.exportTimeout = flushLimit
+        var configuration = Self.configuration(settings)
         // A run's spans leave together at its end, not every 5 s: a run killed midway (SIGKILL)
         // then exports nothing half-made, no stage spans without their root. The bounded queue
         // (2048) is sent early only when a run fills it.
         configuration.traces.batchSpanProcessor.scheduleDelay = .seconds(24 * 3600)
-        configuration.diagnosticLogger = .custom(Logger(label: "sutradhar.tracing") { _ in WarnOnce() })
         do {
             // Applies OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, … over the above.
             let backend = try OTel.makeTracingBackend(configuration: configuration)
@@ -51,6 +43,20 @@ public final class RunTraceExport: Sendable {
             WarnOnce.warn("traces are not exported (\(settings.endpoint)): \(error)")
             return nil
         }
+    }
+
+    /// Traces only, OTLP/HTTP, `service.name` sutradhar, diagnostics as one warning; the export
+    /// timeout bounds what a collector that does not answer can cost.
+    static func configuration(_ settings: TraceSettings) -> OTel.Configuration {
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "sutradhar"
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.traces.enabled = true
+        configuration.traces.otlpExporter.timeout = settings.exportTimeout
+        configuration.traces.batchSpanProcessor.exportTimeout = settings.exportTimeout
+        configuration.diagnosticLogger = .custom(Logger(label: "sutradhar.tracing") { _ in WarnOnce() })
+        return configuration
     }
 
     private init(tracer: any Tracer, service: some Service, flushLimit: Duration, endpoint: String) {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SutradharKit
 
 /// What every handler needs, opened once when the server starts: the configuration, the run
@@ -81,6 +82,8 @@ extension Dashboard {
     /// one line here.
     public static func makeRouter(services: DashboardServices) -> Router<DashboardRequestContext> {
         let router = Router(context: DashboardRequestContext.self)
+        // First, so that a request the security rules refuse is a span too (with its status).
+        if services.configuration.traceRequests { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: SecurityMiddleware(
             token: services.configuration.token,
             hosts: HostPolicy(listenHost: services.configuration.host, allowed: services.configuration.allowedHosts),
@@ -99,7 +102,9 @@ extension Dashboard {
     /// The server: the router on `configuration.host:port`.
     /// - Throws: `DashboardConfigurationError` if the configuration is refused (see
     ///   `DashboardConfiguration.check()`), `RunHistoryError` if the history cannot be opened.
-    public static func makeApplication(services: DashboardServices, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    /// `alongside`: services that live and stop with the server (the request spans' exporter).
+    public static func makeApplication(services: DashboardServices, alongside: [any Service] = [],
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> some ApplicationProtocol {
         try services.configuration.check()
         let configuration = services.configuration
@@ -109,6 +114,7 @@ extension Dashboard {
             // connections cannot pile up to the descriptor limit (live feeds are requests in flight).
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sutradhar"),
+            services: alongside,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: services.logger)
     }

@@ -12,3 +12,4 @@
 @_exported import struct Attestation.AttestationError
 @_exported import struct Attestation.VerifyingKey
 @_exported import struct FileWatching.CallerError
+@_exported import enum RunTracing.RequestTracing

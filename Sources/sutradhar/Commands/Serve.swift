@@ -87,8 +87,13 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = ProcessInfo.processInfo.environment["SUTRADHAR_SERVE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
             return handler
         }
-        let services = try Runs.historyCall { try DashboardServices(configuration: configuration) }
-        let application = try Dashboard.makeApplication(services: services) { port in
+        // The server's own requests as spans, when the OTEL_* variables ask for traces (its runs
+        // are traced each by itself, whatever this says).
+        let requestSpans = RequestTracing.bootstrap(environment: ProcessInfo.processInfo.environment)
+        var traced = configuration
+        traced.traceRequests = requestSpans != nil
+        let services = try Runs.historyCall { [traced] in try DashboardServices(configuration: traced) }
+        let application = try Dashboard.makeApplication(services: services, alongside: requestSpans.map { [$0] } ?? []) { port in
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
