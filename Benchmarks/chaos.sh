@@ -62,6 +62,7 @@
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
 # exit: its containers (by their pipeline labels), its images (by their tags and recorded IDs), its
 # tmpfs mounts, its proxies and the work folder. Store paths stay (nix-collect-garbage frees them).
+# No -e: a fault makes commands fail on purpose, and each row reads their exit codes itself.
 set -uo pipefail
 
 ROUNDS=100 SEED=1 JSON_OUT="" ONLY=""
@@ -76,7 +77,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 export NIX_REMOTE="${NIX_REMOTE:-daemon}"
 JSON_OUT="${JSON_OUT:-$WORK_PARENT/sutradhar-chaos-report.json}"
 

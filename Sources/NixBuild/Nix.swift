@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 
 /// A nix configuration setting passed on the command line as `--option NAME VALUE`.
 public struct NixOption: Sendable, Hashable {

@@ -78,6 +78,12 @@ public final class RunTraceExport: Sendable {
     /// collector is seen to be down; what is not sent by then is dropped (a run never waits on a
     /// collector longer than that). Called once.
     public func finish() async {
+        // In a task of its own: a cancelled run (Ctrl-C) is exactly one whose spans must still
+        // go, and the caller's cancellation would otherwise end every wait below at once.
+        await Task { await self.flush() }.value
+    }
+
+    private func flush() async {
         await group.triggerGracefulShutdown()
         let stopped = self.stopped
         let limit = flushLimit

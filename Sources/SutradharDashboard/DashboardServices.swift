@@ -99,6 +99,14 @@ extension Dashboard {
         return router
     }
 
+    /// Serves until SIGINT or SIGTERM, which Hummingbird's service group turns into a graceful
+    /// shutdown; `onServerRunning` gets the port actually bound.
+    /// - Throws: what `makeApplication` throws, or the server's own failure (e.g. the address is in use).
+    public static func serve(services: DashboardServices, alongside: [any Service] = [],
+                             onServerRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        try await makeApplication(services: services, alongside: alongside, onServerRunning: onServerRunning).runService()
+    }
+
     /// The server: the router on `configuration.host:port`.
     /// - Throws: `DashboardConfigurationError` if the configuration is refused (see
     ///   `DashboardConfiguration.check()`), `RunHistoryError` if the history cannot be opened.

@@ -165,6 +165,25 @@ public final class SutradharMCPServer: Sendable {
         try JSONDecoder().decode(Value.self, from: Data(json.utf8))
     }
 
+    /// The library's JSON as MCP's: a walk over the tree, no text in between (a run listing goes
+    /// through this for every run of `list_runs`).
+    static func value(_ json: JSONValue) -> Value {
+        switch json {
+        case .string(let string): .string(string)
+        case .int(let int): .int(Int(int))
+        case .double(let double): .double(double)
+        case .bool(let bool): .bool(bool)
+        case .null: .null
+        case .array(let items): .array(items.map(value))
+        case .object(let pairs): .object(Dictionary(pairs.map { ($0.0, value($0.1)) }, uniquingKeysWith: { _, last in last }))
+        }
+    }
+
+    /// A library type as MCP structured content, encoded as every front end encodes it.
+    static func value(of encodable: some Encodable) throws -> Value {
+        value(try OrderedJSONEncoder().value(of: encodable))
+    }
+
     /// A JSON text as a result: structured, and the same JSON as the text content (for clients
     /// that read only text).
     static func result(json: String, text: String? = nil, isError: Bool = false) throws -> CallTool.Result {

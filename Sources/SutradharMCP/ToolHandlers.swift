@@ -8,29 +8,12 @@ import Synchronization
 extension SutradharMCPServer {
     func listPipelines() throws -> CallTool.Result {
         let folder = configuration.workingDirectory
-        let pipelines: [Value] = configuration.catalog.names.compactMap { name in
-            guard let path = try? configuration.catalog.path(of: name) else { return nil }
-            let plan: Plan
-            do throws(DefinitionError) {
-                plan = try Definitions.load(path)
-            } catch {
-                return ["name": .string(name), "file": .string(path), "valid": false, "problems": .array(Self.problems(error.diagnostics))]
-            }
-            let definition = plan.definition
-            let source: Value = switch definition.source.location {
-            case .git(let location): ["git": .string(location), "ref": definition.source.ref.map(Value.string) ?? .null]
-            case .path(let location): ["path": .string(location)]
-            }
-            let stages: [Value] = plan.stages.map {
-                ["name": .string($0.name), "kind": .string($0.kind), "needs": .array($0.dependencies.map(Value.string))]
-            }
-            return ["name": .string(name), "file": .string(path), "valid": true,
-                    "description": definition.description.map(Value.string) ?? .null, "source": source, "stages": .array(stages)]
+        let listings = configuration.catalog.names.compactMap { name in
+            (try? configuration.catalog.path(of: name)).map { PipelineListing(name: name, file: $0) }
         }
-        let lines = pipelines.map { pipeline -> String in
-            let name = pipeline.objectValue?["name"]?.stringValue ?? "?"
-            let stages = pipeline.objectValue?["stages"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue }
-            return stages.map { "\(name): \($0.joined(separator: ", "))" } ?? "\(name): invalid (validate_pipeline says why)"
+        let pipelines = try listings.map { try Self.value(of: $0) }
+        let lines = listings.map { pipeline in
+            pipeline.stages.map { "\(pipeline.name): \($0.map(\.name).joined(separator: ", "))" } ?? "\(pipeline.name): invalid (validate_pipeline says why)"
         }
         return Self.answer(lines.isEmpty ? "no pipelines/ folder at or above \(folder.path)" : lines.joined(separator: "\n"),
                                structuredContent: ["pipelines": .array(pipelines)])
@@ -62,8 +45,7 @@ extension SutradharMCPServer {
         let text = diagnostics.isEmpty ? "\(file): valid"
             : (diagnostics.map(\.description) + ["\(file): \(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s")"]).joined(separator: "\n")
         // Invalid is an answer, not a failed call: isError stays false.
-        return Self.answer(text,
-                               structuredContent: ["file": .string(file), "valid": .bool(diagnostics.isEmpty), "problems": .array(Self.problems(diagnostics))])
+        return Self.answer(text, structuredContent: try Self.value(of: DefinitionCheck(file: file, problems: diagnostics)))
     }
 
     func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?, traceparent: String?) async throws -> CallTool.Result {
@@ -225,20 +207,10 @@ extension SutradharMCPServer {
 
     // MARK: support
 
-    /// A run as `runs ls --json` prints it (`RunRecord.jsonLine`'s fields), built directly: going
-    /// through the JSON text and `JSONDecoder` cost about 0.4 ms a run on Linux, most of a
-    /// `list_runs` answer.
+    /// A run as `runs ls --json` prints it: the library's `RunListing`.
     static func runValue(_ run: RunRecord) -> Value {
-        ["run": .string(run.id), "pipeline": .string(run.pipeline), "source": .string(run.source),
-         "ref": run.ref.map(Value.string) ?? .null, "commit": .string(run.commitSHA), "trigger": .string(run.trigger),
-         "status": .string(run.status), "started": .string(RunEvent.rfc3339(run.startedAt)),
-         "duration_ms": run.durationMilliseconds.map { .int(Int($0)) } ?? .null]
-    }
-
-    static func problems(_ diagnostics: [Diagnostic]) -> [Value] {
-        diagnostics.map {
-            ["file": .string($0.position.file), "line": .int($0.position.line), "column": .int($0.position.column), "message": .string($0.message)]
-        }
+        // Strings, integers and nulls: encoding cannot fail.
+        (try? value(of: run.listing)) ?? .null
     }
 
     /// The short text of a run's answer: verdict and commit; for the first failed stage its

@@ -162,7 +162,8 @@ struct OTLPExportTests {
                 let result = await run.finish()
                 #expect(result.exitCode == 130, "\(result.stdout)\n\(result.stderr)")
                 let spans = receiver.spans()
-                let root = try #require(spans.first { ($0["parent_span_id"] as? String)?.isEmpty == true }, "\(spans)")
+                let root = try #require(spans.first { ($0["parent_span_id"] as? String)?.isEmpty == true },
+                                        "\(spans)\n\(result.stdout.suffix(2000))\n\(result.stderr)")
                 #expect((root["attributes"] as? [String: Any])?["cicd.pipeline.result"] as? String == "cancellation")
                 #expect(root["trace_id"] as? String == result.summary?["trace_id"] as? String)
                 let build = try #require(spans.first { $0["name"] as? String == "build" })

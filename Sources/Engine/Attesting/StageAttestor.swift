@@ -1,6 +1,7 @@
 import Attestation
 import BuildCache
 import Foundation
+import GitMirror
 import NixBuild
 import Pipeline
 import RunEvents

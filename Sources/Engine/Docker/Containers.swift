@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import NIOCore
 import NixBuild
 import Pipeline
 import RunEvents

@@ -1,6 +1,7 @@
 import BuildCache
 import Foundation
 import Pipeline
+import RunEvents
 
 /// The cache of container verdicts: a smoke or container stage that passed for an image, a
 /// stage definition and a policy need not run again. Failures are never cached.

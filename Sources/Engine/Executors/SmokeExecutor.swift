@@ -3,6 +3,7 @@ import BuildCache
 import DockerEngine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// Starts the image in an isolated container and probes it — inside with `exec`, or from a
 /// sidecar that shares only the server's loopback — until the probe passes, the attempts run

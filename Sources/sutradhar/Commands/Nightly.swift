@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
-import RunHistory
 import SutradharKit
 
 /// `sutradhar nightly [PIPELINE...]`: rebuild every stage of each pipeline at its ref head and

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
 import SutradharKit
 
 /// `sutradhar schedule …`: systemd user timers that run `sutradhar nightly`.

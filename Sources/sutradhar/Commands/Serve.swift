@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
         var traced = configuration
         traced.traceRequests = requestSpans != nil
         let services = try Runs.historyCall { [traced] in try DashboardServices(configuration: traced) }
-        let application = try Dashboard.makeApplication(services: services, alongside: requestSpans.map { [$0] } ?? []) { port in
+        let announce: @Sendable (Int) async -> Void = { port in
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
@@ -105,7 +105,7 @@ struct Serve: AsyncParsableCommand {
         // Hummingbird's service group shuts the server down gracefully on SIGINT or SIGTERM by
         // itself; the first signal is left to it (a second one still exits at once).
         try await Interrupts.handling(onSignal: { _ in }) {
-            try await application.runService()
+            try await Dashboard.serve(services: services, alongside: requestSpans.map { [$0] } ?? [], onServerRunning: announce)
         }
         await services.stopRuns()
     }

@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
-import RunHistory
 import SutradharKit
 
 /// `sutradhar watch PIPELINE --source PATH`: rerun a pipeline on a working tree as it changes.

@@ -1,6 +1,4 @@
-import Engine
 import Foundation
-import RunEvents
 import SutradharKit
 
 /// Human output: on a terminal, one live line per stage with its state and elapsed time; in a
