@@ -156,6 +156,8 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -209,7 +211,7 @@ let package = Package(
             name: "SutradharKit",
             dependencies: [
                 "RunEvents", "FileWatching", "Engine", "Pipeline", "RunHistory", "Launcher", "BuildCache", "Attestation", "GitMirror",
-                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification",
+                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification", "RunTracing",
             ],
             swiftSettings: swiftSettings
         ),
@@ -238,6 +240,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -48,7 +48,7 @@ extension SutradharMCPServer {
         return Self.answer(text, structuredContent: try Self.value(of: DefinitionCheck(file: file, problems: diagnostics)))
     }
 
-    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?) async throws -> CallTool.Result {
+    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?, traceparent: String?) async throws -> CallTool.Result {
         let path = try locate(try arguments.requiredString("pipeline"))
         let plan: Plan
         do {
@@ -73,6 +73,8 @@ extension SutradharMCPServer {
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
         options.attestation = configuration.attestation
+        // The caller's trace (MCP's `_meta.traceparent`), never the server's own TRACEPARENT.
+        options.traceparent = traceparent
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }
