@@ -63,6 +63,9 @@ public final class DockerClient: Sendable {
         configuration.httpVersion = .http1Only
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        // No span per API request, even when a process-wide tracer is bootstrapped (the dashboard's
+        // request spans): a run's trace has its own steps (image upload, container start, probe).
+        configuration.tracing.tracer = nil
         // No read timeout: wait, logs?follow and events legitimately stay silent for long; each
         // call bounds itself with its deadline instead.
         configuration.timeout = .init(connect: .seconds(5), read: nil)

@@ -55,6 +55,7 @@
 
 // RunTracing
 @_exported import enum RunTracing.RequestTracing
+@_exported import struct RunTracing.RequestSpans
 
 // Maintenance
 @_exported import struct Maintenance.CacheClearReport

@@ -18,6 +18,8 @@ public struct MCPServerConfiguration: Sendable {
     public var allowRootful: Bool
     /// `--signing-key` and `--no-attest`: how runs started here sign their attestations.
     public var attestation = AttestationSettings()
+    /// The server's own tool-call spans (`RequestTracing.tracer(environment:)`); nil: not traced.
+    public var requestSpans: RequestSpans?
     /// `--allow-source`: the folders a `source` argument may name (none by default).
     public var sourcePolicy: SourcePolicy
     /// Where pipelines are looked up from (`pipelines/NAME.yaml` here or above).
@@ -86,6 +88,19 @@ public final class SutradharMCPServer: Sendable {
     /// - Throws: only `CancellationError`, for a request the client cancelled: the SDK then
     ///   sends no answer, as the protocol asks.
     func call(_ parameters: CallTool.Parameters) async throws -> CallTool.Result {
+        // A server span per call, under the caller's trace; it names only a known tool (what a
+        // caller sends as a name is not trusted text).
+        let tool = ToolName(rawValue: parameters.name)?.rawValue ?? "unknown"
+        guard let requestSpans = configuration.requestSpans else { return try await handle(parameters) }
+        return try await requestSpans.withServerSpan(
+            "tools/call \(tool)", traceparent: parameters._meta?["traceparent"]?.stringValue,
+            attributes: ["rpc.system": "jsonrpc", "mcp.method.name": "tools/call", "gen_ai.tool.name": tool]
+        ) {
+            try await handle(parameters)
+        }
+    }
+
+    func handle(_ parameters: CallTool.Parameters) async throws -> CallTool.Result {
         do {
             guard let tool = ToolName(rawValue: parameters.name), let accepted = ToolCatalog.accepted(parameters.name) else {
                 let names = ToolCatalog.tools.map(\.name).joined(separator: ", ")

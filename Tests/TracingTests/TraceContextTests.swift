@@ -32,8 +32,14 @@ struct TraceContextTests {
 
                 let spans = receiver.spans()
                 let callers = spans.filter { $0["trace_id"] as? String == Self.callerTrace }
-                #expect(callers.count == 6, "root, checkout (fetch, write tree), build (nix build): \(spans)")
-                let root = try #require(callers.first { $0["parent_span_id"] as? String == Self.callerSpan }, "\(spans)")
+                #expect(callers.count == 7, "the server's span of the call, and the run's: root, checkout (fetch, write tree), build (nix build): \(callers.map { "\($0["name"] ?? "?") \($0["span_id"] ?? "?") <- \($0["parent_span_id"] ?? "?")" })")
+                // The server's own span of the call: a server span under the caller's, naming the tool.
+                let call = try #require(callers.first { $0["name"] as? String == "tools/call run_pipeline" }, "\(spans)")
+                #expect(call["parent_span_id"] as? String == Self.callerSpan)
+                #expect(call["kind"] as? Int == 2, "SPAN_KIND_SERVER")
+                #expect((call["attributes"] as? [String: Any])?["mcp.method.name"] as? String == "tools/call")
+                let root = try #require(callers.first { $0["parent_span_id"] as? String == Self.callerSpan && $0["name"] as? String != "tools/call run_pipeline" },
+                                        "\(spans)")
                 #expect((root["attributes"] as? [String: Any])?["sutradhar.run.trigger"] as? String == "agent")
                 #expect(!spans.contains { $0["trace_id"] as? String == Self.serverTrace }, "\(spans)")
             }

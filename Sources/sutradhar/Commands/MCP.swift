@@ -42,6 +42,8 @@ struct MCPCommand: AsyncParsableCommand {
                                                    allowNetwork: allowNetwork, allowRootful: dockerOptions.allowRootful,
                                                    allowedSources: allowSource)
         configuration.attestation = try attestOptions.checkedSettings()
+        // Its own tool calls as spans, when the OTEL_* variables ask for traces (each run is traced by itself).
+        configuration.requestSpans = RequestTracing.tracer(environment: ProcessInfo.processInfo.environment)
         let server = SutradharMCPServer(configuration: configuration, logger: logger)
         let signalled = Signalled()
         try await Interrupts.handling(onSignal: { number in
@@ -49,7 +51,11 @@ struct MCPCommand: AsyncParsableCommand {
             logger.notice("signal \(number): stopping the runs in flight, then exiting")
             Task { await server.stop() }
         }) {
-            try await server.serve(transport: SerialStdioTransport(logger: logger))
+            if let requestSpans = configuration.requestSpans {
+                try await requestSpans.exporting(logger: logger) { try await server.serve(transport: SerialStdioTransport(logger: logger)) }
+            } else {
+                try await server.serve(transport: SerialStdioTransport(logger: logger))
+            }
         }
         if signalled.isRaised { throw ExitCode(130) }
     }
