@@ -29,7 +29,7 @@ final class StageAttestor: Sendable {
     private let closures = Mutex<[String: Task<Void, any Error>]>([:])
     /// How long attesting has waited for nix so far (reported with each attestation's time).
     private let nixWait = Mutex<Duration>(.zero)
-    /// Where envelopes also go when `cache.nix-push` names a `file://` binary cache.
+    /// Where envelopes also go when `cache.nix-push` names a binary cache.
     private let push: AttestationPush?
 
     /// The largest `flake.lock` read for the provenance (nixpkgs-sized locks are a few KiB).
@@ -48,7 +48,7 @@ final class StageAttestor: Sendable {
         self.cache = cache
         self.warn = warn
         runFolder = cache.folder(.runs).appendingPathComponent(runID).appendingPathComponent("attestations")
-        push = plan.definition.cache.nixPush.flatMap(AttestationPush.init)
+        push = plan.definition.cache.nixPush.map { AttestationPush($0, environment: options.environment) }
         switch source.mode {
         case .git(let location):
             let uri = location.hasPrefix("/") ? "git+file://" + location : (location.contains("://") ? "git+" + location : location)
@@ -146,7 +146,7 @@ final class StageAttestor: Sendable {
             if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
                 outputs.append(("sbom", .string(try link(sbom, as: "\(stage.name).sbom.cdx.json").path)))
             }
-            pushBesideBinaryCache(claim, envelope: envelope, sbom: outputs.count > 1 ? sbom : nil, log: log)
+            await pushBesideBinaryCache(claim, envelope: envelope, sbom: outputs.count > 1 ? sbom : nil, log: log)
             if !claim.kept { try? FileManager.default.removeItem(at: kept) }
             return outputs
         } catch {
@@ -156,18 +156,12 @@ final class StageAttestor: Sendable {
     }
 
     /// Adds the envelope (and SBOM) to the image's bundle beside the binary cache, if the pipeline
-    /// pushes to a folder; a failure is a warning, as a failed nix push is.
-    private func pushBesideBinaryCache(_ claim: StageClaim, envelope: URL, sbom: URL?, log: (String) -> Void) {
-        guard let push else {
-            if let uri = plan.definition.cache.nixPush?.uri {
-                log("the attestation is not pushed to \(uri): only a file:// binary cache has a folder to put it beside")
-            }
-            return
-        }
-        guard let imageHex = claim.subjects.first?.digest?["sha256"] else { return }
+    /// pushes to one; a failure is a warning, as a failed nix push is.
+    private func pushBesideBinaryCache(_ claim: StageClaim, envelope: URL, sbom: URL?, log: (String) -> Void) async {
+        guard let push, let imageHex = claim.subjects.first?.digest?["sha256"] else { return }
         do {
-            let bundle = try push.push(envelope: envelope, sbom: sbom, imageHex: imageHex)
-            log("pushed the attestation beside the binary cache: \(bundle.path)")
+            let bundle = try await push.push(envelope: envelope, sbom: sbom, imageHex: imageHex)
+            log("pushed the attestation beside the binary cache: \(bundle)")
         } catch {
             warn("the attestation of image sha256:\(imageHex) was not pushed beside \(push.uri): \((error as? AttestationError)?.message ?? "\(error)")")
         }
