@@ -271,70 +271,8 @@ import Testing
                 "p.yaml:14:20: 'stages.d.smoke.image' names an unknown stage 'gone'",
             ]),
         StagesCase(
-            "kinds this build cannot run are reported beside other errors",
+            "string where a list is expected is not guessed into a list",
             stages: """
-                  image:
-                    nix-build: {}
-                  s:
-                    smoke: {image: busybox:latest}
-                """)
-            do {
-                _ = try PipelineLoader.parse(yaml: yaml, file: "p.yaml", directory: definitionFolder, implementedKinds: ["nix-build"])
-                Issue.record("the definition was accepted")
-            } catch {
-                #expect(error.diagnostics.map(\.description) == [
-                    "p.yaml:8:3: stage 's' is of kind 'smoke', which this build of Sutradhar cannot run; it runs: nix-build",
-                    "p.yaml:9:12: 'stages.s.smoke' is missing 'probe'",
-                ])
-            }
-        }
-
-        // MARK: Versions and the root
-
-        @Test func versionTwoIsRefusedAtItsValue() {
-            let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1", with: "version: 2")
-            #expect(diagnostics(yaml) == ["p.yaml:1:10: 'version' 2 is not known to this Sutradhar; it reads version 1"])
-        }
-
-        @Test func missingVersionSaysWhatToAdd() {
-            let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1\n", with: "")
-            #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is missing 'version'; add 'version: 1'"])
-        }
-
-        @Test func emptyFileAndCommentOnlyFileAreRefusedAsEmpty() {
-            for yaml in ["", "# nothing here yet\n"] {
-                #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is empty; start with 'version: 1'"])
-            }
-        }
-
-        @Test func definitionThatIsNotAMappingSaysSo() {
-            #expect(diagnostics("- version: 1\n") == [
-                "p.yaml:1:1: the definition must be a mapping (key: value lines), not a list",
-            ])
-        }
-
-        @Test func emptyStagesMappingIsRefused() {
-            let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: {}")
-            #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' is empty; a pipeline needs at least one stage"])
-        }
-
-        @Test func stagesGivenAsAListAreReportedOnce() {
-            let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: [a, b]")
-            #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' must be a mapping (key: value lines), not a list"])
-        }
-
-        @Test func brokenOnlyStageIsNotAlsoCalledAnEmptyStagesBlock() {
-            let yaml = withStages("""
-                  load:
-                    docker-load: {tags: ["hello:latest"]}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:7:18: 'stages.load.docker-load' is missing 'from'"])
-        }
-
-        // MARK: Types
-
-        @Test func stringWhereAListIsExpectedIsNotGuessedIntoAList() {
-            let yaml = withStages("""
                   image:
                     nix-build: {}
                   load:
@@ -371,28 +309,8 @@ import Testing
                 "p.yaml:11:13: 'stages.load.docker-load.tags[0]' is not an image name: 'Hello:latest'; write NAME:TAG, e.g. hello:latest",
             ]),
         StagesCase(
-            "missing docker load from is reported at the block",
+            "probe without exec or sidecar shows an example",
             stages: """
-                  image:
-                    nix-build: {}
-                  load:
-                    docker-load:
-                      tags: ["hello:latest"]
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:10:7: 'stages.load.docker-load' is missing 'from'"])
-        }
-
-        @Test func missingProbeIsReportedAtTheSmokeBlock() {
-            let yaml = withStages("""
-                  s:
-                    smoke:
-                      image: busybox:latest
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.s.smoke' is missing 'probe'"])
-        }
-
-        @Test func probeWithoutExecOrSidecarShowsAnExample() {
-            let yaml = withStages("""
                   s:
                     smoke:
                       image: busybox:latest
@@ -402,50 +320,8 @@ import Testing
                 "p.yaml:9:14: 'stages.s.smoke.probe' is missing 'exec' or 'sidecar'; e.g. exec: [wget, -qO-, http://127.0.0.1:8080/health]",
             ]),
         StagesCase(
-            "container stage without command is refused",
+            "from naming a docker load stage must name a nix build stage",
             stages: """
-                  test:
-                    container:
-                      image: busybox:latest
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.test.container' is missing 'command'; e.g. command: [go, test, ./...]"])
-        }
-
-        // MARK: References between stages
-
-        @Test func unknownStageInNeedsSuggestsTheNearestStage() {
-            let yaml = withStages("""
-                  image:
-                    nix-build: {}
-                  load:
-                    needs: [imgae]
-                    docker-load: {from: image}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:9:13: 'stages.load.needs' names an unknown stage 'imgae'; did you mean 'image'?"])
-        }
-
-        @Test func unknownStageInFromSuggestsTheNearestStage() {
-            let yaml = withStages("""
-                  image:
-                    nix-build: {}
-                  load:
-                    docker-load: {from: imag}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:9:25: 'stages.load.docker-load.from' names an unknown stage 'imag'; did you mean 'image'?"])
-        }
-
-        @Test func imageWithoutTagNamingNoStageIsAnUnknownStage() {
-            let yaml = withStages("""
-                  s:
-                    smoke:
-                      image: busybox
-                      probe: {exec: [true]}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:8:14: 'stages.s.smoke.image' names an unknown stage 'busybox'"])
-        }
-
-        @Test func fromNamingADockerLoadStageMustNameANixBuildStage() {
-            let yaml = withStages("""
                   image:
                     nix-build: {}
                   load:
@@ -472,73 +348,8 @@ import Testing
                 "p.yaml:12:26: 'stages.s.smoke.probe.sidecar.image' names 'image', a nix-build stage; it must name a docker-load or docker-build stage",
             ]),
         StagesCase(
-            "stage needing itself is refused once and not also as a cycle",
+            "duration that overflows is refused not crashing",
             stages: """
-                  a:
-                    needs: [a]
-                    nix-build: {}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:7:13: 'stages.a.needs': stage 'a' cannot depend on itself"])
-        }
-
-        // MARK: Cycles
-
-        @Test func twoStageCycleIsNamedOnceAtItsFirstStage() {
-            let yaml = withStages("""
-                  a:
-                    needs: [b]
-                    nix-build: {}
-                  b:
-                    needs: [a]
-                    nix-build: {}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> b -> a; remove one of these needs"])
-        }
-
-        @Test func threeStageCycleIsNamedOnceInRunOrder() {
-            // a needs b, b needs c, c needs a. Arrows read "must run before": c needs a, b needs c.
-            let yaml = withStages("""
-                  a:
-                    needs: [b]
-                    nix-build: {}
-                  b:
-                    needs: c
-                    nix-build: {}
-                  c:
-                    needs: [a]
-                    nix-build: {}
-                  free:
-                    nix-build: {}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> c -> b -> a; remove one of these needs"])
-        }
-
-        @Test func cycleThroughAnImplicitImageReferenceIsFound() {
-            let yaml = withStages("""
-                  image:
-                    nix-build: {}
-                  load:
-                    needs: [s]
-                    docker-load: {from: image}
-                  s:
-                    smoke: {image: load, probe: {exec: [true]}}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:8:3: stages form a cycle: load -> s -> load; remove one of these needs"])
-        }
-
-        // MARK: Values
-
-        @Test func durationWithAWordUnitIsRefusedWithExamples() {
-            let yaml = withStages("""
-                  a:
-                    timeout: 5 minutes
-                    nix-build: {}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:7:14: 'stages.a.timeout' is not a duration: '5 minutes'; write e.g. 30s, 5m, 1h30m, 14d"])
-        }
-
-        @Test func durationThatOverflowsIsRefusedNotCrashing() {
-            let yaml = withStages("""
                   a:
                     timeout: 9223372036854775s9223372036854775s
                     nix-build: {}
@@ -547,27 +358,8 @@ import Testing
                 "p.yaml:7:14: 'stages.a.timeout' is not a duration: '9223372036854775s9223372036854775s'; write e.g. 30s, 5m, 1h30m, 14d",
             ]),
         StagesCase(
-            "size that is a word is refused with examples",
+            "data limit below what runc needs is refused",
             stages: """
-                  s:
-                    smoke:
-                      image: busybox:latest
-                      limits: {memory: lots}
-                      probe: {exec: [true]}
-                """)
-            #expect(diagnostics(yaml) == ["p.yaml:9:24: 'stages.s.smoke.limits.memory' is not a size: 'lots'; write e.g. 512MiB, 20GiB, 100KB"])
-        }
-
-        @Test func cacheLimitsAreCheckedToo() {
-            let yaml = withStages("  a:\n    nix-build: {}") + "\ncache: {max-size: huge, max-age: forever}"
-            #expect(diagnostics(yaml) == [
-                "p.yaml:8:19: 'cache.max-size' is not a size: 'huge'; write e.g. 512MiB, 20GiB, 100KB",
-                "p.yaml:8:34: 'cache.max-age' is not a duration: 'forever'; write e.g. 30s, 5m, 1h30m, 14d",
-            ])
-        }
-
-        @Test func dataLimitBelowWhatRuncNeedsIsRefused() {
-            let yaml = withStages("""
                   s:
                     smoke:
                       image: busybox:latest
@@ -737,6 +529,68 @@ import Testing
         ])
     }
 
+    @Test func kindsThisBuildCannotRunAreReportedBesideOtherErrors() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              s:
+                smoke: {image: busybox:latest}
+            """)
+        do {
+            _ = try PipelineLoader.parse(yaml: yaml, file: "p.yaml", directory: definitionFolder, implementedKinds: ["nix-build"])
+            Issue.record("the definition was accepted")
+        } catch {
+            #expect(error.diagnostics.map(\.description) == [
+                "p.yaml:8:3: stage 's' is of kind 'smoke', which this build of Sutradhar cannot run; it runs: nix-build",
+                "p.yaml:9:12: 'stages.s.smoke' is missing 'probe'",
+            ])
+        }
+    }
+
+    // MARK: Versions and the root
+
+    @Test func versionTwoIsRefusedAtItsValue() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1", with: "version: 2")
+        #expect(diagnostics(yaml) == ["p.yaml:1:10: 'version' 2 is not known to this Sutradhar; it reads version 1"])
+    }
+
+    @Test func missingVersionSaysWhatToAdd() {
+        let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "version: 1\n", with: "")
+        #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is missing 'version'; add 'version: 1'"])
+    }
+
+    @Test func emptyFileAndCommentOnlyFileAreRefusedAsEmpty() {
+        for yaml in ["", "# nothing here yet\n"] {
+            #expect(diagnostics(yaml) == ["p.yaml:1:1: the definition is empty; start with 'version: 1'"])
+        }
+    }
+
+    @Test func definitionThatIsNotAMappingSaysSo() {
+        #expect(diagnostics("- version: 1\n") == [
+            "p.yaml:1:1: the definition must be a mapping (key: value lines), not a list",
+        ])
+    }
+
+    @Test func emptyStagesMappingIsRefused() {
+        let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: {}")
+        #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' is empty; a pipeline needs at least one stage"])
+    }
+
+    @Test func stagesGivenAsAListAreReportedOnce() {
+        let yaml = withStages("").replacingOccurrences(of: "stages:\n", with: "stages: [a, b]")
+        #expect(diagnostics(yaml) == ["p.yaml:5:9: 'stages' must be a mapping (key: value lines), not a list"])
+    }
+
+    @Test func brokenOnlyStageIsNotAlsoCalledAnEmptyStagesBlock() {
+        let yaml = withStages("""
+              load:
+                docker-load: {tags: ["hello:latest"]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:18: 'stages.load.docker-load' is missing 'from'"])
+    }
+
+    // MARK: Types
+
     @Test func mappingWhereAStringIsExpectedNamesTheField() {
         let yaml = withStages("  a:\n    nix-build: {}").replacingOccurrences(of: "name: t", with: "name: {first: t}")
         #expect(diagnostics(yaml) == ["p.yaml:2:7: 'name' must be a string, not a mapping"])
@@ -782,6 +636,152 @@ import Testing
         #expect(diagnostics(yaml) == [
             "p.yaml:1:1: the definition is missing 'name'",
             "p.yaml:1:1: the definition is missing 'source'",
+        ])
+    }
+
+    @Test func missingDockerLoadFromIsReportedAtTheBlock() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load:
+                  tags: ["hello:latest"]
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:10:7: 'stages.load.docker-load' is missing 'from'"])
+    }
+
+    @Test func missingProbeIsReportedAtTheSmokeBlock() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.s.smoke' is missing 'probe'"])
+    }
+
+    @Test func containerStageWithoutCommandIsRefused() {
+        let yaml = withStages("""
+              test:
+                container:
+                  image: busybox:latest
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:7: 'stages.test.container' is missing 'command'; e.g. command: [go, test, ./...]"])
+    }
+
+    // MARK: References between stages
+
+    @Test func unknownStageInNeedsSuggestsTheNearestStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                needs: [imgae]
+                docker-load: {from: image}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:13: 'stages.load.needs' names an unknown stage 'imgae'; did you mean 'image'?"])
+    }
+
+    @Test func unknownStageInFromSuggestsTheNearestStage() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                docker-load: {from: imag}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:25: 'stages.load.docker-load.from' names an unknown stage 'imag'; did you mean 'image'?"])
+    }
+
+    @Test func imageWithoutTagNamingNoStageIsAnUnknownStage() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox
+                  probe: {exec: [true]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:14: 'stages.s.smoke.image' names an unknown stage 'busybox'"])
+    }
+
+    @Test func stageNeedingItselfIsRefusedOnceAndNotAlsoAsACycle() {
+        let yaml = withStages("""
+              a:
+                needs: [a]
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:13: 'stages.a.needs': stage 'a' cannot depend on itself"])
+    }
+
+    // MARK: Cycles
+
+    @Test func twoStageCycleIsNamedOnceAtItsFirstStage() {
+        let yaml = withStages("""
+              a:
+                needs: [b]
+                nix-build: {}
+              b:
+                needs: [a]
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> b -> a; remove one of these needs"])
+    }
+
+    @Test func threeStageCycleIsNamedOnceInRunOrder() {
+        // a needs b, b needs c, c needs a. Arrows read "must run before": c needs a, b needs c.
+        let yaml = withStages("""
+              a:
+                needs: [b]
+                nix-build: {}
+              b:
+                needs: c
+                nix-build: {}
+              c:
+                needs: [a]
+                nix-build: {}
+              free:
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:6:3: stages form a cycle: a -> c -> b -> a; remove one of these needs"])
+    }
+
+    @Test func cycleThroughAnImplicitImageReferenceIsFound() {
+        let yaml = withStages("""
+              image:
+                nix-build: {}
+              load:
+                needs: [s]
+                docker-load: {from: image}
+              s:
+                smoke: {image: load, probe: {exec: [true]}}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:8:3: stages form a cycle: load -> s -> load; remove one of these needs"])
+    }
+
+    // MARK: Values
+
+    @Test func durationWithAWordUnitIsRefusedWithExamples() {
+        let yaml = withStages("""
+              a:
+                timeout: 5 minutes
+                nix-build: {}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:7:14: 'stages.a.timeout' is not a duration: '5 minutes'; write e.g. 30s, 5m, 1h30m, 14d"])
+    }
+
+    @Test func sizeThatIsAWordIsRefusedWithExamples() {
+        let yaml = withStages("""
+              s:
+                smoke:
+                  image: busybox:latest
+                  limits: {memory: lots}
+                  probe: {exec: [true]}
+            """)
+        #expect(diagnostics(yaml) == ["p.yaml:9:24: 'stages.s.smoke.limits.memory' is not a size: 'lots'; write e.g. 512MiB, 20GiB, 100KB"])
+    }
+
+    @Test func cacheLimitsAreCheckedToo() {
+        let yaml = withStages("  a:\n    nix-build: {}") + "\ncache: {max-size: huge, max-age: forever}"
+        #expect(diagnostics(yaml) == [
+            "p.yaml:8:19: 'cache.max-size' is not a size: 'huge'; write e.g. 512MiB, 20GiB, 100KB",
+            "p.yaml:8:34: 'cache.max-age' is not a duration: 'forever'; write e.g. 30s, 5m, 1h30m, 14d",
         ])
     }
 
