@@ -242,7 +242,12 @@ extension DockerEndToEndTests {
                 let imageID = try #require(DockerE2E.imageID(tag, host: host))
                 let hex = String(imageID.dropFirst("sha256:".count))
                 let location = "root@\(second.address):\(remoteFolder)/\(hex).intoto.jsonl"
-                #expect(result.logLines(of: "load").contains("pushed the attestation beside the binary cache: \(location)"),
+                // Sent in the background (no stage waits for the host), done before the run's summary.
+                #expect(result.logLines(of: "load").contains("pushing the attestation to root@\(second.address) over ssh, in the background"),
+                        result.diagnosis)
+                #expect(result.logLines(of: "nix-push").contains("pushed the attestation of 'load' beside the binary cache: \(location)"),
+                        result.diagnosis)
+                #expect(result.logLines(of: "nix-push").contains { $0.hasPrefix("pushed the attestation of 'smoke' beside the binary cache: ") },
                         result.diagnosis)
 
                 // Read back over ssh, as a deploy step on another machine would.

@@ -37,17 +37,22 @@ struct AttestationPush: Sendable {
         }
     }
 
-    /// Adds the envelope at `envelope` to the bundle of image `imageHex` (a sha256 in hex, as the
-    /// daemon's image ID) and copies `sbom` beside it; returns where the bundle is (a path, or
-    /// `[USER@]HOST:PATH` for an ssh cache).
-    /// - Throws: `AttestationError` `.io` if the folder cannot be written or the host does not
-    ///   take them, `.malformedEnvelope` if the envelope does not read back.
-    func push(envelope: URL, sbom: URL?, imageHex: String) async throws -> String {
-        // The name comes from the daemon; a file name is made of it only when it is what it says.
+    /// `imageHex` if it is a sha256 in hex, as the daemon's image ID: the name comes from the
+    /// daemon, and a file name is made of it only when it is what it says.
+    /// - Throws: `AttestationError` `.io` otherwise.
+    static func checked(imageHex: String) throws -> String {
         guard imageHex.count == 64, imageHex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
             throw AttestationError(.io, "the image's ID '\(imageHex.prefix(80))' is not a sha256 digest")
         }
-        if let remote { return try await remote.push(envelope: envelope, sbom: sbom, imageHex: imageHex) }
+        return imageHex
+    }
+
+    /// Adds the envelope at `envelope` to the bundle of image `imageHex` in the `file://` cache's
+    /// folder and copies `sbom` beside it; returns the bundle's path.
+    /// - Throws: `AttestationError` `.io` if the folder cannot be written, `.malformedEnvelope`
+    ///   if the envelope does not read back.
+    func pushToFolder(envelope: URL, sbom: URL?, imageHex: String) throws -> String {
+        let imageHex = try Self.checked(imageHex: imageHex)
         guard let folder else { throw AttestationError(.io, "\(uri) has no folder to push to") }
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

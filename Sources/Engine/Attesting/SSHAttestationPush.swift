@@ -49,23 +49,34 @@ struct SSHAttestationPush: Sendable {
         extraOptions = (sshOptions ?? "").split(separator: " ").map(String.init)
     }
 
-    /// Where the bundle of `imageHex` is, as `scp` would name it.
-    func location(of imageHex: String, resolvedFolder: String) -> String {
-        "\(destination):\(resolvedFolder)/\(imageHex).intoto.jsonl"
+    /// What is sent: the envelope (canonical, one line) then the SBOM. Read when the stage is
+    /// attested, since the files may be gone (an unkept claim's) by the time ``send`` runs.
+    struct Payload: Sendable {
+        let bytes: [UInt8]
+        let withSBOM: Bool
+        let imageHex: String
     }
 
-    /// Sends the envelope (canonical, one line) and the SBOM on ssh's standard input; the script
-    /// prints the folder's absolute path when all is in place.
-    func push(envelope: URL, sbom: URL?, imageHex: String) async throws -> String {
-        let line: Data
-        let sbomData: Data?
+    /// Reads the envelope and SBOM into a ``Payload``.
+    /// - Throws: `AttestationError` `.malformedEnvelope` or `.io`.
+    func payload(envelope: URL, sbom: URL?, imageHex: String) throws -> Payload {
         do {
-            line = try AttestationBundle.adding(try Data(contentsOf: envelope), to: nil)
-            sbomData = try sbom.map { try Data(contentsOf: $0) }
+            let line = try AttestationBundle.adding(try Data(contentsOf: envelope), to: nil)
+            let sbomData = try sbom.map { try Data(contentsOf: $0) }
+            return Payload(bytes: Array(line + (sbomData ?? Data())), withSBOM: sbomData != nil, imageHex: imageHex)
         } catch let error as AttestationError {
             throw error
         } catch {
             throw AttestationError(.io, "could not read what to push: \(error)")
+        }
+    }
+
+    /// Sends `payload` on ssh's standard input; the script prints the folder's absolute path when
+    /// all is in place. Returns where the bundle is, `[USER@]HOST:PATH`.
+    /// - Throws: `AttestationError` `.io` naming the host and ssh's last error line.
+    func send(_ payload: Payload) async throws -> String {
+        guard !destination.isEmpty, !destination.hasPrefix("-") else {
+            throw AttestationError(.io, "'\(destination)' is not a host ssh can reach")
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sutradhar-ssh-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -80,16 +91,13 @@ struct SSHAttestationPush: Sendable {
             try? Data("\(host) \(hostKey)\n".utf8).write(to: knownHosts)
             arguments += ["-o", "UserKnownHostsFile=\(knownHosts.path)", "-o", "StrictHostKeyChecking=yes"]
         }
-        guard !destination.isEmpty, !destination.hasPrefix("-") else {
-            throw AttestationError(.io, "'\(destination)' is not a host ssh can reach")
-        }
-        arguments += [destination, Self.remoteCommand(folder: folder, imageHex: imageHex, withSBOM: sbomData != nil)]
-        let outcome = try await Self.runSSH(arguments, input: Array(line + (sbomData ?? Data())))
+        arguments += [destination, Self.remoteCommand(folder: folder, imageHex: payload.imageHex, withSBOM: payload.withSBOM)]
+        let outcome = try await Self.runSSH(arguments, input: payload.bytes)
         guard outcome.succeeded, let resolved = outcome.output.split(separator: "\n").last.map(String.init), resolved.hasPrefix("/") else {
             let reason = outcome.error.split(separator: "\n").last.map(String.init) ?? "ssh ended without saying why"
             throw AttestationError(.io, "could not write to \(folder) on \(destination) over ssh: \(reason)")
         }
-        return location(of: imageHex, resolvedFolder: resolved)
+        return "\(destination):\(resolved)/\(payload.imageHex).intoto.jsonl"
     }
 
     /// `sh -c SCRIPT sh FOLDER HEX SBOM`, quoted for the remote login shell (as nix, which runs
@@ -138,8 +146,8 @@ struct SSHAttestationPush: Sendable {
                 let result = try await Subprocess.run(
                     .name("ssh"), arguments: Arguments(arguments), platformOptions: options,
                     input: .array(input), output: .string(limit: 64 * 1024), error: .string(limit: 64 * 1024))
-                return Outcome(succeeded: result.terminationStatus.isSuccess, output: result.standardOutput ?? "",
-                               error: (result.standardError ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                return Outcome(succeeded: result.terminationStatus.isSuccess, output: result.standardOutput,
+                               error: result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             group.addTask {
                 try await Task.sleep(for: deadline)
