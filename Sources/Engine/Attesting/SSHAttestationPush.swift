@@ -3,10 +3,6 @@ import Foundation
 import NixBuild
 import Subprocess
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The push of a bundle to a folder on an `ssh://` or `ssh-ng://` cache's host: one `ssh`
 /// connection made as `nix copy` makes it (the URI's user and host, its `ssh-key=` and
 /// `base64-ssh-public-host-key=` parameters, then `NIX_SSHOPTS`, where a port goes), running a
