@@ -40,6 +40,9 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // `swift package generate-documentation --target SutradharKit` (scripts/docs.sh): the DocC
+        // catalog in Sources/SutradharKit/SutradharKit.docc. A command plugin: built only when asked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
@@ -153,6 +156,8 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -206,7 +211,7 @@ let package = Package(
             name: "SutradharKit",
             dependencies: [
                 "RunEvents", "FileWatching", "Engine", "Pipeline", "RunHistory", "Launcher", "BuildCache", "Attestation", "GitMirror",
-                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification",
+                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification", "RunTracing",
             ],
             swiftSettings: swiftSettings
         ),
@@ -235,6 +240,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -51,6 +51,12 @@
 #                hang past 5 s); the untouched envelope verifies (exit 0, and with --image); the
 #                private key's bytes (raw, hex, base64) are in no file of the cache and no event; a
 #                bundle (.intoto.jsonl) whose second line is tampered: exit 1 naming line 2.
+#   traceparent  hostile W3C trace contexts (escape codes, 60 KB, wrong version, all-zero IDs,
+#                upper case, ROUNDS random mutations of a valid one) as TRACEPARENT of `run` and as
+#                `_meta.traceparent` of MCP `run_pipeline` (also numbers, objects, 1 MiB), traced to
+#                a loopback OTLP receiver (Benchmarks/chaos_traceparent.py): every run passes, its
+#                trace_id is the caller's for a valid context and a fresh one otherwise, its root span
+#                arrives under it, no escape byte reaches stderr, the server keeps serving.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # COMPARE=PATH (sutradhar-compare-benchmark for the hostile row; default: its release build),
@@ -67,7 +73,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED="$2"; shift 2 ;;
         --json-out) JSON_OUT="$2"; shift 2 ;;
         --only) ONLY="$2"; shift 2 ;;
-        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "chaos.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -1019,6 +1025,24 @@ YAML
         "${spread%, }; listener $url; bounded .dockerignore stage (timeout ${stage_timeout} s): ${bounded[*]:-none} ms; SIGTERM to exit: ${terms[*]:-none} ms ($early builds ended first); time = the run (SIGTERM: signal to exit). $(fails_text)"
 }
 
+# --- hostile trace contexts: TRACEPARENT and MCP _meta.traceparent ----------------------------
+row_traceparent() {
+    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}/bin/python3" port_file="$WORK/otlp-port" spans="$WORK/otlp-spans.jsonl"
+    [ -x "$venv" ] || { add_row "hostile trace contexts" 0 0 "" "no $venv with opentelemetry-proto (scripts/setup.sh)"; return; }
+    "$venv" "$REPO/Tests/TracingTests/Receiver/otlp_receiver.py" "$port_file" "$spans" &
+    local receiver=$!
+    for _ in $(seq 100); do [ -f "$port_file" ] && break; sleep 0.05; done
+    local started result
+    started="$(now)"
+    result="$(timeout 1800 "$venv" "$REPO/Benchmarks/chaos_traceparent.py" --sutradhar "$S" --work "$WORK" --pipeline-file "$PIPE" \
+        --cache "$CAL_CACHE" --commit "$CAL_SHA" --endpoint "http://127.0.0.1:$(cat "$port_file" 2>/dev/null)" --spans "$spans" \
+        --rounds "$ROUNDS" --seed "$SEED")"
+    kill -9 "$receiver" 2>/dev/null; wait "$receiver" 2>/dev/null
+    [ -n "$result" ] || result='{"tried": 1, "held": 0, "notes": "the driver printed nothing (hung or crashed)"}'
+    add_row "hostile trace contexts" "$(jq .tried <<<"$result")" "$(jq .held <<<"$result")" "$(ms_since "$started")" \
+        "TRACEPARENT and MCP _meta.traceparent on a cached rerun; time = the whole row. $(jq -r .notes <<<"$result")"
+}
+
 STARTED="$(now)"
 wants kill9 && row_kill9
 wants signals && { row_signal TERM; row_signal INT; }
@@ -1031,6 +1055,7 @@ wants secrets && row_secrets
 wants frontdoors && { row_frontdoors_terminal; row_frontdoors_mcp; }
 wants dockerfiles && row_dockerfiles
 wants attest && row_attest
+wants traceparent && row_traceparent
 
 header="$(jq -nc --arg binary "$S" --argjson rounds "$ROUNDS" --argjson seed "$SEED" \
     --arg version "$("$S" --version 2>/dev/null)" --arg commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \

@@ -109,8 +109,9 @@ public struct Engine: Sendable {
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
                       options: (plan.definition.nixOptions + plan.definition.nixDistribution.options)
-                          .map { NixOption(name: $0.name, value: $0.value) })
-        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+                          .map { NixOption(name: $0.name, value: $0.value) },
+                      environment: options.propagatedTraceparent.map { ["TRACEPARENT": $0] } ?? [:])
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run, steps: options.stepSink) else {
             // The daemon's start-up may still report something (a leftover removed): it has
             // ended before the summary, which is always the last event.
             _ = try? await pending.session

@@ -53,6 +53,9 @@
 @_exported import class Launcher.RunLauncher
 @_exported import struct Launcher.RunRefused
 
+// RunTracing
+@_exported import enum RunTracing.RequestTracing
+
 // Maintenance
 @_exported import struct Maintenance.CacheClearReport
 @_exported import struct Maintenance.CacheEntryReport

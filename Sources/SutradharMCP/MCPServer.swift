@@ -95,7 +95,9 @@ public final class SutradharMCPServer: Sendable {
             switch tool {
             case .listPipelines: return try listPipelines()
             case .validatePipeline: return try validatePipeline(arguments)
-            case .runPipeline: return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken)
+            case .runPipeline:
+                return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken,
+                                             traceparent: parameters._meta?["traceparent"]?.stringValue)
             case .listRuns: return try listRuns(arguments)
             case .getRun: return try getRun(arguments)
             case .getStageLog: return try getStageLog(arguments)

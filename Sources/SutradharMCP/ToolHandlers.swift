@@ -48,7 +48,7 @@ extension SutradharMCPServer {
         return Self.answer(text, structuredContent: try Self.value(of: DefinitionCheck(file: file, problems: diagnostics)))
     }
 
-    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?) async throws -> CallTool.Result {
+    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?, traceparent: String?) async throws -> CallTool.Result {
         let path = try locate(try arguments.requiredString("pipeline"))
         let plan: Plan
         do {
@@ -73,6 +73,8 @@ extension SutradharMCPServer {
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
         options.attestation = configuration.attestation
+        // The caller's trace (MCP's `_meta.traceparent`), never the server's own TRACEPARENT.
+        options.traceparent = traceparent
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }
@@ -115,28 +117,15 @@ extension SutradharMCPServer {
     func getRun(_ arguments: ToolArguments) throws -> CallTool.Result {
         let history = try history()
         let details = try details(try arguments.requiredString("run"), in: history)
-        guard case .object(var run) = Self.runValue(details.record) else { throw ToolCallRefused("unreadable run record") }
-        run["stages"] = .array(details.stages.map { stage in
-            ["name": .string(stage.name), "kind": .string(stage.kind), "status": .string(stage.status), "cached": .bool(stage.cached),
-             "duration_ms": .int(Int(stage.durationMilliseconds)), "error": stage.error.map(Value.string) ?? .null]
-        })
-        if let summary = details.record.summary { run["summary"] = try Self.value(json: summary) }
-        // A run that checked reproducibility says what it found, as the nightly report does.
-        let findings = details.summary.flatMap(ReproducibilityFindings.init(summary:))
-        if let findings { run["reproducibility"] = try Self.value(json: findings.json.serialized()) }
+        let report = RunReport(details, in: history)
         let record = details.record
-        // Each checked with this machine's key: an agent reads "verified" without a second call.
-        let attestations = history.attestations(ofRun: record.id, verifyingWith: AttestationTools.localVerifyingKey())
-        run["attestations"] = .array(attestations.map { attestation in
-            ["stage": .string(attestation.stage), "file": .string(attestation.file), "predicate_type": .string(attestation.predicateType),
-             "subjects": .array(attestation.subjects.map(Value.string)), "key_id": .string(attestation.keyID),
-             "verified": attestation.verified.map(Value.bool) ?? .null, "problem": attestation.problem.map(Value.string) ?? .null]
-        })
+        let findings = report.findings
+        let attestations = report.attestations
         let text = "run \(record.id): \(record.pipeline) \(record.status) (\(record.trigger)), commit \(record.commitSHA.isEmpty ? "-" : record.commitSHA)"
             + details.stages.map { "\n  \($0.name) \($0.status)\($0.error.map { ": \($0)" } ?? "")" }.joined()
             + attestations.map { "\n  attestation of \($0.stage): \($0.verdictText)" }.joined()
             + (findings.map { "\nreproducibility: \($0.headline)" } ?? "")
-        return Self.answer(text, structuredContent: .object(run))
+        return Self.answer(text, structuredContent: try Self.value(of: report))
     }
 
     func getStageLog(_ arguments: ToolArguments) throws -> CallTool.Result {

@@ -11,6 +11,8 @@ struct ContainerPolicy {
     let settings: ContainerSettings
     let daemon: DaemonInfo
     let allowNetwork: Bool
+    /// The run's trace context, given to the container as `TRACEPARENT` unless the stage sets it.
+    var traceparent: String? = nil
 
     /// One limit and whether the daemon really applies it.
     struct Limit {
@@ -84,7 +86,8 @@ struct ContainerPolicy {
     func containerSpec(image: String, labels: [String: String], workingDirectory: String?, binds: [String]) -> ContainerSpec {
         ContainerSpec(
             image: image, command: settings.command,
-            env: Dictionary(settings.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            env: Dictionary((traceparent.map { [("TRACEPARENT", $0)] } ?? []) + settings.environment.map { ($0.name, $0.value) },
+                            uniquingKeysWith: { _, last in last }),
             labels: labels, workingDir: workingDirectory, user: settings.user,
             hostConfig: hostConfig(binds: binds))
     }

@@ -90,9 +90,9 @@ struct SmokeExecutor: StageExecutor {
         // The verdict is the probe's answer: the server is removed after the stage's result is
         // out (stage-finished, the next stage), and before the run ends.
         return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server"),
-                                              removal: .afterVerdict(stage: context.stage.name)) { serverID in
+                                              removal: .afterVerdict(stage: context.stage.name), context: context) { serverID in
             let exit = try await docker.client.waitContainer(serverID)
-            try await docker.start(serverID)
+            try await context.step("container start") { try await docker.start(serverID) }
             context.log("started \(serverID.prefix(12)) from \(image.prefix(19)) (network \(serverSpec.hostConfig.networkMode), caps dropped, read-only root)")
             // With `ready-when-log`, the first attempt waits for the server's line instead of polling;
             // the stream ends (and the probe starts) when the line is seen or the log ends.
@@ -119,7 +119,9 @@ struct SmokeExecutor: StageExecutor {
                     for await _ in ready {}
                     try Task.checkCancellation()
                     if let text = spec.probe.readyWhenLog { context.log("ready: the server printed a line with \"\(text)\"") }
-                    return try await probe(spec.probe, serverID: serverID, image: image, policy: policy, docker: docker, context: context)
+                    return try await context.step("probe") {
+                        try await probe(spec.probe, serverID: serverID, image: image, policy: policy, docker: docker, context: context)
+                    }
                 }
                 defer { group.cancelAll() }
                 while let next = try await group.next() {
@@ -165,7 +167,7 @@ struct SmokeExecutor: StageExecutor {
                                         hostConfig: policy.hostConfig(networkMode: "container:\(serverID)"))
             // An exited sidecar is removed in the background while the next attempt (or the verdict) goes on.
             return try await docker.withContainer(sidecar, name: docker.containerName(stage: context.stage.name, role: "probe"),
-                                                  removal: .inBackground) { id in
+                                                  removal: .inBackground, context: context) { id in
                 let exit = try await docker.client.waitContainer(id)
                 try await docker.start(id)
                 let code = try await exit.value

@@ -102,6 +102,8 @@ struct Nightly: AsyncParsableCommand {
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: allowNetwork, maxRuns: maxRuns)
         options.attestation = attestation
+        // One invocation (a scheduler's): its caller's trace is each pipeline's parent.
+        options.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
         // Read only, for the previous nightly run: the launcher records this one.
         let history = try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)
         let renderer = TerminalRenderer.make(quiet: quiet)

@@ -56,6 +56,10 @@ struct Run: AsyncParsableCommand {
     /// Runs `plan` through a launcher of its own, rendering its events, cancelling it on SIGINT or
     /// SIGTERM, and ends the command with the run's exit code (what `run` and `reproduce` share).
     static func runToTheEnd(_ plan: Plan, options: RunOptions, trigger: RunTrigger, renderer: any EventRenderer) async throws -> Never {
+        var traced = options
+        // One run for one caller: the caller's trace, if it has one, is this run's parent.
+        traced.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
+        let options = traced
         let summary = await Interrupts.cancellingOnSignal {
             // A launcher of this command alone is never stopping: it always runs.
             (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))
