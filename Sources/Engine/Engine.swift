@@ -121,13 +121,15 @@ public struct Engine: Sendable {
         let docker = try await pending.session
         let pushes = plan.definition.cache.nixPush.map { NixPushQueue(spec: $0, nix: nix, recorder: run) }
         let attestor = options.attestation.enabled
-            ? StageAttestor(options: options, runID: run.runID, plan: plan, source: source, checkout: checkout, cache: cache, warn: run.warn)
+            ? StageAttestor(options: options, runID: run.runID, plan: plan, source: source, checkout: checkout, cache: cache, warn: run.warn,
+                            note: { run.emit(.log(stage: NixPushQueue.stage, stream: "stdout", line: $0)) })
             : nil
         let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,
                                   docker: docker, checkout: checkout, recorder: run, nixPush: pushes, attestor: attestor)
         let started = Date()
         await scheduler.run()
         await pushes?.finish()
+        await attestor?.finishPushes()
         // Containers removed after their stage's verdict are gone before the audit trail (which
         // then shows their destruction) and the summary.
         await docker?.cleanups.finish()

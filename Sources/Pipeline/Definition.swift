@@ -91,7 +91,8 @@ public struct CacheSettings: Sendable, Hashable {
     public var maxSize: ByteSize?
     /// `max-age`: evict entries unused for longer.
     public var maxAge: Duration?
-    /// `nix-push` and `nix-push-key`: the binary cache each passed nix-build's closure is copied to.
+    /// `nix-push`, `nix-push-key` and `nix-push-attestations`: the binary cache each passed
+    /// nix-build's closure is copied to, and where attestations go beside an ssh one.
     public var nixPush: NixPushSpec?
 
     /// No limits.

@@ -177,23 +177,31 @@ public struct NixBuilderError: Error, Sendable, CustomStringConvertible {
     public var description: String { "the builder " + problems.joined(separator: "; ") }
 }
 
-/// `cache.nix-push` and `cache.nix-push-key`: after a nix-build stage passes, its closure is
-/// copied to this binary cache, signed with this key, while the run goes on.
+/// `cache.nix-push`, `cache.nix-push-key` and `cache.nix-push-attestations`: after a nix-build
+/// stage passes, its closure is copied to this binary cache, signed with this key, while the run
+/// goes on; the attestations of the run's images go beside it.
 public struct NixPushSpec: Sendable, Hashable {
     /// The binary cache, `file:///…` or `ssh://…`.
     public let uri: String
     /// The secret key file (`nix key generate-secret`), an absolute path.
     public let secretKeyFile: String
+    /// `nix-push-attestations`: the folder on an `ssh://` cache's host that attestations go to,
+    /// absolute or `~/…`; nil means ``defaultRemoteAttestationFolder``.
+    public let attestationFolder: String?
     /// Where `nix-push` is written.
     public let position: SourcePosition
 
     /// The URI schemes a push may name.
     public static let schemes = ["file", "ssh", "ssh-ng"]
+    /// Where attestations go on an `ssh://` or `ssh-ng://` cache's host when no folder is named:
+    /// the remote user's cache folder.
+    public static let defaultRemoteAttestationFolder = "~/.cache/sutradhar/attestations"
 
     /// Creates a push target; the loader checks the fields.
-    public init(uri: String, secretKeyFile: String, position: SourcePosition) {
+    public init(uri: String, secretKeyFile: String, attestationFolder: String? = nil, position: SourcePosition) {
         self.uri = uri
         self.secretKeyFile = secretKeyFile
+        self.attestationFolder = attestationFolder
         self.position = position
     }
 
@@ -253,10 +261,15 @@ extension PipelineLoader {
         return good
     }
 
-    /// Reads `cache.nix-push` and `cache.nix-push-key`, which go together.
+    /// Reads `cache.nix-push` and `cache.nix-push-key`, which go together, and
+    /// `cache.nix-push-attestations`, which needs them.
     static func readNixPush(_ block: MappingReader) -> NixPushSpec? {
         let uri = block.string("nix-push")
         let key = block.string("nix-push-key")
+        if block.has("nix-push-attestations"), !block.has("nix-push") {
+            block.reader.report(block.keyNode("nix-push-attestations"), "'\(block.fieldPath("nix-push-attestations"))' needs "
+                + "'nix-push' beside it: it names where on the pushed-to cache's host the attestations go")
+        }
         if block.has("nix-push") != block.has("nix-push-key") {
             let (given, missing) = block.has("nix-push") ? ("nix-push", "nix-push-key") : ("nix-push-key", "nix-push")
             block.reader.report(block.keyNode(given), "'\(block.fieldPath(given))' needs '\(missing)' beside it: "
@@ -279,6 +292,33 @@ extension PipelineLoader {
                 + "to a secret key made by 'nix key generate-secret'")
             fine = false
         }
-        return fine ? NixPushSpec(uri: uri, secretKeyFile: key, position: block.reader.position(of: block.value("nix-push"))) : nil
+        let folder = block.string("nix-push-attestations")
+        if let folder {
+            let field = "'\(block.fieldPath("nix-push-attestations"))'"
+            if scheme == "file" {
+                block.reader.report(block.value("nix-push-attestations"), "\(field) names a folder on an ssh:// cache's host; "
+                    + "a file:// cache's attestations always go in its own 'attestations' folder")
+                fine = false
+            } else if let problem = remoteFolderProblem(folder) {
+                block.reader.report(block.value("nix-push-attestations"), "\(field) '\(folder.prefix(80))' \(problem)")
+                fine = false
+            }
+        }
+        return fine ? NixPushSpec(uri: uri, secretKeyFile: key, attestationFolder: folder,
+                                  position: block.reader.position(of: block.value("nix-push"))) : nil
+    }
+
+    /// Why `folder` cannot name the attestations' folder on the cache's host, or nil.
+    private static func remoteFolderProblem(_ folder: String) -> String? {
+        if !(folder.hasPrefix("/") || folder.hasPrefix("~/")) {
+            return "must be an absolute path or one under the remote user's home, e.g. \(NixPushSpec.defaultRemoteAttestationFolder)"
+        }
+        if folder.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "holds a control character"
+        }
+        if folder.split(separator: "/").contains("..") {
+            return "must not climb with '..'"
+        }
+        return nil
     }
 }

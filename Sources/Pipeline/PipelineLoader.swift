@@ -140,7 +140,7 @@ public enum PipelineLoader {
     static let topLevelKeys = ["version", "name", "description", "source", "nix", "cache", "schedule", "nightly", "stages"]
     static let sourceKeys = ["git", "ref", "path"]
     static let nixKeys = ["options", "builders", "max-jobs", "substituters", "trusted-public-keys"]
-    static let cacheKeys = ["max-size", "max-age", "nix-push", "nix-push-key"]
+    static let cacheKeys = ["max-size", "max-age", "nix-push", "nix-push-key", "nix-push-attestations"]
     static let stageKeys = ["needs", "timeout", "description"]
     static let nightlyKeys = ["reproduce"]
 

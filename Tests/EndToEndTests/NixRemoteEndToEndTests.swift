@@ -201,6 +201,138 @@ extension DockerEndToEndTests {
         }
 
         /// `stages:` building `.#docker-image`, loading it as `tag` and probing its /health.
+        /// A push over ssh to the second host's store takes the image's attestations along: they
+        /// land in the folder the definition names on that host (written by its sshd's shell) and,
+        /// read back over ssh, verify with the builder's public key against the daemon's image.
+        @Test func attestationsArePushedOverSSHBesideTheStoreAndVerifyWhenReadBack() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            let second = try SecondHost.start()
+            let name = DockerE2E.uniqueName()
+            let archiveTag = "\(name)-archive:built", tag = "\(name):latest"
+            defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
+            try await DockerE2E.withWorkspace { workspace in
+                try workspace.makeHelloServerFlake(repoTag: archiveTag)
+                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
+                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
+                                                                        "generate-secret", "--key-name", "\(name)-1"])
+                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                // The second host shares this machine's files but /nix: the folder is named in the
+                // workspace so that the test leaves nothing behind, and is only ever read over ssh.
+                let remoteFolder = workspace.root.appendingPathComponent("on-second-host/attestations").path
+                let store = "ssh://root@\(second.address)?ssh-key=\(second.sshKey)&base64-ssh-public-host-key=\(second.publicHostKey)"
+                let pipeline = try workspace.write("ssh-push.yaml", """
+                    version: 1
+                    name: e2e-ssh-attest
+                    source: { path: ./hello-server }
+                    nix:
+                      options: { substituters: "" }
+                    cache: { nix-push: "\(store)", nix-push-key: "\(secretKey)", nix-push-attestations: "\(remoteFolder)" }
+                    \(Self.loadAndSmokeStages(tag: tag))
+                    """)
+                let config = workspace.root.appendingPathComponent("config")
+                let environment = ["XDG_CONFIG_HOME": config.path]
+                let result = try await SutradharCLI.run(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                    environment: environment, timeout: .seconds(240))
+                #expect(result.exitCode == 0, result.diagnosis)
+                let out = try #require(result.outputs(of: "image")["out"] as? String, result.diagnosis)
+                #expect(second.storeHolds(out), "the closure was not pushed: \(result.diagnosis)")
+
+                let imageID = try #require(DockerE2E.imageID(tag, host: host))
+                let hex = String(imageID.dropFirst("sha256:".count))
+                let location = "root@\(second.address):\(remoteFolder)/\(hex).intoto.jsonl"
+                // Sent in the background (no stage waits for the host), done before the run's summary.
+                #expect(result.logLines(of: "load").contains("pushing the attestation to root@\(second.address) over ssh, in the background"),
+                        result.diagnosis)
+                #expect(result.logLines(of: "nix-push").contains("pushed the attestation of 'load' beside the binary cache: \(location)"),
+                        result.diagnosis)
+                #expect(result.logLines(of: "nix-push").contains { $0.hasPrefix("pushed the attestation of 'smoke' beside the binary cache: ") },
+                        result.diagnosis)
+
+                // Read back over ssh, as a deploy step on another machine would.
+                let bundle = workspace.root.appendingPathComponent("read-back.intoto.jsonl")
+                try Data(try Self.readOverSSH(second, "\(remoteFolder)/\(hex).intoto.jsonl").utf8).write(to: bundle)
+                let lines = try String(contentsOf: bundle, encoding: .utf8).split(separator: "\n")
+                #expect(lines.count == 2, "\(lines)")  // the image's provenance and the smoke verdict
+                let sbom = try #require(result.outputs(of: "load")["sbom"] as? String)
+                #expect(try Self.readOverSSH(second, "\(remoteFolder)/\(hex).sbom.cdx.json")
+                    == String(contentsOf: URL(fileURLWithPath: sbom), encoding: .utf8))
+                let leftovers = try Self.readOverSSH(second, "-", command: "ls -A '\(remoteFolder)'")
+                #expect(leftovers.split(separator: "\n").sorted() == [".lock", "\(hex).intoto.jsonl", "\(hex).sbom.cdx.json"])
+
+                let publicKey = try await SutradharCLI.run(["attest", "public-key"], environment: environment)
+                let pem = workspace.root.appendingPathComponent("public.pem")
+                try publicKey.stdout.split(separator: "\n").prefix(3).joined(separator: "\n").appending("\n")
+                    .write(to: pem, atomically: true, encoding: .utf8)
+                let verify = try await SutradharCLI.run(["attest", "verify", bundle.path, "--key", pem.path, "--image", tag,
+                                                         "--docker-host", host])
+                #expect(verify.exitCode == 0, "\(verify.stdout)\(verify.stderr)")
+                #expect(verify.stdout.components(separatedBy: "in the daemon is \(imageID): a subject").count == 3, "\(verify.stdout)")
+                var bytes = Array(try Data(contentsOf: bundle))
+                bytes[bytes.count / 2] ^= 0x01
+                let flipped = workspace.root.appendingPathComponent("flipped.intoto.jsonl")
+                try Data(bytes).write(to: flipped)
+                let refused = try await SutradharCLI.run(["attest", "verify", flipped.path, "--key", pem.path])
+                #expect(refused.exitCode == 1 && refused.stderr.contains("not verified: line "), "\(refused.stdout)\(refused.stderr)")
+
+                // A cached rerun pushes the same envelopes again: no line is added.
+                let again = try await SutradharCLI.run(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                    environment: environment, timeout: .seconds(240))
+                #expect(again.exitCode == 0 && again.stage("load")?["cached"] as? Bool == true, again.diagnosis)
+                #expect(try Self.readOverSSH(second, "\(remoteFolder)/\(hex).intoto.jsonl").split(separator: "\n").sorted()
+                    == lines.sorted())
+            }
+        }
+
+        /// An unreachable ssh cache: the push of the attestation is a warning, the verdict stands.
+        @Test func anUnreachableSSHCacheWarnsAndTheRunStillPasses() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            let second = try SecondHost.start()
+            let name = DockerE2E.uniqueName()
+            let archiveTag = "\(name)-archive:built", tag = "\(name):latest"
+            defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
+            try await DockerE2E.withWorkspace { workspace in
+                try workspace.makeHelloServerFlake(repoTag: archiveTag)
+                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
+                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
+                                                                        "generate-secret", "--key-name", "\(name)-1"])
+                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                // This host's end of the veth: no sshd of the second host answers there.
+                let store = "ssh://root@10.231.0.1?ssh-key=\(second.sshKey)&base64-ssh-public-host-key=\(second.publicHostKey)"
+                let pipeline = try workspace.write("ssh-unreachable.yaml", """
+                    version: 1
+                    name: e2e-ssh-attest-unreachable
+                    source: { path: ./hello-server }
+                    nix:
+                      options: { substituters: "" }
+                    cache: { nix-push: "\(store)", nix-push-key: "\(secretKey)" }
+                    \(Self.loadAndSmokeStages(tag: tag))
+                    """)
+                let result = try await SutradharCLI.run(
+                    ["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                    environment: ["XDG_CONFIG_HOME": workspace.root.appendingPathComponent("config").path], timeout: .seconds(240))
+                #expect(result.exitCode == 0, result.diagnosis)
+                #expect(result.stage("smoke")?["status"] as? String == "passed", result.diagnosis)
+                #expect(result.stdout.contains("was not pushed beside ssh://root@10.231.0.1"), result.diagnosis)
+                #expect(result.stdout.contains("over ssh: "), result.diagnosis)
+            }
+        }
+
+        /// `ssh HOST COMMAND` with the second host's key and host key; `path` is `cat`ed unless
+        /// `command` is given.
+        static func readOverSSH(_ second: SecondHost, _ path: String, command: String? = nil) throws -> String {
+            let knownHosts = FileManager.default.temporaryDirectory.appendingPathComponent("known-hosts-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: knownHosts) }
+            let hostKey = String(decoding: Data(base64Encoded: second.publicHostKey) ?? Data(), as: UTF8.self)
+            try "\(second.address) \(hostKey)\n".write(to: knownHosts, atomically: true, encoding: .utf8)
+            return try DockerTestSupport.run("/usr/bin/ssh", [
+                "-i", second.sshKey, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=\(knownHosts.path)",
+                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "root@\(second.address)", command ?? "cat '\(path)'"])
+        }
+
         static func loadAndSmokeStages(tag: String) -> String {
             """
             stages:

@@ -131,6 +131,30 @@ import Testing
         ])
     }
 
+    @Test func nixPushAttestationsNamesAFolderOnTheSSHHost() throws {
+        let named = try parse(Self.definition(
+            "cache: { nix-push: \"ssh://root@h\", nix-push-key: /k, nix-push-attestations: \"~/signed\" }"))
+        #expect(named.cache.nixPush?.attestationFolder == "~/signed")
+        let unnamed = try parse(Self.definition("cache: { nix-push: \"ssh-ng://root@h\", nix-push-key: /k }"))
+        #expect(unnamed.cache.nixPush?.attestationFolder == nil)
+        #expect(NixPushSpec.defaultRemoteAttestationFolder == "~/.cache/sutradhar/attestations")
+    }
+
+    @Test func nixPushAttestationsIsRefusedAtItsValue() {
+        #expect(diagnostics(Self.definition("cache: { nix-push: \"ssh://root@h\", nix-push-key: /k, nix-push-attestations: srv/att }")) == [
+            "p.yaml:5:77: 'cache.nix-push-attestations' 'srv/att' must be an absolute path or one under the remote user's home, e.g. ~/.cache/sutradhar/attestations",
+        ])
+        #expect(diagnostics(Self.definition("cache: { nix-push: \"ssh://root@h\", nix-push-key: /k, nix-push-attestations: \"~/a/../../etc\" }")) == [
+            "p.yaml:5:77: 'cache.nix-push-attestations' '~/a/../../etc' must not climb with '..'",
+        ])
+        #expect(diagnostics(Self.definition("cache: { nix-push: \"file:///c\", nix-push-key: /k, nix-push-attestations: /srv/att }")) == [
+            "p.yaml:5:74: 'cache.nix-push-attestations' names a folder on an ssh:// cache's host; a file:// cache's attestations always go in its own 'attestations' folder",
+        ])
+        #expect(diagnostics(Self.definition("cache: { nix-push-attestations: /srv/att }")) == [
+            "p.yaml:5:10: 'cache.nix-push-attestations' needs 'nix-push' beside it: it names where on the pushed-to cache's host the attestations go",
+        ])
+    }
+
     @Test func aDistributionKeyAtTheWrongLevelSaysWhereItBelongs() {
         let found = diagnostics(Self.definition("cache: { builders: [ssh-ng://b] }"))
         #expect(found.contains { $0.contains("misplaced key 'builders' in 'cache': 'builders' is a 'nix' field") })

@@ -12,40 +12,57 @@ import Glibc
 ///     CACHE/attestations/HEX.intoto.jsonl     every envelope about image sha256:HEX, one a line
 ///     CACHE/attestations/HEX.sbom.cdx.json    the SBOM of that image's store path closure
 ///
-/// Only a `file://` cache is a folder files can go beside; an `ssh://` or `ssh-ng://` push names
-/// another machine's nix store, which holds store paths only, so nothing is pushed there.
+/// An `ssh://` or `ssh-ng://` push names another machine's nix store, which holds store paths
+/// only: there the same two files go in a folder of that host (`cache.nix-push-attestations`,
+/// by default the remote user's `~/.cache/sutradhar/attestations`), over ssh (``SSHAttestationPush``).
 struct AttestationPush: Sendable {
     /// The binary cache as the definition names it (for log lines).
     let uri: String
-    /// `CACHE/attestations`.
-    let folder: URL
+    /// `CACHE/attestations` of a `file://` cache; nil for an ssh one.
+    let folder: URL?
+    /// The host and folder of an `ssh://` or `ssh-ng://` cache; nil for a `file://` one.
+    let remote: SSHAttestationPush?
 
-    /// The push beside `spec`'s cache, or nil when it is not a folder (`ssh://`, `ssh-ng://`).
-    init?(_ spec: NixPushSpec) {
-        guard spec.uri.hasPrefix("file:///") else { return nil }
-        let path = String(spec.uri.dropFirst("file://".count).prefix { $0 != "?" })
+    /// The push beside `spec`'s cache; `environment` is the run's (for `NIX_SSHOPTS`).
+    init(_ spec: NixPushSpec, environment: [String: String]) {
         uri = spec.uri
-        folder = URL(fileURLWithPath: path).appendingPathComponent("attestations")
+        if spec.uri.hasPrefix("file:///") {
+            let path = String(spec.uri.dropFirst("file://".count).prefix { $0 != "?" })
+            folder = URL(fileURLWithPath: path).appendingPathComponent("attestations")
+            remote = nil
+        } else {
+            folder = nil
+            remote = SSHAttestationPush(uri: spec.uri, folder: spec.attestationFolder ?? NixPushSpec.defaultRemoteAttestationFolder,
+                                        sshOptions: environment["NIX_SSHOPTS"] ?? ProcessInfo.processInfo.environment["NIX_SSHOPTS"])
+        }
     }
 
-    /// Adds the envelope at `envelope` to the bundle of image `imageHex` (a sha256 in hex, as the
-    /// daemon's image ID) and copies `sbom` beside it; returns the bundle's URL.
-    /// - Throws: `AttestationError` `.io` if the folder cannot be written, `.malformedEnvelope`
-    ///   if the envelope does not read back.
-    func push(envelope: URL, sbom: URL?, imageHex: String) throws -> URL {
-        // The name comes from the daemon; a file name is made of it only when it is what it says.
+    /// `imageHex` if it is a sha256 in hex, as the daemon's image ID: the name comes from the
+    /// daemon, and a file name is made of it only when it is what it says.
+    /// - Throws: `AttestationError` `.io` otherwise.
+    static func checked(imageHex: String) throws -> String {
         guard imageHex.count == 64, imageHex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
             throw AttestationError(.io, "the image's ID '\(imageHex.prefix(80))' is not a sha256 digest")
         }
+        return imageHex
+    }
+
+    /// Adds the envelope at `envelope` to the bundle of image `imageHex` in the `file://` cache's
+    /// folder and copies `sbom` beside it; returns the bundle's path.
+    /// - Throws: `AttestationError` `.io` if the folder cannot be written, `.malformedEnvelope`
+    ///   if the envelope does not read back.
+    func pushToFolder(envelope: URL, sbom: URL?, imageHex: String) throws -> String {
+        let imageHex = try Self.checked(imageHex: imageHex)
+        guard let folder else { throw AttestationError(.io, "\(uri) has no folder to push to") }
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let bundle = folder.appendingPathComponent(imageHex + ".intoto.jsonl")
-            try withLock {
+            try Self.withLock(in: folder) {
                 let existing = Self.readBounded(bundle)
                 try StageAttestor.write(AttestationBundle.adding(try Data(contentsOf: envelope), to: existing), to: bundle)
                 if let sbom { try StageAttestor.write(try Data(contentsOf: sbom), to: folder.appendingPathComponent(imageHex + ".sbom.cdx.json")) }
             }
-            return bundle
+            return bundle.path
         } catch let error as AttestationError {
             throw error
         } catch {
@@ -61,7 +78,7 @@ struct AttestationPush: Sendable {
 
     /// Runs `body` holding `attestations/.lock` (flock): two runs pushing about the same image
     /// each add their line instead of one rename hiding the other's.
-    private func withLock<T>(_ body: () throws -> T) throws -> T {
+    private static func withLock<T>(in folder: URL, _ body: () throws -> T) throws -> T {
         let descriptor = open(folder.appendingPathComponent(".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(descriptor) }

@@ -25,11 +25,15 @@ final class StageAttestor: Sendable {
     private let definition: AttestedValue
     private let builder: Provenance.Builder
     private let warn: @Sendable (String) -> Void
+    /// A log line of the pseudo-stage `nix-push`: what an ssh push ends in.
+    private let note: @Sendable (String) -> Void
+    /// The ssh pushes started (see ``finishPushes()``).
+    private let remotePushes = Mutex<[Task<Void, Never>]>([])
     /// `nix path-info` answers being fetched, by store path (see `prefetch`).
     private let closures = Mutex<[String: Task<Void, any Error>]>([:])
     /// How long attesting has waited for nix so far (reported with each attestation's time).
     private let nixWait = Mutex<Duration>(.zero)
-    /// Where envelopes also go when `cache.nix-push` names a `file://` binary cache.
+    /// Where envelopes also go when `cache.nix-push` names a binary cache.
     private let push: AttestationPush?
 
     /// The largest `flake.lock` read for the provenance (nixpkgs-sized locks are a few KiB).
@@ -39,7 +43,7 @@ final class StageAttestor: Sendable {
     static let version = "0.1.0"
 
     init(options: RunOptions, runID: String, plan: Plan, source: SourceSelection, checkout: CheckoutResult, cache: BuildCache,
-         warn: @escaping @Sendable (String) -> Void) {
+         warn: @escaping @Sendable (String) -> Void, note: @escaping @Sendable (String) -> Void) {
         let commit = checkout.commit.sha
         checkoutFolder = checkout.directory
         keyFile = options.attestation.keyFile(environment: options.environment)
@@ -47,8 +51,9 @@ final class StageAttestor: Sendable {
         self.plan = plan
         self.cache = cache
         self.warn = warn
+        self.note = note
         runFolder = cache.folder(.runs).appendingPathComponent(runID).appendingPathComponent("attestations")
-        push = plan.definition.cache.nixPush.flatMap(AttestationPush.init)
+        push = plan.definition.cache.nixPush.map { AttestationPush($0, environment: options.environment) }
         switch source.mode {
         case .git(let location):
             let uri = location.hasPrefix("/") ? "git+file://" + location : (location.contains("://") ? "git+" + location : location)
@@ -146,7 +151,7 @@ final class StageAttestor: Sendable {
             if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
                 outputs.append(("sbom", .string(try link(sbom, as: "\(stage.name).sbom.cdx.json").path)))
             }
-            pushBesideBinaryCache(claim, envelope: envelope, sbom: outputs.count > 1 ? sbom : nil, log: log)
+            pushBesideBinaryCache(claim, stage: stage.name, envelope: envelope, sbom: outputs.count > 1 ? sbom : nil, log: log)
             if !claim.kept { try? FileManager.default.removeItem(at: kept) }
             return outputs
         } catch {
@@ -156,20 +161,47 @@ final class StageAttestor: Sendable {
     }
 
     /// Adds the envelope (and SBOM) to the image's bundle beside the binary cache, if the pipeline
-    /// pushes to a folder; a failure is a warning, as a failed nix push is.
-    private func pushBesideBinaryCache(_ claim: StageClaim, envelope: URL, sbom: URL?, log: (String) -> Void) {
-        guard let push else {
-            if let uri = plan.definition.cache.nixPush?.uri {
-                log("the attestation is not pushed to \(uri): only a file:// binary cache has a folder to put it beside")
+    /// pushes to one; a failure is a warning, as a failed nix push is. Into a `file://` cache's
+    /// folder this is done now (about a millisecond); to an ssh host it goes on in the background,
+    /// like the nix push, so that a slow or unreachable host delays no stage.
+    private func pushBesideBinaryCache(_ claim: StageClaim, stage: String, envelope: URL, sbom: URL?, log: (String) -> Void) {
+        guard let push, let imageHex = claim.subjects.first?.digest?["sha256"] else { return }
+        let failed: @Sendable (any Error) -> Void = { [warn] error in
+            warn("the attestation of image sha256:\(imageHex.prefix(80)) was not pushed beside \(push.uri): "
+                + ((error as? AttestationError)?.message ?? "\(error)"))
+        }
+        guard let remote = push.remote else {
+            do {
+                log("pushed the attestation beside the binary cache: \(try push.pushToFolder(envelope: envelope, sbom: sbom, imageHex: imageHex))")
+            } catch {
+                failed(error)
             }
             return
         }
-        guard let imageHex = claim.subjects.first?.digest?["sha256"] else { return }
         do {
-            let bundle = try push.push(envelope: envelope, sbom: sbom, imageHex: imageHex)
-            log("pushed the attestation beside the binary cache: \(bundle.path)")
+            let payload = try remote.payload(envelope: envelope, sbom: sbom, imageHex: try AttestationPush.checked(imageHex: imageHex))
+            log("pushing the attestation to \(remote.destination) over ssh, in the background")
+            let task = Task { [note] in
+                do {
+                    note("pushed the attestation of '\(stage)' beside the binary cache: \(try await remote.send(payload))")
+                } catch {
+                    failed(error)
+                }
+            }
+            remotePushes.withLock { $0.append(task) }
         } catch {
-            warn("the attestation of image sha256:\(imageHex) was not pushed beside \(push.uri): \((error as? AttestationError)?.message ?? "\(error)")")
+            failed(error)
+        }
+    }
+
+    /// Waits for the ssh pushes started; cancelling the caller cancels them (their ssh is
+    /// killed) and still waits for them, so nothing is left running when the run ends.
+    func finishPushes() async {
+        let tasks = remotePushes.withLock { $0 }
+        await withTaskCancellationHandler {
+            for task in tasks { await task.value }
+        } onCancel: {
+            for task in tasks { task.cancel() }
         }
     }
 
