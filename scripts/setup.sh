@@ -92,14 +92,21 @@ configure_nix_trust() {
         add_setting extra-trusted-substituters "$SUTRADHAR_NIX_SUBSTITUTER"
         add_setting extra-trusted-public-keys "$SUTRADHAR_NIX_SUBSTITUTER_KEY"
     fi
-    if [ -n "$changed" ] && pgrep -x nix-daemon >/dev/null; then
+    if [ -n "$changed" ] && nix_daemon_answers; then
         say "nix: restart nix-daemon for the change to take effect (it reads $conf when it starts)"
     fi
     return 0
 }
 
+# Whether this machine's nix-daemon accepts connections on its socket (a process named nix-daemon
+# may be another one: the second host of scripts/second-host.sh runs its own in a namespace).
+nix_daemon_answers() {
+    python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect(sys.argv[1])' \
+        /nix/var/nix/daemon-socket/socket 2>/dev/null
+}
+
 start_nix_daemon() {
-    if pgrep -x nix-daemon >/dev/null; then
+    if nix_daemon_answers; then
         say "nix-daemon: running"
         return
     fi
@@ -108,10 +115,10 @@ start_nix_daemon() {
     # Not as a client of itself, should this shell have NIX_REMOTE=daemon from an earlier set-up.
     env -u NIX_REMOTE nohup /usr/bin/nix-daemon >/nix/var/log/nix-daemon.log 2>&1 </dev/null &
     for _ in $(seq 1 50); do
-        [ -S /nix/var/nix/daemon-socket/socket ] && return
+        nix_daemon_answers && return
         sleep 0.2
     done
-    die "nix-daemon did not open its socket; see /nix/var/log/nix-daemon.log"
+    die "nix-daemon does not answer on its socket; see /nix/var/log/nix-daemon.log"
 }
 
 docker_answers() {
