@@ -3,8 +3,9 @@
     startup_benchmark.py ROUNDS WORKDIR NAME=BINARY [NAME=BINARY ...]
 
 For each binary, times `--version` and `validate example` (run in WORKDIR, which holds
-pipelines/example.yaml): ROUNDS processes of each, the binaries taken in turns so that the
-machine's drifting load weighs on each alike. Per process: wall time (from spawn to reaped),
+pipelines/example.yaml) and, when RERUN_PIPELINE and RERUN_CACHE are set, a cached rerun
+(`run RERUN_PIPELINE --json --cache-dir RERUN_CACHE`, warmed first): ROUNDS processes of each,
+the binaries taken in turns so that the machine's drifting load weighs on each alike. Per process: wall time (from spawn to reaped),
 CPU time (user + system, from wait4) and peak resident set (ru_maxrss). Prints the medians and
 the 90th percentiles, then one JSON object with them.
 """
@@ -18,6 +19,8 @@ import time
 rounds, workdir = int(sys.argv[1]), sys.argv[2]
 binaries = [argument.split("=", 1) for argument in sys.argv[3:]]
 commands = {"--version": ["--version"], "validate example": ["validate", "example"]}
+if os.environ.get("RERUN_PIPELINE"):
+    commands["cached rerun"] = ["run", os.environ["RERUN_PIPELINE"], "--json", "--cache-dir", os.environ["RERUN_CACHE"]]
 
 
 def measure(binary, arguments):
