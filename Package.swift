@@ -8,6 +8,9 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// swift-system's module, which swift-subprocess's API speaks (`FilePath`, `Errno`).
+let systemPackage: Target.Dependency = .product(name: "SystemPackage", package: "swift-system")
+
 let package = Package(
     name: "sutradhar",
     platforms: [.macOS(.v15)],
@@ -23,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        // FilePath and errno for the code that calls the system itself (swift-subprocess uses it too).
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
@@ -47,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "NixBuild",
-            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: [.product(name: "Subprocess", package: "swift-subprocess"), systemPackage],
             swiftSettings: swiftSettings
         ),
         // zlib from Debian's zlib1g-dev: DockerEngine inflates gzipped image archives as a stream.
@@ -102,22 +107,37 @@ let package = Package(
                 "DockerEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                systemPackage,
             ],
             swiftSettings: swiftSettings
         ),
+        // The vocabulary every layer above the engine speaks: a run's events and summary, their
+        // JSON (encoded and decoded), the stable error codes and remedies. No I/O.
+        .target(
+            name: "RunEvents",
+            swiftSettings: swiftSettings
+        ),
+        // Folders watched with inotify: one instance per process, events routed to each watcher.
+        .target(
+            name: "FileWatching",
+            swiftSettings: swiftSettings
+        ),
+        // Runs a plan: checkout, stages in dependency order, cache, containers, attestations.
         .target(
             name: "Engine",
             dependencies: [
-                "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation", "Reproduce",
+                "RunEvents", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation", "Reproduce",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                systemPackage,
             ],
             swiftSettings: swiftSettings
         ),
+        // Every run's events on disk, indexed in SQLite: listing, following, timelines, retention.
         .target(
             name: "RunHistory",
-            dependencies: ["Engine", "BuildCache", "Attestation", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["RunEvents", "FileWatching", "BuildCache", "Attestation", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // A run's events as OpenTelemetry CI/CD spans, exported over OTLP/HTTP when the standard
@@ -125,7 +145,7 @@ let package = Package(
         .target(
             name: "RunTracing",
             dependencies: [
-                "Engine",
+                "RunEvents",
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,23 +156,55 @@ let package = Package(
         // The one way a run is started by any front end: record, run, trace, register for shutdown.
         .target(
             name: "Launcher",
-            dependencies: ["Engine", "Pipeline", "RunHistory", "RunTracing"],
+            dependencies: ["RunEvents", "Engine", "Pipeline", "RunHistory", "RunTracing"],
             swiftSettings: swiftSettings
         ),
-        // The operations above the history: doctor, cache tools, nightly, schedule, watch.
+        // Keeping a machine healthy: doctor, cache listing/sizing/verification/gc and their reports.
         .target(
-            name: "Operations",
+            name: "Maintenance",
             dependencies: [
-                "Engine", "RunHistory", "Launcher", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache", "Attestation",
+                "RunEvents", "Engine", "RunHistory", "Pipeline", "GitMirror", "NixBuild", "DockerEngine", "BuildCache",
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                systemPackage,
             ],
+            swiftSettings: swiftSettings
+        ),
+        // What the history says: per-pipeline trends, cache effectiveness, reproducibility findings.
+        .target(
+            name: "Insights",
+            dependencies: ["RunEvents", "RunHistory", "BuildCache", "Maintenance"],
+            swiftSettings: swiftSettings
+        ),
+        // Runs nobody starts by hand: nightly rebuilds and their report, systemd timers, watch mode.
+        .target(
+            name: "Automation",
+            dependencies: [
+                "RunEvents", "FileWatching", "Engine", "Launcher", "Insights", "Pipeline", "GitMirror", "BuildCache", "DockerEngine",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                systemPackage,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A pipeline as Kubernetes manifests (a rootless CronJob), rendered as YAML text.
+        .target(
+            name: "KubeRendering",
+            dependencies: ["RunEvents", "Engine", "Pipeline", "Automation"],
+            swiftSettings: swiftSettings
+        ),
+        // Checking attestations: the public key, offline verification, an image against its subject.
+        .target(
+            name: "Verification",
+            dependencies: ["RunEvents", "Attestation", "DockerEngine", "Engine"],
             swiftSettings: swiftSettings
         ),
         // The library boundary: re-exports what a front end needs and holds the logic every
         // front end shares (cache root, pipeline lookup, triggers, a run as a stream of events).
         .target(
             name: "SutradharKit",
-            dependencies: ["Operations", "Launcher", "Engine", "Pipeline", "RunHistory", "BuildCache", "Attestation"],
+            dependencies: [
+                "RunEvents", "FileWatching", "Engine", "Pipeline", "RunHistory", "Launcher", "BuildCache", "Attestation", "GitMirror",
+                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification",
+            ],
             swiftSettings: swiftSettings
         ),
         // The MCP front end (issue 9): tool definitions, schemas and handlers, thin over SutradharKit.
@@ -233,19 +285,19 @@ let package = Package(
         .testTarget(name: "GitMirrorTests", dependencies: ["GitMirror", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "RunEvents", "Pipeline", "BuildCache", "DockerEngine", "NixBuild", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "Operations", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "HistoryTests", dependencies: ["Attestation", "RunHistory", "Engine", "Operations", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Operations", "Engine", "BuildCache", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "Engine", "RunEvents", "Maintenance", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HistoryTests", dependencies: ["Attestation", "RunHistory", "RunEvents", "Engine", "Insights", "Maintenance", "SutradharTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "SutradharKitTests", dependencies: ["SutradharKit", "Engine", "BuildCache", "Automation", "FileWatching", "Maintenance", "SutradharTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MCPTests", dependencies: ["Attestation", "SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], exclude: ["Verifiers"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["Attestation", "SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
-        .testTarget(name: "CallersTests", dependencies: ["Engine", "Operations", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallersTests", dependencies: ["Engine", "RunEvents", "FileWatching", "Automation", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "TracingTests", dependencies: ["RunTracing", "Engine", "SutradharTesting", .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "InMemoryTracing", package: "swift-distributed-tracing")], exclude: ["Receiver"], swiftSettings: swiftSettings),
-        .testTarget(name: "KubeTests", dependencies: ["Operations", "Engine", "Pipeline", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "TracingTests", dependencies: ["RunTracing", "RunEvents", "Engine", "SutradharTesting", .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "InMemoryTracing", package: "swift-distributed-tracing")], exclude: ["Receiver"], swiftSettings: swiftSettings),
+        .testTarget(name: "KubeTests", dependencies: ["Engine", "Pipeline", "Automation", "KubeRendering", "SutradharTesting", "Yams"], exclude: ["Golden"], swiftSettings: swiftSettings),
     ]
 )

@@ -2,6 +2,7 @@ import BuildCache
 import Foundation
 import GitMirror
 import Pipeline
+import RunEvents
 
 /// Which source a run builds, after `--source` and `--commit` are applied.
 package struct SourceSelection: Sendable, CustomStringConvertible {

@@ -3,6 +3,7 @@ import Foundation
 import GitMirror
 import NixBuild
 import Pipeline
+import RunEvents
 import Synchronization
 
 /// Runs a plan: checks what the run needs, checks the source out, then schedules the stages

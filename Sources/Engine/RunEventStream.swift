@@ -1,4 +1,5 @@
 import Pipeline
+import RunEvents
 import Synchronization
 
 extension Engine {

@@ -1,4 +1,5 @@
 import Foundation
+import RunEvents
 
 /// How one run is carried out; every field has the default a user would expect.
 public struct RunOptions: Sendable {

@@ -3,6 +3,7 @@ import DockerEngine
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 
 /// Starts each stage once everything it needs has passed, up to `jobs` at a time. A failed
 /// stage skips what depends on it; independent stages go on. Cancellation (Ctrl-C) cancels

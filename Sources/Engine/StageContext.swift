@@ -2,6 +2,7 @@ import BuildCache
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 
 /// What a stage executor gets: the checkout, the outputs of the stages it depends on, the
 /// cache, the clients, and a way to report progress. Executors never read YAML or print.
@@ -148,26 +149,4 @@ public struct AnyStageExecutor: Sendable {
     public func execute(_ spec: any StageSpec, context: StageContext) async throws -> StageOutcome {
         try await run(spec, context)
     }
-}
-
-/// Who holds a stage's lock: a run and its stage, written into the lock file as `RUN STAGE`.
-public struct LockHolder: Sendable, Equatable, CustomStringConvertible {
-    /// The run's ID.
-    public let run: String
-    /// The stage's name.
-    public let stage: String
-
-    public init(run: String, stage: String) {
-        self.run = run
-        self.stage = stage
-    }
-
-    /// Reads `RUN STAGE` (stage names have no spaces).
-    public init?(parsing line: String) {
-        let fields = line.split(separator: " ")
-        guard fields.count == 2 else { return nil }
-        self.init(run: String(fields[0]), stage: String(fields[1]))
-    }
-
-    public var description: String { "\(run) \(stage)" }
 }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Pipeline
+import RunEvents
 import RunHistory
 import RunTracing
 import Synchronization

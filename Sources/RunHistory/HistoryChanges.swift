@@ -1,4 +1,4 @@
-import Engine
+import RunEvents
 import Foundation
 import GRDB
 

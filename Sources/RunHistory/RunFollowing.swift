@@ -1,4 +1,5 @@
-import Engine
+import RunEvents
+import FileWatching
 import Foundation
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import BuildCache
-import Engine
+import RunEvents
 import Foundation
 import GRDB
 

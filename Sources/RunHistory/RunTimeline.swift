@@ -1,4 +1,4 @@
-import Engine
+import RunEvents
 import Foundation
 
 /// Where a run's time went: when it was queued, when each stage started, waited for a lock and
@@ -67,7 +67,7 @@ public struct RunTimeline: Sendable {
     /// cancelled because of them — not the checkout (every run makes its own) nor the docker
     /// audit trail (a pseudo-stage of log lines, not a stage of the definition).
     public var stagesToRunAgain: [String] {
-        stages.filter { ["failed", "skipped", "cancelled"].contains($0.status) && $0.name != "checkout" && $0.name != DockerSession.auditStage }
+        stages.filter { ["failed", "skipped", "cancelled"].contains($0.status) && $0.name != "checkout" && $0.name != StageResult.auditStageName }
             .map(\.name)
     }
 

@@ -1,4 +1,4 @@
-import Engine
+import RunEvents
 import Synchronization
 import Tracing
 

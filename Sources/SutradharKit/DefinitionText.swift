@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Pipeline
+import RunEvents
 
 extension Definitions {
     /// The most definition text a front end accepts inline (a definition is a few kilobytes).

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// No definition answers a pipeline name: not a file, and no `pipelines/NAME.yaml` at or above
 /// the folder looked from. A front end shows `message` (exit 2 in the CLI).

@@ -1,6 +1,7 @@
 import BuildCache
 import Engine
 import Foundation
+import RunEvents
 import RunHistory
 import SutradharTesting
 import Testing

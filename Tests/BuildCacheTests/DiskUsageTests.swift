@@ -1,6 +1,6 @@
 import BuildCache
 import Foundation
-import Operations
+import Maintenance
 import SutradharTesting
 import Testing
 

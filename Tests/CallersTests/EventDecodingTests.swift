@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import RunEvents
 import Testing
 
 /// The events read back as typed values: decoding a line and encoding it again gives the same

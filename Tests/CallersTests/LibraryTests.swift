@@ -1,7 +1,7 @@
 import Engine
+import FileWatching
 import Foundation
 import GitMirror
-import Operations
 import SutradharTesting
 import Testing
 

@@ -1,6 +1,7 @@
+import Automation
 import Engine
 import Foundation
-import Operations
+import RunEvents
 import Testing
 
 /// How a nightly as a whole ends, from its entries: what `sutradhar nightly` exits with.

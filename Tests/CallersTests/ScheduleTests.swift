@@ -1,6 +1,7 @@
+import Automation
 import Engine
+import FileWatching
 import Foundation
-import Operations
 import SutradharTesting
 import Testing
 

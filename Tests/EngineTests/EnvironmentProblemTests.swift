@@ -2,6 +2,7 @@ import Foundation
 import DockerEngine
 import GitMirror
 import NixBuild
+import RunEvents
 import SutradharTesting
 import Testing
 

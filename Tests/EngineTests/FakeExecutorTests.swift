@@ -1,4 +1,5 @@
 import Foundation
+import RunEvents
 import SutradharTesting
 import Synchronization
 import Testing

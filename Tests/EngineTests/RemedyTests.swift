@@ -1,6 +1,7 @@
 import Foundation
 import DockerEngine
 import NixBuild
+import RunEvents
 import Testing
 
 @testable import BuildCache

@@ -1,7 +1,7 @@
 import Dispatch
 import Engine
 import Foundation
-import Operations
+import RunEvents
 import RunHistory
 import SutradharTesting
 import Synchronization

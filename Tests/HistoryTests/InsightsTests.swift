@@ -1,7 +1,9 @@
 import BuildCache
 import Engine
 import Foundation
-import Operations
+import Insights
+import Maintenance
+import RunEvents
 import RunHistory
 import SutradharTesting
 import Synchronization

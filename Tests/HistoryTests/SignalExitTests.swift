@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import RunEvents
 import RunHistory
 import SutradharTesting
 import Testing

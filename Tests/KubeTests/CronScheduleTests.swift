@@ -1,4 +1,4 @@
-import Operations
+import KubeRendering
 import Testing
 
 /// systemd OnCalendar expressions (a pipeline's `schedule:`) converted to a CronJob's cron, and

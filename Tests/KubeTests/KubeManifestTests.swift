@@ -1,6 +1,7 @@
+import Automation
 import Engine
 import Foundation
-import Operations
+import KubeRendering
 import Pipeline
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import Operations
+import KubeRendering
 import SutradharTesting
 import Testing
 

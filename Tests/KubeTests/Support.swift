@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-import Operations
+@testable import KubeRendering
 import Pipeline
 import SutradharTesting
 import Testing

@@ -1,4 +1,4 @@
-import Operations
+@testable import KubeRendering
 import Testing
 import Yams
 

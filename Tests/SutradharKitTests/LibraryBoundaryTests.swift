@@ -1,5 +1,7 @@
+import Automation
+import FileWatching
 import Foundation
-@testable import Operations
+@testable import Maintenance
 import SutradharKit
 import SutradharTesting
 import Testing

@@ -1,8 +1,8 @@
 import Foundation
+@testable import Maintenance
 import Testing
 @testable import BuildCache
 @testable import Engine
-@testable import Operations
 import SutradharKit
 
 /// The typed reports must print exactly what the CLI printed before they existed: agents and

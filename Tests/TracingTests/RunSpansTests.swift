@@ -1,6 +1,7 @@
 import Engine
 import InMemoryTracing
 @testable import RunTracing
+import RunEvents
 import Testing
 import Tracing
 

@@ -3,6 +3,7 @@ import BuildCache
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 import Synchronization
 
 /// Turns the claims of passed stages into signed envelopes, kept with the cache entry they are

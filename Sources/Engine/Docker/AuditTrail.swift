@@ -1,9 +1,10 @@
 import DockerEngine
 import Foundation
+import RunEvents
 
 extension DockerSession {
     /// The stage name under which the daemon's own record of the run appears in the logs.
-    public static let auditStage = "docker-audit"
+    public static let auditStage = StageResult.auditStageName
 
     /// Copies the daemon's events about this run's containers (`GET /events` filtered by the
     /// run's label, from `start` to now) into the run's log, as an audit trail of what was

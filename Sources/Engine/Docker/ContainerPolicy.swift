@@ -1,6 +1,7 @@
 import DockerEngine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// Turns a stage's container settings into the create request, always with the isolation
 /// Sutradhar stands for: no network unless allowed, not privileged, every capability dropped,

@@ -1,6 +1,7 @@
 import DockerEngine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// Runs a one-shot command in an image under the smoke stage's isolation, with the checkout
 /// mounted read-only at `/src`; passes on the expected exit code.

@@ -3,6 +3,7 @@ import BuildCache
 import DockerEngine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// Builds a Dockerfile of the checkout with the daemon's classic builder (`POST /build`; BuildKit
 /// would need a gRPC session), streaming the context as a tar with constant memory. Nothing is

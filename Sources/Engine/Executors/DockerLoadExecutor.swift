@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import NixBuild
 import Pipeline
+import RunEvents
 import Subprocess
 
 #if canImport(System)

@@ -2,6 +2,7 @@ import BuildCache
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 import Synchronization
 
 /// Runs `nix build` on the checkout. The result is cached by the commit's tree, the installable

@@ -1,6 +1,7 @@
 import DockerEngine
 import Foundation
 import Reproduce
+import RunEvents
 
 /// The second half of a docker-build stage in a reproducibility check: build the same context
 /// again with the builder's cache off, compare the two images' IDs and layer digests by

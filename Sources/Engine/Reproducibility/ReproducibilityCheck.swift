@@ -2,6 +2,7 @@ import BuildCache
 import Foundation
 import NixBuild
 import Reproduce
+import RunEvents
 
 /// The second half of a nix-build stage in a reproducibility check: rebuild the output that is
 /// now in the store, and on a mismatch keep the second output (a GC root of its own, removed as

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import RunEvents
 import SutradharKit
 import Pipeline
 

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import RunEvents
 import Synchronization
 
 /// A consumer of a run's events. `render` is called from many tasks at once.

@@ -1,4 +1,5 @@
 import Engine
+import RunEvents
 
 /// The CLI's words for a `Remedy`: the flag (or command) that applies the setting. Library
 /// messages name the setting neutrally ("unless rootful daemons are allowed for this run"), since

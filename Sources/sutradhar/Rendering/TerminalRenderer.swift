@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import RunEvents
 import SutradharKit
 
 /// Human output: on a terminal, one live line per stage with its state and elapsed time; in a

@@ -2,6 +2,7 @@ import BuildCache
 import Engine
 import Foundation
 import Pipeline
+import RunEvents
 import RunHistory
 
 /// The cache tools as a front end calls them: each returns the typed report its `--json` prints.

@@ -5,6 +5,7 @@ import Foundation
 import GitMirror
 import NixBuild
 import Pipeline
+import RunEvents
 import RunHistory
 
 /// One line of `sutradhar doctor`: a thing the runs need, and whether it is there.

@@ -1,6 +1,8 @@
 import DockerEngine
 import Engine
+import FileWatching
 import Foundation
+import RunEvents
 
 /// The systemd user service and timer that run `sutradhar nightly DEFINITION` on a schedule:
 /// `sutradhar-nightly-NAME.service` (a oneshot) and `sutradhar-nightly-NAME.timer`.

@@ -1,6 +1,9 @@
 import Engine
+import FileWatching
 import Foundation
 import GitMirror
+import Insights
+import RunEvents
 
 /// What one `sutradhar nightly` did: per pipeline, the verdict, each stage's duration against
 /// the previous nightly run, and the commits since it. Written as Markdown (for people) and

@@ -1,5 +1,6 @@
 import BuildCache
-import Engine
+import Maintenance
+import RunEvents
 import Foundation
 import RunHistory
 

@@ -2,6 +2,7 @@ import Attestation
 import DockerEngine
 import Engine
 import Foundation
+import RunEvents
 
 /// What `attest verify` found: the signature, the statement's shape and, when asked, the image in
 /// the daemon all hold.

@@ -3,6 +3,7 @@ import DockerEngine
 import Engine
 import Foundation
 import NixBuild
+import RunEvents
 import Subprocess
 
 #if canImport(System)

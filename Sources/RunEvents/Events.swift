@@ -12,6 +12,9 @@ public enum RunStatus: String, Sendable, CaseIterable {
 
 /// The result of one stage, as the summary reports it.
 public struct StageResult: Sendable {
+    /// The pseudo-stage under which the daemon's own record of the run (its audit trail) is logged.
+    public static let auditStageName = "docker-audit"
+
     /// The stage's name (`checkout` for the implicit first step).
     public let name: String
     /// The stage's kind.

@@ -1,9 +1,11 @@
 import BuildCache
 import Engine
+import FileWatching
 import Foundation
 import GitMirror
 import Launcher
 import Pipeline
+import RunEvents
 import Synchronization
 
 /// `sutradhar watch`: runs a pipeline on a working tree, then again whenever the tree changes,

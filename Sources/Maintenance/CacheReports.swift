@@ -1,6 +1,7 @@
 import BuildCache
 import Engine
 import Foundation
+import RunEvents
 
 // The typed reports of `cache ls|du|verify|gc|clear`. Each is `Codable` both ways with the keys
 // the CLI's `--json` has always printed; `OrderedJSONEncoder` writes them in that order, so

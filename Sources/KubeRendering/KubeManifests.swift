@@ -1,6 +1,8 @@
+import Automation
 import Engine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// The Kubernetes objects that run a pipeline on a node with a rootless Docker daemon and a nix
 /// daemon: the definition as a ConfigMap, a Job for one commit (`sutradhar run … --commit SHA

@@ -1,4 +1,3 @@
-import Engine
 import Foundation
 
 /// Encodes an `Encodable` into a `JSONValue` whose objects keep their keys in the order they

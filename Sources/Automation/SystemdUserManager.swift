@@ -1,5 +1,7 @@
 import Engine
+import FileWatching
 import Foundation
+import RunEvents
 import Subprocess
 
 #if canImport(System)

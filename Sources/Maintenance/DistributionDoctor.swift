@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 
 extension Doctor {
     /// The longest a builder may take to answer `nix store ping` before doctor calls it
