@@ -57,26 +57,37 @@ struct IntegrityStamp: Sendable {
         var line: String { "\(device) \(inode) \(size) \(modifiedSeconds) \(modifiedNanoseconds)\n" }
     }
 
+    /// The file as the stamp recorded it, if there is a stamp.
+    var recorded: FileIdentity? {
+        FileManager.default.contents(atPath: stampFile.path).flatMap { FileIdentity(line: String(decoding: $0, as: UTF8.self)) }
+    }
+
     /// Whether the database file is exactly as the stamp recorded it.
     var isCurrent: Bool {
-        guard let data = FileManager.default.contents(atPath: stampFile.path),
-              let recorded = FileIdentity(line: String(decoding: data, as: UTF8.self)) else { return false }
+        guard let recorded else { return false }
         return FileIdentity(path: database.path) == recorded
     }
 
     /// Records `file` as checked (replacing the stamp file whole, so a reader never sees half).
+    /// Written with open/write/rename and no fsync: `FileManager.createFile` fsyncs, which on a
+    /// busy disk cost a `runs` command more than the check it saves.
     func record(_ file: FileIdentity) {
         let temporary = stampFile.path + ".\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(file.line.utf8)) else { return }
-        if rename(temporary, stampFile.path) != 0 { unlink(temporary) }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { return }
+        let line = Array(file.line.utf8)
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        if written != line.count || rename(temporary, stampFile.path) != 0 { unlink(temporary) }
     }
 
-    /// Runs `write`, one of the history's own writes; if the stamp matched the file before it,
-    /// records the file as it is after it.
+    /// Runs `write`, one of the history's own writes; if the stamp matched the file before it
+    /// and the write changed the file (a checkpoint), records the file as it is after it.
     func vouching<T>(_ write: () throws -> T) rethrows -> T {
-        let wasCurrent = isCurrent
+        let before = FileIdentity(path: database.path)
+        let wasCurrent = before != nil && before == recorded
         let result = try write()
-        if wasCurrent, let file = FileIdentity(path: database.path) { record(file) }
+        if wasCurrent, let after = FileIdentity(path: database.path), after != before { record(after) }
         return result
     }
 }
