@@ -1,11 +1,13 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// One list of settings for every target: Swift 6 language mode (strict concurrency)
-/// and explicit `any` for existentials.
+/// One list of settings for every target: Swift 6 language mode (strict concurrency), explicit
+/// `any` for existentials, and members visible only from modules a file imports itself (so a file
+/// compiles because of what it says, not because another file dragged a module in).
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 /// swift-system's module, which swift-subprocess's API speaks (`FilePath`, `Errno`).
@@ -32,11 +34,15 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // OTLP/HTTP (protobuf) trace export only: the default traits would bring grpc-swift in.
         .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // `swift package generate-documentation --target SutradharKit` (scripts/docs.sh): the DocC
+        // catalog in Sources/SutradharKit/SutradharKit.docc. A command plugin: built only when asked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
     targets: [
         // libgit2 from Debian's libgit2-dev, found through pkg-config. Only GitMirror imports it.
@@ -150,6 +156,8 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -203,11 +211,11 @@ let package = Package(
             name: "SutradharKit",
             dependencies: [
                 "RunEvents", "FileWatching", "Engine", "Pipeline", "RunHistory", "Launcher", "BuildCache", "Attestation", "GitMirror",
-                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification",
+                "Maintenance", "Insights", "Automation", "KubeRendering", "Verification", "RunTracing",
             ],
             swiftSettings: swiftSettings
         ),
-        // The MCP front end (issue 9): tool definitions, schemas and handlers, thin over SutradharKit.
+        // The MCP front end: tool definitions, schemas and handlers, thin over SutradharKit.
         .target(
             name: "SutradharMCP",
             dependencies: [
@@ -222,16 +230,17 @@ let package = Package(
             name: "Charts",
             swiftSettings: swiftSettings
         ),
-        // The dashboard front end (issue 10): `sutradhar serve`, HTML pages, SSE, JSON API and
+        // The dashboard front end: `sutradhar serve`, HTML pages, SSE, JSON API and
         // metrics on Hummingbird 2, thin over SutradharKit.
         .target(
             name: "SutradharDashboard",
             dependencies: [
                 "SutradharKit",
-                "GitMirror",
                 "Charts",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -293,7 +302,7 @@ let package = Package(
         .testTarget(name: "MCPTests", dependencies: ["Attestation", "SutradharMCP", "SutradharKit", "SutradharTesting", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], exclude: ["Client"], swiftSettings: swiftSettings),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SutradharTesting"], exclude: ["Verifiers"], swiftSettings: swiftSettings),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"], swiftSettings: swiftSettings),
-        .testTarget(name: "DashboardTests", dependencies: ["Attestation", "SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Attestation", "SutradharDashboard", "SutradharKit", "GitMirror", "SutradharTesting", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: swiftSettings),
         .testTarget(name: "BrowserTests", dependencies: ["SutradharTesting"], exclude: ["Browser"], swiftSettings: swiftSettings),
         .testTarget(name: "CallersTests", dependencies: ["Engine", "RunEvents", "FileWatching", "Automation", "GitMirror", "SutradharTesting"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "ReproduceTests", dependencies: ["Reproduce", "DockerEngine", "RunHistory", "SutradharTesting"], swiftSettings: swiftSettings),

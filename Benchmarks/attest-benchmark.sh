@@ -19,7 +19,7 @@
 #   SUTRADHAR=.build-bench/installed/sutradhar Benchmarks/attest-benchmark.sh
 #
 # Settings (environment): ROUNDS=15; DOCKER_HOST (default: /tmp/setup.out's, else the rootless
-# socket of uid 1001); WORK_PARENT=/tmp. The signing key is made in the work folder, removed at exit.
+# socket of SUTRADHAR_USER); WORK_PARENT=/tmp. The signing key is made in the work folder, removed at exit.
 set -euo pipefail
 BENCHMARK=attest
 # shellcheck source=Benchmarks/common.sh
@@ -27,7 +27,7 @@ BENCHMARK=attest
 
 ROUNDS="${ROUNDS:-15}"
 if [ -z "${DOCKER_HOST:-}" ] && [ -r /tmp/setup.out ]; then eval "$(cat /tmp/setup.out)"; fi
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 export NIX_REMOTE="${NIX_REMOTE:-daemon}"
 if [ "${RELEASE:-0}" = 1 ]; then
     use_release_binary

@@ -23,7 +23,8 @@ set -euo pipefail
 SIZE_MIB="${SIZE_MIB:-200}"
 ITERATIONS="${ITERATIONS:-5}"
 BASE="${BASE:-hello-server:latest}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 SUTRADHAR="${SUTRADHAR:-$here/.build/debug/sutradhar}"
 work="$(mktemp -d /tmp/sutradhar-build-bench.XXXXXX)"

@@ -17,7 +17,7 @@
 #   SUTRADHAR=PATH        the binary to measure; default: build the release binary with
 #                         `swift build -c release --static-swift-stdlib --scratch-path .build-bench --product sutradhar`
 #                         and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
-#   DOCKER_HOST           default unix:///run/user/1001/docker.sock (the rootless daemon)
+#   DOCKER_HOST           default the user's rootless socket (the rootless daemon)
 #   WORK_PARENT=/tmp      where the temporary work folder goes
 #
 # What is timed (wall time of the whole process, from bash's $EPOCHREALTIME):
@@ -49,7 +49,8 @@ ITERATIONS="${ITERATIONS:-5}"
 HISTORY_ROUNDS="${HISTORY_ROUNDS:-15}"
 HISTORY_SIZES="${HISTORY_SIZES:-100 1000}"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 TARGET_RATIO=0.2
 FLAT_TOLERANCE=0.20
 TAG="sutradhar-cached-rerun-benchmark:run-$$"

@@ -49,13 +49,21 @@
 #                cut short, or a line of random bytes at a random place, ROUNDS times through
 #                `attest verify --key`: exit 1 with a reason every time (never 0, never a crash or a
 #                hang past 5 s); the untouched envelope verifies (exit 0, and with --image); the
-#                private key's bytes (raw, hex, base64) are in no file of the cache and no event.
+#                private key's bytes (raw, hex, base64) are in no file of the cache and no event; a
+#                bundle (.intoto.jsonl) whose second line is tampered: exit 1 naming line 2.
+#   traceparent  hostile W3C trace contexts (escape codes, 60 KB, wrong version, all-zero IDs,
+#                upper case, ROUNDS random mutations of a valid one) as TRACEPARENT of `run` and as
+#                `_meta.traceparent` of MCP `run_pipeline` (also numbers, objects, 1 MiB), traced to
+#                a loopback OTLP receiver (Benchmarks/chaos_traceparent.py): every run passes, its
+#                trace_id is the caller's for a valid context and a fresh one otherwise, its root span
+#                arrives under it, no escape byte reaches stderr, the server keeps serving.
 #
 # Settings (environment): SUTRADHAR=PATH (default: the release build, as the other benchmarks),
 # COMPARE=PATH (sutradhar-compare-benchmark for the hostile row; default: its release build),
 # DOCKER_HOST (default the rootless socket), WORK_PARENT=/tmp. Everything the suite makes goes on
 # exit: its containers (by their pipeline labels), its images (by their tags and recorded IDs), its
 # tmpfs mounts, its proxies and the work folder. Store paths stay (nix-collect-garbage frees them).
+# No -e: a fault makes commands fail on purpose, and each row reads their exit codes itself.
 set -uo pipefail
 
 ROUNDS=100 SEED=1 JSON_OUT="" ONLY=""
@@ -65,12 +73,13 @@ while [ $# -gt 0 ]; do
         --seed) SEED="$2"; shift 2 ;;
         --json-out) JSON_OUT="$2"; shift 2 ;;
         --only) ONLY="$2"; shift 2 ;;
-        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "chaos.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 export NIX_REMOTE="${NIX_REMOTE:-daemon}"
 JSON_OUT="${JSON_OUT:-$WORK_PARENT/sutradhar-chaos-report.json}"
 
@@ -779,6 +788,14 @@ row_attest() {
         if [ "$rc" -eq 1 ] && grep -q "not verified" "$WORK/attest-verify.out"; then held=$((held + 1))
         else fail_note "round $round (mutation $(( round % 4 )) at byte $at): exit $rc: $(head -c 200 "$WORK/attest-verify.out")"; fi
     done
+    # A bundle (.intoto.jsonl, as pushed beside a binary cache): a good line, then a tampered one.
+    local bundle="$WORK/attest-bundle.intoto.jsonl"
+    { cat "$envelope"; echo; python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[len(b)//2]^=1; sys.stdout.buffer.write(bytes(b))" "$envelope"; echo; } >"$bundle"
+    tried=$((tried + 1))
+    timeout 5 "$S" attest verify "$bundle" --key "$key" >"$WORK/attest-verify.out" 2>&1 && rc=0 || rc=$?
+    codes+=" $rc"
+    if [ "$rc" -eq 1 ] && grep -q "not verified: line 2" "$WORK/attest-verify.out"; then held=$((held + 1))
+    else fail_note "a bundle with a tampered second line: exit $rc: $(head -c 200 "$WORK/attest-verify.out")"; fi
     # The key: its 32 secret bytes raw, as hex, and its PKCS#8 body as base64, in any file of the
     # cache or anything the run printed.
     local where
@@ -1008,6 +1025,24 @@ YAML
         "${spread%, }; listener $url; bounded .dockerignore stage (timeout ${stage_timeout} s): ${bounded[*]:-none} ms; SIGTERM to exit: ${terms[*]:-none} ms ($early builds ended first); time = the run (SIGTERM: signal to exit). $(fails_text)"
 }
 
+# --- hostile trace contexts: TRACEPARENT and MCP _meta.traceparent ----------------------------
+row_traceparent() {
+    local venv="${SUTRADHAR_VENV:-/opt/sutradhar-venv}/bin/python3" port_file="$WORK/otlp-port" spans="$WORK/otlp-spans.jsonl"
+    [ -x "$venv" ] || { add_row "hostile trace contexts" 0 0 "" "no $venv with opentelemetry-proto (scripts/setup.sh)"; return; }
+    "$venv" "$REPO/Tests/TracingTests/Receiver/otlp_receiver.py" "$port_file" "$spans" &
+    local receiver=$!
+    for _ in $(seq 100); do [ -f "$port_file" ] && break; sleep 0.05; done
+    local started result
+    started="$(now)"
+    result="$(timeout 1800 "$venv" "$REPO/Benchmarks/chaos_traceparent.py" --sutradhar "$S" --work "$WORK" --pipeline-file "$PIPE" \
+        --cache "$CAL_CACHE" --commit "$CAL_SHA" --endpoint "http://127.0.0.1:$(cat "$port_file" 2>/dev/null)" --spans "$spans" \
+        --rounds "$ROUNDS" --seed "$SEED")"
+    kill -9 "$receiver" 2>/dev/null; wait "$receiver" 2>/dev/null
+    [ -n "$result" ] || result='{"tried": 1, "held": 0, "notes": "the driver printed nothing (hung or crashed)"}'
+    add_row "hostile trace contexts" "$(jq .tried <<<"$result")" "$(jq .held <<<"$result")" "$(ms_since "$started")" \
+        "TRACEPARENT and MCP _meta.traceparent on a cached rerun; time = the whole row. $(jq -r .notes <<<"$result")"
+}
+
 STARTED="$(now)"
 wants kill9 && row_kill9
 wants signals && { row_signal TERM; row_signal INT; }
@@ -1020,6 +1055,7 @@ wants secrets && row_secrets
 wants frontdoors && { row_frontdoors_terminal; row_frontdoors_mcp; }
 wants dockerfiles && row_dockerfiles
 wants attest && row_attest
+wants traceparent && row_traceparent
 
 header="$(jq -nc --arg binary "$S" --argjson rounds "$ROUNDS" --argjson seed "$SEED" \
     --arg version "$("$S" --version 2>/dev/null)" --arg commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \

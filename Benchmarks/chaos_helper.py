@@ -98,6 +98,7 @@ HOSTILE_KEYS = [
     "cap-add", "devices", "pid", "probe", "nix-build", "docker-load", "smoke", "container",
     "installable", "tags", "command", "expect-exit", "attempts", "interval", "memory", "cache",
     "source", "git", "path", "ref", "stages", "version", "name", "volumes", "security-opt", "<<",
+    "runtime", "ready-when-log",
 ]
 BOMB = b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
     b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n" % ((ord("a") + i + 1,) * 2 + (ord("a") + i,) * 9)

@@ -3,8 +3,8 @@
 # example as a repository of distinct commits.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-say() { printf '[%s] %s\n' "$BENCHMARK" "$*" >&2; }
-die() { printf '[%s] error: %s\n' "$BENCHMARK" "$*" >&2; exit 1; }
+LOG_PREFIX="$BENCHMARK"
+source "$REPO/scripts/lib.sh"
 
 # Sets DOCKER to the docker CLI and checks that it reaches the daemon at DOCKER_HOST;
 # $1 says what needs the CLI.

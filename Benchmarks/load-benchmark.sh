@@ -20,9 +20,9 @@
 #                       and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
 #   ENGINE=docker       `docker`: the rootless Docker daemon, compared with `docker load -i`;
 #                       `podman`: rootless Podman's API service (SUTRADHAR_PODMAN_HOST, default
-#                       unix:///run/user/1001/podman/podman.sock), compared with `podman load -i`
+#                       the user's rootless Podman socket), compared with `podman load -i`
 #                       run as its user (SUTRADHAR_USER, default sutradhar)
-#   DOCKER_HOST         default unix:///run/user/1001/docker.sock (the rootless daemon)
+#   DOCKER_HOST         default the user's rootless socket (the rootless daemon)
 #   WORK_PARENT=/tmp    where the temporary work folder goes (needs ~3 x SIZE_MIB free)
 #
 # What is timed, per iteration (the image is removed from the daemon by ID before each, and
@@ -46,9 +46,10 @@ ITERATIONS="${ITERATIONS:-5}"
 COMPRESS="${COMPRESS:-none}"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
 ENGINE="${ENGINE:-docker}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
 case "$ENGINE" in
-    docker) export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}" ;;
-    podman) export DOCKER_HOST="${SUTRADHAR_PODMAN_HOST:-unix:///run/user/1001/podman/podman.sock}" ;;
+    docker) export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}" ;;
+    podman) export DOCKER_HOST="${SUTRADHAR_PODMAN_HOST:-$(user_podman_host)}" ;;
     *) printf 'load-benchmark: ENGINE must be docker or podman (got %s)\n' "$ENGINE" >&2; exit 2 ;;
 esac
 ENGINE_USER="${SUTRADHAR_USER:-sutradhar}"

@@ -20,7 +20,7 @@
 #   SUTRADHAR=PATH        the binary to measure; default: build the release binary with
 #                         `swift build -c release --static-swift-stdlib --scratch-path .build-bench --product sutradhar`
 #                         and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
-#   DOCKER_HOST           default unix:///run/user/1001/docker.sock (the rootless daemon)
+#   DOCKER_HOST           default the user's rootless socket (the rootless daemon)
 #   WORK_PARENT=/tmp      where the temporary work folder goes (needs ~3 x the largest size free:
 #                         the daemon's copy of the log, the run's stage log and the --json output)
 #
@@ -43,7 +43,8 @@ SIZES_MIB="${SIZES_MIB:-30 100}"
 SHAPES="${SHAPES:-lines one-line}"
 MODES="${MODES:-human json}"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 TARGET_RSS_MIB=80
 TARGET_SIZE_MIB=100
 TAG="sutradhar-log-volume-benchmark:run-$$"

@@ -38,6 +38,7 @@
 # Nothing is left behind: the images (by their repository, sutradhar-scaling-PID, and recorded
 # IDs), any container labelled with the benchmark's pipeline, and the work folder (the repository,
 # the caches and their nix out-links). Store paths stay (nix-collect-garbage frees them).
+# No -e: a run that fails under load is a figure (counted in the table), not the end of the benchmark.
 set -uo pipefail
 
 AGENTS="1 2 4 8 16" ROUNDS=3 MODE=local JSON_OUT="" SVG_OUT=""
@@ -55,7 +56,8 @@ while [ $# -gt 0 ]; do
 done
 COMMAND_LINE="${MAX_RUNS:+MAX_RUNS=$MAX_RUNS }Benchmarks/scaling-benchmark.sh --agents \"$AGENTS\" --rounds $ROUNDS --mode $MODE"
 WORK_PARENT="${WORK_PARENT:-/tmp}"
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # user_docker_host
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 export NIX_REMOTE="${NIX_REMOTE:-daemon}"
 JSON_OUT="${JSON_OUT:-$WORK_PARENT/sutradhar-scaling-benchmark.json}"
 SVG_OUT="${SVG_OUT:-$WORK_PARENT/sutradhar-scaling-benchmark.svg}"

@@ -19,7 +19,7 @@
 #   RELEASE=1 Benchmarks/smoke-verdict-benchmark.sh          (build the release binary first)
 #
 # Settings (environment): ROUNDS=15; DOCKER_HOST (default: /tmp/setup.out's, else the rootless
-# socket of uid 1001); SUTRADHAR; RELEASE=1; VENV=/tmp/sutradhar-smoke-bench-venv.
+# socket of SUTRADHAR_USER); SUTRADHAR; RELEASE=1; VENV=/tmp/sutradhar-smoke-bench-venv.
 set -euo pipefail
 BENCHMARK=smoke-verdict
 # shellcheck source=Benchmarks/common.sh
@@ -27,7 +27,7 @@ BENCHMARK=smoke-verdict
 
 ROUNDS="${ROUNDS:-15}"
 if [ -z "${DOCKER_HOST:-}" ] && [ -r /tmp/setup.out ]; then eval "$(cat /tmp/setup.out)"; fi
-export DOCKER_HOST="${DOCKER_HOST:-unix:///run/user/1001/docker.sock}"
+export DOCKER_HOST="${DOCKER_HOST:-$(user_docker_host)}"
 VENV="${VENV:-/tmp/sutradhar-smoke-bench-venv}"
 find_docker_cli "the comparison"
 if [ "${RELEASE:-0}" = 1 ]; then

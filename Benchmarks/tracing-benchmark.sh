@@ -69,5 +69,5 @@ for round in $(seq "$ROUNDS"); do
     say "round $round: no collector ${none[-1]} ms, answering receiver ${live[-1]} ms, dead endpoint ${dead[-1]} ms, silent receiver ${silent[-1]} ms"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-say "spans received by the answering receiver: $(wc -l <"$work/spans2.jsonl") ($ROUNDS runs, 2 stages each)"
+say "spans received by the answering receiver: $(wc -l <"$work/spans2.jsonl") ($ROUNDS cached runs: root, checkout (fetch), build)"
 say "median wall ms over $ROUNDS rounds: no collector $(median "${none[@]}"), answering receiver $(median "${live[@]}"), dead endpoint $(median "${dead[@]}"), silent receiver $(median "${silent[@]}")"

@@ -32,8 +32,8 @@ VETH_B="${NETNS:0:9}-b"
 ADDR_A=10.231.0.1
 ADDR_B=10.231.0.2
 
-say() { printf '[second-host] %s\n' "$*" >&2; }
-die() { printf '[second-host] error: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX=second-host
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run me as root: I make namespaces, bind mounts and run sshd"
 

@@ -30,8 +30,8 @@ PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netn
           python3 python3-venv openssh-server podman catatonit chromium chromium-driver
           diffoscope-minimal)
 
-say() { printf '[setup] %s\n' "$*" >&2; }
-die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX=setup
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run me as root (sudo $0): I install packages and add a user"
 

@@ -24,7 +24,9 @@ trap 'scripts/second-host.sh stop >/dev/null 2>&1 || true' EXIT
 source scripts/test-watchdog.sh
 
 echo "[test] building ..." >&2
-swift build --build-tests
+# A target that imports a module it does not declare fails the build (with MemberImportVisibility
+# in Package.swift, a file must also import each module whose members it uses).
+swift build --build-tests --explicit-target-dependency-import-check error
 echo "[test] running every suite (DOCKER_HOST=$DOCKER_HOST) ..." >&2
 run_pass 1500 swift test --skip-build
 if [ "${PODMAN_PASS:-1}" != 0 ]; then

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One store path of a closure as `nix path-info -r --json` describes it.
 public struct StorePathInfo: Sendable, Hashable {
     /// `/nix/store/HASH-NAME`.
@@ -33,28 +37,33 @@ public struct StorePathInfo: Sendable, Hashable {
     /// newer nix an object keyed by path. Every path must carry its `narHash`.
     /// - Throws: `AttestationError` `.badStatement` if the JSON is not that.
     public static func parse(pathInfoJSON data: Data) throws -> [StorePathInfo] {
-        struct Entry: Decodable {
-            var path: String?
-            var narHash: String?
-            var narSize: Int64?
-            var references: [String]?
-            var deriver: String?
+        var reader = PathInfoReader()
+        var paths: [StorePathInfo] = []
+        try data.withUnsafeBytes { try reader.feed($0) { paths.append($0) } }
+        try reader.finish()
+        return paths
+    }
+
+    /// Reads the `nix path-info --json` output in `file` a block at a time: memory holds one
+    /// path's entry of the text, never the whole (a closure of thousands of paths is megabytes).
+    /// - Throws: `AttestationError` `.badStatement` if the JSON is not that, `.io` if the file
+    ///   cannot be read.
+    public static func parse(pathInfoFile file: URL) throws -> [StorePathInfo] {
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw AttestationError(.io, "cannot read \(file.path) (errno \(errno))") }
+        defer { close(descriptor) }
+        var reader = PathInfoReader()
+        var paths: [StorePathInfo] = []
+        var block = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = block.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw AttestationError(.io, "cannot read \(file.path) (errno \(errno))") }
+            if count == 0 { break }
+            try block.withUnsafeBytes { try reader.feed(UnsafeRawBufferPointer(rebasing: $0[..<count])) { paths.append($0) } }
         }
-        let entries: [(String, Entry)]
-        if let list = try? JSONDecoder().decode([Entry].self, from: data) {
-            entries = list.map { ($0.path ?? "", $0) }
-        } else if let map = try? JSONDecoder().decode([String: Entry].self, from: data) {
-            entries = map.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        } else {
-            throw AttestationError(.badStatement, "nix path-info printed something other than its JSON list of paths")
-        }
-        return try entries.map { path, entry in
-            guard path.hasPrefix("/"), let hash = entry.narHash, let hex = narHashHex(hash) else {
-                throw AttestationError(.badStatement, "nix path-info gave no usable path and narHash for '\(path)'")
-            }
-            return StorePathInfo(path: path, narSHA256: hex, narSize: entry.narSize ?? 0,
-                                 references: entry.references ?? [], deriver: entry.deriver)
-        }
+        try reader.finish()
+        return paths
     }
 
     /// `sha256-BASE64` (SRI), `sha256:BASE32` (nix's own alphabet) or `sha256:HEX` → hex.
@@ -167,5 +176,117 @@ public enum NixClosureSBOM {
         let parts = [text.prefix(8), text.dropFirst(8).prefix(4), text.dropFirst(12).prefix(4),
                      text.dropFirst(16).prefix(4), text.dropFirst(20)]
         return "urn:uuid:" + parts.joined(separator: "-")
+    }
+}
+
+/// Splits `nix path-info --json` text, fed in blocks of any size, into its entries and decodes
+/// each on its own: the top level is an array of objects with `path` (nix 2.8) or an object
+/// keyed by path (newer nix). Only the entry being read is held.
+struct PathInfoReader {
+    /// The largest one entry may be (a path with tens of thousands of references is ~2 MiB).
+    static let maximumEntrySize = 16 << 20
+
+    private enum Top { case unknown, array, object, done }
+    private var top = Top.unknown
+    /// Depth of `{`/`[` outside strings: 1 is inside the top level.
+    private var depth = 0
+    private var inString = false
+    private var escaped = false
+    /// The key (object form) being read or last read, as raw JSON string bytes.
+    private var key: [UInt8] = []
+    private var readingKey = false
+    /// The entry being read, from its `{`.
+    private var entry: [UInt8] = []
+    private var readingEntry = false
+    private var entries = 0
+
+    private struct Entry: Decodable {
+        var path: String?
+        var narHash: String?
+        var narSize: Int64?
+        var references: [String]?
+        var deriver: String?
+    }
+
+    private static func fail(_ why: String) -> AttestationError {
+        AttestationError(.badStatement, "nix path-info printed something other than its JSON list of paths: \(why)")
+    }
+
+    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ found: (StorePathInfo) -> Void) throws {
+        for byte in bytes {
+            if readingEntry {
+                entry.append(byte)
+                guard entry.count <= Self.maximumEntrySize else { throw Self.fail("an entry is over \(Self.maximumEntrySize >> 20) MiB") }
+            } else if readingKey {
+                key.append(byte)
+            }
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    if readingKey { readingKey = false }
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                continue
+            case UInt8(ascii: "\""):
+                inString = true
+                if depth == 1 && top == .object && !readingEntry {
+                    key = [byte]
+                    readingKey = true
+                } else if depth == 1 && !readingEntry {
+                    throw Self.fail("an entry is not an object")
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                if depth == 0 {
+                    guard top == .unknown else { throw Self.fail("more than one value") }
+                    top = byte == UInt8(ascii: "[") ? .array : .object
+                } else if depth == 1 {
+                    guard byte == UInt8(ascii: "{") else { throw Self.fail("an entry is not an object") }
+                    guard top == .array || !key.isEmpty else { throw Self.fail("an entry has no path") }
+                    readingEntry = true
+                    entry = [byte]
+                }
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                guard depth >= 0 else { throw Self.fail("unbalanced brackets") }
+                if depth == 0 { top = .done }
+                if depth == 1 && readingEntry {
+                    readingEntry = false
+                    found(try decodeEntry())
+                    key = []
+                }
+            case UInt8(ascii: ":"), UInt8(ascii: ","):
+                continue
+            default:
+                // A bare value (null, a number) where an entry belongs: nix's "invalid path".
+                if depth <= 1 { throw Self.fail(depth == 0 ? "not JSON" : "an entry is not an object") }
+            }
+        }
+    }
+
+    /// - Throws: `AttestationError` `.badStatement` if the text ended inside a value.
+    func finish() throws {
+        guard top == .done, depth == 0 else { throw Self.fail(top == .unknown ? "no JSON" : "the text ends inside it") }
+    }
+
+    private mutating func decodeEntry() throws -> StorePathInfo {
+        entries += 1
+        guard let decoded = try? JSONDecoder().decode(Entry.self, from: Data(entry)) else { throw Self.fail("entry \(entries) does not read") }
+        let path: String
+        if top == .object {
+            guard let name = try? JSONDecoder().decode([String].self, from: Data([UInt8(ascii: "[")] + key + [UInt8(ascii: "]")])).first else { throw Self.fail("entry \(entries) has no path") }
+            path = name
+        } else {
+            path = decoded.path ?? ""
+        }
+        entry = []
+        guard path.hasPrefix("/"), let hash = decoded.narHash, let hex = StorePathInfo.narHashHex(hash) else {
+            throw AttestationError(.badStatement, "nix path-info gave no usable path and narHash for '\(path.prefix(200))'")
+        }
+        return StorePathInfo(path: path, narSHA256: hex, narSize: decoded.narSize ?? 0,
+                             references: decoded.references ?? [], deriver: decoded.deriver)
     }
 }

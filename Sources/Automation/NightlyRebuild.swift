@@ -5,6 +5,7 @@ import GitMirror
 import Launcher
 import Pipeline
 import RunEvents
+import RunHistory
 
 /// One pipeline's part of `sutradhar nightly`: a run of the source's ref head with every stage
 /// done again, compared with the previous nightly run of the same pipeline.

@@ -22,6 +22,8 @@ public struct SystemdUnits: Sendable {
     public let cacheRoot: String
     /// The `OnCalendar=` expression.
     public let schedule: String
+    /// `--signing-key` of the nightly runs (absolute), nil for the user's default key.
+    public var signingKey: String?
     /// `Environment=` settings of the service, in order.
     public let environment: [(name: String, value: String)]
 
@@ -90,7 +92,7 @@ public struct SystemdUnits: Sendable {
 
             [Service]
             Type=oneshot
-            ExecStart=\([executable, "nightly", definitionFile, "--cache-dir", cacheRoot].map { Self.quoteArgument($0) }.joined(separator: " "))
+            ExecStart=\(([executable, "nightly", definitionFile, "--cache-dir", cacheRoot] + (signingKey.map { ["--signing-key", $0] } ?? [])).map { Self.quoteArgument($0) }.joined(separator: " "))
 
             """
         for (name, value) in environment {

@@ -6,6 +6,7 @@ import GitMirror
 import Launcher
 import Pipeline
 import RunEvents
+import RunHistory
 import Synchronization
 
 /// `sutradhar watch`: runs a pipeline on a working tree, then again whenever the tree changes,

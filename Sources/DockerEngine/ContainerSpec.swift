@@ -105,6 +105,8 @@ public struct HostConfig: Sendable, Encodable, Equatable {
     public var ulimits: [Ulimit]
     /// `Binds`: `host-path:container-path[:options]`.
     public var binds: [String]
+    /// `Runtime`: the OCI runtime, one of ``DaemonInfo/runtimes``; nil for the daemon's default.
+    public var runtime: String? = nil
 
     /// Makes a host config; the defaults are the daemon's (network `none` aside: nothing here
     /// should reach a network unless asked to).
@@ -144,7 +146,7 @@ public struct HostConfig: Sendable, Encodable, Equatable {
         case networkMode = "NetworkMode", privileged = "Privileged", capDrop = "CapDrop", capAdd = "CapAdd"
         case securityOpt = "SecurityOpt", readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs", initProcess = "Init"
         case memory = "Memory", memorySwap = "MemorySwap", nanoCpus = "NanoCpus", pidsLimit = "PidsLimit"
-        case ulimits = "Ulimits", binds = "Binds", autoRemove = "AutoRemove"
+        case ulimits = "Ulimits", binds = "Binds", autoRemove = "AutoRemove", runtime = "Runtime"
     }
 
     /// Encodes the Engine API JSON; limits left nil are omitted (the daemon's default: none).
@@ -164,6 +166,7 @@ public struct HostConfig: Sendable, Encodable, Equatable {
         try container.encodeIfPresent(pidsLimit, forKey: .pidsLimit)
         try container.encode(ulimits, forKey: .ulimits)
         try container.encode(binds, forKey: .binds)
+        try container.encodeIfPresent(runtime, forKey: .runtime)
         // Never: the exit state (OOMKilled, ExitCode) must survive for inspectContainer.
         try container.encode(false, forKey: .autoRemove)
     }

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 import Synchronization
 
 extension DockerClient {

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 
 extension DockerClient {
     /// The default bound on each captured stream of an exec.

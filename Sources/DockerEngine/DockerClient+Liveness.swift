@@ -1,3 +1,5 @@
+import NIOHTTP1
+
 extension DockerClient {
     /// Checks at once whether the daemon still answers, for a caller whose stream just ended
     /// (a container's `wait` or `logs`): a closed stream may mean the container went, or the

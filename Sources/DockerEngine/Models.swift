@@ -44,6 +44,11 @@ public struct DaemonInfo: Sendable, Equatable {
     /// compat API (4.3) drops them silently (a probe of `/proc/self/limits` in its container saw
     /// `nofile` 20000 where 1024 was asked, and no `nproc`, `data` or `cpu` limit at all).
     public let enforcesUlimits: Bool
+    /// The OCI runtimes the daemon offers (`Runtimes` of `GET /info`, by name, sorted), which a
+    /// create request may name as `HostConfig.Runtime`; empty when the daemon does not say.
+    public var runtimes: [String] = []
+    /// The runtime a container gets when its create request names none (`DefaultRuntime`).
+    public var defaultRuntime: String = ""
 
     /// `Podman 4.3.1` or `Docker 20.10.24+dfsg1`, for messages.
     public var engineDescription: String {
@@ -254,6 +259,13 @@ enum Wire {
         var CgroupVersion: String?
         var OperatingSystem: String?
         var Rootless: Bool?
+        var Runtimes: [String: IgnoredValue]?
+        var DefaultRuntime: String?
+    }
+
+    /// A value whose presence matters, not its content (a runtime's path and options).
+    struct IgnoredValue: Decodable {
+        init(from decoder: any Decoder) throws {}
     }
 
     struct Version: Decodable {
@@ -380,6 +392,8 @@ extension DaemonInfo {
             engine: podman == nil ? .docker : .podman,
             engineVersion: podman?.Version ?? version.Version ?? ""
         )
+        runtimes = (wire.Runtimes ?? [:]).keys.sorted()
+        defaultRuntime = wire.DefaultRuntime ?? ""
     }
 }
 

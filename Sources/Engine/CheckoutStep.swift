@@ -71,7 +71,8 @@ struct CheckoutResult: Sendable {
 package enum CheckoutStep {
     package static let name = PipelineLoader.checkoutStageName
 
-    static func run(_ source: SourceSelection, cache: BuildCache, recorder: RunRecorder) async -> CheckoutResult? {
+    /// `steps` receives the fetch and the writing of the tree, for the run's trace.
+    static func run(_ source: SourceSelection, cache: BuildCache, recorder: RunRecorder, steps: StageStepSink? = nil) async -> CheckoutResult? {
         recorder.emit(.stageStarted(stage: name, kind: "checkout"))
         let started = ContinuousClock.now
         let progress: @Sendable (String) -> Void = { line in
@@ -86,8 +87,9 @@ package enum CheckoutStep {
                 mirror = GitMirror(source: location, mirrorsRoot: cache.folder(.mirrors))
                 // A tree already checked out is not read from the mirror again: resolving need
                 // not check that each of its files is there.
-                commit = try await mirror.resolve(ref: source.ref, progress: progress,
-                                                  isCheckedOut: { cache.hasCheckout(tree: $0) })
+                commit = try await timedStep(steps, stage: name, "fetch") {
+                    try await mirror.resolve(ref: source.ref, progress: progress, isCheckedOut: { cache.hasCheckout(tree: $0) })
+                }
             case .snapshot(let path):
                 progress("snapshotting \(path) as it is (uncommitted and untracked changes included)")
                 (mirror, commit) = try await GitMirror.snapshot(folder: URL(fileURLWithPath: path), mirrorsRoot: cache.folder(.mirrors))
@@ -98,7 +100,7 @@ package enum CheckoutStep {
             var reused = FileManager.default.fileExists(atPath: directory.path)
             if !reused {
                 do {
-                    try await mirror.checkout(commit: commit.sha, into: directory)
+                    try await timedStep(steps, stage: name, "write tree") { try await mirror.checkout(commit: commit.sha, into: directory) }
                 } catch where FileManager.default.fileExists(atPath: directory.path) {
                     // Another run wrote the same tree first; its rename made it complete.
                     reused = true

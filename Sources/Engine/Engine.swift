@@ -109,8 +109,9 @@ public struct Engine: Sendable {
             ? try await Preflight.locateNix(environment: options.environment, cache: cache) : "nix"
         let nix = Nix(executable: nixExecutable,
                       options: (plan.definition.nixOptions + plan.definition.nixDistribution.options)
-                          .map { NixOption(name: $0.name, value: $0.value) })
-        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run) else {
+                          .map { NixOption(name: $0.name, value: $0.value) },
+                      environment: options.propagatedTraceparent.map { ["TRACEPARENT": $0] } ?? [:])
+        guard let checkout = await CheckoutStep.run(source, cache: cache, recorder: run, steps: options.stepSink) else {
             // The daemon's start-up may still report something (a leftover removed): it has
             // ended before the summary, which is always the last event.
             _ = try? await pending.session
@@ -119,7 +120,7 @@ public struct Engine: Sendable {
         // Opened (and its policy checked) while all of the above ran; nothing was created in it.
         let docker = try await pending.session
         let pushes = plan.definition.cache.nixPush.map { NixPushQueue(spec: $0, nix: nix, recorder: run) }
-        let attestor = options.attest
+        let attestor = options.attestation.enabled
             ? StageAttestor(options: options, runID: run.runID, plan: plan, source: source, checkout: checkout, cache: cache, warn: run.warn)
             : nil
         let scheduler = Scheduler(plan: plan, options: options, executors: executors, cache: cache, nix: nix,

@@ -1,6 +1,7 @@
 import Foundation
 import NixBuild
 import Pipeline
+import RunEvents
 import Synchronization
 
 /// The pushes of a run's nix-build outputs to `cache.nix-push`: each starts when a nix-build

@@ -1,6 +1,7 @@
 import BuildCache
 import Foundation
 import NixBuild
+import RunEvents
 
 /// Checks made before a run creates anything: a missing tool is an environment problem (exit 3),
 /// not a stage failure.

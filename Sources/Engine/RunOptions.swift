@@ -26,11 +26,8 @@ public struct RunOptions: Sendable {
     public var maxRuns: Int
     /// The environment nix and discovery see (defaults to the process's).
     public var environment: [String: String]
-    /// `--signing-key`: the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs attestations;
-    /// nil: the user's own, generated on first use (`KeyFile`).
-    public var signingKey: URL?
-    /// `--no-attest`: write no attestations (for measuring what attesting costs).
-    public var attest = true
+    /// `--signing-key` and `--no-attest`: whether the run signs attestations, and with which key.
+    public var attestation = AttestationSettings()
     /// Warnings the caller met before the run (e.g. its run history was recovered from a corrupt
     /// file): each becomes a `warning` event right after run-started, and goes into the summary.
     public var warnings: [String] = []
@@ -38,6 +35,16 @@ public struct RunOptions: Sendable {
     /// checked run (and what they need), each building its output if needed, then again, and
     /// comparing the two. Nil for an ordinary run.
     public var reproduce: ReproduceSettings? = nil
+    /// The caller's W3C trace context (`00-<trace id>-<span id>-<flags>`): when runs are traced,
+    /// the run's trace continues it; a malformed one is ignored (the run starts a trace of its
+    /// own). The CLI's `run` and `nightly` take it from `TRACEPARENT`, the MCP server from a tool
+    /// call's `_meta.traceparent`; a long-lived server never applies its own environment's.
+    public var traceparent: String? = nil
+    /// The run's own trace context, set by the launcher when the run is traced: nix and the run's
+    /// containers get it as `TRACEPARENT`, so that what they start can continue the run's trace.
+    public var propagatedTraceparent: String? = nil
+    /// Receives the timed steps inside stages (`StageStep`), for the run's trace; nil: none are timed.
+    public var stepSink: StageStepSink? = nil
 
     /// Options with defaults: 2 jobs, cache used, rootless only, no network.
     public init(cacheRoot: URL, commit: String? = nil, sourceOverride: String? = nil, jobs: Int = 2, noCache: Bool = false,

@@ -1,6 +1,7 @@
 import BuildCache
 import DockerEngine
 import Foundation
+import GitMirror
 import NixBuild
 import Pipeline
 import RunEvents

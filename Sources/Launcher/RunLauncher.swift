@@ -93,15 +93,20 @@ public final class RunLauncher: Sendable {
         let (recorder, notices) = HistoryRecorder.open(cacheRoot: options.cacheRoot, trigger: trigger)
         options.warnings += notices
         let (gate, open) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
-        let runOptions = options
+        let launchOptions = options
         let state = self.state
         let task = Task {
             // A refused registration (a stop came in between) runs nothing but still returns a summary.
             var iterator = gate.makeAsyncIterator()
             let accepted = await iterator.next() ?? false
             guard accepted else { return RunSummary.refused(plan: plan) }
-            let tracing = Self.startTrace(plan, trigger: trigger)
+            let tracing = Self.startTrace(plan, trigger: trigger, traceparent: launchOptions.traceparent)
             let traceID = tracing?.spans.traceID
+            var runOptions = launchOptions
+            if let tracing {
+                if tracing.propagate { runOptions.propagatedTraceparent = tracing.spans.traceparent }
+                runOptions.stepSink = { tracing.spans.observe(step: $0) }
+            }
             var summary = await Engine().run(plan, options: runOptions) { event in
                 tracing?.spans.observe(event)
                 let event = Self.naming(traceID, in: event)
@@ -136,12 +141,15 @@ public final class RunLauncher: Sendable {
     }
 
     /// The run's spans and their exporter, when the environment asks for traces.
-    private static func startTrace(_ plan: Plan, trigger: RunTrigger) -> (spans: RunSpans, export: RunTraceExport)? {
+    /// The configuration is the process's environment (a server's `OTEL_*` apply to all its
+    /// runs); the parent is the caller's, from the run's options.
+    private static func startTrace(_ plan: Plan, trigger: RunTrigger,
+                                   traceparent: String?) -> (spans: RunSpans, export: RunTraceExport, propagate: Bool)? {
         guard let settings = TraceSettings.from(environment: ProcessInfo.processInfo.environment),
               let export = RunTraceExport.start(settings) else { return nil }
         let spans = RunSpans(tracer: export.tracer, pipeline: plan.definition.name, trigger: trigger.rawValue,
-                             traceparent: settings.traceparent)
-        return (spans, export)
+                             traceparent: traceparent)
+        return (spans, export, settings.propagate)
     }
 
     /// `event` with the trace ID in it, when it is the run's summary and the run is traced.

@@ -121,6 +121,8 @@ public enum Doctor {
                 fix: rootless ? nil : "use a rootless daemon (scripts/setup.sh starts one) or accept this one knowingly",
                 remedy: rootless ? nil : .allowRootful))
             checks.append(DoctorCheck("storage", ok: true, "driver \(info.storageDriver)"))
+            checks.append(DoctorCheck("runtime", ok: true, "default \(info.defaultRuntime.isEmpty ? "not said" : info.defaultRuntime); "
+                + "offered: \(info.runtimes.isEmpty ? "not listed" : info.runtimes.joined(separator: ", ")) (a stage chooses with 'runtime:')"))
             let limits = info.enforcesResourceLimits
                 ? "memory, pids and cpus limits are enforced"
                 : info.enforcesUlimits

@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 
 /// A nix configuration setting passed on the command line as `--option NAME VALUE`.
 public struct NixOption: Sendable, Hashable {
@@ -200,22 +201,45 @@ public struct Nix: Sendable {
         return lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } ?? "(unnamed)"
     }
 
-    /// The JSON nix prints for the closure of `storePath`: `nix path-info -r --json PATH` (each
-    /// path with its NAR hash, size, references and deriver), as bytes for a reader that knows
-    /// the shape of this nix's version.
-    /// - Throws: ``NixError`` `.unexpectedOutput` if nix fails or prints more than
-    ///   ``standardOutputLimit`` bytes, `.storeUnreachable`, `.nixMissing`, or `.cancelled`.
-    public func closureInfoJSON(of storePath: String) async throws -> [UInt8] {
-        let outcome = try await execute(["path-info", "-r", "--json", storePath] + commonFlags, workingDirectory: nil)
+    /// The largest closure description streamed to a file (`closureInfo(of:into:)`): a closure
+    /// of hundreds of thousands of paths; past it the answer is not kept.
+    public static let closureInfoFileLimit = 256 << 20
+
+    /// Writes the JSON of `nix path-info -r --json PATH` into `file` as nix prints it, never
+    /// holding more than a pipe buffer of it in memory, and returns its size in bytes. The file is
+    /// written whole or not at all (a temporary beside it, renamed).
+    /// - Throws: ``NixError`` `.unexpectedOutput` if nix fails, the file cannot be written or the
+    ///   answer exceeds ``closureInfoFileLimit`` bytes, `.storeUnreachable`, `.nixMissing`, or `.cancelled`.
+    public func closureInfo(of storePath: String, into file: URL) async throws -> Int {
+        let temporary = file.deletingLastPathComponent()
+            .appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw NixError(code: .unexpectedOutput, message: "cannot write \(temporary.path) (errno \(errno)) for the closure of \(storePath)")
+        }
+        var renamed = false
+        defer {
+            close(descriptor)
+            if !renamed { unlink(temporary.path) }
+        }
+        let limit = Self.closureInfoFileLimit
+        let outcome = try await execute(["path-info", "-r", "--json", storePath] + commonFlags, workingDirectory: nil,
+                                        standardOutputTo: (descriptor, limit))
         guard outcome.status.isSuccess else {
             throw failure(of: outcome, code: .unexpectedOutput, what: "describing the closure of \(storePath)")
         }
         guard !outcome.standardOutputOverflowed else {
             throw NixError(code: .unexpectedOutput,
-                           message: "the closure of \(storePath) is described in more than \(Self.standardOutputLimit) bytes of JSON; it is not read",
+                           message: "the closure of \(storePath) is described in more than \(limit >> 20) MiB of JSON "
+                               + "(or its file could not be written); it is not read",
                            command: outcome.command)
         }
-        return outcome.standardOutput
+        let size = Int(lseek(descriptor, 0, SEEK_CUR))
+        guard rename(temporary.path, file.path) == 0 else {
+            throw NixError(code: .unexpectedOutput, message: "cannot rename \(temporary.path) to \(file.path) (errno \(errno))")
+        }
+        renamed = true
+        return size
     }
 
     /// Whether a store path is still valid (present and registered in the store), by

@@ -33,24 +33,45 @@ private final class OutputCollector: Sendable {
         var tail: LogTail
         var standardOutput: [UInt8] = []
         var overflowed = false
+        var written = 0
         var descendantsAtCancellation: [ProcessRecord] = []
     }
     private let state: Mutex<State>
     private let standardOutputLimit: Int
+    /// Where stdout goes instead of memory, if anywhere (a file nix's answer is streamed to).
+    private let standardOutputFile: Int32?
 
-    init(tailLimit: Int, standardOutputLimit: Int) {
+    init(tailLimit: Int, standardOutputLimit: Int, standardOutputFile: Int32? = nil) {
         self.state = Mutex(State(tail: LogTail(limit: tailLimit)))
         self.standardOutputLimit = standardOutputLimit
+        self.standardOutputFile = standardOutputFile
     }
 
     func appendOutput(_ bytes: UnsafeRawBufferPointer) {
         state.withLock { state in
+            if let file = standardOutputFile {
+                guard !state.overflowed else { return }
+                state.written += bytes.count
+                state.overflowed = state.written > standardOutputLimit || !Self.writeAll(bytes, to: file)
+                return
+            }
             let room = standardOutputLimit - state.standardOutput.count
             if bytes.count > room {
                 state.overflowed = true
             }
             state.standardOutput.append(contentsOf: bytes.prefix(max(0, room)))
         }
+    }
+
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to file: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = write(file, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            offset += count
+        }
+        return true
     }
 
     func appendLogLine(_ line: String) {
@@ -81,7 +102,8 @@ extension Nix {
 
     /// Runs `nix ARGUMENTS` and waits for it to exit, streaming both pipes at once so that nix
     /// never blocks on a full pipe. Each stderr line goes to `log` as it arrives; stdout is kept
-    /// up to ``standardOutputLimit`` bytes.
+    /// up to ``standardOutputLimit`` bytes, or, with `file`, written to that descriptor as it
+    /// comes, up to its limit (memory then does not grow with the answer).
     ///
     /// nix runs in a session (and so a process group) of its own. If the calling task is
     /// cancelled, that group gets SIGTERM, then SIGKILL after ``terminationGracePeriod``; nix is
@@ -96,7 +118,8 @@ extension Nix {
         _ arguments: [String],
         workingDirectory: URL?,
         log: (@Sendable (String) -> Void)? = nil,
-        started: (@Sendable (Int32) -> Void)? = nil
+        started: (@Sendable (Int32) -> Void)? = nil,
+        standardOutputTo file: (descriptor: Int32, limit: Int)? = nil
     ) async throws -> NixRunOutcome {
         let command = [executable] + arguments
         guard !Task.isCancelled else {
@@ -114,7 +137,8 @@ extension Nix {
             .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGracePeriod)
         ]
 
-        let collector = OutputCollector(tailLimit: Self.logTailLimit, standardOutputLimit: Self.standardOutputLimit)
+        let collector = OutputCollector(tailLimit: Self.logTailLimit, standardOutputLimit: file?.limit ?? Self.standardOutputLimit,
+                                        standardOutputFile: file?.descriptor)
         let status: TerminationStatus
         do {
             // nix is found here, not by the wrapper's `exec`, so a missing nix is still `.nixMissing`.

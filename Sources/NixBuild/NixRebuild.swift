@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 
 /// What `nix build --rebuild` found when it built an installable a second time.
 public struct NixRebuildResult: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 
 /// What ``Nix/copy(closureOf:to:)`` copied.
 public struct NixCopyResult: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A definition's text as it may be shown to someone (the dashboard's pipeline page, a rendered

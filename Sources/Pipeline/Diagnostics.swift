@@ -35,6 +35,44 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(position): \(message)" }
 }
 
+extension Diagnostic: Codable {
+    private enum CodingKeys: String, CodingKey { case file, line, column, message }
+
+    /// `{"file", "line", "column", "message"}`: how `validate --json` and MCP report a problem.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(position.file, forKey: .file)
+        try container.encode(position.line, forKey: .line)
+        try container.encode(position.column, forKey: .column)
+        try container.encode(message, forKey: .message)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(SourcePosition(file: try container.decode(String.self, forKey: .file), line: try container.decode(Int.self, forKey: .line),
+                                 column: try container.decode(Int.self, forKey: .column)),
+                  try container.decode(String.self, forKey: .message))
+    }
+}
+
+/// What checking one definition found, as every front end reports it (`validate --json`, MCP
+/// `validate_pipeline`): the file, whether it is valid, and each problem.
+public struct DefinitionCheck: Codable, Sendable, Hashable {
+    /// The definition's path as named (or a placeholder for text given inline).
+    public let file: String
+    /// True when there is no problem.
+    public let valid: Bool
+    /// The problems, in file order.
+    public let problems: [Diagnostic]
+
+    /// The check of `file` that found `problems`.
+    public init(file: String, problems: [Diagnostic]) {
+        self.file = file
+        self.valid = problems.isEmpty
+        self.problems = problems
+    }
+}
+
 /// A definition that cannot be run, with every problem found (not only the first).
 public struct DefinitionError: Error, Sendable, CustomStringConvertible {
     /// The problems, in file order.

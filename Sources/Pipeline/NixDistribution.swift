@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// `nix.builders`, `nix.max-jobs`, `nix.substituters` and `nix.trusted-public-keys`: where a
 /// pipeline's derivations may be built and where finished paths may be fetched from.

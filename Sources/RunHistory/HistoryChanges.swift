@@ -1,3 +1,4 @@
+import FileWatching
 import RunEvents
 import Foundation
 import GRDB

@@ -395,15 +395,16 @@ public struct RunRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
         self.summary = summary
     }
 
-    /// The run as one line of JSON, as `runs ls --json` prints it: `run`, `pipeline`, `source`,
-    /// `ref`, `commit`, `trigger`, `status`, `started` (RFC 3339), `duration_ms`, in that order.
+    /// The run as front ends show it (`runs ls --json`, the dashboard's API, MCP `list_runs`).
+    public var listing: RunListing {
+        RunListing(run: id, pipeline: pipeline, source: source, ref: ref, commit: commitSHA, trigger: trigger, status: status,
+                   started: RunEvent.rfc3339(startedAt), durationMilliseconds: durationMilliseconds)
+    }
+
+    /// The run as one line of JSON, as `runs ls --json` prints it (see `RunListing`).
     public var jsonLine: String {
-        JSONValue.object([
-            ("run", .string(id)), ("pipeline", .string(pipeline)), ("source", .string(source)),
-            ("ref", ref.map(JSONValue.string) ?? .null), ("commit", .string(commitSHA)), ("trigger", .string(trigger)),
-            ("status", .string(status)), ("started", .string(RunEvent.rfc3339(startedAt))),
-            ("duration_ms", durationMilliseconds.map(JSONValue.int) ?? .null),
-        ]).serialized()
+        // Encoding strings, integers and nulls cannot fail.
+        (try? OrderedJSONEncoder().serialized(listing)) ?? "{}"
     }
 
     /// A run still marked running whose process is gone was killed: say so.
@@ -412,6 +413,39 @@ public struct RunRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
         var copy = self
         copy.status = "abandoned"
         return copy
+    }
+}
+
+/// A run as every front end lists it: `run`, `pipeline`, `source`, `ref`, `commit`, `trigger`,
+/// `status`, `started` (RFC 3339), `duration_ms`, in that order, absent values as null.
+public struct RunListing: Codable, Sendable, Hashable {
+    public let run: String
+    public let pipeline: String
+    public let source: String
+    public let ref: String?
+    public let commit: String
+    public let trigger: String
+    public let status: String
+    public let started: String
+    public let durationMilliseconds: Int64?
+
+    private enum CodingKeys: String, CodingKey {
+        case run, pipeline, source, ref, commit, trigger, status, started
+        case durationMilliseconds = "duration_ms"
+    }
+
+    /// Every key always present, null when there is no value: readers index by key.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(run, forKey: .run)
+        try container.encode(pipeline, forKey: .pipeline)
+        try container.encode(source, forKey: .source)
+        try container.encode(ref, forKey: .ref)
+        try container.encode(commit, forKey: .commit)
+        try container.encode(trigger, forKey: .trigger)
+        try container.encode(status, forKey: .status)
+        try container.encode(started, forKey: .started)
+        try container.encode(durationMilliseconds, forKey: .durationMilliseconds)
     }
 }
 

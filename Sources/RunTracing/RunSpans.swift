@@ -1,3 +1,4 @@
+import Foundation
 import RunEvents
 import Synchronization
 import Tracing
@@ -11,8 +12,13 @@ import Tracing
 public final class RunSpans: Sendable {
     private struct State {
         var stages: [String: any Span] = [:]
+        /// Stages already ended: a step that ends after its stage (a container removed after the
+        /// verdict) is still its child.
+        var endedStages: [String: any Span] = [:]
         var runID = ""
         var ended = false
+        /// Since when, and why, the run has waited for a run slot (`queued`), until its next event.
+        var queued: (since: Date, reason: String)?
     }
 
     private let tracer: any Tracer
@@ -20,6 +26,8 @@ public final class RunSpans: Sendable {
     private let state = Mutex(State())
     /// The W3C trace ID (32 hex) of the run's trace, when the tracer's propagator writes `traceparent`.
     public let traceID: String?
+    /// The root span's W3C trace context, to hand to what the run starts (nix, containers).
+    public let traceparent: String?
 
     /// Starts the run's root span, a child of `traceparent` when one is given (W3C trace context).
     /// - Parameters:
@@ -37,6 +45,7 @@ public final class RunSpans: Sendable {
         root.attributes["sutradhar.run.trigger"] = SpanAttribute.string(trigger)
         var headers: [String: String] = [:]
         tracer.inject(root.context, into: &headers, using: HeaderInjector())
+        self.traceparent = headers["traceparent"]
         traceID = headers["traceparent"].flatMap(Self.traceID(inTraceparent:))
     }
 
@@ -46,6 +55,12 @@ public final class RunSpans: Sendable {
     /// Adds what `event` tells to the spans: stages open and close, warnings become events, the
     /// run's end closes the root span (and any stage span an interruption left open).
     public func observe(_ event: RunEvent) {
+        if case .queued = event.body {} else if let wait = state.withLock({ state in defer { state.queued = nil }; return state.queued }) {
+            // The wait for a run slot ends with the run's next event: a span of its own.
+            let span = tracer.startSpan("queue wait", context: root.context, ofKind: .internal, at: Self.instant(wait.since))
+            span.attributes["sutradhar.reason"] = SpanAttribute.string(wait.reason)
+            span.end(at: Self.instant(event.time))
+        }
         switch event.body {
         case .runStarted(_, let source, let ref, _):
             state.withLock { $0.runID = event.run }
@@ -54,6 +69,7 @@ public final class RunSpans: Sendable {
             if let ref { root.attributes["vcs.ref.head.name"] = SpanAttribute.string(ref) }
         case .queued(let reason):
             root.addEvent(SpanEvent(name: "queued", attributes: ["sutradhar.reason": .string(reason)]))
+            state.withLock { $0.queued = ($0.queued?.since ?? event.time, reason) }
         case .stageStarted(let stage, let kind):
             let span = startStage(stage, kind: kind)
             state.withLock { $0.stages[stage] = span }
@@ -68,10 +84,25 @@ public final class RunSpans: Sendable {
         case .stageFinished(let result):
             // A stage that never started (skipped, cancelled before it ran) still gets its span.
             let span = state.withLock { $0.stages.removeValue(forKey: result.name) } ?? startStage(result.name, kind: result.kind)
+            state.withLock { $0.endedStages[result.name] = span }
             finishStage(span, result)
         case .runFinished(let summary):
             finishRun(summary)
         }
+    }
+
+    /// Adds a timed step inside a stage (the nix build, the image upload, the probe) as a child
+    /// span of the stage's span, with the step's own start and end.
+    public func observe(step: StageStep) {
+        let parent = state.withLock { $0.stages[step.stage] ?? $0.endedStages[step.stage] } ?? root
+        let span = tracer.startSpan(step.name, context: parent.context, ofKind: .internal, at: Self.instant(step.start))
+        span.attributes["cicd.pipeline.task.name"] = SpanAttribute.string(step.stage)
+        if step.failed { span.setStatus(SpanStatus(code: .error)) }
+        span.end(at: Self.instant(step.end))
+    }
+
+    static func instant(_ date: Date) -> DefaultTracerClock.Timestamp {
+        DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: UInt64(max(0, date.timeIntervalSince1970) * 1_000_000_000))
     }
 
     /// Ends the spans of a run that stopped without a run-finished event (it cannot happen in a

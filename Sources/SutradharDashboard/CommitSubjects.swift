@@ -1,5 +1,4 @@
 import Foundation
-import GitMirror
 import Synchronization
 import SutradharKit
 

@@ -1,4 +1,5 @@
 import Foundation
+import SutradharKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,9 +27,16 @@ public struct DashboardConfiguration: Sendable {
     public var allowRootful: Bool = false
     /// Whether stages of runs started here that ask for `network: bridge` get it (`--allow-network`).
     public var allowNetwork: Bool = false
+    /// `--signing-key` and `--no-attest`: how runs started here sign their attestations.
+    public var attestation = AttestationSettings()
     /// `--allowed-host`: host names answered besides localhost, 127.0.0.1 and [::1] (a name the
     /// server is reached by through a proxy or an SSH tunnel's other end).
     public var allowedHosts: [String] = []
+    /// Whether each request is a span (Hummingbird's `TracingMiddleware`, to the process-wide
+    /// tracer the front end set up from the `OTEL_*` variables).
+    public var traceRequests = false
+    /// `--trace-url-template`: a run page's trace ID links there; nil: the ID is shown as text.
+    public var traceLink: TraceLink? = nil
     /// Seconds a connection with no request in flight stays open: 30.
     public var idleTimeoutSeconds = 30
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SutradharKit
 
 /// What every handler needs, opened once when the server starts: the configuration, the run
@@ -49,8 +50,10 @@ public struct DashboardServices: Sendable {
     /// The options of a run started here, or of the doctor's checks: this server's cache and
     /// daemon, and what its command line allows.
     public func runOptions(commit: String? = nil) -> RunOptions {
-        RunOptions(cacheRoot: cacheRoot, commit: commit, dockerHost: configuration.dockerHost,
-                   allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork)
+        var options = RunOptions(cacheRoot: cacheRoot, commit: commit, dockerHost: configuration.dockerHost,
+                                 allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork)
+        options.attestation = configuration.attestation
+        return options
     }
 }
 
@@ -81,6 +84,8 @@ extension Dashboard {
     /// one line here.
     public static func makeRouter(services: DashboardServices) -> Router<DashboardRequestContext> {
         let router = Router(context: DashboardRequestContext.self)
+        // First, so that a request the security rules refuse is a span too (with its status).
+        if services.configuration.traceRequests { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: SecurityMiddleware(
             token: services.configuration.token,
             hosts: HostPolicy(listenHost: services.configuration.host, allowed: services.configuration.allowedHosts),
@@ -96,10 +101,20 @@ extension Dashboard {
         return router
     }
 
+    /// Serves until SIGINT or SIGTERM, which Hummingbird's service group turns into a graceful
+    /// shutdown; `onServerRunning` gets the port actually bound.
+    /// - Throws: what `makeApplication` throws, or the server's own failure (e.g. the address is in use).
+    public static func serve(services: DashboardServices, alongside: [any Service] = [],
+                             onServerRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        try await makeApplication(services: services, alongside: alongside, onServerRunning: onServerRunning).runService()
+    }
+
     /// The server: the router on `configuration.host:port`.
     /// - Throws: `DashboardConfigurationError` if the configuration is refused (see
     ///   `DashboardConfiguration.check()`), `RunHistoryError` if the history cannot be opened.
-    public static func makeApplication(services: DashboardServices, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    /// `alongside`: services that live and stop with the server (the request spans' exporter).
+    public static func makeApplication(services: DashboardServices, alongside: [any Service] = [],
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> some ApplicationProtocol {
         try services.configuration.check()
         let configuration = services.configuration
@@ -109,6 +124,7 @@ extension Dashboard {
             // connections cannot pile up to the descriptor limit (live feeds are requests in flight).
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sutradhar"),
+            services: alongside,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: services.logger)
     }

@@ -71,7 +71,8 @@ enum LiveFeeds {
                     try await writer.write(ByteBuffer(string: message("log", payload)))
                 case .stageStarted, .stageWaiting, .stageFinished:
                     let summary = services.summaries.message(run: id, afterEvents: seen) {
-                        RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
+                        RunView(record: details.record, timeline: timeline, history: history, commitSubjects: services.commitSubjects,
+                                       traceLink: services.configuration.traceLink).summaryMarkup()
                     }
                     try await writer.write(summary)
                 case .runFinished(let summary):
@@ -82,7 +83,8 @@ enum LiveFeeds {
                         record.status = summary.status.rawValue
                         if !summary.commit.isEmpty { record.commitSHA = summary.commit }
                         if record.durationMilliseconds == nil { record.durationMilliseconds = summary.durationMilliseconds }
-                        return RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects).summaryMarkup()
+                        return RunView(record: record, timeline: timeline, history: history, commitSubjects: services.commitSubjects,
+                                       traceLink: services.configuration.traceLink).summaryMarkup()
                     }
                     try await writer.write(summary)
                 default:

@@ -110,7 +110,8 @@ public enum RunPages {
     static func runPage(_ request: Request, context: DashboardRequestContext, services: DashboardServices) throws -> Response {
         let id = try runID(context)
         guard let details = try services.history.run(id), details.record.id == id else { throw HTTPError(.notFound) }
-        let view = try RunView(details: details, history: services.history, commitSubjects: services.commitSubjects)
+        let view = try RunView(details: details, history: services.history, commitSubjects: services.commitSubjects,
+                               traceLink: services.configuration.traceLink)
         if request.uri.queryParameters.get("fragment") == "summary" { return Layout.html(view.summaryMarkup()) }
         let live = details.record.status == "running" ? "data-live=\"/runs/\(MarkupText.escaped(id))/events\"" : ""
         return Layout.response(title: "\(details.record.pipeline) \(id)", section: .runs, context: context, bodyAttributes: live,

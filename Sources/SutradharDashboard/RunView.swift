@@ -10,17 +10,20 @@ struct RunView {
     let history: RunHistory
     /// Where the commit's subject is looked up (nil: the commit shows as its id only).
     let commitSubjects: CommitSubjects?
+    /// Where the run's trace is viewed (nil: its ID is shown as text).
+    let traceLink: TraceLink?
 
-    init(details: RunDetails, history: RunHistory, commitSubjects: CommitSubjects? = nil) throws {
+    init(details: RunDetails, history: RunHistory, commitSubjects: CommitSubjects? = nil, traceLink: TraceLink? = nil) throws {
         self.init(record: details.record, timeline: try RunTimeline.read(run: details.record.id, in: history), history: history,
-                  commitSubjects: commitSubjects)
+                  commitSubjects: commitSubjects, traceLink: traceLink)
     }
 
-    init(record: RunRecord, timeline: RunTimeline, history: RunHistory, commitSubjects: CommitSubjects? = nil) {
+    init(record: RunRecord, timeline: RunTimeline, history: RunHistory, commitSubjects: CommitSubjects? = nil, traceLink: TraceLink? = nil) {
         self.record = record
         self.timeline = timeline
         self.history = history
         self.commitSubjects = commitSubjects
+        self.traceLink = traceLink
     }
 
     /// The stage the docker audit trail is logged under (see docs/events.md, "docker audit").
@@ -76,6 +79,11 @@ struct RunView {
         }
         facts.append("source <code>\(MarkupText.escaped(record.source))</code>\(record.ref.map { " at <code>\(MarkupText.escaped($0))</code>" } ?? "")")
         if let duration = record.durationMilliseconds ?? timeline.summary?.durationMilliseconds { facts.append("took \(Formatting.duration(duration))") }
+        // Only a well-formed ID is shown or linked: the history file is input like any other.
+        if let traceID = timeline.summary?.traceID, TraceLink.isTraceID(traceID) {
+            let code = "<code class=\"trace\">\(traceID)</code>"
+            facts.append("trace " + (traceLink?.url(for: traceID).map { "<a href=\"\(MarkupText.escaped($0))\" rel=\"noreferrer\">\(code)</a>" } ?? code))
+        }
         var parts = ["""
             <div id="verdict" class="verdict" data-status="\(MarkupText.escaped(record.status))">
             <h1>Run <code>\(id)</code></h1> \(Layout.badge(record.status))

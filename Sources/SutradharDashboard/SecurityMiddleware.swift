@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// Guards every route, in this order: the `Host` allow-list (DNS rebinding), the login URL
 /// (`/login?token=…` opens a cookie session), authentication (the bearer token, or a session

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import SutradharKit
 
 /// The routes that start runs (`--allow-trigger`): POST only, behind the token (the server

@@ -9,6 +9,7 @@ extension Definitions {
 
     /// A definition given as text (an agent's draft), validated as `load` validates a file.
     /// - Parameters:
+    ///   - text: the definition's YAML.
     ///   - name: what the diagnostics call the text, e.g. `<definition>`.
     ///   - directory: where relative paths in it resolve (nothing there is read or written).
     /// - Throws: `DefinitionError` with every problem found.

@@ -19,7 +19,9 @@ public struct SourcePolicy: Sendable, Equatable {
     /// The allowed folders, resolved (absolute, symbolic links followed).
     public let allowedFolders: [String]
 
-    /// - Parameter allowed: folders (`--allow-source PATH`), relative to `base`.
+    /// - Parameters:
+    ///   - allowed: folders (`--allow-source PATH`), relative to `base`.
+    ///   - base: the folder relative paths start from (the current one by default).
     public init(allowed: [String], base: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
         allowedFolders = allowed.map { Self.resolved($0, base: base) }
     }

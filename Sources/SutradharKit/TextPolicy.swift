@@ -14,8 +14,10 @@ public enum TextPolicy {
     /// `text` made safe for a terminal: nothing in it can move the cursor, change a setting of
     /// the terminal or reorder what is shown; every such character is shown as a visible
     /// notation instead of being dropped, so the reader sees that it was there.
-    /// - Parameter keepingNewlines: keep `\n` as line breaks (multi-line text such as a log
-    ///   tail); when false a newline becomes `^J`, for text that must stay on one line.
+    /// - Parameters:
+    ///   - text: text from outside (a log line, a name, an error message).
+    ///   - keepingNewlines: keep `\n` as line breaks (multi-line text such as a log tail); when
+    ///     false a newline becomes `^J`, for text that must stay on one line.
     public static func terminal(_ text: some StringProtocol, keepingNewlines: Bool = true) -> String {
         // Fast path: most text has nothing to change.
         if !text.unicodeScalars.contains(where: { needsEscaping($0, keepingNewlines: keepingNewlines) }) {

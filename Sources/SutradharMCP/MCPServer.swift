@@ -16,6 +16,8 @@ public struct MCPServerConfiguration: Sendable {
     public var allowNetwork: Bool
     /// `--allow-rootful`: a rootful daemon is accepted (loudly).
     public var allowRootful: Bool
+    /// `--signing-key` and `--no-attest`: how runs started here sign their attestations.
+    public var attestation = AttestationSettings()
     /// `--allow-source`: the folders a `source` argument may name (none by default).
     public var sourcePolicy: SourcePolicy
     /// Where pipelines are looked up from (`pipelines/NAME.yaml` here or above).
@@ -93,7 +95,9 @@ public final class SutradharMCPServer: Sendable {
             switch tool {
             case .listPipelines: return try listPipelines()
             case .validatePipeline: return try validatePipeline(arguments)
-            case .runPipeline: return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken)
+            case .runPipeline:
+                return try await runPipeline(arguments, progressToken: parameters._meta?.progressToken,
+                                             traceparent: parameters._meta?["traceparent"]?.stringValue)
             case .listRuns: return try listRuns(arguments)
             case .getRun: return try getRun(arguments)
             case .getStageLog: return try getStageLog(arguments)
@@ -161,6 +165,25 @@ public final class SutradharMCPServer: Sendable {
     /// A JSON text (the library's documented JSON) as structured content.
     static func value(json: String) throws -> Value {
         try JSONDecoder().decode(Value.self, from: Data(json.utf8))
+    }
+
+    /// The library's JSON as MCP's: a walk over the tree, no text in between (a run listing goes
+    /// through this for every run of `list_runs`).
+    static func value(_ json: JSONValue) -> Value {
+        switch json {
+        case .string(let string): .string(string)
+        case .int(let int): .int(Int(int))
+        case .double(let double): .double(double)
+        case .bool(let bool): .bool(bool)
+        case .null: .null
+        case .array(let items): .array(items.map(value))
+        case .object(let pairs): .object(Dictionary(pairs.map { ($0.0, value($0.1)) }, uniquingKeysWith: { _, last in last }))
+        }
+    }
+
+    /// A library type as MCP structured content, encoded as every front end encodes it.
+    static func value(of encodable: some Encodable) throws -> Value {
+        value(try OrderedJSONEncoder().value(of: encodable))
     }
 
     /// A JSON text as a result: structured, and the same JSON as the text content (for clients

@@ -8,29 +8,12 @@ import Synchronization
 extension SutradharMCPServer {
     func listPipelines() throws -> CallTool.Result {
         let folder = configuration.workingDirectory
-        let pipelines: [Value] = configuration.catalog.names.compactMap { name in
-            guard let path = try? configuration.catalog.path(of: name) else { return nil }
-            let plan: Plan
-            do throws(DefinitionError) {
-                plan = try Definitions.load(path)
-            } catch {
-                return ["name": .string(name), "file": .string(path), "valid": false, "problems": .array(Self.problems(error.diagnostics))]
-            }
-            let definition = plan.definition
-            let source: Value = switch definition.source.location {
-            case .git(let location): ["git": .string(location), "ref": definition.source.ref.map(Value.string) ?? .null]
-            case .path(let location): ["path": .string(location)]
-            }
-            let stages: [Value] = plan.stages.map {
-                ["name": .string($0.name), "kind": .string($0.kind), "needs": .array($0.dependencies.map(Value.string))]
-            }
-            return ["name": .string(name), "file": .string(path), "valid": true,
-                    "description": definition.description.map(Value.string) ?? .null, "source": source, "stages": .array(stages)]
+        let listings = configuration.catalog.names.compactMap { name in
+            (try? configuration.catalog.path(of: name)).map { PipelineListing(name: name, file: $0) }
         }
-        let lines = pipelines.map { pipeline -> String in
-            let name = pipeline.objectValue?["name"]?.stringValue ?? "?"
-            let stages = pipeline.objectValue?["stages"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue }
-            return stages.map { "\(name): \($0.joined(separator: ", "))" } ?? "\(name): invalid (validate_pipeline says why)"
+        let pipelines = try listings.map { try Self.value(of: $0) }
+        let lines = listings.map { pipeline in
+            pipeline.stages.map { "\(pipeline.name): \($0.map(\.name).joined(separator: ", "))" } ?? "\(pipeline.name): invalid (validate_pipeline says why)"
         }
         return Self.answer(lines.isEmpty ? "no pipelines/ folder at or above \(folder.path)" : lines.joined(separator: "\n"),
                                structuredContent: ["pipelines": .array(pipelines)])
@@ -62,11 +45,10 @@ extension SutradharMCPServer {
         let text = diagnostics.isEmpty ? "\(file): valid"
             : (diagnostics.map(\.description) + ["\(file): \(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s")"]).joined(separator: "\n")
         // Invalid is an answer, not a failed call: isError stays false.
-        return Self.answer(text,
-                               structuredContent: ["file": .string(file), "valid": .bool(diagnostics.isEmpty), "problems": .array(Self.problems(diagnostics))])
+        return Self.answer(text, structuredContent: try Self.value(of: DefinitionCheck(file: file, problems: diagnostics)))
     }
 
-    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?) async throws -> CallTool.Result {
+    func runPipeline(_ arguments: ToolArguments, progressToken: ProgressToken?, traceparent: String?) async throws -> CallTool.Result {
         let path = try locate(try arguments.requiredString("pipeline"))
         let plan: Plan
         do {
@@ -86,10 +68,13 @@ extension SutradharMCPServer {
                 throw ToolCallRefused(error.message)
             }
         }
-        let options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
+        var options = RunOptions(cacheRoot: CacheRoot.resolve(explicit: configuration.cacheDirectory, definitionPath: path),
                                  commit: try arguments.string("commit"), sourceOverride: source,
                                  noCache: try arguments.bool("no_cache") ?? false, dockerHost: configuration.dockerHost,
                                  allowRootful: configuration.allowRootful, allowNetwork: configuration.allowNetwork, onlyStage: stage)
+        options.attestation = configuration.attestation
+        // The caller's trace (MCP's `_meta.traceparent`), never the server's own TRACEPARENT.
+        options.traceparent = traceparent
         // The checkout is a stage of its own in the events.
         let total = (stage.flatMap { plan.restricted(to: $0) } ?? plan).stages.count + 1
         let progress = progressToken.map { ProgressReporter(server: server, token: $0, total: total, logger: logger) }
@@ -132,28 +117,15 @@ extension SutradharMCPServer {
     func getRun(_ arguments: ToolArguments) throws -> CallTool.Result {
         let history = try history()
         let details = try details(try arguments.requiredString("run"), in: history)
-        guard case .object(var run) = Self.runValue(details.record) else { throw ToolCallRefused("unreadable run record") }
-        run["stages"] = .array(details.stages.map { stage in
-            ["name": .string(stage.name), "kind": .string(stage.kind), "status": .string(stage.status), "cached": .bool(stage.cached),
-             "duration_ms": .int(Int(stage.durationMilliseconds)), "error": stage.error.map(Value.string) ?? .null]
-        })
-        if let summary = details.record.summary { run["summary"] = try Self.value(json: summary) }
-        // A run that checked reproducibility says what it found, as the nightly report does.
-        let findings = details.summary.flatMap(ReproducibilityFindings.init(summary:))
-        if let findings { run["reproducibility"] = try Self.value(json: findings.json.serialized()) }
+        let report = RunReport(details, in: history)
         let record = details.record
-        // Each checked with this machine's key: an agent reads "verified" without a second call.
-        let attestations = history.attestations(ofRun: record.id, verifyingWith: AttestationTools.localVerifyingKey())
-        run["attestations"] = .array(attestations.map { attestation in
-            ["stage": .string(attestation.stage), "file": .string(attestation.file), "predicate_type": .string(attestation.predicateType),
-             "subjects": .array(attestation.subjects.map(Value.string)), "key_id": .string(attestation.keyID),
-             "verified": attestation.verified.map(Value.bool) ?? .null, "problem": attestation.problem.map(Value.string) ?? .null]
-        })
+        let findings = report.findings
+        let attestations = report.attestations
         let text = "run \(record.id): \(record.pipeline) \(record.status) (\(record.trigger)), commit \(record.commitSHA.isEmpty ? "-" : record.commitSHA)"
             + details.stages.map { "\n  \($0.name) \($0.status)\($0.error.map { ": \($0)" } ?? "")" }.joined()
             + attestations.map { "\n  attestation of \($0.stage): \($0.verdictText)" }.joined()
             + (findings.map { "\nreproducibility: \($0.headline)" } ?? "")
-        return Self.answer(text, structuredContent: .object(run))
+        return Self.answer(text, structuredContent: try Self.value(of: report))
     }
 
     func getStageLog(_ arguments: ToolArguments) throws -> CallTool.Result {
@@ -223,20 +195,10 @@ extension SutradharMCPServer {
 
     // MARK: support
 
-    /// A run as `runs ls --json` prints it (`RunRecord.jsonLine`'s fields), built directly: going
-    /// through the JSON text and `JSONDecoder` cost about 0.4 ms a run on Linux, most of a
-    /// `list_runs` answer.
+    /// A run as `runs ls --json` prints it: the library's `RunListing`.
     static func runValue(_ run: RunRecord) -> Value {
-        ["run": .string(run.id), "pipeline": .string(run.pipeline), "source": .string(run.source),
-         "ref": run.ref.map(Value.string) ?? .null, "commit": .string(run.commitSHA), "trigger": .string(run.trigger),
-         "status": .string(run.status), "started": .string(RunEvent.rfc3339(run.startedAt)),
-         "duration_ms": run.durationMilliseconds.map { .int(Int($0)) } ?? .null]
-    }
-
-    static func problems(_ diagnostics: [Diagnostic]) -> [Value] {
-        diagnostics.map {
-            ["file": .string($0.position.file), "line": .int($0.position.line), "column": .int($0.position.column), "message": .string($0.message)]
-        }
+        // Strings, integers and nulls: encoding cannot fail.
+        (try? value(of: run.listing)) ?? .null
     }
 
     /// The short text of a run's answer: verdict and commit; for the first failed stage its

@@ -170,6 +170,14 @@ extension Trait where Self == ConditionTrait {
     }
 }
 
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only as root (it mounts a tmpfs, for example); under `CI=true` it always
+    /// runs, so a missing privilege fails it instead of skipping it.
+    public static var requiresRoot: Self {
+        .enabled(if: getuid() == 0 || TestEnvironment.isCI, "the test mounts a tmpfs, which needs root")
+    }
+}
+
 // MARK: - Tiny images
 
 /// A docker-archive made by ``DockerTestSupport/makeTinyImageArchive(at:tag:command:labels:extraFiles:gzip:)``.

@@ -35,6 +35,36 @@ public enum NixFixtures {
         }
     }
 
+    /// The one flake template of the tests: no inputs (it builds offline, with `/bin/sh` as the
+    /// builder and `PATH` set), and for x86_64 and aarch64 Linux one `derivation` per package,
+    /// whose own attributes (`args`, a nonce, …) are given as Nix text, one per line.
+    public static func offlineFlake(description: String, packages: [(attribute: String, name: String, attributes: [String])]) -> String {
+        var derivations = ""
+        for package in packages {
+            derivations += "          \(package.attribute) = derivation {\n"
+            derivations += "            name = \"\(package.name)\";\n"
+            derivations += "            inherit system;\n"
+            derivations += "            builder = \"/bin/sh\";\n"
+            derivations += "            PATH = \"/usr/bin:/bin\";\n"
+            for attribute in package.attributes { derivations += "            \(attribute)\n" }
+            derivations += "          };\n"
+        }
+        return """
+            {
+              description = "\(description): no inputs, builds offline";
+              outputs = { self }:
+                let
+                  systems = [ "x86_64-linux" "aarch64-linux" ];
+                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+                in {
+                  packages = forEach (system: {
+            \(derivations)      });
+                };
+            }
+
+            """
+    }
+
     /// Writes a fixture flake of `kind` into `directory` (created if needed) and returns it.
     ///
     /// The slow fixture's builder writes its PID and that of a child `sleep` it starts, one per
@@ -48,29 +78,9 @@ public enum NixFixtures {
         nonce: String = UUID().uuidString
     ) throws -> NixFixtureFlake {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let flake = """
-            {
-              description = "sutradhar test fixture (\(kind.rawValue)): no inputs, builds offline";
-              outputs = { self }:
-                let
-                  systems = [ "x86_64-linux" "aarch64-linux" ];
-                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
-                in {
-                  packages = forEach (system: {
-                    \(attribute) = derivation {
-                      name = "sutradhar-fixture-\(kind.rawValue)";
-                      inherit system;
-                      builder = "/bin/sh";
-                      args = [ ./builder.sh ];
-                      PATH = "/usr/bin:/bin";
-                      pidFile = "\(pidFile.path)";
-                      nonce = "\(nonce)";
-                    };
-                  });
-                };
-            }
-
-            """
+        let flake = offlineFlake(description: "sutradhar test fixture (\(kind.rawValue))", packages: [
+            (attribute, "sutradhar-fixture-\(kind.rawValue)", ["args = [ ./builder.sh ];", "pidFile = \"\(pidFile.path)\";", "nonce = \"\(nonce)\";"]),
+        ])
         let script: String
         switch kind {
         case .succeeding:

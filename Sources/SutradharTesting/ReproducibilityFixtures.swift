@@ -67,29 +67,10 @@ public enum ReproducibilityFixtures {
     }
 
     static func flake(nonce: String, variant: Variant, stateFolder: URL?) -> String {
-        """
-        {
-          description = "sutradhar reproducibility fixture (\(variant.rawValue)): no inputs, builds offline";
-          outputs = { self }:
-            let
-              systems = [ "x86_64-linux" "aarch64-linux" ];
-              forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
-            in {
-              packages = forEach (system: {
-                image = derivation {
-                  name = "repro-fixture-image.tar.gz";
-                  inherit system;
-                  builder = "/bin/sh";
-                  args = [ ./build-image.sh ];
-                  PATH = "/usr/bin:/bin";
-                  nonce = "\(nonce)";
-                  state = "\(stateFolder?.path ?? "")";
-                };
-              });
-            };
-        }
-
-        """
+        NixFixtures.offlineFlake(description: "sutradhar reproducibility fixture (\(variant.rawValue))", packages: [
+            ("image", "repro-fixture-image.tar.gz",
+             ["args = [ ./build-image.sh ];", "nonce = \"\(nonce)\";", "state = \"\(stateFolder?.path ?? "")\";"]),
+        ])
     }
 
     static func builder(_ variant: Variant) -> String {

@@ -38,11 +38,14 @@ public enum AttestationTools {
         return try? file.load().publicKey
     }
 
-    /// Checks the envelope at `file` with the public key at `publicKey` (PEM): the signature, the
-    /// statement's shape and, with `image`, that the daemon's image of that reference is a subject.
-    /// - Throws: `AttestationError` saying which does not hold (`.io` for a file that cannot be
-    ///   read, `.subjectMismatch` for another image); `DockerError` if the daemon cannot be asked.
-    public static func verify(file: URL, publicKey: URL, image: String?, options: RunOptions) async throws -> AttestationCheck {
+    /// Checks the envelope at `file` — or each envelope of a bundle, one a line (`.intoto.jsonl`,
+    /// as pushed beside a binary cache) — with the public key at `publicKey` (PEM): the signature,
+    /// the statement's shape and, with `image`, that the daemon's image of that reference is a
+    /// subject of every statement. Returns one check per envelope, in the file's order.
+    /// - Throws: `AttestationError` saying which does not hold and, in a bundle, on which line
+    ///   (`.io` for a file that cannot be read, `.subjectMismatch` for another image);
+    ///   `DockerError` if the daemon cannot be asked.
+    public static func verify(file: URL, publicKey: URL, image: String?, options: RunOptions) async throws -> [AttestationCheck] {
         let keyText: String
         do {
             keyText = try String(contentsOf: publicKey, encoding: .utf8)
@@ -55,9 +58,18 @@ public enum AttestationTools {
             throw AttestationError(.io, size > 16 << 20 ? "\(file.path) is larger than 16 MiB: not an envelope Sutradhar wrote"
                                                          : "cannot read \(file.path)")
         }
-        let verified = try AttestationVerifier.verify(data, with: key)
-        let subjects = verified.statement.subject.map(\.summary)
-        var checkedImage: (String, String)?
+        // A file that is one envelope (however laid out) is that; otherwise a bundle of lines.
+        let envelopes = (try? Envelope.decode(data)) != nil ? [data] : try AttestationBundle.envelopes(in: data)
+        guard !envelopes.isEmpty else { throw AttestationError(.malformedEnvelope, "\(file.path) holds no envelope") }
+        var verified: [VerifiedAttestation] = []
+        for (index, envelope) in envelopes.enumerated() {
+            do {
+                verified.append(try AttestationVerifier.verify(envelope, with: key))
+            } catch let error as AttestationError where envelopes.count > 1 {
+                throw AttestationError(error.code, "line \(index + 1): \(error.message)")
+            }
+        }
+        var imageID: String?
         if let image {
             let host = try DockerSession.discoverHost(options)
             let details = try await DockerClient.withClient(host: host, timeout: .seconds(10)) { client in
@@ -66,13 +78,16 @@ public enum AttestationTools {
             guard let details else {
                 throw AttestationError(.subjectMismatch, "the daemon at \(host.socketPath) has no image '\(image)'")
             }
-            guard verified.subjectImageIDs.contains(details.id) else {
-                throw AttestationError(.subjectMismatch, "the daemon's image '\(image)' is \(details.id), which is not a subject of this "
-                    + "statement (its subjects: \(verified.subjectImageIDs.joined(separator: ", ")))")
+            for (index, attestation) in verified.enumerated() where !attestation.subjectImageIDs.contains(details.id) {
+                throw AttestationError(.subjectMismatch, (verified.count > 1 ? "line \(index + 1): " : "")
+                    + "the daemon's image '\(image)' is \(details.id), which is not a subject of this "
+                    + "statement (its subjects: \(attestation.subjectImageIDs.joined(separator: ", ")))")
             }
-            checkedImage = (image, details.id)
+            imageID = details.id
         }
-        return AttestationCheck(predicateType: verified.statement.predicateType, subjects: subjects, keyID: verified.keyID,
-                                image: checkedImage)
+        return verified.map { attestation in
+            AttestationCheck(predicateType: attestation.statement.predicateType, subjects: attestation.statement.subject.map(\.summary),
+                             keyID: attestation.keyID, image: image.flatMap { reference in imageID.map { (reference, $0) } })
+        }
     }
 }

@@ -63,3 +63,30 @@ struct StageRunOptions: ParsableArguments {
         json ? JSONLinesRenderer(onlySummary: quiet) : TerminalRenderer.make(quiet: quiet)
     }
 }
+
+/// `--signing-key` and `--no-attest`, shared by every command that starts runs; the library's
+/// `AttestationSettings` finds and checks the key.
+struct AttestOptions: ParsableArguments {
+    @Option(name: .customLong("signing-key"), help: ArgumentHelp("Sign attestations with this Ed25519 private key (PKCS#8 PEM, mode 0600). Default: $XDG_CONFIG_HOME/sutradhar/signing-key.pem, generated on first use.", valueName: "FILE"))
+    var signingKey: String?
+
+    @Flag(name: .customLong("no-attest"), help: "Write no attestations (provenance, test results, SBOM).")
+    var noAttest = false
+
+    /// The settings these flags ask for.
+    var settings: AttestationSettings { AttestationSettings(enabled: !noAttest, signingKey: signingKey) }
+
+    /// The settings, with a named key checked before any run starts (exit 2 if it cannot be used):
+    /// for the commands that start many runs.
+    func checkedSettings() throws -> AttestationSettings { try Self.checked(settings) }
+
+    /// `settings` once a named key in it is found usable; exit 2 with the library's reason if not.
+    static func checked(_ settings: AttestationSettings) throws -> AttestationSettings {
+        do {
+            try settings.check()
+        } catch let error as AttestationError {
+            throw CommandFailure(Exit.invalidDefinition, "--signing-key: \(error.message)")
+        }
+        return settings
+    }
+}

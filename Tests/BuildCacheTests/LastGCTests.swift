@@ -1,7 +1,6 @@
 import BuildCache
 import Foundation
 import SutradharTesting
-import Synchronization
 import Testing
 
 /// `collectGarbage` keeps what it did in `last-gc.json`, so a later reader can say what the last
@@ -9,11 +8,11 @@ import Testing
 @Suite struct LastGCTests {
     @Test func gcRecordsWhatItEvictedAndWhyAndTheNextGCReplacesTheRecordWhole() async throws {
         try await GitFixtures.withTemporaryDirectory("sutradhar-lastgc") { root in
-            let clock = TestClock(Date(timeIntervalSince1970: 1_799_990_000))
-            let cache = try BuildCache(root: root, now: { clock.now })
+            let clock = ManualClock(Date(timeIntervalSince1970: 1_799_990_000))
+            let cache = try BuildCache(root: root, now: clock.now)
             #expect(cache.lastGC() == nil)
             try cache.store(kind: "nix-build", key: CacheKey(["old"]), pipeline: "web", outputs: ["out": "/nowhere/old"], size: 600)
-            clock.time.withLock { $0 += 60 }
+            clock.advance(by: 60)
             try cache.store(kind: "nix-build", key: CacheKey(["new"]), pipeline: "web", outputs: ["out": "/nowhere/new"], size: 300)
             cache.releaseHolds()
             CacheHolds.waitUntilReleased(cacheRoot: root)
@@ -40,9 +39,3 @@ import Testing
     }
 }
 
-/// A clock a test sets, for the cache's `now`.
-private final class TestClock: Sendable {
-    let time: Mutex<Date>
-    init(_ start: Date) { time = Mutex(start) }
-    var now: Date { time.withLock { $0 } }
-}

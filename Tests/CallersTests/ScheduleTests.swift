@@ -89,6 +89,15 @@ import Testing
         }
     }
 
+    @Test func aSigningKeyIsPassedToTheNightlyRunsQuoted() throws {
+        var units = try SystemdUnits(pipeline: "p", executable: "/usr/bin/sutradhar", definitionFile: "/srv/p.yaml",
+                                     cacheRoot: "/srv/cache", schedule: nil, environment: [])
+        units.signingKey = "/etc/sutradhar/builder key.pem"
+        let service = try UnitFile(text: units.service)
+        #expect(service.value("Service", "ExecStart")
+            == #"/usr/bin/sutradhar nightly /srv/p.yaml --cache-dir /srv/cache --signing-key "/etc/sutradhar/builder key.pem""#)
+    }
+
     @Test func unitTextQuotesWhatSystemdWouldOtherwiseExpand() throws {
         let units = try SystemdUnits(
             pipeline: "naïve pipe", executable: "/opt/sutra dhar/bin/sutradhar", definitionFile: "/srv/100%/p.yaml",

@@ -30,29 +30,9 @@ extension Workspace {
 /// - with `fail.txt`, it prints that file and exits 1.
 enum CallersFlake {
     static func files(stateFolder: URL) -> [String: String] {
-        let flake = """
-            {
-              description = "sutradhar callers test flake: no inputs, builds offline";
-              outputs = { self }:
-                let
-                  systems = [ "x86_64-linux" "aarch64-linux" ];
-                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
-                in {
-                  packages = forEach (system: {
-                    fixture = derivation {
-                      name = "callers-fixture";
-                      inherit system;
-                      builder = "/bin/sh";
-                      args = [ ./build.sh ];
-                      src = ./.;
-                      PATH = "/usr/bin:/bin";
-                      stateFolder = "\(stateFolder.path)";
-                    };
-                  });
-                };
-            }
-
-            """
+        let flake = NixFixtures.offlineFlake(description: "sutradhar callers test flake", packages: [
+            ("fixture", "callers-fixture", ["args = [ ./build.sh ];", "src = ./.;", "stateFolder = \"\(stateFolder.path)\";"]),
+        ])
         let builder = """
             echo "callers-fixture: building" >&2
             if [ -f "$src/fail.txt" ]; then cat "$src/fail.txt" >&2; exit 1; fi

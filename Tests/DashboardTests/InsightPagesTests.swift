@@ -4,7 +4,6 @@ import HummingbirdTesting
 import SutradharDashboard
 import SutradharKit
 import SutradharTesting
-import Synchronization
 import Testing
 
 /// The pipeline, cache and doctor pages, their JSON and `/metrics`, driven through the router
@@ -246,12 +245,12 @@ struct InsightsFixture {
     /// Three entries a minute apart — 5,000 bytes of `web`, an image of a pipeline named like a
     /// script tag, 300 bytes of `web` — then a gc to 500 bytes, which evicts the first (max-size).
     func storeEntriesAndCollect() async throws {
-        let box = InsightsClock(Self.start)
-        let writer = try BuildCache(root: cache, now: { box.now })
+        let clock = ManualClock(Self.start)
+        let writer = try BuildCache(root: cache, now: clock.now)
         try writer.store(kind: "nix-build", key: CacheKey(["evicted"]), pipeline: "web", outputs: ["out": "/nowhere/e"], size: 5000)
-        box.advance()
+        clock.advance(by: 60)
         try writer.store(kind: "docker-load", key: CacheKey(["older"]), pipeline: InsightPagesTests.hostile, outputs: ["image": "sha256:o"], size: 0)
-        box.advance()
+        clock.advance(by: 60)
         try writer.store(kind: "nix-build", key: CacheKey(["newer"]), pipeline: "web", outputs: ["out": "/nowhere/n"], size: 300)
         writer.releaseHolds()
         CacheHolds.waitUntilReleased(cacheRoot: cache)
@@ -272,10 +271,3 @@ struct InsightsFixture {
     }
 }
 
-/// A clock the fixture moves on by a minute at a time, for the cache's `now`.
-final class InsightsClock: Sendable {
-    let clock: Mutex<Date>
-    init(_ start: Date) { clock = Mutex(start) }
-    var now: Date { clock.withLock { $0 } }
-    func advance() { clock.withLock { $0 = $0.addingTimeInterval(60) } }
-}

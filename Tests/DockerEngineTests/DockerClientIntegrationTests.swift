@@ -110,6 +110,9 @@ struct DockerClientIntegrationTests {
             #expect(!info.serverVersion.isEmpty)
             #expect(info.engine == client.engine, "/_ping's Libpod header and /version agree on the engine")
             #expect(info.engine == (DockerTestSupport.isPodman ? .podman : .docker))
+            // Both engines here run containers with runc (Podman lists crun too where installed).
+            #expect(info.runtimes.contains("runc"), "\(info.runtimes)")
+            #expect(info.runtimes.contains(info.defaultRuntime), "default \(info.defaultRuntime) among \(info.runtimes)")
             if info.engine == .docker {
                 #expect(info.isRootless == info.securityOptions.contains { $0.split(separator: ",").contains("name=rootless") })
             }

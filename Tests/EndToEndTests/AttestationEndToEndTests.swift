@@ -203,6 +203,116 @@ extension DockerEndToEndTests {
             }
         }
 
+        @Test func envelopesArePushedBesideAFileBinaryCacheWhereTheImageIDFindsThem() async throws {
+            try NixFixtures.requireNix()
+            let host = try DockerE2E.host()
+            let name = DockerE2E.uniqueName()
+            let archiveTag = "\(name)-archive:built", tag = "\(name):latest"
+            defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
+            try await DockerE2E.withWorkspace { workspace in
+                try workspace.makeHelloServerFlake(repoTag: archiveTag)
+                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
+                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
+                                                                        "generate-secret", "--key-name", "\(name)-1"])
+                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                let cacheFolder = workspace.root.appendingPathComponent("binary-cache")
+                let pipeline = try workspace.write("push.yaml", Self.pipeline(tag: tag).replacingOccurrences(
+                    of: "stages:\n", with: "cache: { nix-push: \"file://\(cacheFolder.path)\", nix-push-key: \"\(secretKey)\" }\nstages:\n"))
+                let config = workspace.root.appendingPathComponent("config")
+                let environment = ["XDG_CONFIG_HOME": config.path]
+                let result = try await SutradharCLI.run(["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                                                        environment: environment, timeout: .seconds(240))
+                #expect(result.exitCode == 0, result.diagnosis)
+
+                // Found by the image's ID, as the daemon reports it: the provenance and both verdicts.
+                let imageID = try #require(DockerE2E.imageID(tag, host: host))
+                let hex = String(imageID.dropFirst("sha256:".count))
+                let bundle = cacheFolder.appendingPathComponent("attestations/\(hex).intoto.jsonl")
+                #expect(result.logLines(of: "load").contains("pushed the attestation beside the binary cache: \(bundle.path)"), result.diagnosis)
+                let lines = try String(contentsOf: bundle, encoding: .utf8).split(separator: "\n").map(String.init)
+                #expect(lines.count == 3, "\(lines)")
+                let types = try lines.map { line -> String in
+                    let envelope = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                    let payload = try #require(Data(base64Encoded: envelope["payload"] as? String ?? ""))
+                    return try #require((try JSONSerialization.jsonObject(with: payload) as? [String: Any])?["predicateType"] as? String)
+                }
+                #expect(types.sorted() == ["https://in-toto.io/attestation/test-result/v0.1", "https://in-toto.io/attestation/test-result/v0.1",
+                                           "https://slsa.dev/provenance/v1"])
+                let sbom = try #require(result.outputs(of: "load")["sbom"] as? String)
+                #expect(try Data(contentsOf: cacheFolder.appendingPathComponent("attestations/\(hex).sbom.cdx.json"))
+                    == Data(contentsOf: URL(fileURLWithPath: sbom)))
+
+                // The deploy step's check: every envelope verifies with the builder's public key and
+                // names the daemon's image; a flipped byte fails.
+                let publicKey = try await SutradharCLI.run(["attest", "public-key"], environment: environment)
+                let pem = workspace.root.appendingPathComponent("public.pem")
+                try publicKey.stdout.split(separator: "\n").prefix(3).joined(separator: "\n").appending("\n")
+                    .write(to: pem, atomically: true, encoding: .utf8)
+                let verify = try await SutradharCLI.run(["attest", "verify", bundle.path, "--key", pem.path, "--image", tag, "--docker-host", host])
+                #expect(verify.exitCode == 0, "\(verify.stdout)\(verify.stderr)")
+                #expect(verify.stdout.components(separatedBy: "in the daemon is \(imageID): a subject").count == 4, "\(verify.stdout)")
+                var bytes = Array(try Data(contentsOf: bundle))
+                bytes[bytes.count / 2] ^= 0x01
+                let flipped = workspace.root.appendingPathComponent("flipped.intoto.jsonl")
+                try Data(bytes).write(to: flipped)
+                let refused = try await SutradharCLI.run(["attest", "verify", flipped.path, "--key", pem.path])
+                #expect(refused.exitCode == 1 && refused.stderr.contains("not verified: line "), "\(refused.stdout)\(refused.stderr)")
+
+                // A rerun served from the cache pushes the same envelopes again: no new line.
+                let again = try await SutradharCLI.run(["run", pipeline.path, "--json", "--cache-dir", workspace.cache.path, "--docker-host", host],
+                                                       environment: environment, timeout: .seconds(240))
+                #expect(again.exitCode == 0 && again.stage("load")?["cached"] as? Bool == true, again.diagnosis)
+                #expect(try String(contentsOf: bundle, encoding: .utf8).split(separator: "\n").map(String.init).sorted() == lines.sorted())
+                // What is beside the cache holds no private key.
+                try Self.expectKeyNowhere(config.appendingPathComponent("sutradhar/signing-key.pem"), cache: cacheFolder, outputs: [], minimumFiles: 5)
+            }
+        }
+
+        @Test func nightlySignsWithTheNamedKeyAndRefusesOneItCannotUse() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let pipeline = try workspace.write("nightly-signed.yaml", """
+                    version: 1
+                    name: e2e-attest-nightly
+                    source: { path: ./src }
+                    stages:
+                      smoke:
+                        timeout: 60s
+                        smoke:
+                          image: \(server.tag)
+                          probe:
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            expect-stdout: ok
+                            attempts: 20
+                            interval: 200ms
+
+                    """)
+                // Key A is made under one config folder; the nightly runs under another, naming A.
+                let keyHome = workspace.root.appendingPathComponent("key-home"), runHome = workspace.root.appendingPathComponent("run-home")
+                let publicKey = try await SutradharCLI.run(["attest", "public-key"], environment: ["XDG_CONFIG_HOME": keyHome.path])
+                let keyID = try #require(publicKey.stdout.split(separator: "\n").last { $0.hasPrefix("key id: ") }?.dropFirst(8), "\(publicKey.stderr)")
+                let keyFile = keyHome.appendingPathComponent("sutradhar/signing-key.pem")
+
+                let missing = try await SutradharCLI.run(["nightly", pipeline.path, "--cache-dir", workspace.cache.path, "--docker-host", host,
+                                                          "--signing-key", workspace.root.appendingPathComponent("absent.pem").path],
+                                                         environment: ["XDG_CONFIG_HOME": runHome.path])
+                #expect(missing.exitCode == 2 && missing.stderr.contains("--signing-key: no signing key at"), "\(missing.stdout)\(missing.stderr)")
+                #expect(!missing.stdout.contains("nightly:"), "a run started: \(missing.stdout)")
+
+                let nightly = try await SutradharCLI.run(["nightly", pipeline.path, "--cache-dir", workspace.cache.path, "--docker-host", host,
+                                                          "--signing-key", keyFile.path],
+                                                         environment: ["XDG_CONFIG_HOME": runHome.path], timeout: .seconds(120))
+                #expect(nightly.exitCode == 0, "\(nightly.stdout)\(nightly.stderr)")
+                let runs = try FileManager.default.contentsOfDirectory(atPath: workspace.cache.appendingPathComponent("runs").path)
+                    .filter { !$0.hasPrefix(".") }
+                let envelope = try #require(runs.lazy.map { workspace.cache.appendingPathComponent("runs/\($0)/attestations/smoke.test-result.json") }
+                    .first { FileManager.default.fileExists(atPath: $0.path) }, "\(runs)")
+                let signatures = (try JSONSerialization.jsonObject(with: Data(contentsOf: envelope)) as? [String: Any])?["signatures"] as? [[String: Any]]
+                #expect(signatures?.map { $0["keyid"] as? String } == [String(keyID)])
+                // The named key is used, never a default one made beside it.
+                #expect(!FileManager.default.fileExists(atPath: runHome.appendingPathComponent("sutradhar/signing-key.pem").path))
+            }
+        }
+
         /// The statement inside the envelope at `path`.
         static func statement(in path: String) throws -> [String: Any] {
             let envelope = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
@@ -212,7 +322,7 @@ extension DockerEndToEndTests {
 
         /// Searches every file under `cache` and every output for the key's 32 secret bytes, raw, as
         /// hex, and as the base64 of its PKCS#8 body.
-        static func expectKeyNowhere(_ keyFile: URL, cache: URL, outputs: [String]) throws {
+        static func expectKeyNowhere(_ keyFile: URL, cache: URL, outputs: [String], minimumFiles: Int = 10) throws {
             let pemText = try String(contentsOf: keyFile, encoding: .utf8)
             let body = pemText.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
             let der = try #require(Data(base64Encoded: body))
@@ -227,7 +337,7 @@ extension DockerEndToEndTests {
                 searched += 1
                 for needle in needles { #expect(data.range(of: needle) == nil, "the private key is in \(url.path)") }
             }
-            #expect(searched > 10, "only \(searched) files were searched under \(cache.path)")
+            #expect(searched > minimumFiles, "only \(searched) files were searched under \(cache.path)")
             for output in outputs {
                 for needle in needles { #expect(Data(output.utf8).range(of: needle) == nil, "the private key is in a run's output") }
             }

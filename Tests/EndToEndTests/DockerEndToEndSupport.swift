@@ -174,26 +174,9 @@ struct DockerE2EWorkspace {
                 """
         }
         try write("\(name)/build.sh", "set -eu\n" + builder)
-        try write("\(name)/flake.nix", """
-            {
-              outputs = { self }:
-                let
-                  image = system: derivation {
-                    name = "e2e-docker-image";
-                    inherit system;
-                    builder = "/bin/sh";
-                    args = [ ./build.sh ];
-                    PATH = "/usr/bin:/bin";
-                    archiveSource = ./image.tar;
-                    \(outputs)
-                  };
-                in {
-                  packages.x86_64-linux.docker-image = image "x86_64-linux";
-                  packages.aarch64-linux.docker-image = image "aarch64-linux";
-                };
-            }
-
-            """)
+        try write("\(name)/flake.nix", NixFixtures.offlineFlake(description: "sutradhar end-to-end image flake", packages: [
+            ("docker-image", "e2e-docker-image", ["args = [ ./build.sh ];", "archiveSource = ./image.tar;", outputs]),
+        ]))
     }
 }
 

@@ -138,6 +138,59 @@ extension DockerEndToEndTests {
             }
         }
 
+        @Test func aStageRunsOnTheRuntimeItNamesAndOneTheDaemonLacksIsAnEnvironmentProblem() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                let pipeline = try workspace.write("runc.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          runtime: runc
+                    """))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 0, result.diagnosis)
+                // The signed verdict says which runtime the container ran on.
+                let envelope = try #require(result.outputs(of: "smoke")["attestation"] as? String, result.diagnosis)
+                let statement = try DockerEndToEndTests.Attestations.statement(in: envelope)
+                let configuration = (statement["predicate"] as? [String: Any])?["configuration"] as? [[String: Any]]
+                let policy = configuration?.first { $0["name"] as? String == "container-policy" }?["annotations"] as? [String: Any]
+                #expect(policy?["runtime"] as? String == "runc", "\(configuration ?? [])")
+                try expectNoContainersLeft(result, host: host)
+
+                let missing = try workspace.write("missing.yaml", Self.smokePipeline(image: server.tag, extra: """
+                          runtime: no-such-runtime
+                    """))
+                let refused = try await DockerE2E.run(missing, workspace: workspace, host: host)
+                #expect(refused.exitCode == 3, refused.diagnosis)
+                let error = refused.stage("smoke")?["error"] as? String ?? ""
+                #expect(error.contains("'no-such-runtime', which") && error.contains("does not offer") && error.contains("runc"), "error: \(error)")
+                try expectNoContainersLeft(refused, host: host)
+            }
+        }
+
+        @Test func readyWhenLogWaitsForTheServersLineInsteadOfPolling() async throws {
+            try await DockerE2E.withServerImage { workspace, server, host, _ in
+                // The server answers only after a second, and says so: one attempt, made when the
+                // line appears, passes; the same single attempt made at start (below) cannot.
+                let command = #"command: [sh, -c, "echo warming up; sleep 1; httpd -p 8080 -h /www && echo listening on 8080 && exec sleep 600"]"#
+                let probe = """
+                            exec: [wget, -qO-, "http://127.0.0.1:8080/health"]
+                            expect-stdout: ok
+                            attempts: 1
+                    """
+                let pipeline = try workspace.write("ready.yaml", Self.smokePipeline(image: server.tag, extra: "      " + command,
+                                                                                     probe: probe + "\n        ready-when-log: listening on"))
+                let result = try await DockerE2E.run(pipeline, workspace: workspace, host: host)
+                #expect(result.exitCode == 0, result.diagnosis)
+                let lines = result.logLines(of: "smoke")
+                let heard = try #require(lines.firstIndex(of: "server: listening on 8080"), "\(lines)")
+                let ready = try #require(lines.firstIndex { $0.hasPrefix("ready: the server printed a line with") }, "\(lines)")
+                #expect(heard < ready && lines.contains("probe passed on attempt 1"), "\(lines)")
+                try expectNoContainersLeft(result, host: host)
+
+                let eager = try workspace.write("eager.yaml", Self.smokePipeline(image: server.tag, extra: "      " + command, probe: probe))
+                let failing = try await DockerE2E.run(eager, workspace: workspace, host: host)
+                #expect(failing.exitCode == 1 && failing.stage("smoke")?["code"] as? String == "probe-failed", failing.diagnosis)
+                try expectNoContainersLeft(failing, host: host)
+            }
+        }
+
         @Test func theServersCommandAndEnvironmentAreTheStagesOwn() async throws {
             try await DockerE2E.withServerImage { workspace, server, host, _ in
                 // The root is read-only: the server writes its page to the tmpfs /tmp.

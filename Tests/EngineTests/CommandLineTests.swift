@@ -282,6 +282,8 @@ struct CommandLineTests {
                 #expect(byName[name]?["ok"] as? Bool == true, "\(name): \(byName[name] ?? [:])")
             }
             #expect((byName["docker socket"]?["detail"] as? String)?.contains(String(host.dropFirst("unix://".count))) == true)
+            let runtime = byName["runtime"]?["detail"] as? String ?? ""
+            #expect(runtime.hasPrefix("default ") && runtime.contains("offered: ") && runtime.contains("runc"), "runtime: \(runtime)")
             #expect(checks.allSatisfy { $0["ok"] as? Bool == true })
         }
     }

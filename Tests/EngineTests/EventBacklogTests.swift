@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Engine
+import RunEvents
 
 /// `Engine.events` holds at most a bounded number of log lines for a reader that falls behind:
 /// a stage that prints millions of lines must not make the stream's memory grow with

@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import RunEvents
 import Testing
 
 @testable import Engine

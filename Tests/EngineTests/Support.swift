@@ -35,34 +35,9 @@ enum ScriptFlake {
     @discardableResult
     static func commit(_ packages: [String: String], nonce: String = UUID().uuidString,
                        to repository: GitFixtureRepository, message: String = "flake") throws -> String {
-        var attributes = ""
-        for name in packages.keys.sorted() {
-            attributes += """
-                        \(name) = derivation {
-                          name = "\(name)";
-                          inherit system;
-                          builder = "/bin/sh";
-                          args = [ ./\(name).sh ];
-                          PATH = "/usr/bin:/bin";
-                          nonce = "\(nonce)";
-                        };
-
-                """
-        }
-        let flake = """
-            {
-              description = "sutradhar engine test flake: no inputs, builds offline";
-              outputs = { self }:
-                let
-                  systems = [ "x86_64-linux" "aarch64-linux" ];
-                  forEach = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
-                in {
-                  packages = forEach (system: {
-            \(attributes)      });
-                };
-            }
-
-            """
+        let flake = NixFixtures.offlineFlake(description: "sutradhar engine test flake", packages: packages.keys.sorted().map { name in
+            (name, name, ["args = [ ./\(name).sh ];", "nonce = \"\(nonce)\";"])
+        })
         var files = ["flake.nix": flake]
         for (name, script) in packages { files["\(name).sh"] = script }
         return try repository.commit(message, files: files)

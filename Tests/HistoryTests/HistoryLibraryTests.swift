@@ -1,6 +1,7 @@
 import Dispatch
 import Engine
 import Foundation
+import Maintenance
 import RunEvents
 import RunHistory
 import SutradharTesting

@@ -6,7 +6,6 @@ import Maintenance
 import RunEvents
 import RunHistory
 import SutradharTesting
-import Synchronization
 import Testing
 
 /// The dashboard's figures as a library: a pipeline's runs, pass rate and stage series, and the
@@ -103,12 +102,12 @@ import Testing
             Self.record("new", pipeline: "web", trigger: "agent", status: .failed, at: start + 10, history: history,
                         stages: [("build", "nix-build", .passed, true, 10), ("load", "docker-load", .failed, false, 10),
                                  ("smoke", "smoke", .cancelled, false, 0)])
-            let clock = TestClock(start)
-            let writer = try BuildCache(root: cache, now: { clock.now })
+            let clock = ManualClock(start)
+            let writer = try BuildCache(root: cache, now: clock.now)
             try writer.store(kind: "nix-build", key: CacheKey(["a"]), pipeline: "web", outputs: ["out": "/nowhere/a"], size: 700)
-            clock.time.withLock { $0 = start + 100 }
+            clock.advance(by: 100)
             try writer.store(kind: "docker-load", key: CacheKey(["b"]), pipeline: "api", outputs: ["image": "sha256:b"], size: 300)
-            clock.time.withLock { $0 = start + 200 }
+            clock.advance(by: 100)
             try writer.store(kind: "nix-build", key: CacheKey(["c"]), pipeline: "web", outputs: ["out": "/nowhere/c"], size: 100)
             writer.releaseHolds()
             CacheHolds.waitUntilReleased(cacheRoot: cache)
@@ -158,13 +157,6 @@ import Testing
         recorder.record(RunEvent(run: run, .runFinished(RunSummary(run: run, pipeline: pipeline, commit: "abc", status: status,
                                                                    durationMilliseconds: 100, stages: results)), time: time + 5))
     }
-}
-
-/// A clock a test sets, for the cache's `now`.
-private final class TestClock: Sendable {
-    let time: Mutex<Date>
-    init(_ start: Date) { time = Mutex(start) }
-    var now: Date { time.withLock { $0 } }
 }
 
 /// `RunHistory.run(_:)` takes a whole run ID or a prefix that names one run, as `runs show`

@@ -1,4 +1,5 @@
 import Foundation
+import KubeRendering
 import SutradharTesting
 import Testing
 

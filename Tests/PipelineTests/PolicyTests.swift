@@ -64,6 +64,32 @@ import Testing
         ])
     }
 
+    @Test func aRuntimeIsReadAndOneThatIsNoNameIsRefusedAtItsValue() throws {
+        let definition = try parse(Self.smoke("      runtime: runc"))
+        let smoke = try #require(definition.stages.first?.spec as? SmokeSpec)
+        #expect(smoke.container.runtime == "runc")
+        #expect(diagnostics(Self.container("      runtime: \"runc --root /\"")) == [
+            "p.yaml:10:16: 'stages.t.container.runtime' 'runc --root /' is not a runtime name; write one the daemon offers, e.g. runc (see 'sutradhar doctor')",
+        ])
+    }
+
+    @Test func readyWhenLogIsOneLineOfBoundedText() throws {
+        func smoke(_ ready: String) -> String {
+            withStages("""
+                  s:
+                    smoke:
+                      image: busybox:latest
+                      probe: {exec: [true], ready-when-log: "\(ready)"}
+                """)
+        }
+        let spec = try #require(try parse(smoke("listening on")).stages.first?.spec as? SmokeSpec)
+        #expect(spec.probe.readyWhenLog == "listening on")
+        for bad in ["", String(repeating: "x", count: 1025), "two\\nlines"] {
+            let found = diagnostics(smoke(bad))
+            #expect(found.count == 1 && found.first?.contains("'stages.s.smoke.probe.ready-when-log' must be one line of text") == true, "\(found)")
+        }
+    }
+
     @Test func joiningAnotherContainersNetworkIsRefused() {
         #expect(diagnostics(Self.container("      network: \"container:db\"")) == [
             "p.yaml:10:16: 'stages.t.container.network': joining another container's network is only done by a probe's sidecar",

@@ -21,7 +21,7 @@ struct OTLPExportTests {
             try await Workspace.with { workspace in
                 let definition = try Self.pipeline(.succeeding, in: workspace)
                 let result = try await workspace.sutradhar(["run", definition, "--json"], environment: [
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout,
                     "TRACEPARENT": "00-\(Self.callerTrace)-\(Self.callerSpan)-01",
                 ])
                 #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr)")
@@ -29,7 +29,7 @@ struct OTLPExportTests {
                 #expect(result.summary?["trace_id"] as? String == Self.callerTrace)
 
                 let spans = receiver.spans()
-                #expect(spans.count == 3, "\(spans)")
+                #expect(spans.count == 6, "root, checkout (fetch, write tree), build (nix build): \(spans)")
                 #expect(spans.allSatisfy { $0["trace_id"] as? String == Self.callerTrace }, "\(spans)")
                 #expect(spans.allSatisfy { $0["path"] as? String == "/v1/traces" })
                 let root = try #require(spans.first { $0["parent_span_id"] as? String == Self.callerSpan }, "\(spans)")
@@ -46,6 +46,9 @@ struct OTLPExportTests {
 
                 let children = spans.filter { $0["parent_span_id"] as? String == root["span_id"] as? String }
                 #expect(Set(children.compactMap { $0["name"] as? String }) == ["checkout", "build"])
+                // Where the time went inside the stages: their steps, as their children.
+                let checkout = try #require(children.first { $0["name"] as? String == "checkout" })
+                #expect(Set(OTLPReceiver.children(of: checkout, in: spans)) == ["fetch", "write tree"], "\(spans)")
                 let build = try #require(children.first { $0["name"] as? String == "build" })
                 let buildAttributes = try #require(build["attributes"] as? [String: Any])
                 #expect(buildAttributes["cicd.pipeline.task.name"] as? String == "build")
@@ -53,6 +56,7 @@ struct OTLPExportTests {
                 #expect(buildAttributes["cicd.pipeline.task.type"] as? String == "build")
                 #expect(buildAttributes["cicd.pipeline.task.run.result"] as? String == "success")
                 #expect(buildAttributes["sutradhar.stage.cached"] as? Bool == false)
+                #expect(OTLPReceiver.children(of: build, in: spans) == ["nix build"], "\(spans)")
             }
         }
     }
@@ -64,7 +68,7 @@ struct OTLPExportTests {
             try await Workspace.with { workspace in
                 let definition = try Self.pipeline(.failing, in: workspace)
                 let result = try await workspace.sutradhar(["run", definition, "--json"],
-                                                           environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint])
+                                                           environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout])
                 #expect(result.exitCode == 1, "\(result.stdout)\n\(result.stderr)")
                 let spans = receiver.spans()
                 let traceID = try #require(result.summary?["trace_id"] as? String)
@@ -89,13 +93,13 @@ struct OTLPExportTests {
             try await Workspace.with { workspace in
                 let definition = try Self.pipeline(.succeeding, in: workspace)
                 let result = try await workspace.sutradhar(["run", definition, "--json"], environment: [
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "TRACEPARENT": "00-not-a-trace\u{1b}[31m-01",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout, "TRACEPARENT": "00-not-a-trace\u{1b}[31m-01",
                 ])
                 #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr)")
                 let traceID = try #require(result.summary?["trace_id"] as? String)
                 #expect(traceID.count == 32 && traceID != String(repeating: "0", count: 32))
                 let spans = receiver.spans()
-                #expect(spans.count == 3 && spans.allSatisfy { $0["trace_id"] as? String == traceID }, "\(spans)")
+                #expect(spans.count == 6 && spans.allSatisfy { $0["trace_id"] as? String == traceID }, "\(spans)")
                 #expect(spans.contains { ($0["parent_span_id"] as? String)?.isEmpty == true }, "the root has no parent")
             }
         }
@@ -109,8 +113,10 @@ struct OTLPExportTests {
                                                        environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(try freePort())"])
             #expect(result.exitCode == 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.summary?["status"] as? String == "passed")
-            // At most one warning about it, on standard error (standard output stays events only).
+            // At most one warning about it, on standard error (standard output stays events only):
+            // the probe beside the flush saw the refusal, so the run did not wait out the export timeout.
             #expect(result.stderr.components(separatedBy: "trace").count <= 3, "\(result.stderr)")
+            #expect(result.stderr.contains("is unreachable (connection refused)"), "\(result.stderr)")
         }
     }
 
@@ -141,11 +147,64 @@ struct OTLPExportTests {
         }
     }
 
+    @Test(.enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func aCancelledRunsRootSpanSaysCancellation() async throws {
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let definition = try Self.pipeline(.slow, in: workspace, pidFile: "slow.pids")
+                let run = try SutradharCLI.start(["run", definition, "--json", "--cache-dir", workspace.cache.path], environment: [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout,
+                ], workingDirectory: workspace.root)
+                #expect(await run.waitForOutput(containing: #""kind":"nix-build""#), "the build never started: \(run.stdoutSoFar)")
+                run.signal(SIGINT)
+                // nix-daemon stops the builder a moment after its client goes.
+                let result = await run.finish()
+                #expect(result.exitCode == 130, "\(result.stdout)\n\(result.stderr)")
+                let spans = receiver.spans()
+                let root = try #require(spans.first { ($0["parent_span_id"] as? String)?.isEmpty == true },
+                                        "\(spans)\n\(result.stdout.suffix(2000))\n\(result.stderr)")
+                #expect((root["attributes"] as? [String: Any])?["cicd.pipeline.result"] as? String == "cancellation")
+                #expect(root["trace_id"] as? String == result.summary?["trace_id"] as? String)
+                let build = try #require(spans.first { $0["name"] as? String == "build" })
+                #expect((build["attributes"] as? [String: Any])?["cicd.pipeline.task.run.result"] as? String == "cancellation")
+            }
+        }
+    }
+
+    @Test(.enabled(if: OTLPReceiver.available || TestEnvironment.isCI, "the Python venv with opentelemetry-proto is installed"))
+    func aRunKilledMidwayExportsNothingAndTheNextRunExportsWhole() async throws {
+        try NixFixtures.requireNix()
+        try await OTLPReceiver.with { receiver in
+            try await Workspace.with { workspace in
+                let tracing = ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": OTLPReceiver.patientTimeout]
+                let slow = try Self.pipeline(.slow, in: workspace, named: "slow", pidFile: "slow.pids")
+                let killed = try SutradharCLI.start(["run", slow, "--json", "--cache-dir", workspace.cache.path], environment: tracing,
+                                                    workingDirectory: workspace.root)
+                #expect(await killed.waitForOutput(containing: #""kind":"nix-build""#), "the build never started: \(killed.stdoutSoFar)")
+                // Past swift-otel's default batch delay (5 s), when ended spans (the checkout's)
+                // would otherwise have left without their root.
+                try await Task.sleep(for: .seconds(6))
+                killed.signal(SIGKILL)
+                _ = await killed.finish()
+                #expect(receiver.spans().isEmpty, "\(receiver.spans())")
+
+                let next = try await workspace.sutradhar(["run", try Self.pipeline(.succeeding, in: workspace, named: "next"), "--json"],
+                                                         environment: tracing)
+                #expect(next.exitCode == 0, "\(next.stdout)\n\(next.stderr)")
+                let spans = receiver.spans()
+                #expect(spans.count == 6 && spans.allSatisfy { $0["trace_id"] as? String == next.summary?["trace_id"] as? String }, "\(spans)")
+                #expect(spans.filter { ($0["parent_span_id"] as? String)?.isEmpty == true }.count == 1)
+            }
+        }
+    }
+
     /// A one-stage nix pipeline over a fresh fixture flake (a new derivation each time).
-    static func pipeline(_ kind: NixFixtureFlake.Kind, in workspace: Workspace) throws -> String {
-        let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo"))
+    static func pipeline(_ kind: NixFixtureFlake.Kind, in workspace: Workspace, named name: String = "pipeline", folder: String = ".",
+                         pidFile: String = "unused") throws -> String {
+        let repository = try GitFixtureRepository(at: workspace.root.appendingPathComponent("repo-\(name)"))
         _ = try NixFixtures.writeFlake(kind, into: repository.directory,
-                                       pidFile: try workspace.stateFolder().appendingPathComponent("unused"))
+                                       pidFile: try workspace.stateFolder().appendingPathComponent(pidFile))
         _ = try repository.commit("a fixture flake")
         return try workspace.writePipeline("""
             version: 1
@@ -156,7 +215,7 @@ struct OTLPExportTests {
             stages:
               build:
                 nix-build: { installable: ".#\(NixFixtures.attribute)" }
-            """)
+            """, named: name, in: folder)
     }
 }
 
@@ -182,8 +241,16 @@ struct OTLPReceiver {
         .appendingPathComponent("Receiver/otlp_receiver.py").path
     static var available: Bool { FileManager.default.isExecutableFile(atPath: python) }
 
+    /// An export timeout for tests that expect the spans: a loaded machine may take longer than the default's 300 ms.
+    static let patientTimeout = "10000"
+
     let endpoint: String
     let spansFile: URL
+
+    /// The names of the spans whose parent is `span`, sorted.
+    static func children(of span: [String: Any], in spans: [[String: Any]]) -> [String] {
+        spans.filter { $0["parent_span_id"] as? String == span["span_id"] as? String }.compactMap { $0["name"] as? String }.sorted()
+    }
 
     /// Every span received so far, decoded.
     func spans() -> [[String: Any]] {

@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 import InMemoryTracing
 @testable import RunTracing
@@ -93,14 +94,58 @@ import Tracing
         #expect(RunSpans.pipelineResult(summary(.passed, nil)) == "success")
     }
 
+    @Test func theWaitForARunSlotAndAStagesStepsAreChildSpansWithTheirOwnTimes() throws {
+        let tracer = InMemoryTracer()
+        let spans = RunSpans(tracer: tracer, pipeline: "web", trigger: "agent", traceparent: nil)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        spans.observe(RunEvent(run: Self.run, .runStarted(pipeline: "web", source: "/src/web", ref: nil, cacheRoot: "/cache"), time: t0))
+        spans.observe(RunEvent(run: Self.run, .queued(reason: "2 runs hold the cache's slots"), time: t0.addingTimeInterval(0.1)))
+        spans.observe(RunEvent(run: Self.run, .stageStarted(stage: "build", kind: "nix-build"), time: t0.addingTimeInterval(2.1)))
+        spans.observe(step: StageStep(stage: "build", name: "nix build", start: t0.addingTimeInterval(2.2), end: t0.addingTimeInterval(5), failed: false))
+        let build = StageResult(name: "build", kind: "nix-build", status: .passed, cached: false, durationMilliseconds: 3000)
+        spans.observe(RunEvent(run: Self.run, .stageFinished(build), time: t0.addingTimeInterval(5.1)))
+        // A step that ends after its stage (a container removed after the verdict) is still its child.
+        spans.observe(step: StageStep(stage: "build", name: "container remove", start: t0.addingTimeInterval(5.1), end: t0.addingTimeInterval(6), failed: true))
+        spans.observe(RunEvent(run: Self.run, .runFinished(RunSummary(run: Self.run, pipeline: "web", commit: "", status: .passed,
+                                                                      durationMilliseconds: 6000, stages: [build])), time: t0.addingTimeInterval(6)))
+        let finished = tracer.finishedSpans
+        let root = try #require(finished.first { $0.parentSpanID == nil })
+        let stage = try #require(finished.first { $0.operationName == "build" })
+        let wait = try #require(finished.first { $0.operationName == "queue wait" })
+        #expect(wait.parentSpanID == root.spanID)
+        #expect(wait.attributes.get("sutradhar.reason") == .string("2 runs hold the cache's slots"))
+        #expect(wait.startInstant.nanosecondsSinceEpoch == 1_800_000_000_100_000_000)
+        #expect(wait.endInstant.nanosecondsSinceEpoch == 1_800_000_002_100_000_000)
+        let nix = try #require(finished.first { $0.operationName == "nix build" })
+        #expect(nix.parentSpanID == stage.spanID)
+        #expect(nix.endInstant.nanosecondsSinceEpoch - nix.startInstant.nanosecondsSinceEpoch == 2_800_000_000)
+        let removal = try #require(finished.first { $0.operationName == "container remove" })
+        #expect(removal.parentSpanID == stage.spanID)
+        #expect(removal.status?.code == .error)
+    }
+
     @Test func tracingIsOffUnlessAnEndpointIsNamed() {
         #expect(TraceSettings.from(environment: [:]) == nil)
         #expect(TraceSettings.from(environment: ["OTEL_SERVICE_NAME": "x"]) == nil)
         #expect(TraceSettings.from(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"]) == nil)
         let settings = TraceSettings.from(environment: ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces",
-                                                        "TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
+                                                        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://elsewhere:4318"])
         #expect(settings?.endpoint == "http://127.0.0.1:4318/v1/traces")
-        #expect(settings?.traceparent == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        #expect(settings?.propagate == true)
+        #expect(settings?.exportTimeout == TraceSettings.defaultExportTimeout)
+    }
+
+    @Test func theExportTimeoutAndPropagationFollowTheirVariables() {
+        let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"]
+        #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": "2500"]) { $1 })?.exportTimeout == .milliseconds(2500))
+        #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "40"]) { $1 })?
+            .exportTimeout == .milliseconds(40))
+        for unreadable in ["soon", "-5", "0", ""] {
+            #expect(TraceSettings.from(environment: endpoint.merging(["OTEL_EXPORTER_OTLP_TIMEOUT": unreadable]) { $1 })?.exportTimeout
+                == TraceSettings.defaultExportTimeout)
+        }
+        #expect(TraceSettings.from(environment: endpoint.merging(["SUTRADHAR_TRACE_PROPAGATION": "off"]) { $1 })?.propagate == false)
+        #expect(TraceSettings.from(environment: endpoint.merging(["SUTRADHAR_TRACE_PROPAGATION": "on"]) { $1 })?.propagate == true)
         #expect(RunSpans.traceID(inTraceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == "0af7651916cd43dd8448eb211c80319c")
     }
 }

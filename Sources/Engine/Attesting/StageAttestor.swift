@@ -1,6 +1,7 @@
 import Attestation
 import BuildCache
 import Foundation
+import GitMirror
 import NixBuild
 import Pipeline
 import RunEvents
@@ -25,9 +26,11 @@ final class StageAttestor: Sendable {
     private let builder: Provenance.Builder
     private let warn: @Sendable (String) -> Void
     /// `nix path-info` answers being fetched, by store path (see `prefetch`).
-    private let closures = Mutex<[String: Task<[UInt8], any Error>]>([:])
+    private let closures = Mutex<[String: Task<Void, any Error>]>([:])
     /// How long attesting has waited for nix so far (reported with each attestation's time).
     private let nixWait = Mutex<Duration>(.zero)
+    /// Where envelopes also go when `cache.nix-push` names a `file://` binary cache.
+    private let push: AttestationPush?
 
     /// The largest `flake.lock` read for the provenance (nixpkgs-sized locks are a few KiB).
     static let maximumLockFileSize = 4 << 20
@@ -39,12 +42,13 @@ final class StageAttestor: Sendable {
          warn: @escaping @Sendable (String) -> Void) {
         let commit = checkout.commit.sha
         checkoutFolder = checkout.directory
-        keyFile = options.signingKey.map(KeyFile.init(explicit:)) ?? KeyFile(environment: options.environment)
+        keyFile = options.attestation.keyFile(environment: options.environment)
         self.runID = runID
         self.plan = plan
         self.cache = cache
         self.warn = warn
         runFolder = cache.folder(.runs).appendingPathComponent(runID).appendingPathComponent("attestations")
+        push = plan.definition.cache.nixPush.flatMap(AttestationPush.init)
         switch source.mode {
         case .git(let location):
             let uri = location.hasPrefix("/") ? "git+file://" + location : (location.contains("://") ? "git+" + location : location)
@@ -73,7 +77,7 @@ final class StageAttestor: Sendable {
                   !FileManager.default.fileExists(atPath: closureFile(of: out).path) else { continue }
             closures.withLock { inFlight in
                 guard inFlight[out] == nil else { return }
-                inFlight[out] = Task { try await nix.closureInfoJSON(of: out) }
+                inFlight[out] = Self.describe(out, into: closureFile(of: out), nix: nix)
             }
         }
     }
@@ -83,22 +87,29 @@ final class StageAttestor: Sendable {
             .appendingPathComponent((storePath.split(separator: "/").last.map(String.init) ?? "path") + ".json")
     }
 
-    /// `nix path-info -r --json` of `storePath`: kept, in flight, or asked now.
-    private func closureInfo(of storePath: String, nix: Nix) async throws -> Data {
+    /// Streams `nix path-info -r --json` of `storePath` into `file` (whole or not at all).
+    private static func describe(_ storePath: String, into file: URL, nix: Nix) -> Task<Void, any Error> {
+        Task {
+            try makeFolder(file.deletingLastPathComponent())
+            _ = try await nix.closureInfo(of: storePath, into: file)
+        }
+    }
+
+    /// The closure of `storePath`, read from its kept description, the one in flight, or one
+    /// asked of nix now; the description is read a block at a time, never whole.
+    private func closure(of storePath: String, nix: Nix) async throws -> [StorePathInfo] {
         let file = closureFile(of: storePath)
-        if let kept = try? Data(contentsOf: file), (try? StorePathInfo.parse(pathInfoJSON: kept)) != nil { return kept }
+        if FileManager.default.fileExists(atPath: file.path), let kept = try? StorePathInfo.parse(pathInfoFile: file) { return kept }
         let task = closures.withLock { inFlight in
             if let task = inFlight[storePath] { return task }
-            let task = Task { try await nix.closureInfoJSON(of: storePath) }
+            let task = Self.describe(storePath, into: file, nix: nix)
             inFlight[storePath] = task
             return task
         }
         let waited = ContinuousClock.now
-        let data = Data(try await task.value)
+        try await task.value
         nixWait.withLock { $0 += waited.duration(to: .now) }
-        try? Self.makeFolder(file.deletingLastPathComponent())
-        try? Self.write(data, to: file)
-        return data
+        return try StorePathInfo.parse(pathInfoFile: file)
     }
 
     /// Signs (or, for a cached stage, reuses) the envelope of `claim` and returns the stage's
@@ -135,11 +146,30 @@ final class StageAttestor: Sendable {
             if claim.storePath != nil, FileManager.default.fileExists(atPath: sbom.path) {
                 outputs.append(("sbom", .string(try link(sbom, as: "\(stage.name).sbom.cdx.json").path)))
             }
+            pushBesideBinaryCache(claim, envelope: envelope, sbom: outputs.count > 1 ? sbom : nil, log: log)
             if !claim.kept { try? FileManager.default.removeItem(at: kept) }
             return outputs
         } catch {
             warn("stage '\(stage.name)' passed but was not attested: \((error as? AttestationError)?.message ?? "\(error)")")
             return []
+        }
+    }
+
+    /// Adds the envelope (and SBOM) to the image's bundle beside the binary cache, if the pipeline
+    /// pushes to a folder; a failure is a warning, as a failed nix push is.
+    private func pushBesideBinaryCache(_ claim: StageClaim, envelope: URL, sbom: URL?, log: (String) -> Void) {
+        guard let push else {
+            if let uri = plan.definition.cache.nixPush?.uri {
+                log("the attestation is not pushed to \(uri): only a file:// binary cache has a folder to put it beside")
+            }
+            return
+        }
+        guard let imageHex = claim.subjects.first?.digest?["sha256"] else { return }
+        do {
+            let bundle = try push.push(envelope: envelope, sbom: sbom, imageHex: imageHex)
+            log("pushed the attestation beside the binary cache: \(bundle.path)")
+        } catch {
+            warn("the attestation of image sha256:\(imageHex) was not pushed beside \(push.uri): \((error as? AttestationError)?.message ?? "\(error)")")
         }
     }
 
@@ -198,7 +228,7 @@ final class StageAttestor: Sendable {
         var byproducts: [ResourceDescriptor] = []
         try Self.makeFolder(envelope.deletingLastPathComponent())
         if let path = claim.storePath, case .built = claim.verdict {
-            let closure = try StorePathInfo.parse(pathInfoJSON: try await closureInfo(of: path, nix: nix))
+            let closure = try await closure(of: path, nix: nix)
             if let top = closure.first(where: { $0.path == path }) {
                 subjects.append(ResourceDescriptor(name: path, digest: ["sha256": top.narSHA256],
                                                    annotations: ["nar_size": .int(top.narSize)]))

@@ -11,6 +11,8 @@ struct ContainerPolicy {
     let settings: ContainerSettings
     let daemon: DaemonInfo
     let allowNetwork: Bool
+    /// The run's trace context, given to the container as `TRACEPARENT` unless the stage sets it.
+    var traceparent: String? = nil
 
     /// One limit and whether the daemon really applies it.
     struct Limit {
@@ -58,6 +60,11 @@ struct ContainerPolicy {
             throw StageFailure(.policyRefused, "the stage asks for 'network: bridge' but this run does not allow networks; "
                 + "containers have no network unless the caller allows it", remedy: .allowNetwork)
         }
+        if let runtime = settings.runtime, !daemon.runtimes.isEmpty, !daemon.runtimes.contains(runtime) {
+            throw StageFailure(.environment, "the stage asks for the OCI runtime '\(runtime)', which \(daemon.engineDescription) does not offer "
+                + "(it has: \(daemon.runtimes.joined(separator: ", ")); default \(daemon.defaultRuntime.isEmpty ? "unknown" : daemon.defaultRuntime)). "
+                + "Register it in the daemon's configuration (daemon.json 'runtimes') or change 'runtime:'")
+        }
         let unenforced = limits.filter { !$0.enforced }.map(\.name)
         if settings.limits.requireEnforced, !unenforced.isEmpty {
             if !daemon.enforcesUlimits {
@@ -79,7 +86,8 @@ struct ContainerPolicy {
     func containerSpec(image: String, labels: [String: String], workingDirectory: String?, binds: [String]) -> ContainerSpec {
         ContainerSpec(
             image: image, command: settings.command,
-            env: Dictionary(settings.environment.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            env: Dictionary((traceparent.map { [("TRACEPARENT", $0)] } ?? []) + settings.environment.map { ($0.name, $0.value) },
+                            uniquingKeysWith: { _, last in last }),
             labels: labels, workingDir: workingDirectory, user: settings.user,
             hostConfig: hostConfig(binds: binds))
     }
@@ -93,7 +101,7 @@ struct ContainerPolicy {
         ]
         if let data = limits.data { ulimits.append(Ulimit(name: "data", soft: data.bytes, hard: data.bytes)) }
         if let seconds = limits.cpuSeconds { ulimits.append(Ulimit(name: "cpu", soft: Int64(seconds), hard: Int64(seconds))) }
-        return HostConfig(
+        var config = HostConfig(
             networkMode: networkMode ?? self.networkMode,
             privileged: false,
             capDrop: ["ALL"],
@@ -108,6 +116,8 @@ struct ContainerPolicy {
             pidsLimit: limits.pids.map(Int64.init),
             ulimits: ulimits,
             binds: binds)
+        config.runtime = settings.runtime
+        return config
     }
 
     /// Bind mounts of checkout paths (validated to stay inside the checkout) plus `extra`.

@@ -1,7 +1,9 @@
 import DockerEngine
 import Foundation
+import NIOCore
 import NixBuild
 import Pipeline
+import RunEvents
 
 /// Scoped containers: whatever happens inside — pass, fail, timeout, Ctrl-C — the container is
 /// stopped (with a grace period, then killed) and removed on the way out.
@@ -21,10 +23,13 @@ extension DockerSession {
     }
 
     /// Creates a container, runs `body` with its ID, then stops and removes it (when: `removal`).
+    /// The create and the removal are steps of `context`'s stage in the run's trace.
     /// - Throws: `StageFailure` if the image is missing; `DockerError`; what `body` throws.
     func withContainer<T: Sendable>(
-        _ spec: ContainerSpec, name: String, removal: Removal = .beforeReturning, _ body: (String) async throws -> T
+        _ spec: ContainerSpec, name: String, removal: Removal = .beforeReturning, context: StageContext,
+        _ body: (String) async throws -> T
     ) async throws -> T {
+        let steps = (sink: context.options.stepSink, stage: context.stage.name)
         let id: String
         // Noted before the call: a create that fails on our side may still have made one.
         containersRequested.raise()
@@ -33,7 +38,9 @@ extension DockerSession {
             // after the removal below has looked for it. Creating takes milliseconds; once the ID
             // is known, a cancelled run removes the container like any other.
             let client = self.client
-            id = try await Task { try await client.createContainer(name: name, spec) }.value
+            id = try await timedStep(steps.sink, stage: steps.stage, "container create") {
+                try await Task { try await client.createContainer(name: name, spec) }.value
+            }
         } catch let error as DockerError where error.code == .notFound {
             throw StageFailure(.imageMissing, "the image \(spec.image) is not in the daemon; Sutradhar never pulls: load it with a \(Engine.imageProducingKindsText) stage")
         } catch {
@@ -46,23 +53,24 @@ extension DockerSession {
         do {
             try Task.checkCancellation()
             let value = try await body(id)
-            await dispose(id, removal)
+            await dispose(id, removal, steps: steps)
             return value
         } catch {
             // A daemon that died cannot remove anything: report it now, not after the removal's
             // connect timeouts.
             if let gone = await daemonGone(after: error) { throw gone }
-            await dispose(id, removal)
+            await dispose(id, removal, steps: steps)
             throw error
         }
     }
 
     /// Removes `id` now or hands its removal to the run's ``DeferredCleanups``.
-    private func dispose(_ id: String, _ removal: Removal) async {
+    private func dispose(_ id: String, _ removal: Removal, steps: (sink: StageStepSink?, stage: String)) async {
+        let removing: @Sendable () async -> Void = { await timedStep(steps.sink, stage: steps.stage, "container remove") { await self.remove(id) } }
         switch removal {
-        case .beforeReturning: await remove(id)
-        case .afterVerdict(let stage): cleanups.afterVerdict(of: stage) { await remove(id) }
-        case .inBackground: cleanups.launch { await remove(id) }
+        case .beforeReturning: await removing()
+        case .afterVerdict(let stage): cleanups.afterVerdict(of: stage, removing)
+        case .inBackground: cleanups.launch(removing)
         }
     }
 
@@ -125,7 +133,7 @@ extension DockerSession {
     /// Streams a container's demultiplexed output into the stage's log until it exits or the
     /// surrounding task is cancelled. Each line is logged as it completes, cut at
     /// `Nix.maxLogLineBytes` (see `LineSplitter`): nothing here grows with the output.
-    func forwardLogs(of id: String, prefix: String, context: StageContext) async {
+    func forwardLogs(of id: String, prefix: String, context: StageContext, onLine: ((String) -> Void)? = nil) async {
         // One splitter per stream: the daemon cuts long lines into several frames.
         var splitters = [LineSplitter(maxLineBytes: Nix.maxLogLineBytes), LineSplitter(maxLineBytes: Nix.maxLogLineBytes)]
         do {
@@ -134,6 +142,7 @@ extension DockerSession {
                 let lines = frame.bytes.withUnsafeReadableBytes { splitters[index].feed($0) }
                 for line in lines where !line.isEmpty {
                     context.log("\(prefix)\(line)", stream: index == 0 ? "stdout" : "stderr")
+                    onLine?(line)
                 }
             }
             for (index, var splitter) in splitters.enumerated() {

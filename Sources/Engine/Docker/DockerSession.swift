@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import RunEvents
 import Synchronization
 
 /// The run's connection to the Docker daemon: opened once, after the policy check, for runs

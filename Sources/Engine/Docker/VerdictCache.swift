@@ -1,6 +1,7 @@
 import BuildCache
 import Foundation
 import Pipeline
+import RunEvents
 
 /// The cache of container verdicts: a smoke or container stage that passed for an image, a
 /// stage definition and a policy need not run again. Failures are never cached.
@@ -42,7 +43,8 @@ struct PreparedContainerStage {
     /// - Throws: `StageFailure` if the policy refuses the stage or the image is missing.
     init(settings: ContainerSettings, image source: ImageSource, context: StageContext) async throws {
         docker = context.docker!
-        policy = ContainerPolicy(settings: settings, daemon: docker.info, allowNetwork: context.options.allowNetwork)
+        policy = ContainerPolicy(settings: settings, daemon: docker.info, allowNetwork: context.options.allowNetwork,
+                                 traceparent: context.options.propagatedTraceparent)
         try policy.check()
         image = try await docker.resolveImage(source, context: context)
     }

@@ -27,9 +27,10 @@ struct ContainerExecutor: StageExecutor {
             workingDirectory: spec.container.workingDirectory ?? ContainerStageSpec.checkoutMountPoint,
             binds: try policy.binds(checkout: context.checkout, extra: [checkoutMount]))
 
-        return try await docker.withContainer(containerSpec, name: docker.containerName(stage: context.stage.name, role: "run")) { id in
+        return try await docker.withContainer(containerSpec, name: docker.containerName(stage: context.stage.name, role: "run"),
+                                              context: context) { id in
             let exit = try await docker.client.waitContainer(id)
-            try await docker.start(id)
+            try await context.step("container start") { try await docker.start(id) }
             // The log stream ends when the container does; a wait that fails stops it.
             let code = try await docker.forwardingLogs(of: id, prefix: "", context: context) { try await exit.value }
             let state = try? await docker.client.inspectContainer(id)

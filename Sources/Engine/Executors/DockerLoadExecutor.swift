@@ -112,10 +112,12 @@ struct DockerLoadExecutor: StageExecutor {
             switch artifact {
             case .archive(let path):
                 context.log("loading \(path)")
-                result = try await docker.client.loadImage(fileAt: path, progress: reporter.report)
+                result = try await context.step("image upload") { try await docker.client.loadImage(fileAt: path, progress: reporter.report) }
             case .script(let path):
                 context.log("running \(path) and streaming its archive to the daemon")
-                result = try await loadFromScript(path, docker: docker, context: context, progress: reporter.report)
+                result = try await context.step("image upload") {
+                    try await loadFromScript(path, docker: docker, context: context, progress: reporter.report)
+                }
             }
         } catch let error as DockerError where !Task.isCancelled && error.code != .invalidArchive {
             // A daemon that dies mid-upload only cuts the request short: if it no longer answers,

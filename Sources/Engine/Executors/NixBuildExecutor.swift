@@ -46,12 +46,14 @@ struct NixBuildExecutor: StageExecutor {
             defer { try? FileManager.default.removeItem(at: pidFile) }
             context.log("nix build \(installable)")
             let sources = BuildSources()
-            let result = try await context.nix.build(installable: installable, workingDirectory: context.checkout,
-                                                     outLink: outLink, log: { line in
-                                                         context.log(line)
-                                                         sources.note(line)
-                                                     },
-                                                     started: { pid in Self.record(pid, in: pidFile) })
+            let result = try await context.step("nix build") {
+                try await context.nix.build(installable: installable, workingDirectory: context.checkout,
+                                            outLink: outLink, log: { line in
+                                                context.log(line)
+                                                sources.note(line)
+                                            },
+                                            started: { pid in Self.record(pid, in: pidFile) })
+            }
             guard let out = result.outputs["out"] ?? result.outputs.values.first else {
                 throw StageFailure("nix build reported no output path for \(spec.installable)")
             }

@@ -3,6 +3,7 @@ import BuildCache
 import DockerEngine
 import Foundation
 import Pipeline
+import RunEvents
 
 /// Starts the image in an isolated container and probes it — inside with `exec`, or from a
 /// sidecar that shares only the server's loopback — until the probe passes, the attempts run
@@ -58,16 +59,18 @@ struct SmokeExecutor: StageExecutor {
         }
         if let text = probe.expectStdout { probeFields["expect_stdout"] = .string(text) }
         if let pattern = probe.expectStdoutMatches { probeFields["expect_stdout_matches"] = .string(pattern) }
+        if let text = probe.readyWhenLog { probeFields["ready_when_log"] = .string(text) }
         let host = policy.hostConfig()
         var limits: [String: AttestedValue] = [:]
         for limit in policy.limits {
             limits[limit.name] = .object(["value": .string(limit.value), "enforced": .bool(limit.enforced), "by": .string(limit.mechanism)])
         }
-        let policyFields: [String: AttestedValue] = [
+        var policyFields: [String: AttestedValue] = [
             "network": .string(host.networkMode), "cap_drop": .array(host.capDrop.map(AttestedValue.string)),
             "read_only_root": .bool(host.readonlyRootfs), "privileged": .bool(host.privileged),
             "security_opt": .array(host.securityOpt.map(AttestedValue.string)), "limits": .object(limits),
         ]
+        if let runtime = host.runtime { policyFields["runtime"] = .string(runtime) }
         func descriptor(_ name: String, _ fields: [String: AttestedValue]) -> ResourceDescriptor {
             let digest = (try? CanonicalJSON.encode(fields)).map { sha256Hex($0) } ?? ""
             return ResourceDescriptor(name: name, digest: ["sha256": digest], annotations: fields)
@@ -87,13 +90,21 @@ struct SmokeExecutor: StageExecutor {
         // The verdict is the probe's answer: the server is removed after the stage's result is
         // out (stage-finished, the next stage), and before the run ends.
         return try await docker.withContainer(serverSpec, name: docker.containerName(stage: context.stage.name, role: "server"),
-                                              removal: .afterVerdict(stage: context.stage.name)) { serverID in
+                                              removal: .afterVerdict(stage: context.stage.name), context: context) { serverID in
             let exit = try await docker.client.waitContainer(serverID)
-            try await docker.start(serverID)
+            try await context.step("container start") { try await docker.start(serverID) }
             context.log("started \(serverID.prefix(12)) from \(image.prefix(19)) (network \(serverSpec.hostConfig.networkMode), caps dropped, read-only root)")
+            // With `ready-when-log`, the first attempt waits for the server's line instead of polling;
+            // the stream ends (and the probe starts) when the line is seen or the log ends.
+            let (ready, readySignal) = AsyncStream<Void>.makeStream()
+            if spec.probe.readyWhenLog == nil { readySignal.finish() }
             return try await withThrowingTaskGroup(of: StageOutcome?.self) { group in
                 group.addTask {
-                    await docker.forwardLogs(of: serverID, prefix: "server: ", context: context)
+                    let text = spec.probe.readyWhenLog
+                    await docker.forwardLogs(of: serverID, prefix: "server: ", context: context) { line in
+                        if let text, line.contains(text) { readySignal.finish() }
+                    }
+                    readySignal.finish()
                     return nil
                 }
                 group.addTask {
@@ -105,7 +116,12 @@ struct SmokeExecutor: StageExecutor {
                                        outputs: [("exit_code", .int(Int64(code.statusCode)))])
                 }
                 group.addTask {
-                    try await probe(spec.probe, serverID: serverID, image: image, policy: policy, docker: docker, context: context)
+                    for await _ in ready {}
+                    try Task.checkCancellation()
+                    if let text = spec.probe.readyWhenLog { context.log("ready: the server printed a line with \"\(text)\"") }
+                    return try await context.step("probe") {
+                        try await probe(spec.probe, serverID: serverID, image: image, policy: policy, docker: docker, context: context)
+                    }
                 }
                 defer { group.cancelAll() }
                 while let next = try await group.next() {
@@ -151,7 +167,7 @@ struct SmokeExecutor: StageExecutor {
                                         hostConfig: policy.hostConfig(networkMode: "container:\(serverID)"))
             // An exited sidecar is removed in the background while the next attempt (or the verdict) goes on.
             return try await docker.withContainer(sidecar, name: docker.containerName(stage: context.stage.name, role: "probe"),
-                                                  removal: .inBackground) { id in
+                                                  removal: .inBackground, context: context) { id in
                 let exit = try await docker.client.waitContainer(id)
                 try await docker.start(id)
                 let code = try await exit.value

@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import Pipeline
 import Reproduce
 import RunEvents
 

@@ -1,6 +1,7 @@
 import BuildCache
 import Foundation
 import NixBuild
+import Pipeline
 import Reproduce
 import RunEvents
 

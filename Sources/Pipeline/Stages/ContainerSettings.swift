@@ -26,9 +26,12 @@ public struct ContainerSettings: Sendable, Hashable {
     public var limits: ContainerLimits
     /// `mounts:` folders of the checkout, mounted read-only unless `read-only: false`.
     public var mounts: [CheckoutMount]
+    /// `runtime:` the OCI runtime the daemon runs the container with (one its `/info` lists,
+    /// checked when the stage starts); nil for the daemon's default.
+    public var runtime: String? = nil
 
     /// Keys every container-running kind accepts, in the order docs/definitions.md documents them.
-    static let keys = ["command", "env", "user", "workdir", "limits", "mounts", "network"]
+    static let keys = ["command", "env", "user", "workdir", "limits", "mounts", "network", "runtime"]
     /// Keys that are recognised only to be refused, with the reason.
     static let refusedKeys: [String: String] = [
         "privileged": "privileged containers are refused: Sutradhar runs containers rootless, with least privilege and no escalation; remove 'privileged'",
@@ -74,6 +77,17 @@ public struct ContainerSettings: Sendable, Hashable {
                 }
             }
         }
+        if let runtime = block.string("runtime") {
+            // A name as daemon.json's `runtimes` keys are written; anything else is no runtime.
+            let allowed = runtime.utf8.count <= 64 && runtime.first.map { $0.isASCII && ($0.isLetter || $0.isNumber) } == true
+                && runtime.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+            if allowed {
+                settings.runtime = runtime
+            } else {
+                reader.report(block.value("runtime"), "'\(block.fieldPath("runtime"))' '\(runtime.prefix(64))' is not a runtime name; "
+                    + "write one the daemon offers, e.g. runc (see 'sutradhar doctor')")
+            }
+        }
         if let limits = block.mapping("limits") {
             settings.limits = ContainerLimits.read(limits)
         }
@@ -90,6 +104,7 @@ public struct ContainerSettings: Sendable, Hashable {
         let mountText = mounts.map { "\($0.source)->\($0.target):\($0.readOnly ? "ro" : "rw")" }.joined(separator: ",")
         return "command=\(command?.joined(separator: "\u{1F}") ?? "-") env=\(env) user=\(user ?? "-") "
             + "workdir=\(workingDirectory ?? "-") network=\(network.rawValue) limits=\(limits.cacheIdentity) mounts=\(mountText)"
+            + (runtime.map { " runtime=\($0)" } ?? "")
     }
 }
 

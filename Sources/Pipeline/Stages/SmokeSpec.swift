@@ -53,6 +53,10 @@ public struct Probe: Sendable, Hashable {
     public let attempts: Int
     /// `interval` between attempts (default 1s).
     public let interval: Duration
+    /// `ready-when-log`: text a line of the server's output (stdout or stderr) contains once it
+    /// is ready; the first attempt waits for that line instead of polling. Nil: attempts start
+    /// at once.
+    public var readyWhenLog: String? = nil
 
     var references: [StageReference] {
         if case .sidecar(let image, _) = runner { return image.references }
@@ -66,10 +70,13 @@ public struct Probe: Sendable, Hashable {
         case .sidecar(let image, let command): runnerText = "sidecar:\(image.cacheIdentity):\(command.joined(separator: "\u{1F}"))"
         }
         return "\(runnerText) exit=\(expectExit) stdout=\(expectStdout ?? "-") matches=\(expectStdoutMatches ?? "-")"
+            + (readyWhenLog.map { " ready-when-log=\($0)" } ?? "")
     }
 
     /// The keys of a `probe:` block, in the order docs/definitions.md documents them.
-    static let keys = ["exec", "sidecar", "expect-exit", "expect-stdout", "expect-stdout-matches", "attempts", "interval"]
+    static let keys = ["exec", "sidecar", "expect-exit", "expect-stdout", "expect-stdout-matches", "attempts", "interval", "ready-when-log"]
+    /// The longest `ready-when-log` text: it is looked for in lines cut at 16 KiB.
+    static let maximumReadyTextBytes = 1024
     /// The keys of a probe's `sidecar:` block.
     static let sidecarKeys = ["image", "command"]
 
@@ -103,8 +110,15 @@ public struct Probe: Sendable, Hashable {
         let attempts = block.int("attempts", in: 1...10_000) ?? 30
         let interval = block.duration("interval") ?? .seconds(1)
         let expectStdout = block.string("expect-stdout")
+        let ready = block.string("ready-when-log")
+        if let ready, ready.isEmpty || ready.utf8.count > maximumReadyTextBytes || ready.contains(where: \.isNewline) {
+            reader.report(block.value("ready-when-log"), "'\(block.fieldPath("ready-when-log"))' must be one line of text the server prints "
+                + "when it is ready (1 to \(maximumReadyTextBytes) bytes), e.g. \"listening on\"")
+        }
         guard let runner else { return nil }
-        return Probe(runner: runner, expectExit: expectExit, expectStdout: expectStdout,
-                     expectStdoutMatches: pattern, attempts: attempts, interval: interval)
+        var probe = Probe(runner: runner, expectExit: expectExit, expectStdout: expectStdout,
+                          expectStdoutMatches: pattern, attempts: attempts, interval: interval)
+        probe.readyWhenLog = ready
+        return probe
     }
 }

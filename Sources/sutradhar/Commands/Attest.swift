@@ -31,7 +31,7 @@ struct Attest: AsyncParsableCommand {
             abstract: "Check an attestation's signature and statement, and with --image that the daemon's image is its subject.",
             discussion: "Exits 0 only when everything checked holds; otherwise 1 with the reason.")
 
-        @Argument(help: "The envelope (a run's attestations/STAGE.provenance.json or STAGE.test-result.json).")
+        @Argument(help: "The envelope (a run's attestations/STAGE.provenance.json or STAGE.test-result.json), or a bundle of them, one a line (IMAGE.intoto.jsonl beside a binary cache).")
         var file: String
 
         @Option(help: ArgumentHelp("The signer's public key, PEM (what 'sutradhar attest public-key' prints).", valueName: "PUB.pem"))
@@ -45,18 +45,20 @@ struct Attest: AsyncParsableCommand {
         func run() async throws {
             var options = RunOptions(cacheRoot: URL(fileURLWithPath: "/"))
             options.dockerHost = dockerOptions.dockerHost
-            let check: AttestationCheck
+            let checks: [AttestationCheck]
             do {
-                check = try await AttestationTools.verify(file: URL(fileURLWithPath: file), publicKey: URL(fileURLWithPath: key),
+                checks = try await AttestationTools.verify(file: URL(fileURLWithPath: file), publicKey: URL(fileURLWithPath: key),
                                                           image: image, options: options)
             } catch let error as AttestationError {
                 throw CommandFailure(Exit.stageFailed, "\(file): not verified: \(error.message)")
             } catch {
                 throw CommandFailure(Exit.environmentProblem, "\(file): cannot check the image: \(error)")
             }
-            print("verified: \(check.predicateType), signed by \(check.keyID)")
-            for subject in check.subjects { print("  subject \(TextPolicy.terminal(subject, keepingNewlines: false))") }
-            if let image = check.image { print("  image \(image.reference) in the daemon is \(image.id): a subject") }
+            for check in checks {
+                print("verified: \(check.predicateType), signed by \(check.keyID)")
+                for subject in check.subjects { print("  subject \(TextPolicy.terminal(subject, keepingNewlines: false))") }
+                if let image = check.image { print("  image \(image.reference) in the daemon is \(image.id): a subject") }
+            }
         }
     }
 

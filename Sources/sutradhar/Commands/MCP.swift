@@ -27,6 +27,7 @@ struct MCPCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
     var allowNetwork = false
 
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -37,11 +38,11 @@ struct MCPCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sutradhar.mcp")
-        let server = SutradharMCPServer(
-            configuration: MCPServerConfiguration(cacheDirectory: cacheOptions.cacheDirectory, dockerHost: dockerOptions.dockerHost,
-                                                  allowNetwork: allowNetwork, allowRootful: dockerOptions.allowRootful,
-                                                  allowedSources: allowSource),
-            logger: logger)
+        var configuration = MCPServerConfiguration(cacheDirectory: cacheOptions.cacheDirectory, dockerHost: dockerOptions.dockerHost,
+                                                   allowNetwork: allowNetwork, allowRootful: dockerOptions.allowRootful,
+                                                   allowedSources: allowSource)
+        configuration.attestation = try attestOptions.checkedSettings()
+        let server = SutradharMCPServer(configuration: configuration, logger: logger)
         let signalled = Signalled()
         try await Interrupts.handling(onSignal: { number in
             signalled.raise()

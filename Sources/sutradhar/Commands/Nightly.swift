@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
-import RunHistory
 import SutradharKit
 
 /// `sutradhar nightly [PIPELINE...]`: rebuild every stage of each pipeline at its ref head and
@@ -42,6 +40,7 @@ struct Nightly: AsyncParsableCommand {
     @Flag(name: .customLong("allow-network"), help: "Let stages that ask for 'network: bridge' have a network.")
     var allowNetwork = false
 
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -54,13 +53,14 @@ struct Nightly: AsyncParsableCommand {
         let paths = try definitionPaths()
         // Every definition is checked before anything runs: a typo must not cost a night's first half.
         let plans = try paths.map { (path: $0, plan: try DefinitionFiles.load($0)) }
+        let attestation = try attestOptions.checkedSettings()
         let started = Date()
         let launcher = RunLauncher()
         let entries = await Interrupts.cancellingOnSignal { [self] in
             var entries: [NightlyReport.Entry] = []
             // Interrupted between two pipelines, the rest are not run (and the verdict says so).
             for (path, plan) in plans {
-                guard !Task.isCancelled, let entry = try? await rebuild(plan, definitionFile: path, launcher: launcher) else { break }
+                guard !Task.isCancelled, let entry = try? await rebuild(plan, definitionFile: path, attestation: attestation, launcher: launcher) else { break }
                 entries.append(entry)
             }
             return entries
@@ -97,11 +97,14 @@ struct Nightly: AsyncParsableCommand {
     }
 
     /// One pipeline's nightly run, recorded in its cache's history as `nightly`.
-    private func rebuild(_ plan: Plan, definitionFile: String, launcher: RunLauncher) async throws(RunRefused) -> NightlyReport.Entry {
+    private func rebuild(_ plan: Plan, definitionFile: String, attestation: AttestationSettings, launcher: RunLauncher) async throws(RunRefused) -> NightlyReport.Entry {
         let absolute = URL(fileURLWithPath: definitionFile).standardizedFileURL.path
-        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
+        var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: definitionFile), jobs: jobs,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: allowNetwork, maxRuns: maxRuns)
+        options.attestation = attestation
+        // One invocation (a scheduler's): its caller's trace is each pipeline's parent.
+        options.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
         // Read only, for the previous nightly run: the launcher records this one.
         let history = try? RunHistory(cacheRoot: options.cacheRoot, integrity: .never)
         let renderer = TerminalRenderer.make(quiet: quiet)

@@ -42,6 +42,7 @@ struct Reproduce: AsyncParsableCommand {
     @Option(name: .customLong("max-runs"), help: ArgumentHelp("How many runs may work at once on this cache; later runs wait with a 'queued' event.", valueName: "N"))
     var maxRuns: Int = RunOptions.defaultMaxRuns
 
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -59,6 +60,7 @@ struct Reproduce: AsyncParsableCommand {
         var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful, maxRuns: maxRuns)
         options.reproduce = ReproduceSettings(html: html)
+        options.attestation = try attestOptions.checkedSettings()
         let renderer: any EventRenderer = json ? JSONLinesRenderer(onlySummary: false) : TerminalRenderer.make(quiet: false)
         let trigger = RunTrigger.inferred(source: nil, jsonEvents: json, outputIsTerminal: isatty(STDOUT_FILENO) != 0)
         try await Run.runToTheEnd(plan, options: options, trigger: trigger, renderer: renderer)

@@ -33,13 +33,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Who runs it, recorded in the run history: agent, nightly, local or manual. Default: local with a folder --source, agent with --json and no terminal, else manual.", valueName: "TRIGGER"))
     var trigger: Trigger?
 
-    @Option(name: .customLong("signing-key"), help: ArgumentHelp("Sign attestations with this Ed25519 private key (PKCS#8 PEM, mode 0600). Default: $XDG_CONFIG_HOME/sutradhar/signing-key.pem, generated on first use.", valueName: "FILE"))
-    var signingKey: String?
-
-    @Flag(name: .customLong("no-attest"), help: "Write no attestations (provenance, test results, SBOM) for this run.")
-    var noAttest = false
-
     @OptionGroup var stages: StageRunOptions
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -55,14 +50,17 @@ struct Run: AsyncParsableCommand {
             cacheRoot: cacheOptions.resolve(definitionPath: path), commit: commit, sourceOverride: source,
             jobs: stages.jobs, noCache: stages.noCache, dockerHost: dockerOptions.dockerHost,
             allowRootful: dockerOptions.allowRootful, allowNetwork: stages.allowNetwork, onlyStage: stages.stage, maxRuns: maxRuns)
-        options.signingKey = signingKey.map { URL(fileURLWithPath: $0) }
-        options.attest = !noAttest
+        options.attestation = try attestOptions.checkedSettings()
         try await Self.runToTheEnd(plan, options: options, trigger: trigger ?? inferredTrigger, renderer: stages.makeRenderer())
     }
 
     /// Runs `plan` through a launcher of its own, rendering its events, cancelling it on SIGINT or
     /// SIGTERM, and ends the command with the run's exit code (what `run` and `reproduce` share).
     static func runToTheEnd(_ plan: Plan, options: RunOptions, trigger: RunTrigger, renderer: any EventRenderer) async throws -> Never {
+        var traced = options
+        // One run for one caller: the caller's trace, if it has one, is this run's parent.
+        traced.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
+        let options = traced
         let summary = await Interrupts.cancellingOnSignal {
             // A launcher of this command alone is never stopping: it always runs.
             (try? await RunLauncher().run(plan, options: options, trigger: trigger, observe: renderer.render))

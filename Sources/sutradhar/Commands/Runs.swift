@@ -1,8 +1,5 @@
 import ArgumentParser
-import Engine
 import Foundation
-import RunEvents
-import RunHistory
 import SutradharKit
 
 /// `sutradhar runs …`: the run history.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
 import SutradharKit
 
 /// `sutradhar schedule …`: systemd user timers that run `sutradhar nightly`.
@@ -42,19 +41,22 @@ struct Schedule: AsyncParsableCommand {
         @OptionGroup var unitOptions: UnitDirectoryOptions
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var dockerOptions: DockerOptions
+        @Option(name: .customLong("signing-key"), help: ArgumentHelp("The nightly runs sign with this key (see 'nightly --signing-key').", valueName: "FILE"))
+        var signingKey: String?
 
         func run() async throws {
             let path = try DefinitionFiles.locate(pipeline)
             let definition = try DefinitionFiles.load(path).definition
             let environment = ProcessInfo.processInfo.environment
-            let units: SystemdUnits
+            var units: SystemdUnits
             do {
                 units = try SystemdUnits(
                     pipeline: definition.name, executable: SystemdUnits.currentExecutable(),
                     definitionFile: URL(fileURLWithPath: path).standardizedFileURL.path,
                     cacheRoot: cacheOptions.resolve(definitionPath: path).path, schedule: definition.schedule,
                     environment: SystemdUnits.environment(dockerHost: dockerOptions.dockerHost, processEnvironment: environment))
-            } catch {
+                units.signingKey = try AttestOptions.checked(AttestationSettings(signingKey: signingKey)).signingKey?.path
+            } catch let error as CallerError {
                 throw CommandFailure(Exit.invalidDefinition, "\(path): \(error.description)")
             }
             // A timer systemd cannot parse would be written and then never fire: refuse it now.

@@ -46,17 +46,31 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("allow-trigger"), help: "Serve the POST routes that start runs (run again, run the failed stages, run at a commit). Needs --token-file.")
     var allowTrigger = false
 
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
     @Flag(name: .customLong("allow-network"), help: "Let stages of runs started here that ask for 'network: bridge' have a network.")
     var allowNetwork = false
 
+    @Option(name: .customLong("trace-url-template"), help: ArgumentHelp(
+        "Link a run page's trace ID to this URL, with {trace_id} in it (e.g. 'https://jaeger.example/trace/{trace_id}').",
+        valueName: "URL"))
+    var traceURLTemplate: String?
+
     func run() async throws {
-        let configuration: DashboardConfiguration
+        var traceLink: TraceLink?
+        if let traceURLTemplate {
+            do {
+                traceLink = try TraceLink(template: traceURLTemplate)
+            } catch {
+                throw CommandFailure(Exit.invalidDefinition, error.message)
+            }
+        }
+        var configured: DashboardConfiguration
         do {
             let (host, port) = try DashboardConfiguration.parseListen(listen)
-            var configured = DashboardConfiguration(
+            configured = DashboardConfiguration(
                 host: host, port: port, cacheRoot: cacheOptions.resolveForHistory(),
                 token: try tokenFile.map { path throws(DashboardConfigurationError) in try DashboardConfiguration.readToken(file: path) },
                 allowTrigger: allowTrigger)
@@ -64,18 +78,25 @@ struct Serve: AsyncParsableCommand {
             configured.allowRootful = dockerOptions.allowRootful
             configured.allowNetwork = allowNetwork
             configured.allowedHosts = allowedHosts
+            configured.traceLink = traceLink
             try configured.check()
-            configuration = configured
         } catch {
             throw CommandFailure(Exit.invalidDefinition, error.message)
         }
+        configured.attestation = try attestOptions.checkedSettings()
+        let configuration = configured
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessInfo.processInfo.environment["SUTRADHAR_SERVE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
             return handler
         }
-        let services = try Runs.historyCall { try DashboardServices(configuration: configuration) }
-        let application = try Dashboard.makeApplication(services: services) { port in
+        // The server's own requests as spans, when the OTEL_* variables ask for traces (its runs
+        // are traced each by itself, whatever this says).
+        let requestSpans = RequestTracing.bootstrap(environment: ProcessInfo.processInfo.environment)
+        var traced = configuration
+        traced.traceRequests = requestSpans != nil
+        let services = try Runs.historyCall { [traced] in try DashboardServices(configuration: traced) }
+        let announce: @Sendable (Int) async -> Void = { port in
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             // The tests and scripts read this line for the port actually bound (with --listen HOST:0).
             FileHandle.standardOutput.write(Data("sutradhar dashboard: http://\(host):\(port)/ (cache \(configuration.cacheRoot.path))\n".utf8))
@@ -87,7 +108,7 @@ struct Serve: AsyncParsableCommand {
         // Hummingbird's service group shuts the server down gracefully on SIGINT or SIGTERM by
         // itself; the first signal is left to it (a second one still exits at once).
         try await Interrupts.handling(onSignal: { _ in }) {
-            try await application.runService()
+            try await Dashboard.serve(services: services, alongside: requestSpans.map { [$0] } ?? [], onServerRunning: announce)
         }
         await services.stopRuns()
     }

@@ -1,9 +1,6 @@
 import ArgumentParser
-import Engine
 import Foundation
-import RunEvents
 import SutradharKit
-import Pipeline
 
 /// `sutradhar validate PIPELINE...`: check definitions without running anything.
 struct Validate: AsyncParsableCommand {
@@ -46,12 +43,8 @@ struct Validate: AsyncParsableCommand {
 
     private func report(file: String, plan: Plan?, diagnostics: [Diagnostic]) {
         if json {
-            let problems = diagnostics.map { diagnostic -> JSONValue in
-                .object([("file", .string(diagnostic.position.file)), ("line", .int(Int64(diagnostic.position.line))),
-                         ("column", .int(Int64(diagnostic.position.column))), ("message", .string(diagnostic.message))])
-            }
-            let line = JSONValue.object([("file", .string(file)), ("valid", .bool(diagnostics.isEmpty)), ("problems", .array(problems))])
-            print(line.serialized())
+            // Strings and integers: encoding cannot fail.
+            print((try? OrderedJSONEncoder().serialized(DefinitionCheck(file: file, problems: diagnostics))) ?? "{}")
         } else if let plan {
             let order = plan.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: " → ")
             print("\(file): valid — \(plan.definition.name): \(order)")

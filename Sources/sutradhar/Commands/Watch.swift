@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import Pipeline
-import RunHistory
 import SutradharKit
 
 /// `sutradhar watch PIPELINE --source PATH`: rerun a pipeline on a working tree as it changes.
@@ -31,6 +29,7 @@ struct Watch: AsyncParsableCommand {
     var debounce: String = "500ms"
 
     @OptionGroup var stages: StageRunOptions
+    @OptionGroup var attestOptions: AttestOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -45,9 +44,10 @@ struct Watch: AsyncParsableCommand {
         let plan = try DefinitionFiles.load(path)
         try stages.checkStage(in: plan, definedIn: path)
         let folder = try watchedFolder(plan.definition)
-        let options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), jobs: stages.jobs, noCache: stages.noCache,
+        var options = RunOptions(cacheRoot: cacheOptions.resolve(definitionPath: path), jobs: stages.jobs, noCache: stages.noCache,
                                  dockerHost: dockerOptions.dockerHost, allowRootful: dockerOptions.allowRootful,
                                  allowNetwork: stages.allowNetwork, onlyStage: stages.stage)
+        options.attestation = try attestOptions.checkedSettings()
         let loop = WatchLoop(plan: plan, options: options, folder: folder, debounce: DurationText.parse(debounce) ?? .milliseconds(500))
         let stages = self.stages
         let outcome: Result<Void, any Error> = await Interrupts.cancellingOnSignal {

@@ -1,6 +1,5 @@
-import Engine
 import Foundation
-import RunEvents
+import SutradharKit
 import Synchronization
 
 /// A consumer of a run's events. `render` is called from many tasks at once.

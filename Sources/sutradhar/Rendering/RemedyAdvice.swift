@@ -1,5 +1,4 @@
-import Engine
-import RunEvents
+import SutradharKit
 
 /// The CLI's words for a `Remedy`: the flag (or command) that applies the setting. Library
 /// messages name the setting neutrally ("unless rootful daemons are allowed for this run"), since

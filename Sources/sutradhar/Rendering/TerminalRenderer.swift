@@ -1,22 +1,56 @@
-import Engine
 import Foundation
-import RunEvents
 import SutradharKit
+import Synchronization
 
 /// Human output: on a terminal, one live line per stage with its state and elapsed time; in a
 /// log file, a line per change. A failing stage's last log lines are shown under it.
-final class TerminalRenderer: EventRenderer, @unchecked Sendable {
+final class TerminalRenderer: EventRenderer, Sendable {
+    /// What is on the screen, changed by one event (or one tick) at a time.
+    private let screen: Mutex<Screen>
+    /// Redraws the live block every 250 ms (elapsed times move, the window may be resized).
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+
+    static func make(quiet: Bool = false) -> TerminalRenderer {
+        TerminalRenderer(live: !quiet && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
+                         quiet: quiet)
+    }
+
+    private init(live: Bool, quiet: Bool) {
+        screen = Mutex(Screen(live: live, quiet: quiet))
+        guard live else { return }
+        ticker.withLock {
+            $0 = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    self?.screen.withLock { $0.redraw() }
+                }
+            }
+        }
+    }
+
+    func render(_ event: RunEvent) {
+        screen.withLock { $0.render(event) }
+    }
+
+    func finish(_ summary: RunSummary) {
+        ticker.withLock { $0?.cancel() }
+        screen.withLock { $0.finish(summary) }
+    }
+}
+
+/// The renderer's state and drawing, used only with `TerminalRenderer.screen`'s lock held.
+private struct Screen {
     private static let tailLength = 25
 
     private let output = LineWriter(.standardOutput)
-    private let lock = NSLock()
     private let live: Bool
+    /// `--quiet`: no progress, only failures and the verdict.
+    private let quiet: Bool
     private var rows: [Row] = []
     private var logTails: [String: [String]] = [:]
     /// The run's cache root (from `run-started`), to complete advice that names it.
     private var cacheRoot: String?
     private var drawnLines = 0
-    private var ticker: Task<Void, Never>?
     /// Set by `finish`: the block is final, and a tick that was already due must not draw it again
     /// under the verdict.
     private var finished = false
@@ -30,28 +64,12 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         var finished: Duration?
     }
 
-    /// `--quiet`: no progress, only failures and the verdict.
-    private let quiet: Bool
-
-    static func make(quiet: Bool = false) -> TerminalRenderer {
-        TerminalRenderer(live: !quiet && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
-                         quiet: quiet)
-    }
-
-    private init(live: Bool, quiet: Bool) {
+    init(live: Bool, quiet: Bool) {
         self.live = live
         self.quiet = quiet
-        if live {
-            ticker = Task { [weak self] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(250))
-                    self?.redraw()
-                }
-            }
-        }
     }
 
-    func render(_ event: RunEvent) {
+    mutating func render(_ event: RunEvent) {
         if quiet {
             // Only what went wrong, then the verdict from finish().
             if case .stageFinished(let result) = event.body, result.status == .failed {
@@ -59,66 +77,61 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
             }
             return
         }
-        lock.withLock {
-            switch event.body {
-            case .runStarted(let pipeline, let source, let ref, let cacheRoot):
-                self.cacheRoot = cacheRoot
-                emitLine("\(bold("sutradhar")) run \(event.run): \(safe(pipeline)) from \(safe(source))\(ref.map { " at \(safe($0))" } ?? "") (cache: \(safe(cacheRoot)))")
-            case .queued(let reason):
-                emitLine(yellow("queued: \(safe(reason))"))
-            case .stageStarted(let stage, let kind):
-                rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
-                if !live { emitLine("  ▶ \(safe(stage)) (\(safe(kind)))") }
-            case .stageWaiting(let stage, let reason, _):
-                update(stage) { $0.detail = reason }
-                if !live { emitLine("  … \(safe(stage)): \(safe(reason))") }
-            case .log(let stage, _, let line):
-                var tail = logTails[stage, default: []]
-                tail.append(line)
-                if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
-                logTails[stage] = tail
-                update(stage) { $0.detail = String(line.prefix(100)) }
-            case .warning(let stage, let message):
-                emitLine(yellow("warning\(stage.map { " (\(safe($0)))" } ?? ""): \(safe(message))"))
-            case .stageFinished(let result):
-                finishRow(result)
-            case .runFinished:
-                break
-            }
-            draw()
+        switch event.body {
+        case .runStarted(let pipeline, let source, let ref, let cacheRoot):
+            self.cacheRoot = cacheRoot
+            emitLine("\(bold("sutradhar")) run \(event.run): \(safe(pipeline)) from \(safe(source))\(ref.map { " at \(safe($0))" } ?? "") (cache: \(safe(cacheRoot)))")
+        case .queued(let reason):
+            emitLine(yellow("queued: \(safe(reason))"))
+        case .stageStarted(let stage, let kind):
+            rows.append(Row(stage: stage, kind: kind, started: .now, state: "running"))
+            if !live { emitLine("  ▶ \(safe(stage)) (\(safe(kind)))") }
+        case .stageWaiting(let stage, let reason, _):
+            update(stage) { $0.detail = reason }
+            if !live { emitLine("  … \(safe(stage)): \(safe(reason))") }
+        case .log(let stage, _, let line):
+            var tail = logTails[stage, default: []]
+            tail.append(line)
+            if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
+            logTails[stage] = tail
+            update(stage) { $0.detail = String(line.prefix(100)) }
+        case .warning(let stage, let message):
+            emitLine(yellow("warning\(stage.map { " (\(safe($0)))" } ?? ""): \(safe(message))"))
+        case .stageFinished(let result):
+            finishRow(result)
+        case .runFinished:
+            break
         }
+        draw()
     }
 
-    func finish(_ summary: RunSummary) {
-        ticker?.cancel()
-        lock.withLock {
-            draw()
-            finished = true
-            drawnLines = 0
-            let seconds = String(format: "%.1fs", Double(summary.durationMilliseconds) / 1000)
-            let commit = summary.commit.isEmpty ? "" : " at \(summary.commit.prefix(12))"
-            let verdict: String
-            switch summary.status {
-            case .passed: verdict = green("passed")
-            case .failed: verdict = red("failed")
-            case .cancelled: verdict = yellow("cancelled")
-            }
-            if let problem = summary.environmentProblem {
-                output.write(red("environment problem: ") + safe(RemedyAdvice.advised(problem, remedy: summary.remedy, cacheRoot: cacheRoot)) + "\n")
-            }
-            for warning in summary.warnings { output.write(yellow("warning: \(safe(warning))") + "\n") }
-            output.write("\(bold(safe(summary.pipeline)))\(safe(commit)): \(verdict) in \(seconds) (run \(summary.run))\n")
+    mutating func finish(_ summary: RunSummary) {
+        draw()
+        finished = true
+        drawnLines = 0
+        let seconds = String(format: "%.1fs", Double(summary.durationMilliseconds) / 1000)
+        let commit = summary.commit.isEmpty ? "" : " at \(summary.commit.prefix(12))"
+        let verdict: String
+        switch summary.status {
+        case .passed: verdict = green("passed")
+        case .failed: verdict = red("failed")
+        case .cancelled: verdict = yellow("cancelled")
         }
+        if let problem = summary.environmentProblem {
+            output.write(red("environment problem: ") + safe(RemedyAdvice.advised(problem, remedy: summary.remedy, cacheRoot: cacheRoot)) + "\n")
+        }
+        for warning in summary.warnings { output.write(yellow("warning: \(safe(warning))") + "\n") }
+        output.write("\(bold(safe(summary.pipeline)))\(safe(commit)): \(verdict) in \(seconds) (run \(summary.run))\n")
     }
 
-    // MARK: Drawing (called with the writer's lock held)
+    // MARK: Drawing
 
-    private func update(_ stage: String, _ change: (inout Row) -> Void) {
+    private mutating func update(_ stage: String, _ change: (inout Row) -> Void) {
         guard let index = rows.lastIndex(where: { $0.stage == stage }) else { return }
         change(&rows[index])
     }
 
-    private func finishRow(_ result: StageResult) {
+    private mutating func finishRow(_ result: StageResult) {
         let error = result.error.map { safe(RemedyAdvice.advised($0, remedy: result.remedy, cacheRoot: cacheRoot)) }
         if !rows.contains(where: { $0.stage == result.name }) {
             rows.append(Row(stage: result.name, kind: result.kind, started: .now, state: "pending"))
@@ -148,7 +161,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     /// Prints a line above the live block.
-    private func emitLine(_ line: String) {
+    private mutating func emitLine(_ line: String) {
         if live {
             clearBlock()
             output.write(line + "\n")
@@ -159,20 +172,18 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
     }
 
     /// Freezes the live rows into the scrollback (so a failure's log appears under its stage).
-    private func commitRows() {
+    private mutating func commitRows() {
         draw()
         drawnLines = 0
         rows.removeAll { $0.finished != nil }
     }
 
-    private func redraw() {
-        lock.withLock {
-            guard !finished else { return }
-            draw()
-        }
+    mutating func redraw() {
+        guard !finished else { return }
+        draw()
     }
 
-    private func draw() {
+    private mutating func draw() {
         guard live else { return }
         clearBlock()
         // Every row must take exactly one physical row, or `clearBlock` moves up too little and
@@ -194,7 +205,7 @@ final class TerminalRenderer: EventRenderer, @unchecked Sendable {
         drawnLines = rows.count
     }
 
-    private func clearBlock() {
+    private mutating func clearBlock() {
         guard live, drawnLines > 0 else { return }
         output.write("\u{1B}[\(drawnLines)A\u{1B}[J")
         drawnLines = 0

@@ -31,6 +31,7 @@ class Handler(BaseHTTPRequestHandler):
                             "path": self.path, "resource": resource, "name": span.name, "kind": span.kind,
                             "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
                             "parent_span_id": span.parent_span_id.hex(), "status": span.status.code,
+                            "start_ns": span.start_time_unix_nano, "end_ns": span.end_time_unix_nano,
                             "attributes": {a.key: value(a.value) for a in span.attributes},
                             "events": [{"name": e.name, "attributes": {a.key: value(a.value) for a in e.attributes}} for e in span.events],
                         }) + "\n")
