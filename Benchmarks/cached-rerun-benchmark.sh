@@ -15,7 +15,7 @@
 #                         each; more of them steady the medians on a machine shared with builds)
 #   HISTORY_SIZES="100 1000"  the commit counts the mirror is grown to (1 is always measured)
 #   SUTRADHAR=PATH        the binary to measure; default: build the release binary with
-#                         `swift build -c release --scratch-path .build-bench --product sutradhar`
+#                         `swift build -c release --static-swift-stdlib --scratch-path .build-bench --product sutradhar`
 #                         and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
 #   DOCKER_HOST           default the user's rootless socket (the rootless daemon)
 #   WORK_PARENT=/tmp      where the temporary work folder goes

@@ -18,15 +18,20 @@ find_docker_cli() {
         || die "the docker CLI cannot reach the daemon at $DOCKER_HOST: start it (scripts/setup.sh) or set DOCKER_HOST"
 }
 
+# The release build's flags, as scripts/try-example.sh builds what it installs: the Swift runtime
+# and Foundation linked in (--static-swift-stdlib), which takes most of the dynamic linker's work
+# off every start (Benchmarks/README.md, start-up).
+RELEASE_FLAGS=(-c release --static-swift-stdlib --scratch-path .build-bench)
+
 # Sets SUTRADHAR to the binary to measure: as given, else the release build in .build-bench,
 # stripped as scripts/try-example.sh installs it (.build-bench/installed/sutradhar).
 use_release_binary() {
     if [ -z "${SUTRADHAR:-}" ]; then
-        say "building the release binary (swift build -c release --scratch-path .build-bench)"
-        (cd "$REPO" && swift build -c release --scratch-path .build-bench --product sutradhar >&2) \
+        say "building the release binary (swift build ${RELEASE_FLAGS[*]})"
+        (cd "$REPO" && swift build "${RELEASE_FLAGS[@]}" --product sutradhar >&2) \
             || die "the release build failed"
         local built
-        built="$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/sutradhar"
+        built="$(cd "$REPO" && swift build "${RELEASE_FLAGS[@]}" --show-bin-path)/sutradhar"
         SUTRADHAR="$REPO/.build-bench/installed/sutradhar"
         mkdir -p "$(dirname "$SUTRADHAR")"
         install -m 0755 --strip "$built" "$SUTRADHAR" || die "could not strip $built into $SUTRADHAR (strip(1) is in binutils)"
@@ -39,10 +44,10 @@ use_release_binary() {
 use_release_product() {
     local var="$1" product="$2"
     if [ -z "${!var:-}" ]; then
-        say "building $product (swift build -c release --scratch-path .build-bench)"
-        (cd "$REPO" && swift build -c release --scratch-path .build-bench --product "$product" >&2) \
+        say "building $product (swift build ${RELEASE_FLAGS[*]})"
+        (cd "$REPO" && swift build "${RELEASE_FLAGS[@]}" --product "$product" >&2) \
             || die "the release build of $product failed"
-        printf -v "$var" '%s' "$(cd "$REPO" && swift build -c release --scratch-path .build-bench --show-bin-path)/$product"
+        printf -v "$var" '%s' "$(cd "$REPO" && swift build "${RELEASE_FLAGS[@]}" --show-bin-path)/$product"
     fi
     [ -x "${!var}" ] || die "$var=${!var} is not an executable"
 }

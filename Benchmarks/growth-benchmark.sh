@@ -3,17 +3,21 @@
 # build cache cost as both grow. For each history size in SIZES it writes a fresh cache with
 # that many runs and ENTRIES build-cache entries (sutradhar-history-generator, through the
 # library's own recorder and BuildCache), then Benchmarks/growth_benchmark.py times `runs ls`,
-# `runs show`, `cache du`, the dashboard's runs and run pages, MCP `list_runs`/`get_run` and a
-# `cache gc` that evicts nearly every entry. A table of p99s by size comes last.
+# `runs show`, `cache du`, the dashboard's runs and run pages, MCP `list_runs`/`get_run`, a
+# cached rerun of a one-stage nix-build pipeline (warmed once in that cache, so each timed rerun
+# reads and adds to the big history) and a `cache gc` that evicts nearly every entry. A table of
+# p99s by size comes last, and the figures as one JSON object (what growth_plot.py draws).
 #
 #   Benchmarks/growth-benchmark.sh                                  # 1,000 / 10,000 / 100,000 runs
 #   SIZES="1000 10000" ROUNDS=100 Benchmarks/growth-benchmark.sh    # a quick check
 #
 # Settings (environment):
-#   SIZES="1000 10000 100000"   history sizes (runs)
+#   SIZES="1000 10000 100000"   history sizes (runs); add 100 for the cached rerun's baseline
 #   ENTRIES=10000    build-cache entries in every cache
 #   ROUNDS=300       timed requests / tool calls of each kind
 #   CLI_ROUNDS=20    timed processes of each CLI command
+#   RERUN_ROUNDS=15  timed cached reruns (0: none; they need nix, as scripts/setup.sh installs it)
+#   FIGURES=PATH     also write the figures there as JSON (growth_plot.py makes the SVG from it)
 #   SUTRADHAR=PATH   the binary to measure; default: the release build, as the other benchmarks
 #   GENERATOR=PATH   the history generator; default: the release build beside it
 #   PYTHON           a Python with the mcp package; default the set-up script's venv
@@ -28,6 +32,7 @@ SIZES="${SIZES:-1000 10000 100000}"
 ENTRIES="${ENTRIES:-10000}"
 ROUNDS="${ROUNDS:-300}"
 CLI_ROUNDS="${CLI_ROUNDS:-20}"
+RERUN_ROUNDS="${RERUN_ROUNDS:-15}"
 PYTHON="${PYTHON:-${SUTRADHAR_VENV:-/opt/sutradhar-venv}/bin/python3}"
 "$PYTHON" -c 'import mcp' 2>/dev/null || die "no Python with the mcp package at $PYTHON; run scripts/setup.sh or set PYTHON"
 use_release_binary
@@ -35,6 +40,39 @@ use_release_product GENERATOR sutradhar-history-generator
 
 work="$(mktemp -d "${WORK_PARENT:-/tmp}/sutradhar-growth-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+
+# The cached rerun's pipeline: one nix-build stage of a flake whose builder writes one line, in a
+# git repository of one commit. nix's daemon runs builders as nixbld users: the files are readable.
+pipeline=""
+if [ "$RERUN_ROUNDS" -gt 0 ]; then
+    command -v nix >/dev/null || die "nix is missing (RERUN_ROUNDS=0 skips the cached rerun)"
+    mkdir -p "$work/flake"
+    cat >"$work/flake/flake.nix" <<NIX
+{
+  outputs = { self }: {
+    packages.x86_64-linux.default = derivation {
+      name = "sutradhar-growth-benchmark";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "echo growth-$$ > \$out" ];
+    };
+  };
+}
+NIX
+    git -C "$work/flake" init -q -b main
+    git -C "$work/flake" add -A
+    git -C "$work/flake" -c user.name=growth -c user.email=growth@example.invalid commit -q -m flake
+    pipeline="$work/growth.yaml"
+    cat >"$pipeline" <<YAML
+version: 1
+name: growth
+source: { git: "file://$work/flake", ref: main }
+nix: { options: { substituters: "" } }
+stages:
+  build:
+    nix-build: { installable: ".#default" }
+YAML
+fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 for size in $SIZES; do
     cache="$work/cache-$size"
@@ -44,14 +82,15 @@ for size in $SIZES; do
     "$GENERATOR" cache-entries "$ENTRIES" --cache-dir "$cache" >/dev/null
     say "written in $(echo "$EPOCHREALTIME - $began" | bc) s; timing"
     echo "history of $size runs, $ENTRIES cache entries:"
-    "$PYTHON" "$REPO/Benchmarks/growth_benchmark.py" "$SUTRADHAR" "$cache" "$ROUNDS" "$CLI_ROUNDS" | tee "$work/figures-$size"
+    "$PYTHON" "$REPO/Benchmarks/growth_benchmark.py" "$SUTRADHAR" "$cache" "$ROUNDS" "$CLI_ROUNDS" "$RERUN_ROUNDS" "$pipeline" \
+        | tee "$work/figures-$size"
     rm -rf "$cache"
 done
 echo
 echo "p99 in ms by history size (cache gc: seconds for $ENTRIES entries):"
-"$PYTHON" - "$work" $SIZES <<'PY'
+"$PYTHON" - "$work" "${FIGURES:-}" $SIZES <<'PY'
 import json, sys
-work, sizes = sys.argv[1], sys.argv[2:]
+work, figures, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows = {size: json.loads(open(f"{work}/figures-{size}").read().splitlines()[-1]) for size in sizes}
 names = [name for name in rows[sizes[0]] if name != "cache gc"]
 print("| | " + " | ".join(f"{int(size):,} runs" for size in sizes) + " |")
@@ -59,6 +98,9 @@ print("|---|" + "---|" * len(sizes))
 for name in names:
     print(f"| {name} | " + " | ".join(f"{rows[size][name]['p99_ms']:.1f}" for size in sizes) + " |")
 print("| cache gc (s) | " + " | ".join(f"{rows[size]['cache gc']['seconds']:.2f}" for size in sizes) + " |")
+if figures:
+    with open(figures, "w") as out:
+        json.dump(rows, out, sort_keys=True)
 PY
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "command: SIZES=\"$SIZES\" ENTRIES=$ENTRIES ROUNDS=$ROUNDS CLI_ROUNDS=$CLI_ROUNDS Benchmarks/growth-benchmark.sh"
+echo "command: SIZES=\"$SIZES\" ENTRIES=$ENTRIES ROUNDS=$ROUNDS CLI_ROUNDS=$CLI_ROUNDS RERUN_ROUNDS=$RERUN_ROUNDS Benchmarks/growth-benchmark.sh"

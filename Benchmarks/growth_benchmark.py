@@ -1,6 +1,6 @@
 """The growth benchmark's client (Benchmarks/growth-benchmark.sh makes the cache first).
 
-    growth_benchmark.py SUTRADHAR CACHE_DIR ROUNDS CLI_ROUNDS
+    growth_benchmark.py SUTRADHAR CACHE_DIR ROUNDS CLI_ROUNDS [RERUN_ROUNDS PIPELINE]
 
 Against one cache (its history of N runs and its build cache of M entries, both written by
 sutradhar-history-generator through the library), times what grows with them:
@@ -10,6 +10,8 @@ sutradhar-history-generator through the library), times what grows with them:
     one keep-alive connection, from request to the body's last byte;
   - the MCP server (`sutradhar mcp`, the Python MCP SDK over stdio): `list_runs` (limit 20) and
     `get_run`, ROUNDS each, from the call to its parsed answer;
+  - with a PIPELINE, `sutradhar run PIPELINE --json` once to warm the cache, then RERUN_ROUNDS
+    cached reruns (each must say every stage cached), each a process, as an agent runs them;
   - `cache gc --max-size 1MiB` once, on a copy of the cache's entries (it evicts nearly all).
 Prints one line per figure and, last, one JSON object with every p50/p99 (milliseconds).
 """
@@ -29,6 +31,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 SUTRADHAR, CACHE, ROUNDS, CLI_ROUNDS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+RERUN_ROUNDS, PIPELINE = (int(sys.argv[5]), sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else (0, None)
 results = {}
 
 
@@ -56,6 +59,24 @@ for name, arguments in (("cli runs ls", lambda: ["runs", "ls"]), ("cli runs show
                         ("cli cache du", lambda: ["cache", "du"])):
     timed_process(arguments())  # warm the page cache
     record(name, [timed_process(arguments()) for _ in range(CLI_ROUNDS)])
+
+# --- a cached rerun ----------------------------------------------------------------------------
+def rerun():
+    began = time.perf_counter()
+    run = subprocess.run([SUTRADHAR, "run", PIPELINE, "--json", "--cache-dir", CACHE], check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    elapsed = time.perf_counter() - began
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    if summary.get("status") != "passed" or not all(stage.get("cached") for stage in summary.get("stages", [])):
+        sys.exit(f"the rerun was not a passing, fully cached run: {run.stdout[-2000:]}")
+    return elapsed
+
+
+if PIPELINE:
+    subprocess.run([SUTRADHAR, "run", PIPELINE, "--json", "--cache-dir", CACHE], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # builds once: what follows is cached
+    rerun()  # the page cache
+    record("cli cached rerun", [rerun() for _ in range(RERUN_ROUNDS)])
 
 # --- the dashboard ---------------------------------------------------------------------------
 probe = socket.socket()

@@ -16,7 +16,7 @@
 #                       so both clients' daemons inflate it (and Sutradhar also inflates it
 #                       once to read the image ID from the manifest before sending)
 #   SUTRADHAR=PATH      the binary to measure; default: build the release binary with
-#                       `swift build -c release --scratch-path .build-bench --product sutradhar`
+#                       `swift build -c release --static-swift-stdlib --scratch-path .build-bench --product sutradhar`
 #                       and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
 #   ENGINE=docker       `docker`: the rootless Docker daemon, compared with `docker load -i`;
 #                       `podman`: rootless Podman's API service (SUTRADHAR_PODMAN_HOST, default

@@ -18,7 +18,7 @@
 #   SHAPES="lines one-line"
 #   MODES="human json"
 #   SUTRADHAR=PATH        the binary to measure; default: build the release binary with
-#                         `swift build -c release --scratch-path .build-bench --product sutradhar`
+#                         `swift build -c release --static-swift-stdlib --scratch-path .build-bench --product sutradhar`
 #                         and strip it as scripts/try-example.sh installs it (.build-bench/installed/)
 #   DOCKER_HOST           default the user's rootless socket (the rootless daemon)
 #   WORK_PARENT=/tmp      where the temporary work folder goes (needs ~3 x the largest size free:

@@ -26,7 +26,7 @@ set -euo pipefail
 RUN_USER="${SUTRADHAR_USER:-sutradhar}"
 ENGINE="${SUTRADHAR_ENGINE:-docker}"
 PACKAGES=(nix-bin libgit2-dev pkg-config docker.io rootlesskit uidmap slirp4netns
-          busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev time jq bsdutils
+          busybox-static curl git gzip tar procps iproute2 zlib1g-dev libsqlite3-dev libcurl4-openssl-dev time jq bsdutils
           python3 python3-venv openssh-server podman catatonit chromium chromium-driver
           diffoscope-minimal)
 

@@ -14,11 +14,14 @@ eval "$(scripts/setup.sh)"
 export PATH="/opt/swift/usr/bin:$PATH"
 
 echo "[example] building sutradhar (release; the first build takes several minutes) ..." >&2
-swift build -c release --product sutradhar
+# The Swift runtime and Foundation linked in (--static-swift-stdlib): a start no longer loads and
+# binds ~20 Swift shared libraries (Benchmarks/README.md, start-up). libgit2, SQLite, zlib and
+# libcurl (FoundationNetworking's) stay Debian's shared libraries.
+swift build -c release --static-swift-stdlib --product sutradhar
 # Installed stripped (install --strip runs strip(1), from binutils, which the Swift toolchain
 # needs anyway): the build keeps debug information (~96 MB) that a user's binary does not need,
 # and a smaller file starts faster.
-install -m 0755 --strip "$(swift build -c release --show-bin-path)/sutradhar" /usr/local/bin/sutradhar
+install -m 0755 --strip "$(swift build -c release --static-swift-stdlib --show-bin-path)/sutradhar" /usr/local/bin/sutradhar
 
 # The user gets its own copy of the pipelines and the example, so the repository may live
 # anywhere (even in root's home); its cache is then ~/sutradhar/cache, beside pipelines/.

@@ -127,7 +127,7 @@ guard let cacheDirectory = option("--cache-dir") else { fail("--cache-dir DIR is
 let cacheRoot = URL(fileURLWithPath: cacheDirectory)
 let history: RunHistory
 do {
-    history = try RunHistory(cacheRoot: cacheRoot, checkingIntegrity: false)
+    history = try RunHistory(cacheRoot: cacheRoot, integrity: .never)
 } catch {
     fail("\(error)", code: 3)
 }

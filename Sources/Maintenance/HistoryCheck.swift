@@ -7,7 +7,7 @@ extension RunHistory {
     /// went; or a failure saying what to do. Opening it performs the recovery.
     public static func doctorCheck(cacheRoot: URL) -> DoctorCheck {
         do {
-            let history = try RunHistory(cacheRoot: cacheRoot)
+            let history = try RunHistory(cacheRoot: cacheRoot, integrity: .always)
             let count = try history.count()
             let runs = "\(count) run\(count == 1 ? "" : "s")"
             if let recovery = history.recovery {

@@ -21,7 +21,10 @@ public final class RunHistory: Sendable {
     public let notices: [String]
     /// Set when opening found the database corrupt and recovered it.
     public let recovery: Recovery?
+    /// Whether opening ran `PRAGMA quick_check` (see `IntegrityCheck`).
+    public let checkedIntegrity: Bool
     private let database: DatabasePool
+    private let stamp: IntegrityStamp
 
     /// How a corrupt history was recovered.
     public struct Recovery: Sendable {
@@ -33,18 +36,31 @@ public final class RunHistory: Sendable {
         public let cause: String
     }
 
+    /// When opening runs `PRAGMA quick_check`, which reads the whole database (about 3 ms per
+    /// 1,000 runs: 290 ms at 100,000).
+    public enum IntegrityCheck: Sendable {
+        /// Every time (`doctor`).
+        case always
+        /// Unless the database file is unchanged since the last check that passed (its device,
+        /// inode, size and modification time are recorded in `history.sqlite.checked`), or was
+        /// changed since only by this history's own writes (see `IntegrityStamp`). A file that
+        /// something else wrote to is checked again; one damaged in place with its size and time
+        /// kept (a failing disk) is not, until `doctor`.
+        case ifChanged
+        /// Never (a run: its start-up must not grow with the history). A file that is not a
+        /// database at all is still found at once; damage inside is found by the next `runs`
+        /// command or `doctor`.
+        case never
+    }
+
     /// Opens (creating if needed) the history under `cacheRoot/runs`. Opening and migrating hold
     /// `CACHE/locks/history.lock`, so processes opening a fresh history at once do not race on
     /// the schema. A database SQLite reports as corrupt or not a database (or that fails
-    /// `PRAGMA quick_check`) is moved aside to `history.sqlite.corrupt-TIME` and a new one is
-    /// rebuilt from the run folders (see `recovery` and `notices`).
-    ///
-    /// `checkingIntegrity: false` skips `quick_check`, which reads the whole file (about 14 ms
-    /// for 5,000 runs): a run opens the history that way, so a run's start-up does not grow with
-    /// the history. A file that is not a database at all is still found at once; damage inside
-    /// is found by the next `runs` command or `doctor`, which check.
+    /// `PRAGMA quick_check`, run as `integrity` says) is moved aside to
+    /// `history.sqlite.corrupt-TIME` and a new one is rebuilt from the run folders (see
+    /// `recovery` and `notices`).
     /// - Throws: `RunHistoryError` if the folder or database cannot be opened or created.
-    public init(cacheRoot: URL, checkingIntegrity: Bool = true) throws {
+    public init(cacheRoot: URL, integrity: IntegrityCheck = .ifChanged) throws {
         let folder = cacheRoot.appendingPathComponent("runs")
         let url = folder.appendingPathComponent("history.sqlite")
         do {
@@ -52,10 +68,11 @@ public final class RunHistory: Sendable {
         } catch {
             throw RunHistoryError("cannot create the run history folder \(folder.path): \(CacheError.describe(error))")
         }
-        let opened: (DatabasePool, Recovery?)
+        let stamp = IntegrityStamp(database: url)
+        let opened: (DatabasePool, checked: Bool, Recovery?)
         do {
             opened = try FileLock.withBlockingLock(at: cacheRoot.appendingPathComponent("locks/history.lock")) {
-                () throws(RunHistoryError) in try Self.openOrRecover(url, folder: folder, checkingIntegrity: checkingIntegrity)
+                () throws(RunHistoryError) in try Self.openOrRecover(url, folder: folder, integrity: integrity, stamp: stamp)
             }
         } catch let error as RunHistoryError {
             throw error
@@ -63,8 +80,10 @@ public final class RunHistory: Sendable {
             throw RunHistoryError("cannot open the run history in \(folder.path): \(error)")
         }
         self.folder = folder
+        self.stamp = stamp
         database = opened.0
-        recovery = opened.1
+        checkedIntegrity = opened.checked
+        recovery = opened.2
         notices = recovery.map {
             ["the run history \(url.path) was corrupt (\($0.cause)); moved it aside to \($0.movedAside.path) "
              + "and rebuilt \($0.rebuiltRuns) run\($0.rebuiltRuns == 1 ? "" : "s") from the run folders"]
@@ -73,15 +92,17 @@ public final class RunHistory: Sendable {
 
     /// Opens the database at `url`; if it is corrupt, moves it aside and rebuilds it from the run
     /// folders. Called holding the history lock, so only one process ever moves a file aside.
-    private static func openOrRecover(_ url: URL, folder: URL, checkingIntegrity: Bool) throws(RunHistoryError) -> (DatabasePool, Recovery?) {
+    private static func openOrRecover(_ url: URL, folder: URL, integrity: IntegrityCheck, stamp: IntegrityStamp)
+        throws(RunHistoryError) -> (DatabasePool, checked: Bool, Recovery?) {
         do {
-            return (try openChecked(url, checkingIntegrity: checkingIntegrity), nil)
+            let (database, checked) = try openChecked(url, integrity: integrity, stamp: stamp)
+            return (database, checked, nil)
         } catch let error where isCorruption(error) {
             let aside = moveAside(url)
             do {
-                let database = try openChecked(url)
-                let rebuilt = try rebuild(database, from: folder)
-                return (database, Recovery(movedAside: aside, rebuiltRuns: rebuilt, cause: describe(error)))
+                let (database, _) = try openChecked(url, integrity: .always, stamp: stamp)
+                let rebuilt = try rebuild(database, from: folder, stamp: stamp)
+                return (database, true, Recovery(movedAside: aside, rebuiltRuns: rebuilt, cause: describe(error)))
             } catch {
                 throw RunHistoryError("cannot create a new run history at \(url.path): \(CacheError.describe(error))")
             }
@@ -90,8 +111,9 @@ public final class RunHistory: Sendable {
         }
     }
 
-    /// Opens the database, migrates it and (unless told not to) checks it.
-    private static func openChecked(_ url: URL, checkingIntegrity: Bool = true) throws -> DatabasePool {
+    /// Opens the database, migrates it and checks it as `integrity` says.
+    /// - Returns: the database, and whether it was checked.
+    private static func openChecked(_ url: URL, integrity: IntegrityCheck, stamp: IntegrityStamp) throws -> (DatabasePool, checked: Bool) {
         // The log outlives each close (SQLiteDurability), so a database file overwritten since
         // could look whole for a while: its header is checked first.
         try SQLiteDurability.checkHeader(of: url.path)
@@ -99,11 +121,18 @@ public final class RunHistory: Sendable {
         configuration.busyMode = .timeout(10)
         SQLiteDurability.configure(&configuration)
         let database = try DatabasePool(path: url.path, configuration: configuration)
-        try migrator.migrate(database)
-        guard checkingIntegrity else { return database }
+        try stamp.vouching { try migrator.migrate(database) }
+        switch integrity {
+        case .never: return (database, false)
+        case .ifChanged where stamp.isCurrent: return (database, false)
+        case .ifChanged, .always: break
+        }
+        // Taken before the check: a write meanwhile leaves a stamp that no longer matches.
+        let checkedFile = IntegrityStamp.FileIdentity(path: url.path)
         let verdict = try database.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
         guard verdict == "ok" else { throw QuickCheckFailed(verdict: verdict ?? "no answer") }
-        return database
+        if let checkedFile { stamp.record(checkedFile) }
+        return (database, true)
     }
 
     /// `PRAGMA quick_check` found damage.
@@ -142,7 +171,7 @@ public final class RunHistory: Sendable {
     /// Fills a new database from the run folders: each `run.json` gives a run's row, and the
     /// run-finished line of its `events.jsonl`, if any, its stages and summary.
     /// - Returns: how many runs were rebuilt.
-    private static func rebuild(_ database: DatabasePool, from folder: URL) throws -> Int {
+    private static func rebuild(_ database: DatabasePool, from folder: URL, stamp: IntegrityStamp) throws -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         var rebuilt = 0
         for name in names.sorted() {
@@ -152,10 +181,10 @@ public final class RunHistory: Sendable {
             let finished = (try? String(contentsOf: runFolder.appendingPathComponent(RunFiles.events), encoding: .utf8))?
                 .split(separator: "\n").last { $0.contains(#""event":"run-finished""#) }
                 .flatMap { line in (try? RunSummary(runFinishedLine: line)).map { (String(line), $0) } }
-            try database.write { db in
+            try stamp.vouching { try database.write { db in
                 try record.insert(db, onConflict: .ignore)
                 if let (line, summary) = finished { try finish(db, run: record.id, summary: summary, summaryLine: line) }
-            }
+            } }
             rebuilt += 1
         }
         return rebuilt
@@ -202,13 +231,13 @@ public final class RunHistory: Sendable {
     }
 
     func insert(_ run: RunRecord) throws {
-        try database.write { db in try run.insert(db) }
+        try stamp.vouching { try database.write { db in try run.insert(db) } }
     }
 
     /// Records how the run ended: its status and stages, and `summaryLine`, the run-finished
     /// event exactly as the run printed it.
     func finish(run id: String, summary: RunSummary, summaryLine: String) throws {
-        try database.write { db in try Self.finish(db, run: id, summary: summary, summaryLine: summaryLine) }
+        try stamp.vouching { try database.write { db in try Self.finish(db, run: id, summary: summary, summaryLine: summaryLine) } }
     }
 
     private static func finish(_ db: Database, run id: String, summary: RunSummary, summaryLine: String) throws {
@@ -298,7 +327,7 @@ public final class RunHistory: Sendable {
     @discardableResult
     public func prune(olderThan age: Duration, keepingLast keep: Int = 20) throws -> [String] {
         let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
-        let removed: [String] = try database.write { db in
+        let removed: [String] = try stamp.vouching { try database.write { db in
             let ids = try String.fetchAll(db, sql: """
                 SELECT id FROM (SELECT id, startedAt, ROW_NUMBER() OVER (PARTITION BY pipeline ORDER BY startedAt DESC) AS rank FROM run)
                 WHERE rank > ? AND startedAt < ?
@@ -308,7 +337,7 @@ public final class RunHistory: Sendable {
                 try db.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [id])
             }
             return ids
-        }
+        } }
         for id in removed { try? FileManager.default.removeItem(at: folder.appendingPathComponent(id)) }
         return removed
     }

@@ -39,8 +39,8 @@ public final class HistoryRecorder: Sendable {
     /// recorded, and why.
     public static func open(cacheRoot: URL, trigger: RunTrigger) -> (recorder: HistoryRecorder?, notices: [String]) {
         do {
-            // No quick_check on a run's path: see `RunHistory.init(cacheRoot:checkingIntegrity:)`.
-            let history = try RunHistory(cacheRoot: cacheRoot, checkingIntegrity: false)
+            // No quick_check on a run's path: see `RunHistory.IntegrityCheck.never`.
+            let history = try RunHistory(cacheRoot: cacheRoot, integrity: .never)
             return (HistoryRecorder(history: history, trigger: trigger.rawValue), history.notices)
         } catch {
             return (nil, ["\(error); this run is not recorded in the run history"])

@@ -91,7 +91,7 @@ extension SutradharMCPServer {
         // A cancelled request gets no answer (the protocol's rule); the run has cleaned up by now.
         try Task.checkCancellation()
         let line = RunEvent(run: summary.run, .runFinished(summary)).jsonLine()
-        return try Self.result(json: line, text: Self.verdict(summary, logs: try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)), isError: summary.status != RunStatus.passed)
+        return try Self.result(json: line, text: Self.verdict(summary, logs: try? RunHistory(cacheRoot: options.cacheRoot, integrity: .never)), isError: summary.status != RunStatus.passed)
     }
 
     func listRuns(_ arguments: ToolArguments) throws -> CallTool.Result {

@@ -73,6 +73,41 @@ import Glibc
         }
     }
 
+    @Test func anUnchangedDatabaseIsNotCheckedAgainAndOneWrittenByAnotherProgramIs() async throws {
+        try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
+            let database = cache.appendingPathComponent("runs/history.sqlite").path
+            func modified() throws -> Date? { try FileManager.default.attributesOfItem(atPath: database)[.modificationDate] as? Date }
+            do {
+                let history = try RunHistory(cacheRoot: cache)
+                #expect(history.checkedIntegrity)
+                let before = try modified()
+                // Enough runs that a commit checkpoints the log into the database file: the
+                // history's own writes change the file and must keep the stamp.
+                for run in 0..<60 { Self.record(run: "run-\(run)", into: HistoryRecorder(history: history, trigger: "agent"), finishing: true) }
+                #expect(try modified() != before, "no checkpoint rewrote the database file: the test proves nothing")
+            }
+            // (Each opened and closed at once: the log is removed below, which an open pool would mind.)
+            #expect(try RunHistory(cacheRoot: cache).checkedIntegrity == false)
+            #expect(try RunHistory(cacheRoot: cache, integrity: .always).checkedIntegrity)
+            #expect(try RunHistory(cacheRoot: cache, integrity: .never).checkedIntegrity == false)
+
+            // Another program damages every page but the header's (the log gone with them, as
+            // after a copy over the file): the next open checks, finds it and rebuilds.
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+            let handle = try #require(FileHandle(forUpdatingAtPath: database))
+            let size = try handle.seekToEnd()
+            try handle.seek(toOffset: 4096)
+            try handle.write(contentsOf: Data((4096..<Int(size)).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }))
+            try handle.close()
+            let damaged = try RunHistory(cacheRoot: cache)
+            #expect(damaged.checkedIntegrity)
+            let recovery = try #require(damaged.recovery)
+            #expect(recovery.rebuiltRuns == 60)
+            #expect(try damaged.count() == 60)
+            #expect(!(try RunHistory(cacheRoot: cache).checkedIntegrity))
+        }
+    }
+
     @Test func doctorReportsARecoveryItPerformsAndAHealthyHistory() async throws {
         try await GitFixtures.withTemporaryDirectory("sutradhar-history") { cache in
             let healthy = RunHistory.doctorCheck(cacheRoot: cache)

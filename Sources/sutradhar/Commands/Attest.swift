@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar attest …`: the signing key, offline verification, a run's attestations.
 struct Attest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "attest",
         abstract: "Print the signing key, verify an attestation, or list a run's attestations.",
         discussion: "See docs/attestations.md for what is attested and how a deploy step verifies an image.",
         subcommands: [PublicKey.self, Verify.self, Show.self])
@@ -26,6 +27,7 @@ struct Attest: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check an attestation's signature and statement, and with --image that the daemon's image is its subject.",
             discussion: "Exits 0 only when everything checked holds; otherwise 1 with the reason.")
 
@@ -61,7 +63,7 @@ struct Attest: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a run's attestations, each checked with this machine's key.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "List a run's attestations, each checked with this machine's key.")
 
         @Argument(help: "The run's ID (or a unique prefix).") var id: String
         @Flag(help: "One JSON object per attestation.") var json = false

@@ -5,11 +5,13 @@ import SutradharKit
 /// `sutradhar kube render PIPELINE`: Kubernetes manifests for a pipeline, printed, never applied.
 struct Kube: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "kube",
         abstract: "Kubernetes manifests for running pipelines in a cluster.",
         subcommands: [Render.self])
 
     struct Render: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "render",
             abstract: "Print a ConfigMap, a Job per commit and a nightly CronJob for a pipeline.",
             discussion: """
                 Prints YAML for 'kubectl apply -f -'; nothing is applied. The objects:

@@ -6,6 +6,7 @@ import SutradharKit
 /// write a report.
 struct Nightly: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "nightly",
         abstract: "Rebuild pipelines from scratch at their ref heads and write a report.",
         discussion: """
             For each pipeline (default: every one under the nearest pipelines/ folder): fetch the \
@@ -105,7 +106,7 @@ struct Nightly: AsyncParsableCommand {
         // One invocation (a scheduler's): its caller's trace is each pipeline's parent.
         options.traceparent = ProcessInfo.processInfo.environment["TRACEPARENT"]
         // Read only, for the previous nightly run: the launcher records this one.
-        let history = try? RunHistory(cacheRoot: options.cacheRoot, checkingIntegrity: false)
+        let history = try? RunHistory(cacheRoot: options.cacheRoot, integrity: .never)
         let renderer = TerminalRenderer.make(quiet: quiet)
         let pipeline = plan.definition.name
         let entry = try await NightlyRebuild.run(plan, definitionFile: absolute, options: options, launcher: launcher, sink: renderer.render,

@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar reproduce PIPELINE`: build each checkable stage's output twice and compare.
 struct Reproduce: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reproduce",
         abstract: "Check that a pipeline's builds are reproducible: build each output again and compare.",
         discussion: """
             For the commit (default: the definition's source.ref), each nix-build stage's output is \

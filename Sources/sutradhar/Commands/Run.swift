@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar run PIPELINE`: one run of a pipeline, end to end.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a pipeline: check the source out, then run its stages.",
         discussion: """
             PIPELINE is a definition file, or NAME for pipelines/NAME.yaml (looked up from the \

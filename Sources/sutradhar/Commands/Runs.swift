@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar runs …`: the run history.
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "runs",
         abstract: "List past runs, show one, or print its logs.",
         subcommands: [List.self, Show.self, Logs.self],
         defaultSubcommand: List.self)
@@ -43,7 +44,7 @@ struct Runs: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one run and its stages.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one run and its stages.")
 
         @Argument(help: "The run's ID (or a unique prefix).") var id: String
         @Flag(help: "Print the run's summary event (the run-finished JSON line).") var json = false
@@ -81,7 +82,7 @@ struct Runs: AsyncParsableCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a run's logs (one stage with --stage).")
+        static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a run's logs (one stage with --stage).")
 
         @Argument(help: "The run's ID (or a unique prefix).") var id: String
         @Option(help: "Only this stage's log.") var stage: String?

@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar schedule …`: systemd user timers that run `sutradhar nightly`.
 struct Schedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "schedule",
         abstract: "Run nightly rebuilds on a schedule with a systemd user timer.",
         discussion: """
             Install as the user who owns the rootless daemon. For the timer to fire while that \
@@ -25,6 +26,7 @@ struct Schedule: AsyncParsableCommand {
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Write sutradhar-nightly-NAME.service and .timer, and enable the timer.",
             discussion: """
                 The timer's OnCalendar= is the pipeline's schedule: field (default: \(SystemdUnits.defaultSchedule)). \
@@ -99,7 +101,7 @@ struct Schedule: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable and delete a pipeline's timer and service.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Disable and delete a pipeline's timer and service.")
 
         @Argument(help: "The pipeline's name (as 'schedule ls' shows it), a definition file, or NAME for pipelines/NAME.yaml.")
         var pipeline: String

@@ -7,6 +7,7 @@ import SutradharKit
 /// `sutradhar serve`: the dashboard. Parses flags and starts the library's server.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve the dashboard: runs, timelines, live logs and cache use, in a browser.",
         discussion: """
             Open the address it prints. Pages: / (runs, live), /runs/ID (a run: verdict, stage \

@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar validate PIPELINE...`: check definitions without running anything.
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check pipeline definitions and list every problem with its file:line:column.",
         discussion: "Exits 0 if every definition is valid, 2 otherwise. Nothing is fetched, built or started.")
 

@@ -5,6 +5,7 @@ import SutradharKit
 /// `sutradhar watch PIPELINE --source PATH`: rerun a pipeline on a working tree as it changes.
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "watch",
         abstract: "Run a pipeline on a working tree, and again whenever the tree changes.",
         discussion: """
             The folder is built as it is (uncommitted and untracked files included; .git and what \
