@@ -72,3 +72,39 @@ example_commit() {
     echo "$2-$3" >"$1/www/round.txt"
     git -C "$1" "${author[@]}" add -A && git -C "$1" "${author[@]}" commit -q -m "$2" && git -C "$1" rev-parse HEAD
 }
+
+# one_stage_nix_pipeline DIR NAME: a git repository DIR/flake of one commit whose flake builds one
+# tiny derivation offline (unique to this shell's PID), and DIR/NAME.yaml, a pipeline of one
+# nix-build stage over it with no substituters; prints the pipeline's path. For cached reruns:
+# the first run builds, every later one finds the result in the cache. nix's daemon runs builders
+# as nixbld users: the files are readable.
+one_stage_nix_pipeline() {
+    local dir="$1" name="$2"
+    command -v nix >/dev/null || die "nix is missing (the cached rerun needs it)"
+    mkdir -p "$dir/flake"
+    cat >"$dir/flake/flake.nix" <<NIX
+{
+  outputs = { self }: {
+    packages.x86_64-linux.default = derivation {
+      name = "sutradhar-$name";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "echo $name-$$ > \$out" ];
+    };
+  };
+}
+NIX
+    git -C "$dir/flake" init -q -b main
+    git -C "$dir/flake" add -A
+    git -C "$dir/flake" -c user.name="$name" -c user.email=benchmark@example.invalid commit -q -m flake
+    cat >"$dir/$name.yaml" <<YAML
+version: 1
+name: $name
+source: { git: "file://$dir/flake", ref: main }
+nix: { options: { substituters: "" } }
+stages:
+  build:
+    nix-build: { installable: ".#default" }
+YAML
+    printf '%s\n' "$dir/$name.yaml"
+}

@@ -41,37 +41,10 @@ use_release_product GENERATOR sutradhar-history-generator
 work="$(mktemp -d "${WORK_PARENT:-/tmp}/sutradhar-growth-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# The cached rerun's pipeline: one nix-build stage of a flake whose builder writes one line, in a
-# git repository of one commit. nix's daemon runs builders as nixbld users: the files are readable.
+# The cached rerun's pipeline (one nix-build stage over a one-commit flake: see common.sh).
 pipeline=""
 if [ "$RERUN_ROUNDS" -gt 0 ]; then
-    command -v nix >/dev/null || die "nix is missing (RERUN_ROUNDS=0 skips the cached rerun)"
-    mkdir -p "$work/flake"
-    cat >"$work/flake/flake.nix" <<NIX
-{
-  outputs = { self }: {
-    packages.x86_64-linux.default = derivation {
-      name = "sutradhar-growth-benchmark";
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      args = [ "-c" "echo growth-$$ > \$out" ];
-    };
-  };
-}
-NIX
-    git -C "$work/flake" init -q -b main
-    git -C "$work/flake" add -A
-    git -C "$work/flake" -c user.name=growth -c user.email=growth@example.invalid commit -q -m flake
-    pipeline="$work/growth.yaml"
-    cat >"$pipeline" <<YAML
-version: 1
-name: growth
-source: { git: "file://$work/flake", ref: main }
-nix: { options: { substituters: "" } }
-stages:
-  build:
-    nix-build: { installable: ".#default" }
-YAML
+    pipeline="$(one_stage_nix_pipeline "$work" growth)"
 fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 for size in $SIZES; do

@@ -35,33 +35,8 @@ done
 work="$(mktemp -d "${WORK_PARENT:-/tmp}/sutradhar-startup-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 if [ "${RERUN:-1}" != 0 ]; then
-    command -v nix >/dev/null || die "nix is missing (RERUN=0 leaves the cached rerun out)"
-    mkdir -p "$work/flake"
-    cat >"$work/flake/flake.nix" <<NIX
-{
-  outputs = { self }: {
-    packages.x86_64-linux.default = derivation {
-      name = "sutradhar-startup-benchmark";
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      args = [ "-c" "echo startup-$$ > \$out" ];
-    };
-  };
-}
-NIX
-    git -C "$work/flake" init -q -b main
-    git -C "$work/flake" add -A
-    git -C "$work/flake" -c user.name=startup -c user.email=startup@example.invalid commit -q -m flake
-    cat >"$work/rerun.yaml" <<YAML
-version: 1
-name: startup-rerun
-source: { git: "file://$work/flake", ref: main }
-nix: { options: { substituters: "" } }
-stages:
-  build:
-    nix-build: { installable: ".#default" }
-YAML
-    export RERUN_PIPELINE="$work/rerun.yaml" RERUN_CACHE="$work/cache"
+    RERUN_PIPELINE="$(one_stage_nix_pipeline "$work" startup-rerun)"
+    export RERUN_PIPELINE RERUN_CACHE="$work/cache"
     "$SUTRADHAR" run "$RERUN_PIPELINE" --cache-dir "$RERUN_CACHE" --json >/dev/null || die "the cached rerun's first run failed"
 fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
