@@ -11,6 +11,13 @@
 #
 #   Benchmarks/mirror-benchmark.sh                             (COMMITS=20000 ITERATIONS=3)
 #   COMMITS=2000 ITERATIONS=1 Benchmarks/mirror-benchmark.sh   (a quick check)
+#   SSH=1 Benchmarks/mirror-benchmark.sh                       (over ssh, as root: see below)
+#
+# With SSH=1 both sides read the source over ssh from the second host of scripts/second-host.sh
+# (started if it is not running; a real sshd in its own network namespace, serving this machine's
+# files): `git clone --mirror ssh://root@HOST/SOURCE` and `git fetch` against Sutradhar with the
+# same URL (libgit2's ssh transport, the key through an ssh-agent started for the benchmark, the
+# host key in a known_hosts of the benchmark's own HOME). The local-path rows are left out.
 #
 # Settings (environment): COMMITS, FILES (in the tree; default 1500), NEW_COMMITS (default 100),
 # ITERATIONS, MIRROR_BENCHMARK (the binary; default the release build of the
@@ -49,6 +56,22 @@ say "making the source: $COMMITS commits of $FILES files through git fast-import
 git init -q -b main "$src"
 python3 "$REPO/Benchmarks/mirror_history.py" --commits "$COMMITS" --files "$FILES" | git -C "$src" fast-import --quiet --done
 git -C "$src" checkout -q -f main
+source_url="file://$src"   # what git reads; Sutradhar reads the path (its local fast path)
+mirror_source="$src"
+if [ "${SSH:-0}" = 1 ]; then
+    [ "$(id -u)" -eq 0 ] || die "SSH=1 needs root (it starts the second host)"
+    eval "$("$REPO/scripts/second-host.sh" start)"
+    eval "$(ssh-agent -s)" >/dev/null
+    trap 'ssh-agent -k >/dev/null 2>&1; rm -rf "$work" ${other:+"$other"}' EXIT INT TERM
+    ssh-add -q "$SECOND_HOST_SSH_KEY" || die "ssh-add $SECOND_HOST_SSH_KEY failed"
+    mkdir -p "$work/home/.ssh"
+    printf '%s %s\n' "$SECOND_HOST_ADDRESS" "$(base64 -d <<<"$SECOND_HOST_PUBLIC_HOST_KEY" | cut -d' ' -f1-2)" >"$work/home/.ssh/known_hosts"
+    export HOME="$work/home"
+    export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$work/home/.ssh/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
+    source_url="ssh://root@$SECOND_HOST_ADDRESS$src"
+    mirror_source="$source_url"
+    other=""
+fi
 say "source: $(git -C "$src" rev-list --count --all) commits, $(git -C "$src" count-objects -v | awk '/^in-pack/ {print $2}') objects, pack $(du -sh "$src/.git/objects/pack" | cut -f1)"
 
 # timed LABEL COMMAND...: runs COMMAND under /usr/bin/time, appends "seconds kib" to $work/LABEL.
@@ -63,9 +86,9 @@ median() { awk -v c="$2" '{print $c}' "$work/$1" | sort -n | awk '{a[NR]=$1} END
 for i in $(seq 1 "$ITERATIONS"); do
     say "first mirror, round $i of $ITERATIONS"
     sync
-    timed git-file git clone -q --mirror "file://$src" "$work/git-file-$i.git"
-    timed git-local git clone -q --mirror "$src" "$work/git-local-$i.git"
-    timed sutradhar "$MIRROR_BENCHMARK" "$src" "$work/mirrors-$i" main
+    timed git-file git clone -q --mirror "$source_url" "$work/git-file-$i.git"
+    [ "$mirror_source" != "$src" ] || timed git-local git clone -q --mirror "$src" "$work/git-local-$i.git"
+    timed sutradhar "$MIRROR_BENCHMARK" "$mirror_source" "$work/mirrors-$i" main
     grep -q "fetched=true" "$work/out" || die "Sutradhar's first mirror did not fetch: $(cat "$work/out")"
     [ "$(git -C "$work"/mirrors-"$i"/*.git for-each-ref | sort)" = "$(git -C "$work/git-file-$i.git" for-each-ref | sort)" ] \
         || die "Sutradhar's mirror and git's have different refs"
@@ -78,7 +101,7 @@ done
 git -C "$work"/mirrors-1/*.git fsck --connectivity-only --no-progress 2>/dev/null || die "Sutradhar's mirror fails git fsck"
 if [ -n "${BASELINE:-}" ]; then
     say "first mirror by BASELINE=$BASELINE"
-    timed baseline "$BASELINE" "$src" "$work/mirrors-baseline" main
+    timed baseline "$BASELINE" "$mirror_source" "$work/mirrors-baseline" main
 fi
 
 files=($(git -C "$src" ls-files | awk 'NR % 5 == 0'))
@@ -90,11 +113,11 @@ for i in $(seq 1 "$ITERATIONS"); do
     done
     sync
     timed git-fetch git -C "$work/git-file-1.git" fetch -q
-    timed sutradhar-fetch "$MIRROR_BENCHMARK" "$src" "$work/mirrors-1" main
+    timed sutradhar-fetch "$MIRROR_BENCHMARK" "$mirror_source" "$work/mirrors-1" main
     grep -q "fetched=true" "$work/out" || die "Sutradhar's incremental fetch fetched nothing: $(cat "$work/out")"
     [ "$(git -C "$work"/mirrors-1/*.git rev-parse main)" = "$(git -C "$src" rev-parse main)" ] || die "Sutradhar's mirror is not at the source's main"
     if [ -n "${BASELINE:-}" ] && [ "$i" = 1 ]; then
-        timed baseline-fetch "$BASELINE" "$src" "$work/mirrors-baseline" main
+        timed baseline-fetch "$BASELINE" "$mirror_source" "$work/mirrors-baseline" main
     fi
 done
 git -C "$work"/mirrors-1/*.git fsck --connectivity-only --no-progress 2>/dev/null || die "Sutradhar's mirror fails git fsck after the fetches"
@@ -102,8 +125,8 @@ git -C "$work"/mirrors-1/*.git fsck --connectivity-only --no-progress 2>/dev/nul
 row() { printf '%-44s %8s s %9s MiB\n' "$1" "$(median "$2" 1)" "$(awk -v k="$(median "$2" 2)" 'BEGIN {printf "%.1f", k / 1024}')"; }
 echo
 echo "first mirror ($COMMITS commits, median of $ITERATIONS)"
-row "git clone --mirror file://SOURCE" git-file
-row "git clone --mirror SOURCE (hard links)" git-local
+row "git clone --mirror ${source_url%%/tmp/*}/…" git-file
+[ "$mirror_source" != "$src" ] || row "git clone --mirror SOURCE (hard links)" git-local
 row "Sutradhar (GitMirror.resolve)" sutradhar
 [ -z "$other" ] || row "Sutradhar, mirrors on another file system" sutradhar-copy
 [ -z "${BASELINE:-}" ] || row "BASELINE" baseline
@@ -112,7 +135,7 @@ row "git fetch" git-fetch
 row "Sutradhar (GitMirror.resolve)" sutradhar-fetch
 [ -z "${BASELINE:-}" ] || row "BASELINE (first round only)" baseline-fetch
 awk -v s="$(median sutradhar 1)" -v g="$(median git-file 1)" -v sm="$(median sutradhar 2)" -v gm="$(median git-file 2)" -v f="$(median sutradhar-fetch 1)" 'BEGIN {
-    printf "time ratio Sutradhar / git clone --mirror file://: %.3f (target <= 1.2: %s)\n", s / g, (s <= 1.2 * g ? "met" : "NOT met")
-    printf "peak RSS Sutradhar / git clone --mirror file://: %.3f (target <= 1: %s)\n", sm / gm, (sm <= gm ? "met" : "NOT met")
+    printf "time ratio Sutradhar / git clone --mirror: %.3f (target <= 1.2: %s)\n", s / g, (s <= 1.2 * g ? "met" : "NOT met")
+    printf "peak RSS Sutradhar / git clone --mirror: %.3f (target <= 1: %s)\n", sm / gm, (sm <= gm ? "met" : "NOT met")
     printf "incremental fetch: %.2f s (target < 1 s: %s)\n", f, (f < 1 ? "met" : "NOT met")
 }'
