@@ -211,10 +211,7 @@ extension DockerEndToEndTests {
             defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
             try await DockerE2E.withWorkspace { workspace in
                 try workspace.makeHelloServerFlake(repoTag: archiveTag)
-                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
-                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
-                                                                        "generate-secret", "--key-name", "\(name)-1"])
-                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                let secretKey = try workspace.makeCacheSigningKey(named: "\(name)-1")
                 let cacheFolder = workspace.root.appendingPathComponent("binary-cache")
                 let pipeline = try workspace.write("push.yaml", Self.pipeline(tag: tag).replacingOccurrences(
                     of: "stages:\n", with: "cache: { nix-push: \"file://\(cacheFolder.path)\", nix-push-key: \"\(secretKey)\" }\nstages:\n"))

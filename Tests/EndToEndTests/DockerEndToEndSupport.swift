@@ -129,6 +129,16 @@ struct DockerE2EWorkspace {
         return marker
     }
 
+    /// Makes a binary cache's signing key named `keyName` with `nix key generate-secret` into
+    /// `cache.sec` of the workspace and returns its path (for `cache.nix-push-key`).
+    func makeCacheSigningKey(named keyName: String) throws -> String {
+        let path = root.appendingPathComponent("cache.sec").path
+        let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
+                                                                "generate-secret", "--key-name", keyName])
+        try secret.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Copies Examples/hello-server into `name/`, adds `www/nonce` (so the image ID is new)
     /// and makes the archive's own `RepoTags` `repoTag` instead of `hello-server:latest`, so the
     /// shared daemon's `hello-server:latest` is never moved.

@@ -94,11 +94,7 @@ extension DockerEndToEndTests {
             defer { DockerE2E.removeImages([archiveTag, tagA, tagB], host: host) }
             try await DockerE2E.withWorkspace { workspace in
                 try workspace.makeHelloServerFlake(repoTag: archiveTag)
-                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
-                let nix = "/usr/bin/nix"
-                let secret = try DockerTestSupport.run(nix, ["--extra-experimental-features", "nix-command", "key",
-                                                             "generate-secret", "--key-name", "\(name)-1"])
-                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                let secretKey = try workspace.makeCacheSigningKey(named: "\(name)-1")
                 let publicKey = try Self.publicKey(of: secretKey)
                 let binaryCache = "file://" + workspace.root.appendingPathComponent("binary-cache").path
 
@@ -213,10 +209,7 @@ extension DockerEndToEndTests {
             defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
             try await DockerE2E.withWorkspace { workspace in
                 try workspace.makeHelloServerFlake(repoTag: archiveTag)
-                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
-                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
-                                                                        "generate-secret", "--key-name", "\(name)-1"])
-                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                let secretKey = try workspace.makeCacheSigningKey(named: "\(name)-1")
                 // The second host shares this machine's files but /nix: the folder is named in the
                 // workspace so that the test leaves nothing behind, and is only ever read over ssh.
                 let remoteFolder = workspace.root.appendingPathComponent("on-second-host/attestations").path
@@ -296,10 +289,7 @@ extension DockerEndToEndTests {
             defer { DockerE2E.removeImages([archiveTag, tag], host: host) }
             try await DockerE2E.withWorkspace { workspace in
                 try workspace.makeHelloServerFlake(repoTag: archiveTag)
-                let secretKey = workspace.root.appendingPathComponent("cache.sec").path
-                let secret = try DockerTestSupport.run("/usr/bin/nix", ["--extra-experimental-features", "nix-command", "key",
-                                                                        "generate-secret", "--key-name", "\(name)-1"])
-                try secret.write(toFile: secretKey, atomically: true, encoding: .utf8)
+                let secretKey = try workspace.makeCacheSigningKey(named: "\(name)-1")
                 // This host's end of the veth: no sshd of the second host answers there.
                 let store = "ssh://root@10.231.0.1?ssh-key=\(second.sshKey)&base64-ssh-public-host-key=\(second.publicHostKey)"
                 let pipeline = try workspace.write("ssh-unreachable.yaml", """
